@@ -1,0 +1,125 @@
+package modules
+
+// System is the merged, typed configuration of one kiln system: what the
+// built-in modules declare, after merging every definition. The system
+// builder consumes only this; it never sees HCL.
+//
+// Field names follow the option paths users write (networking.host_name is
+// Networking.HostName). Maps are keyed by the block label users write
+// (users "alice" {} is Users["alice"]).
+type System struct {
+	Networking Networking         `kiln:"networking"`
+	Users      map[string]User    `kiln:"users"`
+	Groups     map[string]Group   `kiln:"groups"`
+	Services   map[string]Service `kiln:"services"`
+	Units      map[string]Unit    `kiln:"units"`  // key: "NAME.TYPE", e.g. "backup.timer"
+	Mounts     map[string]Mount   `kiln:"mounts"` // key: mount point, "/" included
+	Swaps      map[string]Swap    `kiln:"swaps"`  // key: device
+	Kernel     Kernel             `kiln:"kernel"`
+	Bootloader Bootloader         `kiln:"bootloader"`
+	Packages   []string           `kiln:"packages"` // Debian package names on PATH
+	Etc        map[string]EtcFile `kiln:"etc"`      // key: path relative to /etc
+	TimeZone   string             `kiln:"time_zone"`
+	Locale     string             `kiln:"locale"`
+	Console    Console            `kiln:"console"`
+	SSH        SSH                `kiln:"ssh"`
+	// Referenced lists every Debian package named anywhere through pkgs.X
+	// (in packages, exec_start strings, etc text...), sorted and unique. The
+	// closure is built from Packages ∪ Referenced ∪ the base set.
+	Referenced []string `kiln:"-"`
+}
+
+type Networking struct {
+	HostName string `kiln:"host_name"`
+	DHCP     bool   `kiln:"dhcp"` // systemd-networkd DHCP on all ethernet links
+}
+
+type User struct {
+	UID                *int     `kiln:"uid"` // nil: allocated, stable across generations
+	Group              string   `kiln:"group"`
+	Groups             []string `kiln:"groups"`
+	Home               string   `kiln:"home"`
+	Shell              string   `kiln:"shell"`
+	System             bool     `kiln:"system"`
+	AuthorizedKeys     []string `kiln:"authorized_keys"`
+	HashedPasswordFile string   `kiln:"hashed_password_file"` // read at activation; never in the store
+}
+
+type Group struct {
+	GID *int `kiln:"gid"` // nil: allocated
+}
+
+// Service becomes NAME.service.
+type Service struct {
+	Enable           bool              `kiln:"enable"`
+	Description      string            `kiln:"description"`
+	ExecStart        string            `kiln:"exec_start"`
+	Type             string            `kiln:"type"` // simple, oneshot, forking, notify, exec, idle
+	User             string            `kiln:"user"`
+	Environment      map[string]string `kiln:"environment"`
+	After            []string          `kiln:"after"`
+	Wants            []string          `kiln:"wants"`
+	WantedBy         []string          `kiln:"wanted_by"`
+	Restart          string            `kiln:"restart"`
+	RestartIfChanged bool              `kiln:"restart_if_changed"` // default true
+	ReloadIfChanged  bool              `kiln:"reload_if_changed"`
+}
+
+// Unit is any raw systemd unit (timers, sockets, mounts, paths...).
+type Unit struct {
+	Text string `kiln:"text"`
+}
+
+type Mount struct {
+	Device  string   `kiln:"device"`
+	FSType  string   `kiln:"fs_type"`
+	Options []string `kiln:"options"`
+}
+
+type Swap struct {
+	Options []string `kiln:"options"`
+}
+
+type Kernel struct {
+	Package       string            `kiln:"package"` // Debian package name of the kernel image
+	Params        []string          `kiln:"params"`
+	Modules       []string          `kiln:"modules"`        // loaded at boot (modules-load.d)
+	InitrdModules []string          `kiln:"initrd_modules"` // extra modules in the initrd
+	Sysctl        map[string]string `kiln:"sysctl"`
+}
+
+type Bootloader struct {
+	Timeout        int    `kiln:"timeout"` // seconds
+	MaxGenerations int    `kiln:"max_generations"`
+	ConsoleMode    string `kiln:"console_mode"`
+	Editor         bool   `kiln:"editor"`
+}
+
+// EtcFile is one file under /etc: Text or Source (a path, resolved relative
+// to the defining file), never both.
+type EtcFile struct {
+	Text   string `kiln:"text"`
+	Source string `kiln:"source"`
+	Mode   string `kiln:"mode"` // octal, e.g. "0644"; empty: a symlink into /etc/static
+}
+
+type Console struct {
+	SerialGetty   bool   `kiln:"serial_getty"`
+	AutologinUser string `kiln:"autologin_user"`
+}
+
+type SSH struct {
+	Enable                 bool `kiln:"enable"`
+	Port                   int  `kiln:"port"`
+	PasswordAuthentication bool `kiln:"password_authentication"`
+}
+
+// PackageSet answers pkgs.NAME references during evaluation. modules stays
+// pure: the caller backs it with kiln.lock and the store (for builds) or with
+// the Debian index (for `kiln lock`).
+type PackageSet interface {
+	// Path returns the store path of a package, e.g. "/kiln/store/…-nginx".
+	Path(name string) (string, bool)
+	// Names lists every known package name, for "did you mean" suggestions.
+	Names() []string
+}
