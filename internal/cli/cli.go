@@ -18,6 +18,7 @@ import (
 
 // Env is everything the CLI reads from or writes to the outside world.
 type Env struct {
+	Argv0  string   // the program name as invoked (kiln is multi-call: see initEntry)
 	Args   []string // without the program name
 	Stdin  io.Reader
 	Stdout io.Writer
@@ -29,7 +30,7 @@ type Env struct {
 // OSEnv returns the Env of the running process.
 func OSEnv() Env {
 	wd, _ := os.Getwd()
-	return Env{Args: os.Args[1:], Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Dir: wd}
+	return Env{Argv0: os.Args[0], Args: os.Args[1:], Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Dir: wd}
 }
 
 // Exit codes.
@@ -110,6 +111,9 @@ func globalFlags(fs *flag.FlagSet, g *Globals) {
 func Main(ctx context.Context, env Env) int {
 	if env.Getenv == nil {
 		env.Getenv = func(string) string { return "" }
+	}
+	if run, ok := initEntry(env); ok {
+		return run(ctx, env)
 	}
 	g := Globals{}
 	top := flag.NewFlagSet("kiln", flag.ContinueOnError)
