@@ -24,6 +24,9 @@ var allowed = map[string][]string{
 	"activation":   {"store", "boot", "internal/..."},
 	"system":       {"modules", "store", "debian", "boot", "activation", "internal/..."},
 	"testvm":       {},
+	// The declarative VM test engine and the end-to-end tests drive everything.
+	"internal/testdriver": {"*"},
+	"tests":               {"*"},
 }
 
 func TestImportLadder(t *testing.T) {
