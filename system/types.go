@@ -1,0 +1,56 @@
+// Package system turns a merged configuration (modules.System) and a
+// kiln.lock into store paths: the sw symlink forest over the locked
+// packages, the /etc tree, kernel modules, the initrd, activation.json,
+// boot.json and the toplevel that ties them together.
+//
+// Building is split in two: Plan computes, without touching the store, the
+// store path of every part from the hashes of its inputs; Build realizes
+// the parts whose paths are not yet valid. The package never prints and
+// never runs maintainer scripts: what they would have done is generated
+// declaratively (DESIGN.md §9).
+package system
+
+import (
+	"io/fs"
+
+	"github.com/kiln-os/kiln/store"
+)
+
+// Packages is the set of locked packages, unpacked into the store.
+type Packages interface {
+	// Path returns the logical store path of a package, e.g.
+	// /kiln/store/<hash>-openssh-server-1_9.2p1-2.
+	Path(name string) (store.Path, bool)
+	// Dir returns the physical directory of a package in the store, to
+	// read its files at build time.
+	Dir(name string) (string, bool)
+	// Names lists every locked package name, sorted.
+	Names() []string
+}
+
+// Etc entry kinds (activation.Spec's "kind").
+const (
+	// EtcLink: /etc/PATH is a symlink to /etc/static/PATH.
+	EtcLink = "link"
+	// EtcCopy: /etc/PATH is a copy with Mode, User and Group (files tools
+	// rewrite in place or that must not be symlinks).
+	EtcCopy = "copy"
+	// EtcSymlink: /etc/PATH is a symlink with Target, recreated verbatim
+	// (systemd enablement links must point into the unit search path on
+	// their first hop).
+	EtcSymlink = "symlink"
+)
+
+// EtcEntry is one file of the generated /etc. Exactly one of Data, Source
+// or Target says what it holds. Entries are layered: when two have the same
+// Path, the later one wins.
+type EtcEntry struct {
+	Path   string      // relative to /etc, slash-separated, no leading slash
+	Data   []byte      // content, or
+	Source string      // a file on the build host to copy (physical path), or
+	Target string      // a symlink target (Kind EtcSymlink, or a link inside the etc tree)
+	Kind   string      // EtcLink (default when empty), EtcCopy or EtcSymlink
+	Mode   fs.FileMode // for EtcCopy (and the executable bit of EtcLink files)
+	User   string      // for EtcCopy; empty: root
+	Group  string      // for EtcCopy; empty: root
+}
