@@ -1,0 +1,272 @@
+// Package activation makes a machine match a toplevel: stage 2 (the init a
+// kernel or stage 1 execs from a toplevel), /etc through /etc/static, users
+// and groups, and setuid wrappers. Every step is planned first (a pure value
+// that prints as text) and applied afterwards, always under an explicit root
+// directory, so tests use a temporary directory as the machine.
+//
+// It does not build anything: the system builder writes activation.json
+// (a Spec) into each toplevel, and this package only reads it.
+package activation
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// SpecVersion is the version of activation.json this package writes and
+// reads. Readers accept every version up to this one.
+const SpecVersion = 1
+
+// SpecFile is the name of the Spec inside a toplevel.
+const SpecFile = "activation.json"
+
+// Spec is activation.json: what a toplevel asks of the machine beyond its
+// store paths.
+type Spec struct {
+	Version  int        `json:"version"`
+	Etc      []EtcEntry `json:"etc"`
+	Users    []User     `json:"users"`
+	Groups   []Group    `json:"groups"`
+	Wrappers []Wrapper  `json:"wrappers"`
+}
+
+// EtcKind says how one /etc entry is made.
+type EtcKind string
+
+const (
+	// EtcLink: /etc/PATH is a symlink to /etc/static/PATH.
+	EtcLink EtcKind = "link"
+	// EtcCopy: /etc/PATH is a copy of /etc/static/PATH with Mode, User and
+	// Group (files that tools rewrite by rename, or that need an owner).
+	EtcCopy EtcKind = "copy"
+	// EtcSymlink: /etc/PATH is a symlink with Target, verbatim (systemd
+	// enablement links must point into the unit search path on their first
+	// hop).
+	EtcSymlink EtcKind = "symlink"
+)
+
+// EtcEntry is one file under /etc, Path relative to /etc.
+type EtcEntry struct {
+	Path   string  `json:"path"`
+	Kind   EtcKind `json:"kind"`
+	Mode   string  `json:"mode,omitempty"`   // octal, copies only; default "0644"
+	User   string  `json:"user,omitempty"`   // copies only; default "root"
+	Group  string  `json:"group,omitempty"`  // copies only; default "root"
+	Target string  `json:"target,omitempty"` // symlinks only
+}
+
+// User is one account. UID nil means allocate a stable id (system users
+// downward from 999, normal users upward from 1000).
+type User struct {
+	Name        string   `json:"name"`
+	UID         *int     `json:"uid"`
+	Group       string   `json:"group"` // primary group's name
+	Groups      []string `json:"groups"`
+	Home        string   `json:"home"`
+	Shell       string   `json:"shell"`
+	System      bool     `json:"system"`
+	CreateHome  bool     `json:"create_home"`
+	Description string   `json:"description"`
+	// HashedPasswordFile is a path on the machine (never in the store)
+	// holding a crypt(3) hash, read at activation. Empty or missing: the
+	// account's password is locked.
+	HashedPasswordFile string `json:"hashed_password_file"`
+}
+
+// Group is one group. GID nil means allocate (downward from 999).
+type Group struct {
+	Name    string   `json:"name"`
+	GID     *int     `json:"gid"`
+	Members []string `json:"members"`
+}
+
+// Wrapper is a setuid/setgid copy of Source made at activation in
+// /run/wrappers/bin/NAME (the store holds no setuid files).
+type Wrapper struct {
+	Name   string `json:"name"`
+	Source string `json:"source"` // "/usr/bin/su" or a logical store path
+	Owner  string `json:"owner"`
+	Group  string `json:"group"`
+	Mode   string `json:"mode"` // octal, e.g. "4755"
+}
+
+// ReadSpec reads and validates activation.json.
+func ReadSpec(file string) (*Spec, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read activation spec: %w", err)
+	}
+	s, err := ParseSpec(b)
+	if err != nil {
+		return nil, fmt.Errorf("activation spec %s: %w", file, err)
+	}
+	return s, nil
+}
+
+// ParseSpec decodes and validates a Spec.
+func ParseSpec(b []byte) (*Spec, error) {
+	var s Spec
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	if s.Version < 1 || s.Version > SpecVersion {
+		return nil, fmt.Errorf("version %d not supported (this kiln reads 1 to %d)", s.Version, SpecVersion)
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// Encode returns the Spec as indented JSON with entries sorted by path or
+// name, so equal specs give equal bytes. It validates first.
+func (s *Spec) Encode() ([]byte, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	c := *s
+	c.Version = SpecVersion
+	c.Etc = append([]EtcEntry{}, s.Etc...)
+	c.Users = append([]User{}, s.Users...)
+	c.Groups = append([]Group{}, s.Groups...)
+	c.Wrappers = append([]Wrapper{}, s.Wrappers...)
+	sort.Slice(c.Etc, func(i, j int) bool { return c.Etc[i].Path < c.Etc[j].Path })
+	sort.Slice(c.Users, func(i, j int) bool { return c.Users[i].Name < c.Users[j].Name })
+	sort.Slice(c.Groups, func(i, j int) bool { return c.Groups[i].Name < c.Groups[j].Name })
+	sort.Slice(c.Wrappers, func(i, j int) bool { return c.Wrappers[i].Name < c.Wrappers[j].Name })
+	b, err := json.MarshalIndent(&c, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode activation spec: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// Validate checks what the builder must guarantee: clean relative etc
+// paths without duplicates, known kinds, octal modes, unique user and group
+// names, wrappers with names and sources.
+func (s *Spec) Validate() error {
+	seen := map[string]bool{}
+	for _, e := range s.Etc {
+		if err := validEtcPath(e.Path); err != nil {
+			return err
+		}
+		if seen[e.Path] {
+			return fmt.Errorf("etc %q: declared twice", e.Path)
+		}
+		seen[e.Path] = true
+		switch e.Kind {
+		case EtcLink:
+		case EtcCopy:
+			if e.Mode != "" {
+				if _, err := parseMode(e.Mode); err != nil {
+					return fmt.Errorf("etc %q: %w", e.Path, err)
+				}
+			}
+		case EtcSymlink:
+			if e.Target == "" {
+				return fmt.Errorf("etc %q: symlink without target", e.Path)
+			}
+		default:
+			return fmt.Errorf("etc %q: unknown kind %q (want link, copy or symlink)", e.Path, e.Kind)
+		}
+	}
+	for _, p := range managedAccountFiles {
+		if seen[p] {
+			return fmt.Errorf("etc %q: written by activation from users and groups, not part of the etc tree", p)
+		}
+	}
+	names := map[string]bool{}
+	for _, u := range s.Users {
+		if !validAccountName(u.Name) {
+			return fmt.Errorf("user %q: invalid name", u.Name)
+		}
+		if names[u.Name] {
+			return fmt.Errorf("user %q: declared twice", u.Name)
+		}
+		names[u.Name] = true
+		if u.UID != nil && (*u.UID < 0 || *u.UID > 65534) {
+			return fmt.Errorf("user %q: uid %d out of range", u.Name, *u.UID)
+		}
+	}
+	names = map[string]bool{}
+	for _, g := range s.Groups {
+		if !validAccountName(g.Name) {
+			return fmt.Errorf("group %q: invalid name", g.Name)
+		}
+		if names[g.Name] {
+			return fmt.Errorf("group %q: declared twice", g.Name)
+		}
+		names[g.Name] = true
+		if g.GID != nil && (*g.GID < 0 || *g.GID > 65534) {
+			return fmt.Errorf("group %q: gid %d out of range", g.Name, *g.GID)
+		}
+	}
+	names = map[string]bool{}
+	for _, w := range s.Wrappers {
+		if w.Name == "" || strings.ContainsAny(w.Name, "/\x00") || w.Name == "." || w.Name == ".." {
+			return fmt.Errorf("wrapper %q: invalid name", w.Name)
+		}
+		if names[w.Name] {
+			return fmt.Errorf("wrapper %q: declared twice", w.Name)
+		}
+		names[w.Name] = true
+		if !path.IsAbs(w.Source) {
+			return fmt.Errorf("wrapper %q: source %q is not absolute", w.Name, w.Source)
+		}
+		if _, err := parseMode(w.Mode); err != nil {
+			return fmt.Errorf("wrapper %q: %w", w.Name, err)
+		}
+	}
+	return nil
+}
+
+// managedAccountFiles are written by ApplyUsers, never linked from the etc
+// tree.
+var managedAccountFiles = []string{"passwd", "group", "shadow", "gshadow"}
+
+func validEtcPath(p string) error {
+	if p == "" || path.IsAbs(p) || path.Clean(p) != p || p == "." || p == ".." || strings.HasPrefix(p, "../") || p == "static" || strings.HasPrefix(p, "static/") {
+		return fmt.Errorf("etc %q: want a clean relative path outside static/", p)
+	}
+	return nil
+}
+
+func validAccountName(n string) bool {
+	if n == "" || len(n) > 32 || n[0] == '-' {
+		return false
+	}
+	for _, c := range n {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c == '$'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// parseMode parses an octal permission string such as "0640" or "4755".
+func parseMode(s string) (os.FileMode, error) {
+	v, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || v > 07777 {
+		return 0, fmt.Errorf("mode %q: want octal permissions like 0644", s)
+	}
+	m := os.FileMode(v & 0777)
+	if v&04000 != 0 {
+		m |= os.ModeSetuid
+	}
+	if v&02000 != 0 {
+		m |= os.ModeSetgid
+	}
+	if v&01000 != 0 {
+		m |= os.ModeSticky
+	}
+	return m, nil
+}

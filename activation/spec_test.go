@@ -1,0 +1,86 @@
+package activation
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func intp(i int) *int { return &i }
+
+func TestParseSpec(t *testing.T) {
+	tests := []struct {
+		name, json, wantErr string
+	}{
+		{"minimal", `{"version":1}`, ""},
+		{"full", `{"version":1,
+ "etc":[{"path":"hostname","kind":"link"},
+        {"path":"sudoers","kind":"copy","mode":"0440","user":"root","group":"root"},
+        {"path":"systemd/system/default.target","kind":"symlink","target":"/usr/lib/systemd/system/multi-user.target"}],
+ "users":[{"name":"alice","uid":null,"group":"users","groups":["wheel"],"home":"/home/alice","shell":"/bin/bash","system":false,"create_home":true,"description":"Alice","hashed_password_file":"/var/lib/secrets/alice"}],
+ "groups":[{"name":"wheel","gid":10,"members":[]}],
+ "wrappers":[{"name":"su","source":"/usr/bin/su","owner":"root","group":"root","mode":"4755"}]}`, ""},
+		{"future version", `{"version":2}`, "version 2 not supported"},
+		{"no version", `{}`, "version 0 not supported"},
+		{"unknown field", `{"version":1,"bogus":1}`, "unknown field"},
+		{"bad kind", `{"version":1,"etc":[{"path":"a","kind":"hardlink"}]}`, `unknown kind "hardlink"`},
+		{"absolute etc path", `{"version":1,"etc":[{"path":"/etc/a","kind":"link"}]}`, "clean relative path"},
+		{"unclean etc path", `{"version":1,"etc":[{"path":"a/../b","kind":"link"}]}`, "clean relative path"},
+		{"static", `{"version":1,"etc":[{"path":"static/x","kind":"link"}]}`, "outside static"},
+		{"dup etc", `{"version":1,"etc":[{"path":"a","kind":"link"},{"path":"a","kind":"link"}]}`, "declared twice"},
+		{"passwd in etc", `{"version":1,"etc":[{"path":"passwd","kind":"copy"}]}`, "written by activation"},
+		{"symlink without target", `{"version":1,"etc":[{"path":"a","kind":"symlink"}]}`, "without target"},
+		{"bad copy mode", `{"version":1,"etc":[{"path":"a","kind":"copy","mode":"rw"}]}`, "want octal"},
+		{"dup user", `{"version":1,"users":[{"name":"a"},{"name":"a"}]}`, `user "a": declared twice`},
+		{"bad user name", `{"version":1,"users":[{"name":"a:b"}]}`, "invalid name"},
+		{"uid range", `{"version":1,"users":[{"name":"a","uid":70000}]}`, "out of range"},
+		{"dup group", `{"version":1,"groups":[{"name":"g"},{"name":"g"}]}`, `group "g": declared twice`},
+		{"wrapper relative", `{"version":1,"wrappers":[{"name":"su","source":"su","mode":"4755"}]}`, "not absolute"},
+		{"wrapper mode", `{"version":1,"wrappers":[{"name":"su","source":"/usr/bin/su","mode":"99"}]}`, "want octal"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseSpec([]byte(tc.json))
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("got error %v, want none", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("got error %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestSpecEncodeRoundTrip(t *testing.T) {
+	s := &Spec{
+		Version: 1,
+		Etc: []EtcEntry{
+			{Path: "zz", Kind: EtcLink},
+			{Path: "aa", Kind: EtcCopy, Mode: "0600"},
+		},
+		Users:  []User{{Name: "bob", UID: intp(1001), Group: "users"}, {Name: "alice", Group: "users"}},
+		Groups: []Group{{Name: "users", GID: intp(100)}},
+	}
+	b, err := s.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseSpec(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Etc[0].Path != "aa" || got.Users[0].Name != "alice" {
+		t.Errorf("encode did not sort: etc %v users %v", got.Etc, got.Users)
+	}
+	b2, err := got.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(b), string(b2)); diff != "" {
+		t.Errorf("re-encoding changed bytes (-first +second):\n%s", diff)
+	}
+}
