@@ -1,10 +1,3 @@
-// Package store implements kiln's content-addressed store: validated store
-// paths, the hashing that names them, canonical and atomic writing of path
-// contents, the validity database with references, closures, GC roots,
-// garbage collection, verification and profiles.
-//
-// The store never interprets what it holds: Debian packages, generated /etc
-// trees and toplevels are all just paths with references.
 package store
 
 import (

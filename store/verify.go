@@ -1,0 +1,82 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+)
+
+// Problem kinds, for errors.Is on Problem.Err.
+var (
+	ErrMissing      = errors.New("missing")
+	ErrChanged      = errors.New("content changed")
+	ErrNotCanonical = errors.New("not canonical")
+	ErrBadRecord    = errors.New("bad database record")
+)
+
+// Problem is one thing Verify found wrong with a registered path.
+type Problem struct {
+	Path Path
+	Err  error
+}
+
+func (p Problem) Error() string { return p.Path.String() + ": " + p.Err.Error() }
+
+// Verify re-hashes every registered path and reports the ones that are
+// missing, whose content no longer matches their recorded hash, whose
+// metadata is no longer canonical, whose record cannot be read, or whose
+// references are not valid. It changes nothing.
+func (s *Store) Verify(ctx context.Context) ([]Problem, error) {
+	paths, err := s.registered()
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	sortPaths(paths)
+	var out []Problem
+	for _, p := range paths {
+		if err := ctx.Err(); err != nil {
+			return out, fmt.Errorf("verify: %w", err)
+		}
+		if err := s.verifyPath(p); err != nil {
+			out = append(out, Problem{Path: p, Err: err})
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) verifyPath(p Path) error {
+	r, err := s.readRecord(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // collected since we listed it
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadRecord, err)
+	}
+	if _, err := os.Lstat(s.Physical(p)); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %s", ErrMissing, s.Physical(p))
+	}
+	w := newWalker(false)
+	narHash, narSize, err := w.hashTree(s.Physical(p))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrChanged, err)
+	}
+	if narHash != r.NarHash || narSize != r.NarSize {
+		return fmt.Errorf("%w: hash %s size %d, recorded %s size %d", ErrChanged, narHash, narSize, r.NarHash, r.NarSize)
+	}
+	if len(w.issues) > 0 {
+		more := ""
+		if len(w.issues) > 3 {
+			more = fmt.Sprintf(" (and %d more)", len(w.issues)-3)
+		}
+		return fmt.Errorf("%w: %s%s", ErrNotCanonical, strings.Join(w.issues[:min(3, len(w.issues))], "; "), more)
+	}
+	for _, ref := range r.Refs {
+		if ref != p && !s.Valid(ref) {
+			return fmt.Errorf("%w: reference %s is not valid", ErrMissing, ref)
+		}
+	}
+	return nil
+}
