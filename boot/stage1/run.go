@@ -33,7 +33,7 @@ func Run(ctx context.Context, opts Options) error {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	logf("kiln stage 1 started (%s since kernel start)", Uptime())
+	logf("started (%s since kernel start)", Uptime())
 	if err := mountKernelFS(""); err != nil {
 		return err
 	}

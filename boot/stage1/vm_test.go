@@ -1,0 +1,287 @@
+package stage1
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cavaliergopher/cpio"
+)
+
+// TestStage1VM boots Debian's cloud kernel under QEMU with an initrd whose
+// /init is the real kiln binary, and checks that stage 1 loads the virtio
+// modules, finds the root by label, mounts it and execs its init.
+//
+// The kernel comes from `apt-get download` (the debian package's lock
+// realization is not used here yet).
+func TestStage1VM(t *testing.T) {
+	if os.Getenv("KILN_VMTEST") == "" {
+		t.Skip("KILN_VMTEST not set")
+	}
+	for _, tool := range []string{"qemu-system-x86_64", "apt-get", "apt-cache", "dpkg-deb", "mkfs.ext4", "go"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("KILN_VMTEST is set but %s is missing (make deps): %v", tool, err)
+		}
+	}
+	dir := t.TempDir()
+	kiln := buildStatic(t, dir, "kiln", "../../cmd/kiln")
+	testInit := buildStatic(t, dir, "testinit", "./testdata/testinit")
+	kernel, modRoot, kver := fetchKernel(t, dir)
+
+	order, err := moduleOrder(modRoot, []string{"virtio_pci", "virtio_blk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Version: ConfigVersion, Root: Root{Spec: "LABEL=kiln-root"}}
+	files := map[string]string{"init": kiln}
+	for _, m := range order {
+		rel, _ := filepath.Rel(modRoot, m)
+		p := filepath.Join("/lib/modules", kver, rel)
+		cfg.Modules = append(cfg.Modules, p)
+		files[p[1:]] = m
+	}
+	cfgJSON, err := cfg.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	initrd := filepath.Join(dir, "initrd")
+	writeTestInitrd(t, initrd, files, map[string][]byte{"etc/kiln-stage1.json": cfgJSON})
+
+	tree := filepath.Join(dir, "rootfs")
+	for _, d := range []string{"dev", "proc", "sys", "sbin"} {
+		os.MkdirAll(filepath.Join(tree, d), 0o755)
+	}
+	copyFile(t, testInit, filepath.Join(tree, "sbin", "testinit"), 0o755)
+	disk := filepath.Join(dir, "disk.raw")
+	run(t, "mkfs.ext4", "-q", "-F", "-L", "kiln-root", "-U", "6b1c0e5e-2d5c-4b1e-9d0a-7a4f3c2b1a00", "-d", tree, disk, "32M")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	args := []string{"-M", "q35", "-m", "256", "-smp", "1", "-nographic", "-no-reboot",
+		"-kernel", kernel, "-initrd", initrd,
+		"-drive", "file=" + disk + ",if=virtio,format=raw",
+		"-append", "console=ttyS0 root=LABEL=kiln-root init=/sbin/testinit panic=-1 loglevel=4"}
+	t.Logf("repro: qemu-system-x86_64 %s", strings.Join(args, " "))
+	var serial bytes.Buffer
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
+	cmd.Stdout, cmd.Stderr = &serial, &serial
+	start := time.Now()
+	err = cmd.Run()
+	t.Logf("qemu ran %v", time.Since(start).Round(time.Millisecond))
+	log := serial.String()
+	if err != nil {
+		t.Fatalf("qemu: %v\nserial:\n%s", err, log)
+	}
+	for _, want := range []string{
+		"kiln stage 1: started (",
+		fmt.Sprintf("kiln stage 1: loaded %d of %d modules", len(order), len(order)),
+		"kiln stage 1: mounted /dev/vda (LABEL=kiln-root) on /mnt-root",
+		"kiln stage 1: exec /sbin/testinit",
+		`KILN-TEST-INIT pid=1 argv0=/sbin/testinit root="/dev/vda ext4 rw`,
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("serial log lacks %q", want)
+		}
+	}
+	if m := regexp.MustCompile(`exec /sbin/testinit \(([0-9.]+m?s) since kernel start\)`).FindStringSubmatch(log); m != nil {
+		t.Logf("kernel start to exec of init: %s", m[1])
+	}
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "kiln stage 1:") || strings.Contains(l, "KILN-TEST-INIT") {
+			t.Log(strings.TrimSpace(l))
+		}
+	}
+	if t.Failed() {
+		t.Logf("serial:\n%s", log)
+	}
+}
+
+func buildStatic(t *testing.T, dir, name, pkg string) string {
+	t.Helper()
+	out := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return out
+}
+
+// fetchKernel downloads the current cloud kernel package and unpacks it. It
+// returns the vmlinuz, the modules directory and the kernel version.
+func fetchKernel(t *testing.T, dir string) (string, string, string) {
+	t.Helper()
+	out, err := exec.Command("apt-cache", "depends", "linux-image-cloud-amd64").Output()
+	if err != nil {
+		t.Fatalf("apt-cache depends linux-image-cloud-amd64: %v", err)
+	}
+	m := regexp.MustCompile(`Depends: (linux-image-[0-9.]+-[0-9]+-cloud-amd64)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no kernel image in:\n%s", out)
+	}
+	pkg := string(m[1])
+	dl := filepath.Join(dir, "deb")
+	os.Mkdir(dl, 0o755)
+	cmd := exec.Command("apt-get", "download", "-q", pkg)
+	cmd.Dir = dl
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("apt-get download %s: %v\n%s", pkg, err, b)
+	}
+	debs, _ := filepath.Glob(filepath.Join(dl, "*.deb"))
+	if len(debs) != 1 {
+		t.Fatalf("apt-get download %s left %v", pkg, debs)
+	}
+	x := filepath.Join(dir, "kernel")
+	run(t, "dpkg-deb", "-x", debs[0], x)
+	kernels, _ := filepath.Glob(filepath.Join(x, "boot", "vmlinuz-*"))
+	if len(kernels) != 1 {
+		t.Fatalf("%s holds kernels %v", debs[0], kernels)
+	}
+	kver := strings.TrimPrefix(filepath.Base(kernels[0]), "vmlinuz-")
+	return kernels[0], filepath.Join(x, "lib", "modules", kver), kver
+}
+
+// moduleOrder returns the .ko files of want and their dependencies (read
+// from each module's .modinfo "depends="), dependencies first.
+func moduleOrder(modRoot string, want []string) ([]string, error) {
+	byName := map[string]string{}
+	filepath.Walk(modRoot, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && strings.HasSuffix(p, ".ko") {
+			byName[strings.ReplaceAll(strings.TrimSuffix(filepath.Base(p), ".ko"), "-", "_")] = p
+		}
+		return nil
+	})
+	var order []string
+	state := map[string]int{} // 1 visiting, 2 done
+	var visit func(name string) error
+	visit = func(name string) error {
+		switch state[name] {
+		case 1:
+			return fmt.Errorf("module dependency cycle at %s", name)
+		case 2:
+			return nil
+		}
+		p, ok := byName[name]
+		if !ok {
+			return fmt.Errorf("module %s not found under %s", name, modRoot)
+		}
+		state[name] = 1
+		deps, err := modinfoDepends(p)
+		if err != nil {
+			return err
+		}
+		for _, d := range deps {
+			if err := visit(d); err != nil {
+				return err
+			}
+		}
+		state[name] = 2
+		order = append(order, p)
+		return nil
+	}
+	for _, w := range want {
+		if err := visit(w); err != nil {
+			return nil, err
+		}
+	}
+	return order, nil
+}
+
+func modinfoDepends(ko string) ([]string, error) {
+	f, err := elf.Open(ko)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	s := f.Section(".modinfo")
+	if s == nil {
+		return nil, fmt.Errorf("%s: no .modinfo", ko)
+	}
+	b, err := s.Data()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ko, err)
+	}
+	for _, kv := range bytes.Split(b, []byte{0}) {
+		if v, ok := bytes.CutPrefix(kv, []byte("depends=")); ok {
+			if len(v) == 0 {
+				return nil, nil
+			}
+			return strings.Split(strings.ReplaceAll(string(v), "-", "_"), ","), nil
+		}
+	}
+	return nil, nil
+}
+
+// writeTestInitrd writes an uncompressed newc cpio: files from the host
+// (executable ones 0755) and data, with their parent directories.
+func writeTestInitrd(t *testing.T, out string, files map[string]string, data map[string][]byte) {
+	t.Helper()
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := cpio.NewWriter(f)
+	dirs := map[string]bool{}
+	mkdirs := func(p string) {
+		var chain []string
+		for d := filepath.Dir(p); d != "." && !dirs[d]; d = filepath.Dir(d) {
+			chain = append([]string{d}, chain...)
+			dirs[d] = true
+		}
+		for _, d := range chain {
+			if err := w.WriteHeader(&cpio.Header{Name: d, Mode: cpio.TypeDir | 0o755}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for name, src := range files {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[name] = b
+	}
+	for name, b := range data {
+		mkdirs(name)
+		mode := cpio.FileMode(0o644)
+		if len(b) > 4 && string(b[1:4]) == "ELF" && !strings.HasSuffix(name, ".ko") {
+			mode = 0o755
+		}
+		if err := w.WriteHeader(&cpio.Header{Name: name, Mode: cpio.TypeReg | mode, Size: int64(len(b))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func run(t *testing.T, name string, args ...string) {
+	t.Helper()
+	if b, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, b)
+	}
+}
