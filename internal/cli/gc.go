@@ -1,0 +1,73 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/kiln-os/kiln/store"
+)
+
+type gcOpts struct{ dryRun bool }
+
+func init() {
+	register(&command{
+		name:    "gc",
+		summary: "delete store paths no GC root (result link, profile generation) reaches",
+		usage: `kiln gc [--dry-run]
+
+gc deletes every store path that is not reachable from a GC root: result
+links made by builds, profile generations (var/profiles) and links under
+var/gcroots. It prints each deleted path and the disk space freed.`,
+		flags: func(fs *flag.FlagSet) any {
+			o := &gcOpts{}
+			fs.BoolVar(&o.dryRun, "dry-run", false, "only print what would be deleted")
+			return o
+		},
+		run: runGC,
+	})
+}
+
+func runGC(ctx context.Context, r *Run, opts any, args []string) error {
+	o := opts.(*gcOpts)
+	if len(args) != 0 {
+		return usageErrorf("gc takes no arguments")
+	}
+	s, err := store.Open(r.storeDir())
+	if err != nil {
+		return err
+	}
+	rep, err := s.GC(ctx, o.dryRun)
+	if err != nil {
+		return err
+	}
+	if r.JSON {
+		return storeJSON(r, struct {
+			DryRun  bool         `json:"dryRun"`
+			Deleted []store.Path `json:"deleted"`
+			Freed   int64        `json:"freed"`
+		}{o.dryRun, append([]store.Path{}, rep.Deleted...), rep.Freed})
+	}
+	verb, did := "deleting", "freed"
+	if o.dryRun {
+		verb, did = "would delete", "would free"
+	}
+	for _, p := range rep.Deleted {
+		r.Printf("%s %s\n", verb, p)
+	}
+	r.Printf("%d store paths, %s %s\n", len(rep.Deleted), gcBytes(rep.Freed), did)
+	return nil
+}
+
+func gcBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
