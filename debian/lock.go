@@ -1,0 +1,249 @@
+package debian
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/kiln-os/kiln/store"
+)
+
+// LockVersion is the version of the kiln.lock format this package writes.
+const LockVersion = 1
+
+// LockFile is the lock's file name, kept beside the host file it locks.
+const LockFile = "kiln.lock"
+
+// DefaultPackages are the Debian packages of kiln's default system (the
+// Essential ones come on top). The module system replaces this list with
+// what a configuration asks for.
+var DefaultPackages = []string{
+	"linux-image-cloud-amd64", "systemd", "systemd-boot-efi", "udev", "dbus",
+	"openssh-server", "dash", "bash", "coreutils", "libc-bin", "grep", "sed",
+	"findutils", "ncurses-base", "gzip", "hostname", "mawk", "login", "passwd",
+	"util-linux", "kmod", "iproute2", "procps", "libpam-modules",
+	"libpam-runtime", "base-files", "base-passwd", "less", "tzdata",
+}
+
+// Lock is kiln.lock: the inputs (suites) as fetched and every package of
+// the closure, pinned by sha256. It names no mirror: any mirror serves,
+// the hashes guarantee the bytes.
+type Lock struct {
+	Version  int              `json:"version"`
+	Inputs   map[string]Input `json:"inputs"` // keyed by suite
+	Roots    Roots            `json:"roots"`
+	Packages []LockedPackage  `json:"packages"` // sorted by name
+}
+
+// Roots is what the lock was resolved for; a build compares it with what
+// its configuration wants to tell a stale lock.
+type Roots struct {
+	Packages []string          `json:"packages"`
+	Prefer   map[string]string `json:"prefer"`
+}
+
+// LockedPackage is one pinned .deb.
+type LockedPackage struct {
+	Name      string   `json:"name"`
+	Version   string   `json:"version"`
+	Arch      string   `json:"arch"`
+	Filename  string   `json:"filename"` // pool path, relative to the suite's archive root
+	SHA256    string   `json:"sha256"`
+	Size      int64    `json:"size"`
+	Suite     string   `json:"suite"`
+	Essential bool     `json:"essential,omitempty"`
+	Depends   []string `json:"depends,omitempty"` // the locked packages it pulled in
+}
+
+// NewLock records a resolution of req over inputs.
+func NewLock(inputs map[string]Input, req Request, res *Resolution) *Lock {
+	prefer := req.Prefer
+	if prefer == nil {
+		prefer = DefaultPrefer
+	}
+	l := &Lock{
+		Version: LockVersion,
+		Inputs:  inputs,
+		Roots:   Roots{Packages: slices.Clone(req.Packages), Prefer: prefer},
+	}
+	for _, name := range res.Names() {
+		p := res.Packages[name]
+		l.Packages = append(l.Packages, LockedPackage{
+			Name: p.Name, Version: p.Version, Arch: p.Architecture, Filename: p.Filename,
+			SHA256: p.SHA256, Size: p.Size, Suite: p.Suite, Essential: p.Essential,
+			Depends: slices.Clone(p.Depends),
+		})
+	}
+	return l
+}
+
+// Matches reports whether the lock was resolved for req: same wanted
+// names (in any order) and the same prefer map.
+func (l *Lock) Matches(req Request) bool {
+	prefer := req.Prefer
+	if prefer == nil {
+		prefer = DefaultPrefer
+	}
+	a, b := slices.Clone(l.Roots.Packages), slices.Clone(req.Packages)
+	sort.Strings(a)
+	sort.Strings(b)
+	if !slices.Equal(a, b) || len(l.Roots.Prefer) != len(prefer) {
+		return false
+	}
+	for k, v := range prefer {
+		if l.Roots.Prefer[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Package returns the locked package called name.
+func (l *Lock) Package(name string) (LockedPackage, bool) {
+	i, ok := slices.BinarySearchFunc(l.Packages, name, func(p LockedPackage, n string) int { return strings.Compare(p.Name, n) })
+	if !ok {
+		return LockedPackage{}, false
+	}
+	return l.Packages[i], true
+}
+
+// StorePath returns the store path a locked package unpacks to. It is
+// computed from the lock alone, without downloading anything.
+func (l *Lock) StorePath(name string) (store.Path, bool) {
+	p, ok := l.Package(name)
+	if !ok {
+		return store.Path{}, false
+	}
+	sp, err := p.StorePath()
+	return sp, err == nil
+}
+
+// StorePath returns the store path the package unpacks to:
+// FixedPath("deb", sha256, name-version).
+func (p LockedPackage) StorePath() (store.Path, error) {
+	return store.FixedPath("deb", p.SHA256, p.Name+"-"+sanitizeVersion(p.Version))
+}
+
+// sanitizeVersion maps a Debian version onto store name characters
+// (epoch colons and tildes become underscores).
+func sanitizeVersion(v string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune("+-._", r):
+			return r
+		}
+		return '_'
+	}, v)
+}
+
+// Why returns a shortest chain of locked packages from a root (a wanted
+// package or an Essential one) to name, following the depends edges.
+func (l *Lock) Why(name string) ([]string, error) {
+	if _, ok := l.Package(name); !ok {
+		return nil, fmt.Errorf("%w %q: not in the lock", ErrUnknownPackage, name)
+	}
+	prev := map[string]string{}
+	var queue []string
+	root := func(n string) {
+		if _, seen := prev[n]; !seen {
+			if _, ok := l.Package(n); ok {
+				prev[n] = ""
+				queue = append(queue, n)
+			}
+		}
+	}
+	for _, n := range l.Roots.Packages {
+		root(n)
+	}
+	for _, p := range l.Packages {
+		if p.Essential {
+			root(p.Name)
+		}
+	}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		if n == name {
+			var chain []string
+			for c := n; c != ""; c = prev[c] {
+				chain = append([]string{c}, chain...)
+			}
+			return chain, nil
+		}
+		p, _ := l.Package(n)
+		for _, d := range p.Depends {
+			if _, seen := prev[d]; !seen {
+				prev[d] = n
+				queue = append(queue, d)
+			}
+		}
+	}
+	return nil, fmt.Errorf("%s is locked but no root leads to it", name)
+}
+
+// Marshal returns the lock as indented JSON with a final newline.
+func (l *Lock) Marshal() ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(l); err != nil {
+		return nil, fmt.Errorf("encode lock: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// Write writes the lock to file atomically.
+func (l *Lock) Write(file string) error {
+	data, err := l.Marshal()
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(file, data)
+}
+
+// ReadLock reads a kiln.lock, refusing versions it does not know.
+func ReadLock(file string) (*Lock, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read lock: %w", err)
+	}
+	l, err := ParseLock(data)
+	if err != nil {
+		return nil, fmt.Errorf("read lock %s: %w", file, err)
+	}
+	return l, nil
+}
+
+// ParseLock parses the JSON of a kiln.lock.
+func ParseLock(data []byte) (*Lock, error) {
+	var probe struct {
+		Version int `json:"version"`
+	}
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return nil, err
+	}
+	if probe.Version != LockVersion {
+		return nil, fmt.Errorf("lock version %d, this kiln reads version %d", probe.Version, LockVersion)
+	}
+	l := &Lock{}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(l); err != nil {
+		return nil, err
+	}
+	if !slices.IsSortedFunc(l.Packages, func(a, b LockedPackage) int { return strings.Compare(a.Name, b.Name) }) {
+		return nil, errors.New("packages are not sorted by name")
+	}
+	for _, p := range l.Packages {
+		if len(p.SHA256) != 64 || p.Filename == "" || strings.Contains(p.Filename, "..") || strings.HasPrefix(p.Filename, "/") {
+			return nil, fmt.Errorf("package %s: bad sha256 or filename", p.Name)
+		}
+	}
+	return l, nil
+}
