@@ -60,8 +60,10 @@ type walker struct {
 	issues []string // non-canonical metadata seen when !fix
 }
 
-func newWalker(fix bool) *walker {
-	return &walker{nar: narWriter{h: sha256.New(), buf: make([]byte, 128<<10)}, fix: fix, root: os.Geteuid() == 0}
+func newWalker(fix bool) *walker { return newWalkerHash(fix, sha256.New()) }
+
+func newWalkerHash(fix bool, h hash.Hash) *walker {
+	return &walker{nar: narWriter{h: h, buf: make([]byte, 128<<10)}, fix: fix, root: os.Geteuid() == 0}
 }
 
 // hashTree returns the NAR hash ("sha256:<nix32>") and size of the tree at
@@ -192,14 +194,15 @@ func (w *walker) meta(name string, st fs.FileInfo) error {
 			return err
 		}
 	}
+	// xattrs first: removing user.* xattrs needs write permission.
+	if err := removeXattrs(name); err != nil {
+		return err
+	}
 	if !isLink {
 		// chmod also clears setuid, setgid and sticky.
 		if err := os.Chmod(name, want); err != nil {
 			return err
 		}
-	}
-	if err := removeXattrs(name); err != nil {
-		return err
 	}
 	ts := []unix.Timespec{canonMtime, canonMtime}
 	if err := unix.UtimesNanoAt(unix.AT_FDCWD, name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {

@@ -18,7 +18,11 @@ import (
 
 func openTest(t testing.TB) *Store {
 	t.Helper()
-	s, err := Open(filepath.Join(t.TempDir(), "store"))
+	dir := t.TempDir()
+	// Store dirs are 0555: as an ordinary user, t.TempDir's cleanup could
+	// not remove them.
+	t.Cleanup(func() { removeTree(dir) })
+	s, err := Open(filepath.Join(dir, "store"))
 	if err != nil {
 		t.Fatal(err)
 	}
