@@ -23,6 +23,7 @@ type System struct {
 	Locale     string             `kiln:"locale"`
 	Console    Console            `kiln:"console"`
 	SSH        SSH                `kiln:"ssh"`
+	Testing    Testing            `kiln:"testing"`
 	// Referenced lists every Debian package named anywhere through pkgs.X
 	// (in packages, exec_start strings, etc text...), sorted and unique. The
 	// closure is built from Packages ∪ Referenced ∪ the base set.
@@ -112,6 +113,13 @@ type SSH struct {
 	Enable                 bool `kiln:"enable"`
 	Port                   int  `kiln:"port"`
 	PasswordAuthentication bool `kiln:"password_authentication"`
+}
+
+// Testing holds what only test systems set.
+type Testing struct {
+	// Backdoor adds kiln-backdoor.service: a root shell on /dev/hvc0 that
+	// the VM test driver speaks to.
+	Backdoor bool `kiln:"backdoor"`
 }
 
 // PackageSet answers pkgs.NAME references during evaluation. modules stays

@@ -1,0 +1,266 @@
+package modules
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/typeexpr"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// OptionDoc documents one declared option: what `kiln options` lists and
+// docs/options.md is generated from.
+type OptionDoc struct {
+	Path        string `json:"path"`    // "networking.host_name", "users.<name>.uid"
+	Type        string `json:"type"`    // HCL type expression: string, bool, number, list(string)...
+	Default     string `json:"default"` // HCL source of the default ("" when none)
+	Description string `json:"description"`
+	Example     string `json:"example,omitempty"` // HCL source
+	DeclaredIn  string `json:"declared_in"`       // "core" or "builtin/ssh.hcl:3"
+}
+
+// labelSegment stands for a block label in a declared path:
+// users.<name>.uid is the uid of every users "NAME" {} block.
+const labelSegment = "<name>"
+
+type optKind int
+
+const (
+	kindGroup      optKind = iota // a block without labels: networking { ... }
+	kindCollection                // a block with one label: users "alice" { ... }
+	kindLeaf                      // an attribute with a type
+)
+
+// optNode is one node of the declared option tree.
+type optNode struct {
+	name     string
+	path     string // declared path, with <name> for labels
+	kind     optKind
+	children map[string]*optNode // groups
+	elem     *optNode            // collections: the template of one element (a group)
+
+	// leaves
+	typ      cty.Type
+	def      hcl.Expression // nil: no default (null)
+	doc      OptionDoc
+	rng      hcl.Range // where it was declared
+	relative bool      // a path value resolved against the defining file's directory
+}
+
+func newGroup(name, path string) *optNode {
+	return &optNode{name: name, path: path, kind: kindGroup, children: map[string]*optNode{}}
+}
+
+// childNames returns a group's children sorted.
+func (n *optNode) childNames() []string {
+	names := make([]string, 0, len(n.children))
+	for k := range n.children {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// leaves appends every leaf under n.
+func (n *optNode) leaves(out []*optNode) []*optNode {
+	switch n.kind {
+	case kindLeaf:
+		return append(out, n)
+	case kindCollection:
+		return n.elem.leaves(out)
+	}
+	for _, k := range n.childNames() {
+		out = n.children[k].leaves(out)
+	}
+	return out
+}
+
+// declare adds a leaf at a dotted path, creating the groups and collections
+// on the way. It fails when the path collides with an existing declaration.
+func (root *optNode) declare(leaf *optNode) error {
+	segs := strings.Split(leaf.path, ".")
+	for _, s := range segs {
+		if s != labelSegment && !hclsyntax.ValidIdentifier(s) {
+			return fmt.Errorf("option path %q: %q is not an identifier", leaf.path, s)
+		}
+	}
+	if segs[0] == labelSegment {
+		return fmt.Errorf("option path %q: cannot start with %s", leaf.path, labelSegment)
+	}
+	if reserved[segs[0]] {
+		return fmt.Errorf("option path %q: %q is a reserved word", leaf.path, segs[0])
+	}
+	n := root
+	for i, s := range segs {
+		last := i == len(segs)-1
+		if s == labelSegment {
+			if n.kind != kindCollection {
+				return fmt.Errorf("option path %q: misplaced %s", leaf.path, labelSegment)
+			}
+			n = n.elem
+			if last {
+				return fmt.Errorf("option path %q: cannot end with %s", leaf.path, labelSegment)
+			}
+			continue
+		}
+		if n.kind != kindGroup {
+			return fmt.Errorf("option path %q: %q is already declared as an option", leaf.path, n.path)
+		}
+		prefix := strings.Join(segs[:i+1], ".")
+		child := n.children[s]
+		switch {
+		case last && child != nil:
+			return fmt.Errorf("option %q is already declared (%s)", leaf.path, declaredWhere(child))
+		case last:
+			leaf.name = s
+			n.children[s] = leaf
+			return nil
+		case child == nil && segs[i+1] == labelSegment:
+			child = &optNode{name: s, path: prefix, kind: kindCollection, elem: newGroup(labelSegment, prefix+"."+labelSegment)}
+			n.children[s] = child
+		case child == nil:
+			child = newGroup(s, prefix)
+			n.children[s] = child
+		case segs[i+1] == labelSegment && child.kind != kindCollection,
+			segs[i+1] != labelSegment && child.kind == kindCollection:
+			return fmt.Errorf("option path %q: %q is declared with a different shape", leaf.path, prefix)
+		}
+		n = child
+	}
+	return nil
+}
+
+func declaredWhere(n *optNode) string {
+	if n.kind == kindLeaf {
+		return "declared in " + n.doc.DeclaredIn
+	}
+	return "a block of options"
+}
+
+// reserved are the top-level words of a module file that are not options.
+var reserved = map[string]bool{"imports": true, "config": true, "option": true, "assert": true}
+
+// coreDecl is an option declared in Go. def and example are HCL source;
+// a default may use `name`, the label of the enclosing block.
+type coreDecl struct {
+	path, typ, def, desc, example string
+}
+
+// coreOptions are the options the system builder consumes (System's fields).
+var coreOptions = []coreDecl{
+	{"networking.host_name", "string", `"kiln"`, "The host name, written to /etc/hostname.", `"web1"`},
+	{"networking.dhcp", "bool", `true`, "Configure every ethernet link by DHCP with systemd-networkd.", `false`},
+
+	{"users.<name>.uid", "number", `null`, "The user id. Null: allocated, and kept stable across generations.", `1000`},
+	{"users.<name>.group", "string", `"users"`, "The primary group. As on NixOS, normal users share the group \"users\" (gid 100) instead of Debian's per-user group.", `"wheel"`},
+	{"users.<name>.groups", "list(string)", `[]`, "Supplementary groups.", `["sudo", "adm"]`},
+	{"users.<name>.home", "string", `"/home/${name}"`, "The home directory.", `"/srv/alice"`},
+	{"users.<name>.shell", "string", `"/bin/bash"`, "The login shell.", `"/usr/sbin/nologin"`},
+	{"users.<name>.system", "bool", `false`, "A system user: allocated below 1000, no home directory created.", `true`},
+	{"users.<name>.authorized_keys", "list(string)", `[]`, "SSH public keys allowed to log in as this user.", `["ssh-ed25519 AAAAC3Nza... alice@laptop"]`},
+	{"users.<name>.hashed_password_file", "string", `""`, "A file holding the crypt(3) password hash, read at activation (root only). No password hash is ever written into the store. Empty: the account is locked for password logins.", `"/var/lib/secrets/alice.hash"`},
+	{"groups.<name>.gid", "number", `null`, "The group id. Null: allocated, and kept stable across generations.", `1001`},
+
+	{"services.<name>.enable", "bool", `true`, "Whether NAME.service is installed and enabled.", `false`},
+	{"services.<name>.description", "string", `""`, "The unit's Description=.", `"my web app"`},
+	{"services.<name>.exec_start", "string", `""`, "The command line (ExecStart=).", `"${pkgs.nginx}/usr/sbin/nginx -g 'daemon off;'"`},
+	{"services.<name>.type", "string", `"simple"`, "The service Type=: simple, exec, forking, oneshot, notify or idle.", `"oneshot"`},
+	{"services.<name>.user", "string", `""`, "The user the service runs as (User=). Empty: root.", `"www-data"`},
+	{"services.<name>.environment", "map(string)", `{}`, "Environment variables of the service.", `{ LANG = "C.UTF-8" }`},
+	{"services.<name>.after", "list(string)", `[]`, "Units this one starts after (After=).", `["network-online.target"]`},
+	{"services.<name>.wants", "list(string)", `[]`, "Units this one wants (Wants=).", `["network-online.target"]`},
+	{"services.<name>.wanted_by", "list(string)", `["multi-user.target"]`, "Targets that pull this service in ([Install] WantedBy=).", `["timers.target"]`},
+	{"services.<name>.restart", "string", `""`, "The Restart= policy. Empty: systemd's default (no).", `"on-failure"`},
+	{"services.<name>.restart_if_changed", "bool", `true`, "Restart the service when a switch changes its unit (else leave it running).", `false`},
+	{"services.<name>.reload_if_changed", "bool", `false`, "Reload instead of restarting the service when a switch changes its unit.", `true`},
+	{"units.<name>.text", "string", `""`, "The whole text of a raw systemd unit; the label is its file name (NAME.TYPE).", `"[Timer]\nOnCalendar=daily\n"`},
+
+	{"mounts.<name>.device", "string", `""`, "The device to mount at the label's path.", `"/dev/disk/by-label/data"`},
+	{"mounts.<name>.fs_type", "string", `"auto"`, "The file system type.", `"ext4"`},
+	{"mounts.<name>.options", "list(string)", `["defaults"]`, "Mount options.", `["noatime"]`},
+	{"swaps.<name>.options", "list(string)", `[]`, "Swap options for the device named by the label.", `["pri=10"]`},
+
+	{"kernel.package", "string", `"linux-image-cloud-amd64"`, "The Debian package of the kernel image.", `"linux-image-amd64"`},
+	{"kernel.params", "list(string)", `[]`, "Kernel command line parameters (the built-in kernel module adds the consoles).", `["quiet"]`},
+	{"kernel.modules", "list(string)", `[]`, "Kernel modules loaded at boot (modules-load.d).", `["br_netfilter"]`},
+	{"kernel.initrd_modules", "list(string)", `[]`, "Kernel modules in the initrd, loaded before the root is mounted; the builder adds their dependencies.", `["nvme"]`},
+	{"kernel.sysctl", "map(string)", `{}`, "sysctl settings applied at boot.", `{ "net.ipv4.ip_forward" = "1" }`},
+
+	{"bootloader.timeout", "number", `3`, "Seconds systemd-boot shows its menu.", `0`},
+	{"bootloader.max_generations", "number", `10`, "How many generations keep a boot entry (and a kernel on the ESP).", `5`},
+	{"bootloader.console_mode", "string", `"keep"`, "systemd-boot's console-mode: keep, auto, max, or a mode number.", `"max"`},
+	{"bootloader.editor", "bool", `false`, "Allow editing the kernel command line from the boot menu.", `true`},
+
+	{"packages", "list(string)", `[]`, "Debian packages on PATH (through the sw tree), written pkgs.NAME. The built-in base module adds the base system.", `[pkgs.vim, pkgs["iputils-ping"]]`},
+	{"etc.<name>.text", "string", `""`, "The content of /etc/NAME.", `"nameserver 10.0.2.3\n"`},
+	{"etc.<name>.source", "string", `""`, "A file whose content becomes /etc/NAME, relative to the module that defines it. Set text or source, not both.", `"./motd"`},
+	{"etc.<name>.mode", "string", `""`, "Octal mode: the file is copied with this mode. Empty: a symlink into /etc/static.", `"0600"`},
+	{"time_zone", "string", `"UTC"`, "The time zone (/etc/localtime).", `"Europe/Paris"`},
+	{"locale", "string", `"C.UTF-8"`, "The default locale (LANG).", `"en_US.UTF-8"`},
+	{"console.serial_getty", "bool", `true`, "Run a login prompt on the serial console (ttyS0).", `false`},
+	{"console.autologin_user", "string", `""`, "Log this user in automatically on the consoles. Empty: ask.", `"root"`},
+	{"ssh.enable", "bool", `false`, "Run the OpenSSH server (the default system enables it).", `true`},
+	{"ssh.port", "number", `22`, "The port sshd listens on.", `2222`},
+	{"ssh.password_authentication", "bool", `false`, "Allow password logins over SSH.", `true`},
+}
+
+// relativeOptions hold paths that are resolved against the defining file.
+var relativeOptions = map[string]bool{"etc.<name>.source": true}
+
+// coreTree returns a fresh option tree holding the core options.
+func coreTree() (*optNode, error) {
+	root := newGroup("", "")
+	for _, d := range coreOptions {
+		leaf, err := parseCoreDecl(d)
+		if err != nil {
+			return nil, err
+		}
+		if err := root.declare(leaf); err != nil {
+			return nil, err
+		}
+	}
+	return root, nil
+}
+
+func parseCoreDecl(d coreDecl) (*optNode, error) {
+	where := hcl.Pos{Line: 1, Column: 1}
+	texpr, diags := hclsyntax.ParseExpression([]byte(d.typ), "<core>", where)
+	if diags.HasErrors() {
+		return nil, fmt.Errorf("core option %s: type: %s", d.path, diags.Error())
+	}
+	typ, diags := typeexpr.TypeConstraint(texpr)
+	if diags.HasErrors() {
+		return nil, fmt.Errorf("core option %s: type: %s", d.path, diags.Error())
+	}
+	def, diags := hclsyntax.ParseExpression([]byte(d.def), "<core>", where)
+	if diags.HasErrors() {
+		return nil, fmt.Errorf("core option %s: default: %s", d.path, diags.Error())
+	}
+	return &optNode{
+		path: d.path, kind: kindLeaf, typ: typ, def: def, relative: relativeOptions[d.path],
+		rng: def.Range(),
+		doc: OptionDoc{Path: d.path, Type: typeexpr.TypeString(typ), Default: d.def, Description: d.desc, Example: d.example, DeclaredIn: "core"},
+	}, nil
+}
+
+// Options lists every declared option, core and built-in modules', sorted
+// by path.
+func Options() []OptionDoc {
+	l, diags := newLoader(LoadOptions{})
+	if !diags.HasErrors() {
+		diags = l.loadBuiltins()
+	}
+	if diags.HasErrors() {
+		// The built-in modules are tested; this cannot happen in a release.
+		panic("modules: built-in modules do not load: " + diags.Error())
+	}
+	var docs []OptionDoc
+	for _, leaf := range l.root.leaves(nil) {
+		docs = append(docs, leaf.doc)
+	}
+	sort.Slice(docs, func(i, j int) bool { return docs[i].Path < docs[j].Path })
+	return docs
+}

@@ -1,0 +1,64 @@
+package modules
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+var unitTypes = map[string]bool{
+	"service": true, "socket": true, "timer": true, "mount": true, "automount": true, "path": true,
+	"target": true, "slice": true, "scope": true, "swap": true, "device": true,
+}
+
+var serviceTypes = map[string]bool{"simple": true, "exec": true, "forking": true, "oneshot": true, "notify": true, "idle": true}
+
+// validate checks what types alone cannot: names and exclusive settings.
+func validate(c *Config) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	bad := func(coll, label, summary, detail string) {
+		r := hcl.Range{}
+		if e := c.root.children[coll].children[label]; e != nil && len(e.defs) > 0 {
+			r = e.defs[0].rng
+		}
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: &r})
+	}
+	s := &c.System
+	for _, name := range sortedKeys(s.Etc) {
+		f := s.Etc[name]
+		if f.Text != "" && f.Source != "" {
+			bad("etc", name, fmt.Sprintf("Both text and source for etc[%q]", name), "Set text or source, not both.")
+		}
+		if path.IsAbs(name) || path.Clean(name) != name || strings.HasPrefix(name, "../") || name == ".." {
+			bad("etc", name, fmt.Sprintf("Invalid etc path %q", name), "etc paths are relative to /etc, without . or .. parts: etc \"ssh/sshd_config\" { ... }.")
+		}
+	}
+	for _, name := range sortedKeys(s.Units) {
+		if i := strings.LastIndexByte(name, '.'); i <= 0 || !unitTypes[name[i+1:]] {
+			bad("units", name, fmt.Sprintf("Invalid unit name %q", name), "A unit is named NAME.TYPE, with TYPE one of service, socket, timer, mount, automount, path, target, slice, scope, swap.")
+		}
+	}
+	for _, name := range sortedKeys(s.Services) {
+		if t := s.Services[name].Type; !serviceTypes[t] {
+			bad("services", name, fmt.Sprintf("Invalid service type %q", t), "type is one of simple, exec, forking, oneshot, notify, idle.")
+		}
+	}
+	for _, name := range sortedKeys(s.Mounts) {
+		if !path.IsAbs(name) || path.Clean(name) != name {
+			bad("mounts", name, fmt.Sprintf("Invalid mount point %q", name), "A mount point is an absolute, clean path: mounts \"/srv\" { ... }.")
+		}
+	}
+	return diags
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
