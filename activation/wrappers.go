@@ -1,0 +1,126 @@
+package activation
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// WrappersDir is where setuid wrappers live on a running machine; bin is a
+// symlink swapped atomically to a fresh wrappers.* directory.
+const WrappersDir = "/run/wrappers"
+
+// WrappersPlan is the set of wrappers ApplyWrappers makes.
+type WrappersPlan struct {
+	Wrappers []Wrapper
+	sources  map[string]string // name → host path of the resolved source
+}
+
+// String prints the plan.
+func (p WrappersPlan) String() string {
+	var b strings.Builder
+	for _, w := range p.Wrappers {
+		fmt.Fprintf(&b, "wrapper %s <- %s (%s %s:%s)\n", w.Name, w.Source, w.Mode, w.Owner, w.Group)
+	}
+	if b.Len() == 0 {
+		return "wrappers: none\n"
+	}
+	return b.String()
+}
+
+// PlanWrappers resolves each wrapper's source under root (following the
+// machine's own symlinks, e.g. /usr -> /run/current-system/sw).
+func PlanWrappers(root string, spec *Spec) (WrappersPlan, error) {
+	p := WrappersPlan{Wrappers: append([]Wrapper{}, spec.Wrappers...), sources: map[string]string{}}
+	sort.Slice(p.Wrappers, func(i, j int) bool { return p.Wrappers[i].Name < p.Wrappers[j].Name })
+	for _, w := range p.Wrappers {
+		src, err := resolveIn(root, w.Source)
+		if err != nil {
+			return WrappersPlan{}, fmt.Errorf("wrapper %s: %w", w.Name, err)
+		}
+		fi, err := os.Stat(src)
+		if err != nil {
+			return WrappersPlan{}, fmt.Errorf("wrapper %s: source %s: %w", w.Name, w.Source, err)
+		}
+		if !fi.Mode().IsRegular() {
+			return WrappersPlan{}, fmt.Errorf("wrapper %s: source %s is not a regular file", w.Name, w.Source)
+		}
+		p.sources[w.Name] = src
+	}
+	return p, nil
+}
+
+// ApplyWrappers copies each source into a new directory under
+// root/run/wrappers with its owner and mode, points bin at it and removes
+// the previous directories. Owners are resolved from root's passwd and
+// group.
+func ApplyWrappers(root string, plan WrappersPlan) error {
+	base := under(root, WrappersDir)
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return fmt.Errorf("apply wrappers: %w", err)
+	}
+	dir, err := os.MkdirTemp(base, "wrappers.")
+	if err != nil {
+		return fmt.Errorf("apply wrappers: %w", err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return fmt.Errorf("apply wrappers: %w", err)
+	}
+	ids, err := readIDLookup(root)
+	if err != nil {
+		return fmt.Errorf("apply wrappers: %w", err)
+	}
+	for _, w := range plan.Wrappers {
+		if err := makeWrapper(dir, w, plan.sources[w.Name], ids); err != nil {
+			os.RemoveAll(dir)
+			return fmt.Errorf("wrapper %s: %w", w.Name, err)
+		}
+	}
+	if err := symlinkAtomic(filepath.Base(dir), filepath.Join(base, "bin")); err != nil {
+		return fmt.Errorf("apply wrappers: %w", err)
+	}
+	old, _ := filepath.Glob(filepath.Join(base, "wrappers.*"))
+	var errs []error
+	for _, o := range old {
+		if o != dir {
+			errs = append(errs, os.RemoveAll(o))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("apply wrappers: remove old wrappers: %w", err)
+	}
+	return nil
+}
+
+func makeWrapper(dir string, w Wrapper, src string, ids *idLookup) error {
+	if src == "" {
+		return errors.New("not planned (use PlanWrappers)")
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	owner, group := w.Owner, w.Group
+	if owner == "" {
+		owner = "root"
+	}
+	if group == "" {
+		group = "root"
+	}
+	uid, ok := ids.uid(owner)
+	if !ok {
+		return fmt.Errorf("owner %q not in /etc/passwd", owner)
+	}
+	gid, ok := ids.gid(group)
+	if !ok {
+		return fmt.Errorf("group %q not in /etc/group", group)
+	}
+	mode, err := parseMode(w.Mode)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, w.Name), data, mode, uid, gid)
+}
