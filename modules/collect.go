@@ -100,8 +100,8 @@ type assertion struct {
 
 // ref is one config.x.y reference: the instance it reaches and its range.
 type ref struct {
-	to  *inst
-	rng hcl.Range
+	to    *inst
+	rng   hcl.Range
 	src   string // the reference as written
 	exact bool   // the instance alone, not what is under it (an element's existence)
 }
@@ -196,9 +196,6 @@ func (l *loader) collect() hcl.Diagnostics {
 	for _, f := range l.files {
 		l.collectBody(f, f.body, l.config, nil, true)
 	}
-	if l.diags.HasErrors() {
-		return l.diags
-	}
 	l.analyze()
 	return l.diags
 }
@@ -218,7 +215,7 @@ func (l *loader) instantiate(g *inst) {
 				if o.doc.DeclaredIn != "core" {
 					f = l.fileOf(o.rng.Filename)
 				}
-				c.defs = append(c.defs, &definition{inst: c, expr: o.def, file: f, rng: o.rng, isDefault: true})
+				c.defs = append(c.defs, &definition{inst: c, expr: o.def, file: f, rng: o.rng, isDefault: true, prio: prioOption, order: orderPlain})
 			}
 		case kindGroup:
 			c.children = map[string]*inst{}
@@ -342,7 +339,7 @@ func (l *loader) defineAttr(f *file, a *hclsyntax.Attribute, at *inst, cond *con
 		return
 	}
 	l.seq++
-	c.defs = append(c.defs, &definition{inst: c, expr: a.Expr, file: f, cond: cond, rng: a.SrcRange, seq: l.seq})
+	c.defs = append(c.defs, &definition{inst: c, expr: a.Expr, file: f, cond: cond, rng: a.SrcRange, seq: l.seq, prio: prioPlain, order: orderPlain})
 }
 
 func blockUsage(o *optNode) string {
@@ -601,22 +598,29 @@ func quoteJoin(ss []string) string {
 	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
 }
 
+// editDistance is the optimal string alignment distance: insertions,
+// deletions, substitutions and transpositions of neighbours cost 1.
 func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
+	rows := make([][]int, len(a)+1)
+	for i := range rows {
+		rows[i] = make([]int, len(b)+1)
+		rows[i][0] = i
+	}
+	for j := range rows[0] {
+		rows[0][j] = j
 	}
 	for i := 1; i <= len(a); i++ {
-		cur[0] = i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d := min(rows[i-1][j]+1, rows[i][j-1]+1, rows[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d = min(d, rows[i-2][j-2]+1)
+			}
+			rows[i][j] = d
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(b)]
+	return rows[len(a)][len(b)]
 }

@@ -183,6 +183,9 @@ func (c *Config) Explain(path string) []Definition {
 			}
 			if !d.evaluated && d.note == "" {
 				def.Note = "not evaluated"
+				if n.elem != nil && !n.elem.exists {
+					def.Note = n.elem.path + " is not defined: its when is false"
+				}
 			}
 			out = append(out, def)
 		}

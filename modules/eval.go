@@ -582,8 +582,21 @@ func instValue(i *inst) cty.Value {
 		}
 		m[k] = instValue(c)
 	}
-	if len(m) == 0 {
-		return cty.EmptyObjectVal
+	if i.opt.kind != kindCollection {
+		return cty.ObjectVal(m)
 	}
-	return cty.ObjectVal(m)
+	// A collection is a map when its elements share a type (they do
+	// unless options of type any differ), so length() and friends work.
+	var et cty.Type
+	for _, v := range m {
+		if et == cty.NilType {
+			et = v.Type()
+		} else if !et.Equals(v.Type()) {
+			return cty.ObjectVal(m)
+		}
+	}
+	if len(m) == 0 {
+		return cty.MapValEmpty(cty.EmptyObject)
+	}
+	return cty.MapVal(m)
 }

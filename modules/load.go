@@ -99,6 +99,14 @@ func load(host Source, dir string, opts LoadOptions) (*Config, hcl.Diagnostics) 
 	if diags.HasErrors() {
 		return nil, diags
 	}
+	cfg, diags := l.load(host, dir)
+	l.sortDiagnostics(diags)
+	return cfg, diags
+}
+
+func (l *loader) load(host Source, dir string) (*Config, hcl.Diagnostics) {
+	opts := l.opts
+	var diags hcl.Diagnostics
 	diags = append(diags, l.loadBuiltins()...)
 	diags = append(diags, l.addFile(host, dir)...)
 	for _, x := range opts.Extra {
@@ -117,6 +125,28 @@ func load(host Source, dir string, opts LoadOptions) (*Config, hcl.Diagnostics) 
 		return nil, diags
 	}
 	return l.result()
+}
+
+// sortDiagnostics orders diagnostics by file (in load order) and position.
+func (l *loader) sortDiagnostics(diags hcl.Diagnostics) {
+	order := map[string]int{}
+	for i, f := range l.files {
+		order[f.name] = i + 1
+	}
+	key := func(d *hcl.Diagnostic) (int, int) {
+		if d.Subject == nil {
+			return 0, 0
+		}
+		return order[d.Subject.Filename], d.Subject.Start.Byte
+	}
+	sort.SliceStable(diags, func(i, j int) bool {
+		fi, bi := key(diags[i])
+		fj, bj := key(diags[j])
+		if fi != fj {
+			return fi < fj
+		}
+		return bi < bj
+	})
 }
 
 // readLimited reads a regular file of at most maxFileSize bytes.

@@ -1,0 +1,17 @@
+networking {
+  host_name = "-bad-"
+}
+
+ssh {
+  port = 70000
+}
+
+assert {
+  condition = config.ssh.port < 65536
+  message   = "ssh.port must be below 65536, not ${config.ssh.port}."
+}
+
+assert {
+  condition = config.ssh.port != 22
+  message   = "never printed"
+}

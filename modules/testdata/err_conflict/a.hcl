@@ -1,0 +1,7 @@
+networking {
+  host_name = "alpha"
+}
+
+kernel {
+  sysctl = { "vm.swappiness" = "10" }
+}

@@ -1,0 +1,7 @@
+networking {
+  host_name = "beta"
+}
+
+kernel {
+  sysctl = { "vm.swappiness" = "60" }
+}

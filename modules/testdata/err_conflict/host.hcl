@@ -1,0 +1,5 @@
+imports = ["./a.hcl", "./b.hcl"]
+
+networking {
+  host_name = "host"
+}

@@ -1,0 +1,5 @@
+imports = ["./mod.hcl"]
+
+networking {
+  host_name = config.services.web.description
+}

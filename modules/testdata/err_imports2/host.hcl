@@ -1,0 +1,1 @@
+imports = ["./${config.networking.host_name}.hcl"]

@@ -1,0 +1,9 @@
+packages = [pkgs.vmi, pkgs.nginx]
+
+services "web" {
+  exec_start = "${pkgs.ngnix}/usr/sbin/nginx"
+}
+
+etc "x" {
+  text = pkgs.zzzzzzzz
+}

@@ -1,0 +1,7 @@
+networking {
+  host_name = "imported"
+}
+
+kernel {
+  modules = ["c"]
+}

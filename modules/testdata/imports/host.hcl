@@ -1,0 +1,6 @@
+# eval: kernel.modules networking.host_name
+imports = ["./mods", "./extra/c.hcl"]
+
+kernel {
+  modules = ["host"]
+}

@@ -1,0 +1,5 @@
+imports = ["../extra/c.hcl", "./b.hcl"]
+
+kernel {
+  modules = ["a"]
+}

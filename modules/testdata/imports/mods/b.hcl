@@ -1,0 +1,5 @@
+imports = ["../host.hcl"]
+
+kernel {
+  modules = ["b"]
+}

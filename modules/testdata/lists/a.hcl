@@ -1,0 +1,8 @@
+kernel {
+  params  = mkBefore(["a-first"])
+  modules = ["dropped"]
+}
+
+services "web" {
+  after = ["a.target"]
+}

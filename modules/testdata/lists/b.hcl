@@ -1,0 +1,7 @@
+kernel {
+  params = ["b-1"]
+}
+
+services "web" {
+  after = mkBefore(["first.target"])
+}
