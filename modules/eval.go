@@ -570,7 +570,7 @@ func (t *ptree) value() cty.Value {
 // exist are left out of their collection.
 func instValue(i *inst) cty.Value {
 	if i.opt.kind == kindLeaf {
-		if !i.exists || i.failed || i.value == cty.NilVal {
+		if !i.exists || i.failed || i.value.Type() == cty.NilType {
 			return cty.NullVal(i.opt.typ)
 		}
 		return i.value

@@ -119,7 +119,7 @@ func render(t *testing.T, cfg *Config, src string) string {
 					fate = "won"
 				}
 				val := "-"
-				if d.Value.IsKnown() && d.Value != cNil {
+				if d.Value.Type() != cty.NilType {
 					val = valueText(d.Value)
 				}
 				where := d.Location()
@@ -225,7 +225,5 @@ func TestBackdoorExtra(t *testing.T) {
 		t.Errorf("packages[0] = %q, want the placeholder path of systemd", first)
 	}
 }
-
-var cNil = cty.NilVal
 
 func cNumber(n int) cty.Value { return cty.NumberIntVal(int64(n)) }
