@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -115,6 +116,9 @@ func userEtc(files map[string]modules.EtcFile) ([]EtcEntry, error) {
 		}
 		if f.Text != "" && f.Source != "" {
 			return nil, fmt.Errorf("etc %q: text and source are both set", p)
+		}
+		if f.Source != "" && !filepath.IsAbs(f.Source) {
+			return nil, fmt.Errorf("etc %q: source %q is not an absolute path", p, f.Source)
 		}
 		e := EtcEntry{Path: p, Kind: EtcLink, Source: f.Source}
 		if f.Source == "" {

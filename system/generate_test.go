@@ -156,6 +156,19 @@ var goldenCases = []struct {
 	sys   modules.System
 }{
 	{name: "empty"},
+	// What modules/default.hcl and the built-in modules give.
+	{name: "default-system", extra: []string{"util-linux"}, sys: modules.System{
+		Networking: modules.Networking{HostName: "kiln", DHCP: true},
+		Users: map[string]modules.User{
+			"root": {UID: intp(0), Group: "root", Home: "/root", Shell: "/bin/bash", System: true},
+			"sshd": {Group: "nogroup", Home: "/run/sshd", Shell: "/usr/sbin/nologin", System: true},
+		},
+		Mounts:   map[string]modules.Mount{"/": {Device: "/dev/disk/by-label/kiln-root", FSType: "ext4", Options: []string{"defaults"}}},
+		TimeZone: "UTC",
+		Locale:   "C.UTF-8",
+		Console:  modules.Console{SerialGetty: true},
+		SSH:      modules.SSH{Enable: true, Port: 22},
+	}},
 	{name: "hostname-short", sys: modules.System{Networking: modules.Networking{HostName: "kiln"}}},
 	{name: "hostname-fqdn", sys: modules.System{Networking: modules.Networking{HostName: "web.example.org"}}},
 	{name: "mounts-no-fsck", sys: modules.System{
@@ -424,6 +437,8 @@ func TestGenerateEtcErrors(t *testing.T) {
 			`etc "a/../../x": path must be relative to /etc`},
 		{"etc static", modules.System{Etc: map[string]modules.EtcFile{"static/x": {Text: "x"}}}, nil,
 			`etc "static/x": path is under /etc/static`},
+		{"etc relative source", modules.System{Etc: map[string]modules.EtcFile{"x": {Source: "motd"}}}, nil,
+			`etc "x": source "motd" is not an absolute path`},
 		{"etc both", modules.System{Etc: map[string]modules.EtcFile{"x": {Text: "x", Source: "/y"}}}, nil,
 			`etc "x": text and source are both set`},
 		{"etc bad mode", modules.System{Etc: map[string]modules.EtcFile{"x": {Text: "x", Mode: "rw-r--r--"}}}, nil,
@@ -485,6 +500,38 @@ func TestQuoteEnv(t *testing.T) {
 	for _, tc := range tests {
 		if got := quoteEnv(tc.in); got != tc.want {
 			t.Errorf("quoteEnv(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+func BenchmarkGenerateEtc(b *testing.B) {
+	root := b.TempDir()
+	var names []string
+	for n, files := range fakeFiles {
+		names = append(names, n)
+		for rel, content := range files {
+			p := filepath.Join(root, n, rel)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				b.Fatal(err)
+			}
+			var err error
+			if target, ok := strings.CutPrefix(content, "->"); ok {
+				err = os.Symlink(target, p)
+			} else {
+				err = os.WriteFile(p, []byte(content), 0o644)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	sort.Strings(names)
+	pk := fakePkgDir{root: root, names: names}
+	sys := verifyConfig()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := GenerateEtc(&sys, pk); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
