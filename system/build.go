@@ -1,0 +1,330 @@
+package system
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kiln-os/kiln/boot"
+	"github.com/kiln-os/kiln/modules"
+	"github.com/kiln-os/kiln/store"
+)
+
+// Result is what Build made.
+type Result struct {
+	Toplevel   store.Path
+	Parts      map[string]store.Path
+	Built      []string // parts that were built (the others were reused)
+	InitrdSize int64    // bytes of the compressed initrd (0 when reused and unreadable)
+	Kernel     string   // kernel version
+	Plan       *Plan
+}
+
+// Build makes the toplevel of sys from the locked, realized packages pk:
+// it plans every part, then builds the parts whose store paths are not yet
+// valid, independent ones in parallel. A rebuild with nothing changed only
+// plans.
+func Build(ctx context.Context, st *store.Store, sys *modules.System, pk Packages, opts Options) (*Result, error) {
+	p, err := MakePlan(sys, pk, opts)
+	if err != nil {
+		return nil, err
+	}
+	return p.Build(ctx, st)
+}
+
+// Build realizes a plan into st.
+func (p *Plan) Build(ctx context.Context, st *store.Store) (*Result, error) {
+	r := &Result{Toplevel: p.Parts[PartToplevel], Parts: p.Parts, Kernel: p.Kernel.Version, Plan: p}
+	var mu sync.Mutex
+	part := func(name string, refs []store.Path, fill func(tmp string) error) error {
+		sp := p.Parts[name]
+		if st.Valid(sp) {
+			p.event(Event{Part: name, Path: sp, Reused: true})
+			return nil
+		}
+		err := st.Build(ctx, sp, refs, fill)
+		if err != nil {
+			err = fmt.Errorf("build %s: %w", name, err)
+		} else {
+			mu.Lock()
+			r.Built = append(r.Built, name)
+			mu.Unlock()
+		}
+		p.event(Event{Part: name, Path: sp, Err: err})
+		return err
+	}
+	kiln := p.Parts[PartKiln]
+	kmods := p.Parts[PartKernelModules]
+	if err := part(PartKiln, nil, func(tmp string) error {
+		if err := os.MkdirAll(filepath.Join(tmp, "bin"), 0o755); err != nil {
+			return err
+		}
+		return copyRegular(p.opts.KilnBinary, filepath.Join(tmp, "bin", "kiln"))
+	}); err != nil {
+		return nil, err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		err := part(PartKernelModules, []store.Path{p.KernelPath}, func(tmp string) error {
+			return buildKernelModules(gctx, p.pk, p.Kernel, p.KernelPath.String(), tmp)
+		})
+		if err != nil {
+			return err
+		}
+		g.Go(func() error {
+			return part(PartInitrd, nil, func(tmp string) error { return p.buildInitrd(st, tmp, &r.InitrdSize) })
+		})
+		return part(PartSw, append(append([]store.Path{}, p.pkgPaths...), kmods, kiln), func(tmp string) error {
+			return p.buildSw(st, tmp)
+		})
+	})
+	g.Go(func() error {
+		refs := append([]store.Path{}, p.pkgPaths...)
+		if hw, ok := p.Parts[PartHwdb]; ok {
+			if err := part(PartHwdb, nil, func(tmp string) error { return buildHwdb(gctx, p.pk, tmp) }); err != nil {
+				return err
+			}
+			refs = append(refs, hw)
+		}
+		return part(PartEtc, refs, func(tmp string) error { return writeEtc(p.etc, tmp) })
+	})
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if r.InitrdSize == 0 {
+		if fi, err := os.Stat(st.Physical(p.Parts[PartInitrd])); err == nil {
+			r.InitrdSize = fi.Size()
+		}
+	}
+	refs := []store.Path{p.KernelPath}
+	if !p.Systemd.IsZero() {
+		refs = append(refs, p.Systemd)
+	}
+	for _, n := range orderedKeys(p.Parts) {
+		if n != PartToplevel {
+			refs = append(refs, p.Parts[n])
+		}
+	}
+	if err := part(PartToplevel, refs, p.writeToplevel); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (p *Plan) event(e Event) {
+	if p.opts.Progress != nil {
+		p.opts.Progress(e)
+	}
+}
+
+func (p *Plan) buildInitrd(st *store.Store, tmp string, size *int64) error {
+	kdir, _ := p.pk.Dir(p.Kernel.Package)
+	rel := p.Kernel.modulesDir(p.pk)
+	index := filepath.Join(st.Physical(p.Parts[PartKernelModules]), "lib", "modules", p.Kernel.Version)
+	in, err := initrdContent(p.opts.KilnBinary, index, filepath.Join(kdir, rel), p.Kernel.Version, p.initrdMods)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	rep, err := boot.WriteInitrd(f, in)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	*size = rep.Compressed
+	return f.Close()
+}
+
+// buildSw writes the forest: every package except the kernel's modules
+// (kernel-modules has them with depmod's indices), kiln, and the
+// alternatives' links.
+func (p *Plan) buildSw(st *store.Store, tmp string) error {
+	f := newForest()
+	for _, n := range p.pk.Names() {
+		d, _ := p.pk.Dir(n)
+		sp, _ := p.pk.Path(n)
+		src := swSource{Name: n, Logical: sp.String(), Phys: d}
+		if n == p.Kernel.Package {
+			src.Skip = []string{p.Kernel.modulesDir(p.pk)}
+		}
+		if err := f.add(src); err != nil {
+			return err
+		}
+	}
+	kmods := p.Parts[PartKernelModules]
+	if err := f.add(swSource{Name: PartKernelModules, Logical: kmods.String(), Phys: st.Physical(kmods)}); err != nil {
+		return err
+	}
+	kiln := p.Parts[PartKiln]
+	if err := f.add(swSource{Name: "kiln", Logical: kiln.String(), Phys: st.Physical(kiln)}); err != nil {
+		return err
+	}
+	for _, a := range p.alts {
+		l := &leaf{src: -1, target: "/etc/alternatives/" + a.Name, isLink: true}
+		if err := f.putAlternative(a.Link, l); err != nil {
+			return err
+		}
+	}
+	_, err := f.write(tmp)
+	return err
+}
+
+// putAlternative adds a link made by kiln itself (not from a package).
+func (f *forest) putAlternative(dst string, l *leaf) error {
+	parent := f.root
+	for _, c := range strings.Split(path.Dir(dst), "/") {
+		m := parent.children[c]
+		if m == nil {
+			m = &fnode{children: map[string]*fnode{}, badLink: true}
+			parent.children[c] = m
+		}
+		if m.children == nil {
+			return fmt.Errorf("alternative %s: /usr/%s is not a directory", dst, path.Dir(dst))
+		}
+		m.badLink = true // never collapse a directory kiln adds to
+		parent = m
+	}
+	if old := parent.children[path.Base(dst)]; old != nil {
+		return nil // a package provides the file itself
+	}
+	parent.children[path.Base(dst)] = &fnode{leaf: l}
+	return nil
+}
+
+// hwdbPrefix is a fixed-length stand-in for the build directory that
+// systemd-hwdb embeds in hwdb.bin (source file names), so the output does
+// not depend on where it was built.
+const hwdbPrefix = "/tmp/kiln-hwdb-0000000000000000"
+
+// buildHwdb compiles udev's hwdb.d into hwdb.bin (what `systemd-hwdb
+// update` in udev's postinst would do), with the closure's own
+// systemd-hwdb.
+func buildHwdb(ctx context.Context, pk Packages, out string) error {
+	_, hwdb, ok := find(pk, "usr/bin/systemd-hwdb")
+	if !ok {
+		return fmt.Errorf("systemd-hwdb not in the locked packages")
+	}
+	var rnd [8]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return err
+	}
+	root := "/tmp/kiln-hwdb-" + hex.EncodeToString(rnd[:])
+	if len(root) != len(hwdbPrefix) {
+		return fmt.Errorf("hwdb: build directory name length")
+	}
+	if err := os.Mkdir(root, 0o700); err != nil {
+		return fmt.Errorf("hwdb: %w", err)
+	}
+	defer os.RemoveAll(root)
+	src := filepath.Join(root, "lib", "udev", "hwdb.d")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return err
+	}
+	for _, n := range pk.Names() {
+		d, _ := pk.Dir(n)
+		for _, dir := range []string{"lib/udev/hwdb.d", "usr/lib/udev/hwdb.d"} {
+			m, _ := filepath.Glob(filepath.Join(d, dir, "*.hwdb"))
+			for _, f := range m {
+				if err := copyRegular(f, filepath.Join(src, filepath.Base(f))); err != nil && !os.IsExist(err) {
+					return fmt.Errorf("hwdb: %w", err)
+				}
+			}
+		}
+	}
+	tool, err := newClosureTool(pk)
+	if err != nil {
+		return fmt.Errorf("hwdb: %w", err)
+	}
+	if err := runTool(tool.command(ctx, hwdb, "systemd-hwdb", "update", "--root="+root), "systemd-hwdb"); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(filepath.Join(root, "etc", "udev", "hwdb.bin"))
+	if err != nil {
+		return fmt.Errorf("hwdb: %w", err)
+	}
+	b = bytes.ReplaceAll(b, []byte(root), []byte(hwdbPrefix))
+	if err := os.Mkdir(out, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(out, "hwdb.bin"), b, 0o444)
+}
+
+// writeEtc writes the etc tree: files for data and sources, symlinks for
+// targets.
+func writeEtc(entries []EtcEntry, out string) error {
+	if err := os.Mkdir(out, 0o755); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		dst := filepath.Join(out, filepath.FromSlash(e.Path))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return fmt.Errorf("etc %s: %w", e.Path, err)
+		}
+		var err error
+		switch {
+		case e.Target != "":
+			err = os.Symlink(e.Target, dst)
+		case e.Source != "":
+			err = copyRegular(e.Source, dst)
+		default:
+			mode := os.FileMode(0o444)
+			if e.Mode&0o111 != 0 {
+				mode = 0o555
+			}
+			err = os.WriteFile(dst, e.Data, mode)
+		}
+		if err != nil {
+			return fmt.Errorf("etc %s: %w", e.Path, err)
+		}
+	}
+	return nil
+}
+
+// writeToplevel assembles the toplevel directory (DESIGN.md §3).
+func (p *Plan) writeToplevel(tmp string) error {
+	if err := os.MkdirAll(filepath.Join(tmp, "bin"), 0o755); err != nil {
+		return err
+	}
+	kiln := p.Parts[PartKiln].String() + "/bin/kiln"
+	links := map[string]string{
+		"init":           kiln,
+		"bin/kiln":       kiln,
+		"kernel":         p.KernelPath.String() + "/" + p.Kernel.Vmlinuz,
+		"initrd":         p.Parts[PartInitrd].String(),
+		"kernel-modules": p.Parts[PartKernelModules].String(),
+		"sw":             p.Parts[PartSw].String(),
+		"etc":            p.Parts[PartEtc].String(),
+	}
+	if !p.Systemd.IsZero() {
+		links["systemd"] = p.Systemd.String()
+	}
+	for _, n := range orderedKeys(links) {
+		if err := os.Symlink(links[n], filepath.Join(tmp, n)); err != nil {
+			return err
+		}
+	}
+	files := map[string][]byte{
+		"kernel-params":   []byte(strings.Join(p.Params, " ") + "\n"),
+		"kiln-version":    []byte(p.opts.Version + "\n"),
+		"boot.json":       p.bootspec,
+		"activation.json": p.spec,
+	}
+	for _, n := range orderedKeys(files) {
+		if err := os.WriteFile(filepath.Join(tmp, n), files[n], 0o444); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,129 @@
+package system
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/kiln-os/kiln/store"
+)
+
+// PackageSet is a Packages backed by a store: locked package names mapped
+// to their (realized) store paths.
+type PackageSet struct {
+	dir   string // physical store directory
+	paths map[string]store.Path
+	names []string
+}
+
+// NewPackageSet returns the packages named in paths, kept in the store at
+// storeDir (physical).
+func NewPackageSet(storeDir string, paths map[string]store.Path) *PackageSet {
+	ps := &PackageSet{dir: storeDir, paths: map[string]store.Path{}}
+	for n, p := range paths {
+		ps.paths[n] = p
+		ps.names = append(ps.names, n)
+	}
+	sort.Strings(ps.names)
+	return ps
+}
+
+// Path implements Packages.
+func (ps *PackageSet) Path(name string) (store.Path, bool) {
+	p, ok := ps.paths[name]
+	return p, ok
+}
+
+// Dir implements Packages.
+func (ps *PackageSet) Dir(name string) (string, bool) {
+	p, ok := ps.paths[name]
+	if !ok {
+		return "", false
+	}
+	return filepath.Join(ps.dir, p.Base()), true
+}
+
+// Names implements Packages.
+func (ps *PackageSet) Names() []string { return append([]string(nil), ps.names...) }
+
+// find returns the first package (in name order) holding file rel
+// (package-relative, e.g. "usr/bin/mawk"), also under its merged-/usr
+// alias ("bin/mawk" for "usr/bin/mawk").
+func find(pk Packages, rel string) (name, phys string, ok bool) {
+	name, _, phys, ok = findRel(pk, rel)
+	return name, phys, ok
+}
+
+// findRel is find, also returning the package-relative path found.
+func findRel(pk Packages, rel string) (name, found, phys string, ok bool) {
+	alts := []string{rel}
+	if first, rest, ok := strings.Cut(rel, "/"); ok && first == "usr" {
+		if top, _, _ := strings.Cut(rest, "/"); swTopLevel[top] != "" {
+			alts = append(alts, rest)
+		}
+	}
+	for _, n := range pk.Names() {
+		d, _ := pk.Dir(n)
+		for _, a := range alts {
+			p := filepath.Join(d, a)
+			if lexists(p) {
+				return n, a, p, true
+			}
+		}
+	}
+	return "", "", "", false
+}
+
+// libDirs are the package directories holding shared libraries.
+var libDirs = []string{
+	"lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu/systemd",
+	"lib", "usr/lib",
+}
+
+// closureTool runs build-time programs from the locked packages on the
+// build host, through the closure's own dynamic loader (DESIGN.md §9.4):
+// no root, no chroot, and nothing from the host but the kernel.
+type closureTool struct {
+	loader  string // physical ld-linux-x86-64.so.2
+	libPath string // --library-path
+}
+
+func newClosureTool(pk Packages) (*closureTool, error) {
+	_, loader, ok := find(pk, "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
+	if !ok {
+		return nil, fmt.Errorf("no dynamic loader (libc6) in the locked packages")
+	}
+	var dirs []string
+	for _, n := range pk.Names() {
+		d, _ := pk.Dir(n)
+		for _, l := range libDirs {
+			p := filepath.Join(d, l)
+			if st, err := os.Lstat(p); err == nil && st.IsDir() {
+				dirs = append(dirs, p)
+			}
+		}
+	}
+	return &closureTool{loader: loader, libPath: strings.Join(dirs, ":")}, nil
+}
+
+// command returns a command running program (physical path) with argv[0]
+// set to argv0.
+func (t *closureTool) command(ctx context.Context, program, argv0 string, args ...string) *exec.Cmd {
+	a := append([]string{"--inhibit-cache", "--library-path", t.libPath, "--argv0", argv0, program}, args...)
+	cmd := exec.CommandContext(ctx, t.loader, a...)
+	cmd.Env = []string{"PATH=/nonexistent", "LC_ALL=C", "TZ=UTC", "SOURCE_DATE_EPOCH=1"}
+	return cmd
+}
+
+// run runs the command and wraps its output into the error.
+func runTool(cmd *exec.Cmd, what string) error {
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %w: %s", what, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}

@@ -1,0 +1,441 @@
+package system
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/kiln-os/kiln/activation"
+	"github.com/kiln-os/kiln/boot"
+	"github.com/kiln-os/kiln/modules"
+	"github.com/kiln-os/kiln/store"
+)
+
+// Part names: the store paths a system is made of.
+const (
+	PartKiln          = "kiln"
+	PartKernelModules = "kernel-modules"
+	PartInitrd        = "initrd"
+	PartHwdb          = "hwdb"
+	PartSw            = "sw"
+	PartEtc           = "etc"
+	PartToplevel      = "toplevel"
+)
+
+// Builder versions, part of every key: bump one when its output changes
+// for equal inputs.
+const (
+	swBuilder       = "sw/1"
+	etcBuilder      = "etc/1"
+	kmodBuilder     = "kernel-modules/1"
+	initrdBuilder   = "initrd/1"
+	hwdbBuilder     = "hwdb/1"
+	toplevelBuilder = "toplevel/1"
+)
+
+// Options tune a build.
+type Options struct {
+	// KilnBinary is the host path of the static kiln binary (the CLI
+	// passes os.Executable()). It becomes stage 1, stage 2 and bin/kiln.
+	KilnBinary string
+	// Version is kiln's version, written as kiln-version.
+	Version string
+	// Progress, when set, hears about each part as it is reused or built.
+	Progress func(Event)
+}
+
+// Event reports one part of a build.
+type Event struct {
+	Part   string
+	Path   store.Path
+	Reused bool // valid already: nothing was done
+	Err    error
+}
+
+// Plan is everything a build will make, computed without writing: each
+// part's store path from the hashes of its inputs. It prints as text.
+type Plan struct {
+	Parts      map[string]store.Path
+	Kernel     kernelInfo
+	KernelPath store.Path // the kernel package
+	Systemd    store.Path // the systemd package
+	Params     []string   // kernel command line (without init=)
+	Label      string
+
+	sys        *modules.System
+	pk         Packages
+	opts       Options
+	kilnSum    string
+	initrdMods []string
+	etc        []EtcEntry // final layered entries
+	alts       []alternative
+	spec       []byte // activation.json
+	bootspec   []byte // boot.json
+	pkgPaths   []store.Path
+}
+
+// String lists the parts and their store paths, one per line, sorted.
+func (p *Plan) String() string {
+	var b strings.Builder
+	names := orderedKeys(p.Parts)
+	for _, n := range names {
+		fmt.Fprintf(&b, "%-15s %s\n", n, p.Parts[n])
+	}
+	return b.String()
+}
+
+// WantedPackages lists the package names a configuration needs locked:
+// packages, the packages referenced through pkgs.X, and the kernel.
+func WantedPackages(sys *modules.System) []string {
+	var out []string
+	out = appendUnique(out, sys.Packages...)
+	out = appendUnique(out, sys.Referenced...)
+	if sys.Kernel.Package != "" {
+		out = appendUnique(out, sys.Kernel.Package)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// MakePlan computes the store paths of a system's parts. It reads the
+// packages (their etc trees, sysusers, PAM profiles...) but writes
+// nothing.
+func MakePlan(sys *modules.System, pk Packages, opts Options) (*Plan, error) {
+	if opts.KilnBinary == "" {
+		return nil, fmt.Errorf("plan: no kiln binary given")
+	}
+	if opts.Version == "" {
+		opts.Version = "0"
+	}
+	p := &Plan{sys: sys, pk: pk, opts: opts, Parts: map[string]store.Path{}}
+	for _, n := range pk.Names() {
+		sp, _ := pk.Path(n)
+		p.pkgPaths = append(p.pkgPaths, sp)
+	}
+	sum, err := fileSHA256(opts.KilnBinary)
+	if err != nil {
+		return nil, fmt.Errorf("plan: kiln binary: %w", err)
+	}
+	p.kilnSum = sum
+	if p.Parts[PartKiln], err = store.FixedPath("kiln", sum, "kiln-"+opts.Version); err != nil {
+		return nil, fmt.Errorf("plan: kiln: %w", err)
+	}
+	if err := p.planKernel(); err != nil {
+		return nil, err
+	}
+	p.alts = chooseAlternatives(pk)
+	k := p.allPackagesKey(swBuilder).AddPath("kernel-modules", p.Parts[PartKernelModules]).AddPath("kiln", p.Parts[PartKiln])
+	for _, a := range p.alts {
+		k.Add("alternative", a.Link+"="+a.Name)
+	}
+	if p.Parts[PartSw], err = k.Path("sw"); err != nil {
+		return nil, err
+	}
+	if _, _, ok := find(pk, "usr/bin/systemd-hwdb"); ok {
+		if p.Parts[PartHwdb], err = p.allPackagesKey(hwdbBuilder).Path("hwdb"); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.planEtc(); err != nil {
+		return nil, err
+	}
+	if err := p.planActivation(); err != nil {
+		return nil, err
+	}
+	return p, p.planToplevel()
+}
+
+func (p *Plan) allPackagesKey(builder string) *store.Key {
+	k := store.NewKey(builder)
+	for _, sp := range p.pkgPaths {
+		k.AddPath("package", sp)
+	}
+	return k
+}
+
+func (p *Plan) planKernel() error {
+	k, err := findKernel(p.pk, p.sys.Kernel.Package)
+	if err != nil {
+		return fmt.Errorf("plan: %w", err)
+	}
+	p.Kernel = k
+	p.KernelPath, _ = p.pk.Path(k.Package)
+	if p.Parts[PartKernelModules], err = p.allPackagesKey(kmodBuilder).Add("kernel", k.Package).Path("kernel-modules-" + k.Version); err != nil {
+		return err
+	}
+	p.initrdMods = append([]string{}, p.sys.Kernel.InitrdModules...)
+	ik := store.NewKey(initrdBuilder).
+		AddPath("kernel", p.KernelPath).
+		AddPath("kernel-modules", p.Parts[PartKernelModules]).
+		AddPath("kiln", p.Parts[PartKiln]).
+		Add("root", rootSpec)
+	for _, m := range p.initrdMods {
+		ik.Add("module", m)
+	}
+	p.Parts[PartInitrd], err = ik.Path("initrd-" + k.Version)
+	return err
+}
+
+// planEtc layers the etc entries: package conffiles < what maintainer
+// scripts would have generated < the configuration's (GenerateEtc, whose
+// last entries are the user's `etc`).
+func (p *Plan) planEtc() error {
+	pkgEtc, err := packageEtc(p.pk)
+	if err != nil {
+		return fmt.Errorf("plan etc: %w", err)
+	}
+	derived, err := derivedEtc(p.pk)
+	if err != nil {
+		return fmt.Errorf("plan etc: %w", err)
+	}
+	tmpf, err := varTmpfiles(p.pk)
+	if err != nil {
+		return fmt.Errorf("plan etc: %w", err)
+	}
+	if tmpf != nil {
+		derived = append(derived, EtcEntry{Path: "tmpfiles.d/kiln-var.conf", Data: tmpf, Kind: EtcLink})
+	}
+	if hw, ok := p.Parts[PartHwdb]; ok {
+		derived = append(derived, EtcEntry{Path: "udev/hwdb.bin", Target: hw.String() + "/hwdb.bin", Kind: EtcLink})
+	}
+	gen, err := GenerateEtc(p.sys, p.pk)
+	if err != nil {
+		return fmt.Errorf("plan etc: %w", err)
+	}
+	final, err := layerEtc(pkgEtc, derived, gen)
+	if err != nil {
+		return fmt.Errorf("plan etc: %w", err)
+	}
+	p.etc = final
+	k := store.NewKey(etcBuilder)
+	for _, sp := range p.pkgPaths {
+		k.AddPath("package", sp)
+	}
+	if hw, ok := p.Parts[PartHwdb]; ok {
+		k.AddPath("hwdb", hw)
+	}
+	for _, e := range final {
+		d, err := entryDigest(e)
+		if err != nil {
+			return fmt.Errorf("plan etc: %s: %w", e.Path, err)
+		}
+		k.Add("entry", d)
+	}
+	p.Parts[PartEtc], err = k.Path("etc")
+	return err
+}
+
+// layerEtc merges layers, a later entry replacing an earlier one with the
+// same path. A file where another entry needs a directory is an error.
+func layerEtc(layers ...[]EtcEntry) ([]EtcEntry, error) {
+	byPath := map[string]EtcEntry{}
+	for _, l := range layers {
+		for _, e := range l {
+			if e.Kind == "" {
+				e.Kind = EtcLink
+			}
+			if err := validEtcEntry(e); err != nil {
+				return nil, err
+			}
+			byPath[e.Path] = e
+		}
+	}
+	out := make([]EtcEntry, 0, len(byPath))
+	for _, n := range orderedKeys(byPath) {
+		out = append(out, byPath[n])
+	}
+	for i := 1; i < len(out); i++ {
+		// Sorted: a directory's entries follow it ("a" < "a/b"; "a-b" <
+		// "a/b" too, so look back to the last non-sibling).
+		for j := i - 1; j >= 0 && strings.HasPrefix(out[i].Path, strings.SplitN(out[j].Path, "/", 2)[0]); j-- {
+			if strings.HasPrefix(out[i].Path, out[j].Path+"/") {
+				return nil, fmt.Errorf("etc %q is a file, but %q needs it to be a directory", out[j].Path, out[i].Path)
+			}
+		}
+	}
+	return out, nil
+}
+
+func validEtcEntry(e EtcEntry) error {
+	if e.Path == "" || path.IsAbs(e.Path) || path.Clean(e.Path) != e.Path || strings.HasPrefix(e.Path, "../") || e.Path == "static" || strings.HasPrefix(e.Path, "static/") {
+		return fmt.Errorf("etc %q: want a clean relative path outside static/", e.Path)
+	}
+	n := 0
+	for _, set := range []bool{e.Data != nil, e.Source != "", e.Target != ""} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 || (n == 0 && e.Kind != EtcCopy && e.Kind != EtcLink) {
+		return fmt.Errorf("etc %q: want exactly one of data, source or target", e.Path)
+	}
+	switch e.Kind {
+	case EtcLink, EtcCopy:
+	case EtcSymlink:
+		if e.Target == "" {
+			return fmt.Errorf("etc %q: symlink without target", e.Path)
+		}
+	default:
+		return fmt.Errorf("etc %q: unknown kind %q", e.Path, e.Kind)
+	}
+	return nil
+}
+
+// entryDigest identifies an entry's content for the etc key: sources are
+// hashed (they may be the user's files), store targets are named.
+func entryDigest(e EtcEntry) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%o\x00%s\x00%s\x00%s\x00", e.Path, e.Kind, e.Mode, e.User, e.Group, e.Target)
+	switch {
+	case e.Source != "":
+		f, err := os.Open(e.Source)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		h.Write([]byte("source\x00"))
+		if _, err := io.Copy(h, f); err != nil {
+			return "", err
+		}
+	case e.Data != nil:
+		h.Write([]byte("data\x00"))
+		h.Write(e.Data)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// setuidPrograms are the programs that get setuid wrappers in
+// /run/wrappers/bin when a locked package provides them (the store holds
+// no setuid files).
+var setuidPrograms = []struct{ file, owner, group, mode string }{
+	{"usr/bin/su", "root", "root", "4755"},
+	{"usr/bin/passwd", "root", "root", "4755"},
+	{"usr/bin/chsh", "root", "root", "4755"},
+	{"usr/bin/chfn", "root", "root", "4755"},
+	{"usr/bin/newgrp", "root", "root", "4755"},
+	{"usr/bin/gpasswd", "root", "root", "4755"},
+	{"usr/bin/mount", "root", "root", "4755"},
+	{"usr/bin/umount", "root", "root", "4755"},
+	{"usr/sbin/unix_chkpwd", "root", "shadow", "2755"},
+}
+
+func (p *Plan) planActivation() error {
+	acc, err := packageAccounts(p.pk)
+	if err != nil {
+		return fmt.Errorf("plan users: %w", err)
+	}
+	if err := acc.applyConfig(p.sys); err != nil {
+		return fmt.Errorf("plan users: %w", err)
+	}
+	spec := activation.Spec{Version: activation.SpecVersion}
+	spec.Users, spec.Groups = acc.spec()
+	for _, e := range p.etc {
+		se := activation.EtcEntry{Path: e.Path, Kind: activation.EtcKind(e.Kind)}
+		switch e.Kind {
+		case EtcCopy:
+			m := e.Mode.Perm()
+			if m == 0 {
+				m = 0o644
+			}
+			se.Mode = fmt.Sprintf("%04o", uint32(m)|specialOctal(e.Mode))
+			se.User, se.Group = orRoot(e.User), orRoot(e.Group)
+		case EtcSymlink:
+			se.Target = e.Target
+		}
+		spec.Etc = append(spec.Etc, se)
+	}
+	for _, w := range setuidPrograms {
+		name, rel, _, ok := findRel(p.pk, w.file)
+		if !ok {
+			continue
+		}
+		sp, _ := p.pk.Path(name)
+		spec.Wrappers = append(spec.Wrappers, activation.Wrapper{
+			Name: path.Base(w.file), Source: sp.String() + "/" + rel, Owner: w.owner, Group: w.group, Mode: w.mode,
+		})
+	}
+	b, err := spec.Encode()
+	if err != nil {
+		return fmt.Errorf("plan activation: %w", err)
+	}
+	p.spec = b
+	return nil
+}
+
+func specialOctal(m os.FileMode) uint32 {
+	var v uint32
+	if m&os.ModeSetuid != 0 {
+		v |= 0o4000
+	}
+	if m&os.ModeSetgid != 0 {
+		v |= 0o2000
+	}
+	if m&os.ModeSticky != 0 {
+		v |= 0o1000
+	}
+	return v
+}
+
+func orRoot(s string) string {
+	if s == "" {
+		return "root"
+	}
+	return s
+}
+
+// baseKernelParams come first on every kernel command line.
+var baseKernelParams = []string{"root=" + rootSpec, "rootfstype=ext4", "rw"}
+
+func (p *Plan) planToplevel() error {
+	p.Params = append(append([]string{}, baseKernelParams...), p.sys.Kernel.Params...)
+	p.Label = fmt.Sprintf("kiln %s (Linux %s)", p.opts.Version, p.Kernel.Version)
+	sp, _ := p.pk.Path("systemd")
+	p.Systemd = sp
+	h := sha256.Sum256(p.spec)
+	k := store.NewKey(toplevelBuilder).
+		Add("version", p.opts.Version).
+		Add("activation", hex.EncodeToString(h[:])).
+		Add("params", strings.Join(p.Params, " ")).
+		AddPath("kernel", p.KernelPath).
+		Add("vmlinuz", p.Kernel.Vmlinuz).
+		AddPath("systemd", p.Systemd)
+	for _, n := range orderedKeys(p.Parts) {
+		k.AddPath(n, p.Parts[n])
+	}
+	name := "kiln-system"
+	if hn := p.sys.Networking.HostName; hn != "" && store.ValidateName(name+"-"+hn) == nil {
+		name += "-" + hn
+	}
+	top, err := k.Path(name)
+	if err != nil {
+		return fmt.Errorf("plan toplevel: %w", err)
+	}
+	p.Parts[PartToplevel] = top
+	bs := boot.Bootspec{
+		Version: boot.BootspecVersion, Label: p.Label, Toplevel: top.String(), Init: top.String() + "/init",
+		Kernel: p.KernelPath.String() + "/" + p.Kernel.Vmlinuz, Initrd: p.Parts[PartInitrd].String(),
+		KernelParams: p.Params, KilnVersion: p.opts.Version,
+	}
+	if p.bootspec, err = bs.Marshal(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func fileSHA256(name string) (string, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

@@ -1,0 +1,296 @@
+package system
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/kiln-os/kiln/activation"
+	"github.com/kiln-os/kiln/modules"
+)
+
+// Users and groups come from three places, later winning per name: the
+// packages' sysusers.d files (Debian's basic.conf carries base-passwd's
+// table), the groups maintainer scripts add with addgroup (udev's), and
+// the configuration.
+
+// scriptGroups are groups Debian maintainer scripts create, by package.
+var scriptGroups = map[string][]string{
+	"udev": {"input", "sgx", "kvm", "render"},
+}
+
+type accounts struct {
+	users  map[string]*activation.User
+	groups map[string]*activation.Group
+}
+
+func newAccounts() *accounts {
+	return &accounts{users: map[string]*activation.User{}, groups: map[string]*activation.Group{}}
+}
+
+// packageAccounts reads every usr/lib/sysusers.d/*.conf (and lib/...) of
+// the packages, in file name order as systemd-sysusers does, the first
+// definition of a name winning.
+func packageAccounts(pk Packages) (*accounts, error) {
+	files := map[string]string{} // base name → path; the first package wins
+	for _, n := range pk.Names() {
+		d, _ := pk.Dir(n)
+		for _, dir := range []string{"usr/lib/sysusers.d", "lib/sysusers.d"} {
+			m, _ := filepath.Glob(filepath.Join(d, dir, "*.conf"))
+			for _, f := range m {
+				if _, ok := files[filepath.Base(f)]; !ok {
+					files[filepath.Base(f)] = f
+				}
+			}
+		}
+	}
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	a := newAccounts()
+	var members [][2]string
+	for _, n := range names {
+		b, err := os.ReadFile(files[n])
+		if err != nil {
+			return nil, fmt.Errorf("read sysusers: %w", err)
+		}
+		m, err := a.parseSysusers(string(b))
+		if err != nil {
+			return nil, fmt.Errorf("sysusers %s: %w", files[n], err)
+		}
+		members = append(members, m...)
+	}
+	for _, n := range pk.Names() {
+		for _, g := range scriptGroups[n] {
+			if a.groups[g] == nil {
+				a.groups[g] = &activation.Group{Name: g}
+			}
+		}
+	}
+	for _, m := range members {
+		if g := a.groups[m[1]]; g != nil {
+			g.Members = append(g.Members, m[0])
+		}
+	}
+	return a, nil
+}
+
+// parseSysusers reads one sysusers.d file; "m" lines are returned to be
+// applied after every group exists.
+func (a *accounts) parseSysusers(text string) (members [][2]string, err error) {
+	gidName := func(id string) string {
+		for _, g := range a.groups {
+			if g.GID != nil && strconv.Itoa(*g.GID) == id {
+				return g.Name
+			}
+		}
+		return ""
+	}
+	for i, line := range strings.Split(text, "\n") {
+		f, err := splitSysusers(line)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", i+1, err)
+		}
+		if len(f) == 0 {
+			continue
+		}
+		for len(f) < 6 {
+			f = append(f, "-")
+		}
+		typ, name, id := f[0], f[1], f[2]
+		switch typ {
+		case "g":
+			if a.groups[name] != nil {
+				continue
+			}
+			g := &activation.Group{Name: name}
+			if n, err := strconv.Atoi(id); err == nil {
+				g.GID = &n
+			}
+			a.groups[name] = g
+		case "u":
+			if a.users[name] != nil {
+				continue
+			}
+			u := &activation.User{Name: name, Group: name, System: true, Home: "/", Shell: "/usr/sbin/nologin", Groups: []string{}}
+			uid, gid, _ := strings.Cut(id, ":")
+			if n, err := strconv.Atoi(uid); err == nil {
+				u.UID = &n
+			}
+			switch {
+			case gid != "" && gidName(gid) != "":
+				u.Group = gidName(gid)
+			case gid != "" && a.groups[gid] != nil:
+				u.Group = gid
+			default:
+				if a.groups[name] == nil {
+					g := &activation.Group{Name: name}
+					if u.UID != nil && !strings.HasPrefix(uid, "/") {
+						n := *u.UID
+						g.GID = &n
+					}
+					a.groups[name] = g
+				}
+			}
+			if f[3] != "-" {
+				u.Description = f[3]
+			}
+			if f[4] != "-" {
+				u.Home = f[4]
+			}
+			if f[5] != "-" {
+				u.Shell = f[5]
+			}
+			a.users[name] = u
+		case "m":
+			members = append(members, [2]string{name, id})
+		case "r":
+		default:
+			return nil, fmt.Errorf("unknown line type %q", typ)
+		}
+	}
+	return members, nil
+}
+
+// splitSysusers splits a sysusers.d line into fields, honouring double
+// quotes; comments and blank lines give no fields.
+func splitSysusers(line string) ([]string, error) {
+	line = strings.TrimSpace(line)
+	if line == "" || line[0] == '#' {
+		return nil, nil
+	}
+	var out []string
+	for line != "" {
+		line = strings.TrimLeft(line, " \t")
+		if line == "" {
+			break
+		}
+		if line[0] == '"' {
+			end := strings.IndexByte(line[1:], '"')
+			if end < 0 {
+				return nil, fmt.Errorf("unterminated quote")
+			}
+			out = append(out, line[1:end+1])
+			line = line[end+2:]
+			continue
+		}
+		end := strings.IndexAny(line, " \t")
+		if end < 0 {
+			end = len(line)
+		}
+		out = append(out, line[:end])
+		line = line[end:]
+	}
+	return out, nil
+}
+
+// applyConfig layers the configured users and groups over the packages'.
+func (a *accounts) applyConfig(sys *modules.System) error {
+	for _, name := range orderedKeys(sys.Groups) {
+		g := a.groups[name]
+		if g == nil {
+			g = &activation.Group{Name: name}
+			a.groups[name] = g
+		}
+		if gid := sys.Groups[name].GID; gid != nil {
+			n := *gid
+			g.GID = &n
+		}
+	}
+	for _, name := range orderedKeys(sys.Users) {
+		c := sys.Users[name]
+		u := a.users[name]
+		if u == nil {
+			u = &activation.User{Name: name, Groups: []string{}, Shell: "/usr/sbin/nologin"}
+			if !c.System {
+				u.Shell = "/bin/bash"
+				u.Home = "/home/" + name
+				u.Group = "users"
+				u.CreateHome = true
+			} else {
+				u.Home = "/"
+				u.Group = name
+			}
+			a.users[name] = u
+		}
+		u.System = u.System || c.System
+		if c.UID != nil {
+			n := *c.UID
+			u.UID = &n
+		}
+		if c.Group != "" {
+			u.Group = c.Group
+		}
+		if c.Home != "" {
+			u.Home = c.Home
+			u.CreateHome = !c.System || u.CreateHome
+		}
+		if c.Shell != "" {
+			u.Shell = c.Shell
+		}
+		u.Groups = appendUnique(u.Groups, c.Groups...)
+		u.HashedPasswordFile = c.HashedPasswordFile
+		if a.groups[u.Group] == nil {
+			if u.Group != name {
+				return fmt.Errorf("user %q: primary group %q is not declared", name, u.Group)
+			}
+			a.groups[name] = &activation.Group{Name: name}
+		}
+		for _, g := range c.Groups {
+			if a.groups[g] == nil {
+				return fmt.Errorf("user %q: group %q is not declared", name, g)
+			}
+		}
+	}
+	return nil
+}
+
+// spec returns the users and groups sorted by name, with members sorted.
+func (a *accounts) spec() ([]activation.User, []activation.Group) {
+	var us []activation.User
+	for _, n := range orderedKeys(a.users) {
+		u := *a.users[n]
+		if u.Groups == nil {
+			u.Groups = []string{}
+		}
+		us = append(us, u)
+	}
+	var gs []activation.Group
+	for _, n := range orderedKeys(a.groups) {
+		g := *a.groups[n]
+		g.Members = appendUnique(nil, g.Members...)
+		sort.Strings(g.Members)
+		if g.Members == nil {
+			g.Members = []string{}
+		}
+		gs = append(gs, g)
+	}
+	return us, gs
+}
+
+func appendUnique(list []string, add ...string) []string {
+	for _, a := range add {
+		dup := false
+		for _, l := range list {
+			dup = dup || l == a
+		}
+		if !dup {
+			list = append(list, a)
+		}
+	}
+	return list
+}
+
+func orderedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
