@@ -3,6 +3,7 @@ package system
 import (
 	"fmt"
 	"path"
+	"path/filepath"
 	"regexp"
 	"strings"
 )
@@ -82,6 +83,10 @@ var localeRE = regexp.MustCompile(`^[A-Za-z0-9_.@-]+$`)
 // zoneRE is an IANA zone name such as Europe/Paris or Etc/GMT+1.
 var zoneRE = regexp.MustCompile(`^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$`)
 
+// tzdataPackage ships /usr/share/zoneinfo; when it is in the closure, the
+// time zone must be one of its zones (a typo would silently give UTC).
+const tzdataPackage = "tzdata"
+
 // localeAndTime writes locale.conf and default/locale (systemd and PAM's
 // pam_env read one each), localtime and timezone.
 func (g *generator) localeAndTime() error {
@@ -95,6 +100,11 @@ func (g *generator) localeAndTime() error {
 	if tz := g.sys.TimeZone; tz != "" {
 		if !zoneRE.MatchString(tz) || path.Clean(tz) != tz {
 			return fmt.Errorf("time_zone %q: not a zone name", tz)
+		}
+		if dir, ok := g.pk.Dir(tzdataPackage); ok {
+			if !regularFileExists(filepath.Join(dir, "usr/share/zoneinfo", tz)) {
+				return fmt.Errorf("time_zone %q: not a zone of package %s", tz, tzdataPackage)
+			}
 		}
 		// A symlink (not a link through /etc/static): timedated and glibc
 		// read the zone name from localtime's first hop.

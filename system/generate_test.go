@@ -63,6 +63,7 @@ var fakeFiles = map[string]map[string]string{
 	"util-linux":       {"sbin/fsck": "#!/bin/sh\n"},
 	"e2fsprogs":        {"sbin/fsck.ext4": "#!/bin/sh\n"},
 	"dosfstools":       {"sbin/fsck.vfat": "#!/bin/sh\n"},
+	"tzdata":           {"usr/share/zoneinfo/UTC": "TZif2", "usr/share/zoneinfo/Europe/Paris": "TZif2"},
 }
 
 // fakePackages unpacks the named fake packages into a temp dir; systemd and
@@ -198,7 +199,7 @@ var goldenCases = []struct {
 		Sysctl:  map[string]string{"vm.swappiness": "10", "net.ipv4.ip_forward": "1", "kernel/sysrq": "1", "-net.core.bogus": "0"},
 		Modules: []string{"br_netfilter", "loop", "loop"},
 	}}},
-	{name: "locale-time", sys: modules.System{Locale: "en_US.UTF-8", TimeZone: "Europe/Paris"}},
+	{name: "locale-time", extra: []string{"tzdata"}, sys: modules.System{Locale: "en_US.UTF-8", TimeZone: "Europe/Paris"}},
 	{name: "time-utc", sys: modules.System{TimeZone: "UTC"}},
 	{name: "dhcp", sys: modules.System{Networking: modules.Networking{DHCP: true}}},
 	{name: "dhcp-resolved", extra: []string{"systemd-resolved"}, sys: modules.System{Networking: modules.Networking{DHCP: true}}},
@@ -400,6 +401,8 @@ func TestGenerateEtcErrors(t *testing.T) {
 		{"bad module", modules.System{Kernel: modules.Kernel{Modules: []string{"../evil"}}}, nil,
 			`kernel.modules "../evil": not a module name`},
 		{"bad time zone", modules.System{TimeZone: "../../etc/shadow"}, nil, `time_zone "../../etc/shadow": not a zone name`},
+		{"unknown zone", modules.System{TimeZone: "Europe/Pari"}, []string{"tzdata"}, `time_zone "Europe/Pari": not a zone of package tzdata`},
+		{"zone directory", modules.System{TimeZone: "Europe"}, []string{"tzdata"}, `time_zone "Europe": not a zone of package tzdata`},
 		{"bad locale", modules.System{Locale: "en US"}, nil, `locale "en US": not a locale name`},
 		{"ssh port", modules.System{SSH: modules.SSH{Enable: true, Port: 70000}}, nil, `ssh.port 70000: want 1 to 65535`},
 		{"key with newline", modules.System{Users: map[string]modules.User{"a": {AuthorizedKeys: []string{"ssh-rsa A\nssh-rsa B"}}}}, nil,
