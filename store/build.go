@@ -27,6 +27,10 @@ import (
 // the second waits and then finds p valid. When fill fails, panics or the
 // process dies, p stays invalid and its temp dir is removed (by Build, or
 // after a kill by the next Open or GC).
+//
+// Build, even of a path already valid, makes p a temporary GC root until
+// the process exits or calls Close, so that a collection running between
+// two builds or before AddRoot does not take it. Valid alone does not.
 func (s *Store) Build(ctx context.Context, p Path, refs []Path, fill func(tmp string) error) error {
 	if err := s.build(ctx, p, refs, fill); err != nil {
 		return fmt.Errorf("build %s: %w", p, err)
@@ -38,18 +42,23 @@ func (s *Store) build(ctx context.Context, p Path, refs []Path, fill func(string
 	if p.IsZero() {
 		return errors.New("zero store path")
 	}
-	if s.Valid(p) {
-		return nil
-	}
-	refs, err := s.checkRefs(p, refs)
-	if err != nil {
-		return err
-	}
 	gc, err := s.lockGC(ctx, false)
 	if err != nil {
 		return err
 	}
 	defer gc.unlock()
+	// Root p before looking at it: from here no collection can take it
+	// while this process lives (see temproots.go).
+	if err := s.addTempRoot(p); err != nil {
+		return err
+	}
+	if s.Valid(p) {
+		return nil
+	}
+	refs, err = s.checkRefs(p, refs)
+	if err != nil {
+		return err
+	}
 	lock, err := lockFile(ctx, s.pathLock(p), true)
 	if err != nil {
 		return err

@@ -49,6 +49,11 @@ func (s *Store) Closure(roots ...Path) ([]Path, error) {
 // root: StateDir/gcroots/auto/<hash of link's path> -> link. Removing link
 // later lets the collector take p.
 func (s *Store) AddRoot(link string, p Path) error {
+	gc, err := s.lockGC(context.Background(), false)
+	if err != nil {
+		return fmt.Errorf("add root %s: %w", link, err)
+	}
+	defer gc.unlock()
 	if !s.Valid(p) {
 		return fmt.Errorf("add root %s: %s: %w", link, p, ErrNotValid)
 	}
@@ -145,12 +150,11 @@ func (s *Store) storePathOf(target string) (Path, bool) {
 	return Path{}, false
 }
 
-// GC deletes every store path not reachable from Roots, registered or
-// not (leftovers of dead builders), with its record, and stale indirect
-// roots. With dryRun it only reports. Collection excludes builds: it
-// waits for running builds and new builds wait for it. A path built but
-// not yet rooted (AddRoot, AddGeneration) is garbage to a collection
-// that starts after the build.
+// GC deletes every store path not reachable from Roots or from the
+// temporary roots of live processes (what they built, see Build),
+// registered or not (leftovers of dead builders), with its record, and
+// stale indirect roots. With dryRun it only reports. Collection excludes
+// builds: it waits for running builds and new builds wait for it.
 func (s *Store) GC(ctx context.Context, dryRun bool) (GCReport, error) {
 	lock, err := s.lockGC(ctx, true)
 	if err != nil {
@@ -169,6 +173,11 @@ func (s *Store) collect(ctx context.Context, dryRun bool) (GCReport, error) {
 	if err != nil {
 		return GCReport{}, err
 	}
+	temp, err := s.liveTempRoots(dryRun)
+	if err != nil {
+		return GCReport{}, err
+	}
+	roots = append(roots, temp...)
 	live := map[Path]bool{}
 	for _, r := range roots {
 		if !s.Valid(r) {

@@ -34,6 +34,14 @@ func TestGCKeepsRootsAndDeletesTheRest(t *testing.T) {
 	if err := os.Symlink(s.Physical(direct), filepath.Join(s.StateDir, "gcroots", "pinned")); err != nil {
 		t.Fatal(err)
 	}
+	// What this Store built is rooted while it is open (temporary roots).
+	want := fmt.Sprint(sortPaths([]Path{leftover, vanished}))
+	if rep, err := s.GC(ctx, true); err != nil || fmt.Sprint(rep.Deleted) != want {
+		t.Fatalf("gc with temporary roots would delete %v (%v), want only the invalid %v", rep.Deleted, err, want)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
 	roots, err := s.Roots()
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,6 +54,16 @@ func helper(mode string) error {
 		wg.Wait()
 		close(errs)
 		return <-errs
+	case "hold":
+		// Build a path, say so, and live until stdin closes.
+		if err := helperBuild(ctx, s, "held"); err != nil {
+			return err
+		}
+		if err := os.WriteFile(os.Getenv("KILN_STORE_READY"), nil, 0o644); err != nil {
+			return err
+		}
+		io.Copy(io.Discard, os.Stdin)
+		return nil
 	case "hang":
 		p, _ := NewKey("test/1").Add("name", "victim").Path("victim")
 		return s.Build(ctx, p, nil, func(tmp string) error {
@@ -213,6 +224,7 @@ func TestDiskFullDuringFill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() }) // before the unmount
 	big := testPath(t, "big")
 	err = s.Build(context.Background(), big, nil, func(tmp string) error {
 		return os.WriteFile(tmp, make([]byte, 4<<20), 0o644)
@@ -230,6 +242,9 @@ func TestDiskFullDuringRegistration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() }) // before the unmount
+	// A first build allocates the temporary-roots file's page.
+	build(t, s, "warm-up", nil, tree{"f": "x"})
 	// Fill the file system, then build a path that needs no data blocks
 	// (a short symlink): its content fits, its record does not.
 	filler := filepath.Join(mnt, "filler")
@@ -252,5 +267,46 @@ func TestDiskFullDuringRegistration(t *testing.T) {
 	os.Remove(filler)
 	if err := s.Build(context.Background(), p, nil, func(tmp string) error { return os.Symlink("x", tmp) }); err != nil {
 		t.Fatalf("Build after space came back: %v", err)
+	}
+}
+
+// A live process's temporary roots protect what it built from another
+// process's collection; once it exits they do not.
+func TestTempRootsAcrossProcesses(t *testing.T) {
+	s := openTest(t)
+	ready := filepath.Join(t.TempDir(), "ready")
+	cmd := helperCmd(t, "hold", "KILN_STORE_DIR="+s.Dir, "KILN_STORE_READY="+ready,
+		"KILN_STORE_LOG="+filepath.Join(t.TempDir(), "fills"))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("child never built its path")
+		}
+	}
+	held := testPath(t, "held")
+	rep, err := s.GC(context.Background(), false)
+	if err != nil || len(rep.Deleted) != 0 || !s.Valid(held) {
+		t.Fatalf("gc while the builder lives: deleted %v, %v; held valid %v", rep.Deleted, err, s.Valid(held))
+	}
+	stdin.Close() // the child exits
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = s.GC(context.Background(), false)
+	if err != nil || len(rep.Deleted) != 1 || rep.Deleted[0] != held {
+		t.Fatalf("gc after the builder exited: deleted %v, %v; want %s", rep.Deleted, err, held)
+	}
+	if ents, _ := os.ReadDir(s.tempRootDir()); len(ents) != 0 {
+		t.Errorf("dead process's temporary roots left: %v", ents)
 	}
 }

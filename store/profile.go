@@ -42,6 +42,11 @@ func (s *Store) AddGeneration(profile string, toplevel Path) (n int, created boo
 	if err := checkProfile(profile); err != nil {
 		return 0, false, err
 	}
+	gc, err := s.lockGC(context.Background(), false)
+	if err != nil {
+		return 0, false, fmt.Errorf("add generation of %s: %w", profile, err)
+	}
+	defer gc.unlock()
 	if !s.Valid(toplevel) {
 		return 0, false, fmt.Errorf("add generation of %s: %s: %w", profile, toplevel, ErrNotValid)
 	}

@@ -23,6 +23,8 @@ var ErrNotValid = errors.New("not a valid store path")
 type Store struct {
 	Dir      string // physical directory holding the store paths
 	StateDir string // db, locks, gcroots, profiles: Dir/../var
+
+	temp tempRoots
 }
 
 // Info is what the validity database records about a path.

@@ -35,6 +35,10 @@ func storeFixture(t *testing.T) (s *store.Store, kept, garbage store.Path) {
 	if err := s.AddRoot(filepath.Join(t.TempDir(), "result"), kept); err != nil {
 		t.Fatal(err)
 	}
+	// Drop the temporary roots: garbage is rooted by nothing now.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
 	return s, kept, garbage
 }
 
