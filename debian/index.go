@@ -212,7 +212,7 @@ func decompress(raw []byte, ext string) ([]byte, error) {
 // five times faster than pure Go), else with ulikunitz/xz.
 func xzReader(r io.Reader) (io.ReadCloser, error) {
 	if path, err := exec.LookPath("xz"); err == nil && !pureGoXZ {
-		return execReader(path, r, "-dc")
+		return execReader(path, r, "-T0", "-dc")
 	}
 	zr, err := xz.NewReader(bufio.NewReaderSize(r, 1<<16))
 	if err != nil {

@@ -1,0 +1,184 @@
+package debian
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// ErrNotOnMirror reports locked packages the mirror no longer carries.
+var ErrNotOnMirror = errors.New("not on the mirror")
+
+// FetchOptions say where .debs come from and go to.
+type FetchOptions struct {
+	Mirror   *Mirror
+	Client   *http.Client // nil: http.DefaultClient
+	CacheDir string       // .debs are kept in CacheDir/debs/<sha256>.deb
+	Jobs     int          // parallel downloads and unpacks; 0: 6
+	// Progress, when set, is called (serialized) as bytes arrive and as
+	// packages finish.
+	Progress func(Progress)
+}
+
+// Progress is a snapshot of a Fetch or Realize.
+type Progress struct {
+	BytesDone, BytesTotal int64 // of the downloads needed
+	Done, Total           int   // packages finished (fetched, or realized)
+	Package               string
+}
+
+func (o *FetchOptions) jobs() int {
+	if o.Jobs > 0 {
+		return o.Jobs
+	}
+	return 6
+}
+
+// DebFile returns where the cache keeps the .deb of p.
+func (o *FetchOptions) DebFile(p LockedPackage) string {
+	return filepath.Join(o.CacheDir, "debs", p.SHA256+".deb")
+}
+
+// cached reports whether p's .deb is in the cache with its size. Its
+// sha256 is checked again when it is unpacked.
+func (o *FetchOptions) cached(p LockedPackage) bool {
+	st, err := os.Stat(o.DebFile(p))
+	return err == nil && st.Mode().IsRegular() && st.Size() == p.Size
+}
+
+// progress serializes callbacks and keeps the totals.
+type progress struct {
+	mu sync.Mutex
+	p  Progress
+	fn func(Progress)
+}
+
+func (pr *progress) add(bytes int64, done int, pkg string) {
+	if pr == nil || pr.fn == nil {
+		return
+	}
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	pr.p.BytesDone += bytes
+	pr.p.Done += done
+	pr.p.Package = pkg
+	pr.fn(pr.p)
+}
+
+// Fetch puts the .deb of every given locked package into the cache,
+// downloading what is missing, Jobs at a time. Every package is tried;
+// those the mirror lacks are reported together (ErrNotOnMirror).
+func Fetch(ctx context.Context, pkgs []LockedPackage, opts FetchOptions) error {
+	pr := &progress{fn: opts.Progress}
+	var need []LockedPackage
+	for _, p := range pkgs {
+		if !opts.cached(p) {
+			need = append(need, p)
+			pr.p.BytesTotal += p.Size
+		}
+	}
+	pr.p.Total = len(need)
+	errs := make([]error, len(need))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, opts.jobs())
+	for i, p := range need {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs[i] = download(ctx, p, &opts, pr)
+			pr.add(0, 1, p.Name)
+		}()
+	}
+	wg.Wait()
+	return joinFetchErrors(need, errs)
+}
+
+// joinFetchErrors reports missing packages in one message with the way
+// out, then any other failures.
+func joinFetchErrors(pkgs []LockedPackage, errs []error) error {
+	var missing []string
+	var other []error
+	for i, err := range errs {
+		switch {
+		case err == nil:
+		case errors.Is(err, errNotFound):
+			missing = append(missing, pkgs[i].Name+" "+pkgs[i].Version)
+		default:
+			other = append(other, err)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		other = append([]error{fmt.Errorf("%w: %s (the lock pins versions the mirror no longer serves: run 'kiln lock --update', or use a snapshot mirror with --mirror)",
+			ErrNotOnMirror, strings.Join(missing, ", "))}, other...)
+	}
+	return errors.Join(other...)
+}
+
+// download fetches one .deb into the cache: temp file, size and sha256
+// checked, fsync, rename. Nothing is cached when a check fails.
+func download(ctx context.Context, p LockedPackage, o *FetchOptions, pr *progress) error {
+	u := o.Mirror.Root(p.Suite) + "/" + p.Filename
+	body, err := openURL(ctx, o.Client, u)
+	if err != nil {
+		return fmt.Errorf("fetch %s %s: %w", p.Name, p.Version, err)
+	}
+	defer body.Close()
+	dst := o.DebFile(p)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("fetch %s: %w", p.Name, err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(dst), ".tmp-"+p.SHA256+"-*")
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", p.Name, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // after the rename, a no-op
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h, progressWriter{pr, p.Name}), io.LimitReader(body, p.Size+1))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("fetch %s %s: %w", p.Name, p.Version, err)
+	}
+	if n != p.Size {
+		return fmt.Errorf("fetch %s %s: %w: got %d bytes, the lock says %d (truncated or changed download)", p.Name, p.Version, ErrDigestMismatch, n, p.Size)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != p.SHA256 {
+		return fmt.Errorf("fetch %s %s: %w: sha256 %s, the lock says %s (tampered or changed download)", p.Name, p.Version, ErrDigestMismatch, got, p.SHA256)
+	}
+	if err := os.Chmod(tmp, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return fmt.Errorf("fetch %s: %w", p.Name, err)
+	}
+	return nil
+}
+
+type progressWriter struct {
+	pr   *progress
+	name string
+}
+
+func (w progressWriter) Write(b []byte) (int, error) {
+	w.pr.add(int64(len(b)), 0, w.name)
+	return len(b), nil
+}
+
+func removeQuiet(name string) { _ = os.Remove(name) }

@@ -1,0 +1,106 @@
+package debian
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"sync"
+
+	"github.com/kiln-os/kiln/store"
+)
+
+// Realize makes every locked package a valid store path and returns name
+// → store path. Paths already valid cost one check each; the rest are
+// downloaded (unless cached) and unpacked, Jobs at a time. The store makes
+// each path atomic: an unpack that fails (bad digest, full disk, a kill)
+// leaves no valid path behind.
+func Realize(ctx context.Context, st *store.Store, l *Lock, opts FetchOptions) (map[string]store.Path, error) {
+	out := make(map[string]store.Path, len(l.Packages))
+	var todo []LockedPackage
+	for _, p := range l.Packages {
+		sp, err := p.StorePath()
+		if err != nil {
+			return nil, fmt.Errorf("store path of %s: %w", p.Name, err)
+		}
+		out[p.Name] = sp
+		if !st.Valid(sp) {
+			todo = append(todo, p)
+		}
+	}
+	if len(todo) == 0 {
+		return out, nil
+	}
+	// Biggest first: the kernel alone takes about as long as the rest.
+	sort.SliceStable(todo, func(i, j int) bool { return todo[i].Size > todo[j].Size })
+	pr := &progress{fn: opts.Progress}
+	pr.p.Total = len(todo)
+	for _, p := range todo {
+		if !opts.cached(p) {
+			pr.p.BytesTotal += p.Size
+		}
+	}
+	errs := make([]error, len(todo))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, opts.jobs())
+	for i, p := range todo {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs[i] = realizeOne(ctx, st, p, out[p.Name], &opts, pr)
+			pr.add(0, 1, p.Name)
+		}()
+	}
+	wg.Wait()
+	if err := joinFetchErrors(todo, errs); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func realizeOne(ctx context.Context, st *store.Store, p LockedPackage, sp store.Path, o *FetchOptions, pr *progress) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !o.cached(p) {
+		if err := download(ctx, p, o, pr); err != nil {
+			return err
+		}
+	}
+	err := st.Build(ctx, sp, nil, func(tmp string) error {
+		return UnpackDeb(o.DebFile(p), tmp, p.SHA256)
+	})
+	if err != nil {
+		// A cached file that went bad after download fails anywhere in
+		// the unpack: check it, and drop it so the next run fetches it.
+		if !errors.Is(err, ErrDigestMismatch) {
+			if got, herr := fileSHA256(o.DebFile(p)); herr == nil && got != p.SHA256 {
+				err = fmt.Errorf("%w: cached %s has sha256 %s, the lock says %s (removed from the cache): %v", ErrDigestMismatch, o.DebFile(p), got, p.SHA256, err)
+			}
+		}
+		if errors.Is(err, ErrDigestMismatch) {
+			removeQuiet(o.DebFile(p))
+		}
+		return fmt.Errorf("realize %s %s: %w", p.Name, p.Version, err)
+	}
+	return nil
+}
+
+func fileSHA256(name string) (string, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
