@@ -439,3 +439,7 @@ func fileSHA256(name string) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
+
+// SetProgress sets the function that hears about each part as Build
+// reuses or builds it.
+func (p *Plan) SetProgress(fn func(Event)) { p.opts.Progress = fn }
