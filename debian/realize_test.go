@@ -64,11 +64,11 @@ func TestRealize(t *testing.T) {
 		t.Errorf("hello at %s, lock says %s", paths["hello"], want)
 	}
 	for name, want := range map[string]string{
-		"usr/bin/hello":          "#!/bin/sh\necho hello\n",
-		"usr/bin/hello-again":    "#!/bin/sh\necho hello\n",
-		"usr/bin/hi":             "#!/bin/sh\necho hello\n", // through the symlink
-		"etc/hello.conf":         "greeting=hello\n",
-		ControlDir + "/postinst": "#!/bin/sh\necho configured\n",
+		"usr/bin/hello":           "#!/bin/sh\necho hello\n",
+		"usr/bin/hello-again":     "#!/bin/sh\necho hello\n",
+		"usr/bin/hi":              "#!/bin/sh\necho hello\n", // through the symlink
+		"etc/hello.conf":          "greeting=hello\n",
+		ControlDir + "/postinst":  "#!/bin/sh\necho configured\n",
 		ControlDir + "/conffiles": "/etc/hello.conf\n",
 	} {
 		got, err := os.ReadFile(filepath.Join(hello, name))
