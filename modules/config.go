@@ -73,7 +73,10 @@ func (l *loader) packageNames(c *Config) hcl.Diagnostics {
 	seen := map[string]bool{}
 	var names []string
 	for _, v := range leaf.value.AsValueSlice() {
-		s := v.AsString()
+		s := "null"
+		if !v.IsNull() {
+			s = v.AsString()
+		}
 		name, ok := l.pkgPaths[s]
 		if !ok {
 			r := leaf.defs[0].rng
@@ -99,7 +102,7 @@ func (l *loader) packageNames(c *Config) hcl.Diagnostics {
 
 func containsString(list cty.Value, s string) bool {
 	for _, v := range list.AsValueSlice() {
-		if !v.IsNull() && v.AsString() == s {
+		if !v.IsNull() && v.Type() == cty.String && v.AsString() == s {
 			return true
 		}
 	}

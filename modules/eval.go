@@ -325,16 +325,7 @@ func (l *loader) merge(n *inst, active []*definition) {
 			}
 			elems = append(elems, d.value.AsValueSlice()...)
 		}
-		switch {
-		case len(elems) == 0 && typ.IsListType():
-			n.value = cty.ListValEmpty(typ.ElementType())
-		case len(elems) == 0:
-			n.value = cty.SetValEmpty(typ.ElementType())
-		case typ.IsListType():
-			n.value = cty.ListVal(elems)
-		default:
-			n.value = cty.SetVal(elems)
-		}
+		n.value = l.collectionOf(n, winners, cty.TupleVal(elems))
 		return
 	}
 	for _, d := range winners[1:] {
@@ -414,11 +405,24 @@ func (l *loader) mergeMap(n *inst, active []*definition) {
 			d.note = "every key overridden"
 		}
 	}
-	if len(out) == 0 {
-		n.value = cty.MapValEmpty(n.opt.typ.ElementType())
-		return
+	n.value = l.collectionOf(n, active, cty.ObjectVal(out))
+}
+
+// collectionOf converts merged elements to the option's list, set or map
+// type. Each definition was converted on its own, so with elements of type
+// any they may still disagree: that is a type error of the merge.
+func (l *loader) collectionOf(n *inst, defs []*definition, v cty.Value) cty.Value {
+	cv, err := convert.Convert(v, n.opt.typ)
+	if err != nil {
+		subject := defs[0].rng
+		l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagError,
+			Summary: fmt.Sprintf("Wrong type for option %q", n.path),
+			Detail:  fmt.Sprintf("%s has type %s; its definitions do not merge into one: %s.", n.path, typeexpr.TypeString(n.opt.typ), err),
+			Subject: subject.Ptr()})
+		n.failed = true
+		return cty.NullVal(n.opt.typ)
 	}
-	n.value = cty.MapVal(out)
+	return cv
 }
 
 // use records the packages a winning definition's value refers to.
