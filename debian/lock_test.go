@@ -1,0 +1,148 @@
+package debian
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/kiln-os/kiln/store"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func goldenLock(t *testing.T) *Lock {
+	t.Helper()
+	req := Request{Packages: []string{"app", "linux-image-cloud-amd64"}, Prefer: map[string]string{"awk": "mawk", "mail-transport-agent": "exim"}}
+	res, err := Resolve(fixtureUniverse(t), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs := map[string]Input{}
+	for i, suite := range []string{"bookworm", "bookworm-updates"} {
+		inputs[suite] = Input{
+			Original: Original{Suite: suite, Components: []string{"main"}, Arch: "amd64"},
+			Locked: Locked{
+				InReleaseSHA256: strings.Repeat(string(rune('a'+i)), 64),
+				PackagesSHA256:  map[string]string{"main": strings.Repeat(string(rune('c'+i)), 64)},
+				Date:            "2026-11-21T08:00:00Z",
+			},
+		}
+	}
+	return NewLock(inputs, req, res)
+}
+
+func TestLockGolden(t *testing.T) {
+	l := goldenLock(t)
+	got, err := l.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "kiln.lock.golden")
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create)", err)
+	}
+	if d := cmp.Diff(string(want), string(got)); d != "" {
+		t.Errorf("lock differs from %s (-want +got):\n%s", golden, d)
+	}
+	if bytes.Contains(got, []byte("http")) {
+		t.Error("the lock names a URL")
+	}
+}
+
+func TestLockRoundTrip(t *testing.T) {
+	l := goldenLock(t)
+	file := filepath.Join(t.TempDir(), LockFile)
+	if err := l.Write(file); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadLock(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(l, back); d != "" {
+		t.Errorf("read back (-wrote +read):\n%s", d)
+	}
+	if !back.Matches(Request{Packages: []string{"linux-image-cloud-amd64", "app"}, Prefer: map[string]string{"awk": "mawk", "mail-transport-agent": "exim"}}) {
+		t.Error("lock does not match the request it was made for")
+	}
+	for _, req := range []Request{
+		{Packages: []string{"app"}, Prefer: map[string]string{"awk": "mawk", "mail-transport-agent": "exim"}},
+		{Packages: []string{"app", "linux-image-cloud-amd64"}},
+	} {
+		if back.Matches(req) {
+			t.Errorf("lock matches %+v", req)
+		}
+	}
+}
+
+func TestLockStorePath(t *testing.T) {
+	l := goldenLock(t)
+	p, ok := l.Package("app")
+	if !ok {
+		t.Fatal("app not locked")
+	}
+	want, err := store.FixedPath("deb", p.SHA256, "app-1_2.0-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := l.StorePath("app"); !ok || got != want {
+		t.Errorf("StorePath(app) = %v, %v; want %v", got, ok, want)
+	}
+	if _, ok := l.StorePath("nope"); ok {
+		t.Error("StorePath of an unlocked package succeeded")
+	}
+}
+
+func TestLockWhy(t *testing.T) {
+	l := goldenLock(t)
+	tests := []struct {
+		name string
+		want []string
+	}{
+		{"exim", []string{"app", "exim"}},
+		{"gcc-base", []string{"base", "libc", "gcc-base"}},
+		{"linux-image-6.1.0-1-cloud-amd64", []string{"linux-image-cloud-amd64", "linux-image-6.1.0-1-cloud-amd64"}},
+		{"app", []string{"app"}},
+	}
+	for _, tc := range tests {
+		got, err := l.Why(tc.name)
+		if err != nil {
+			t.Errorf("Why(%s): %v", tc.name, err)
+			continue
+		}
+		if !cmp.Equal(got, tc.want) {
+			t.Errorf("Why(%s) = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if _, err := l.Why("gawk"); err == nil {
+		t.Error("Why(gawk) of an unlocked package succeeded")
+	}
+}
+
+func TestParseLockRefuses(t *testing.T) {
+	good, err := goldenLock(t).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]string{
+		"future version": strings.Replace(string(good), `"version": 1`, `"version": 2`, 1),
+		"unknown field":  strings.Replace(string(good), `"roots"`, `"url": "x", "roots"`, 1),
+		"escaping path":  strings.Replace(string(good), `"pool/main/a/app/`, `"../../etc/`, 1),
+		"not json":       "{",
+	}
+	for name, data := range tests {
+		if _, err := ParseLock([]byte(data)); err == nil {
+			t.Errorf("%s: ParseLock succeeded", name)
+		}
+	}
+}
