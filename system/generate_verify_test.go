@@ -117,10 +117,23 @@ var verifyEnabled = []string{
 	"getty@tty1.service", "serial-getty@ttyS0.service",
 }
 
+// rootMode says how buildRoot lays out /etc.
+type rootMode int
+
+const (
+	// asActivated: link entries go through /etc/static into an etc store
+	// path, as activation leaves them.
+	asActivated rootMode = iota
+	// plainUnlinked: every file is a plain file in /etc, and the
+	// enablement symlinks are left out, for systemctl enable to make
+	// (it refuses to enable a unit whose /etc file is a symlink to
+	// outside the unit search path: it takes it for a `systemctl link`).
+	plainUnlinked
+)
+
 // buildRoot makes a machine root: the packages' trees merged under usr/
-// (as the sw forest does), the FHS links, and /etc from entries (without
-// the symlinks under systemd/system when withLinks is false).
-func buildRoot(t *testing.T, pk fakePkgDir, entries []EtcEntry, withLinks bool) string {
+// (as the sw forest does), the FHS links, and /etc from entries.
+func buildRoot(t *testing.T, pk fakePkgDir, entries []EtcEntry, mode rootMode) string {
 	t.Helper()
 	root := t.TempDir()
 	for _, d := range []string{"bin", "sbin", "lib", "lib64"} {
@@ -137,11 +150,29 @@ func buildRoot(t *testing.T, pk fakePkgDir, entries []EtcEntry, withLinks bool) 
 			t.Fatalf("copy package %s: %v", n, err)
 		}
 	}
+	// /etc as activation leaves it: links go through /etc/static into
+	// the etc store path.
+	etcStore := "/kiln/store/00000000000000000000000000000000-etc"
+	if err := os.MkdirAll(filepath.Join(root, etcStore), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Relative links: systemd-analyze --root opens unit files without
+	// resolving absolute links inside the root; on a machine the
+	// absolute /etc/static/PATH links resolve the same way.
+	if err := os.Symlink(".."+etcStore, filepath.Join(root, "etc", "static")); err != nil {
+		t.Fatal(err)
+	}
 	for _, e := range entries {
-		if !withLinks && e.Kind == EtcSymlink && strings.HasPrefix(e.Path, etcUnitPath+"/") {
+		if mode == plainUnlinked && e.Kind == EtcSymlink && strings.HasPrefix(e.Path, etcUnitPath+"/") {
 			continue
 		}
-		if err := writeEntry(filepath.Join(root, "etc"), e); err != nil {
+		if mode == plainUnlinked && e.Kind == EtcLink {
+			e.Kind, e.Mode = EtcCopy, 0o644
+		}
+		if err := writeEntry(root, etcStore, e); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -211,26 +242,42 @@ func copyFile(src, dst string, mode os.FileMode) error {
 	return out.Close()
 }
 
-// writeEntry materializes one entry under etc as activation would leave it
-// (links through /etc/static resolved to plain files).
-func writeEntry(etc string, e EtcEntry) error {
-	p := filepath.Join(etc, filepath.FromSlash(e.Path))
+// writeEntry materializes one entry in root as activation would: a link
+// entry's file goes into the etc store path and /etc/PATH links to
+// /etc/static/PATH; copies and symlinks are made in /etc itself.
+func writeEntry(root, etcStore string, e EtcEntry) error {
+	p := filepath.Join(root, "etc", filepath.FromSlash(e.Path))
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
 	os.Remove(p)
-	switch {
-	case e.Kind == EtcSymlink:
+	switch e.Kind {
+	case EtcSymlink:
 		return os.Symlink(e.Target, p)
-	case e.Source != "":
-		return copyFile(e.Source, p, 0o644)
-	default:
-		mode := os.FileMode(0o644)
-		if e.Kind == EtcCopy {
-			mode = e.Mode.Perm()
+	case EtcCopy:
+		if e.Source != "" {
+			return copyFile(e.Source, p, e.Mode.Perm())
 		}
-		return os.WriteFile(p, e.Data, mode)
+		return os.WriteFile(p, e.Data, e.Mode.Perm())
 	}
+	s := filepath.Join(root, etcStore, filepath.FromSlash(e.Path))
+	if err := os.MkdirAll(filepath.Dir(s), 0o755); err != nil {
+		return err
+	}
+	var err error
+	if e.Source != "" {
+		err = copyFile(e.Source, s, 0o444)
+	} else {
+		err = os.WriteFile(s, e.Data, 0o444)
+	}
+	if err != nil {
+		return err
+	}
+	rel, err := filepath.Rel(filepath.Dir(p), filepath.Join(root, "etc", "static", filepath.FromSlash(e.Path)))
+	if err != nil {
+		return err
+	}
+	return os.Symlink(rel, p)
 }
 
 // analyzeVerify runs systemd-analyze verify on units in root and fails on a
@@ -282,7 +329,7 @@ func TestGeneratedUnitsVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := buildRoot(t, pk, entries, true)
+	root := buildRoot(t, pk, entries, asActivated)
 	units := append(generatedUnitNames(entries), verifyEnabled...)
 	if err := analyzeVerify(root, units...); err != nil {
 		t.Error(err)
@@ -303,15 +350,20 @@ func TestAnalyzeVerifyCatchesBrokenUnits(t *testing.T) {
 		name string
 		sys  modules.System
 		unit string
+		want string // in the diagnostics
 	}{
 		{"missing program", modules.System{Services: map[string]modules.Service{
-			"broken": {Enable: true, ExecStart: "/usr/bin/no-such-program", WantedBy: []string{"multi-user.target"}}}}, "broken.service"},
+			"broken": {Enable: true, ExecStart: "/usr/bin/no-such-program", WantedBy: []string{"multi-user.target"}}}},
+			"broken.service", "Command /usr/bin/no-such-program is not executable"},
 		{"bad value", modules.System{Units: map[string]modules.Unit{
-			"broken.service": {Text: "[Service]\nType=bogus\nExecStart=/usr/bin/true\n"}}}, "broken.service"},
+			"broken.service": {Text: "[Service]\nType=bogus\nExecStart=/usr/bin/true\n"}}}, "broken.service",
+			"Failed to parse service type"},
 		{"unknown key", modules.System{Units: map[string]modules.Unit{
-			"broken.service": {Text: "[Service]\nExecStart=/usr/bin/true\nExecStrat=/usr/bin/true\n"}}}, "broken.service"},
+			"broken.service": {Text: "[Service]\nExecStart=/usr/bin/true\nExecStrat=/usr/bin/true\n"}}}, "broken.service",
+			"Unknown key 'ExecStrat'"},
 		{"mount name mismatch", modules.System{Units: map[string]modules.Unit{
-			"broken.mount": {Text: "[Mount]\nWhat=/dev/vdc\nWhere=/data\n"}}}, "broken.mount"},
+			"broken.mount": {Text: "[Mount]\nWhat=/dev/vdc\nWhere=/data\n"}}}, "broken.mount",
+			"Where= setting doesn't match unit name"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -319,12 +371,14 @@ func TestAnalyzeVerifyCatchesBrokenUnits(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			root := buildRoot(t, fakePkgDir{root: pk.root, names: []string{"coreutils", "systemd"}}, entries, true)
+			root := buildRoot(t, fakePkgDir{root: pk.root, names: []string{"coreutils", "systemd"}}, entries, asActivated)
 			err = analyzeVerify(root, tc.unit)
 			if err == nil {
 				t.Fatalf("systemd-analyze verify accepted %s", tc.unit)
 			}
-			t.Logf("refused as it should be: %v", err)
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("refused for another reason than %q: %v", tc.want, err)
+			}
 		})
 	}
 }
@@ -345,7 +399,7 @@ func TestEnablementMatchesSystemctl(t *testing.T) {
 			got = append(got, e.Path+" -> "+e.Target)
 		}
 	}
-	root := buildRoot(t, pk, entries, false)
+	root := buildRoot(t, pk, entries, plainUnlinked)
 	for _, args := range [][]string{append([]string{"enable"}, verifyEnabled...), {"set-default", "multi-user.target"}} {
 		cmd := exec.Command("systemctl", append([]string{"--root=" + root}, args...)...)
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -394,11 +448,12 @@ func TestFstabGenerator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := buildRoot(t, pk, entries, true)
+	root := buildRoot(t, pk, entries, asActivated)
 	out := filepath.Join(root, "etc", "systemd", "system")
 	genDir := t.TempDir()
 	cmd := exec.Command(gen, genDir, genDir, genDir)
-	cmd.Env = append(os.Environ(), "SYSTEMD_FSTAB="+filepath.Join(root, "etc", "fstab"), "SYSTEMD_PROC_CMDLINE=", "SYSTEMD_LOG_LEVEL=info")
+	fstab := filepath.Join(root, "kiln/store/00000000000000000000000000000000-etc/fstab")
+	cmd.Env = append(os.Environ(), "SYSTEMD_FSTAB="+fstab, "SYSTEMD_PROC_CMDLINE=", "SYSTEMD_LOG_LEVEL=info")
 	log, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", gen, err, log)
