@@ -1,0 +1,109 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	diskfs "github.com/diskfs/go-diskfs"
+	"github.com/diskfs/go-diskfs/backend/file"
+	"github.com/diskfs/go-diskfs/partition/gpt"
+)
+
+// Write writes the image m describes to out: into a temporary file next to
+// it, fsynced and renamed over out, so out is either the old file or the
+// complete new image. progress, when not nil, is called with the bytes
+// done so far and the total.
+func Write(ctx context.Context, out string, m *Manifest, progress func(done, total int64)) (err error) {
+	if len(m.Partitions) != 2 {
+		return fmt.Errorf("write image %s: manifest has %d partitions, want 2", out, len(m.Partitions))
+	}
+	espBytes, err := espSize(m)
+	if err != nil {
+		return fmt.Errorf("write image %s: %w", out, err)
+	}
+	p := &progressor{fn: progress, total: espBytes + m.Root().Size()}
+	tmp, err := os.CreateTemp(filepath.Dir(out), ".kiln-image-*")
+	if err != nil {
+		return fmt.Errorf("write image: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := tmp.Truncate(m.Size); err != nil {
+		return fmt.Errorf("write image %s: %w", out, err)
+	}
+	if err := writeGPT(tmp, m); err != nil {
+		return fmt.Errorf("write image %s: %w", out, err)
+	}
+	if err := writeESP(ctx, tmp, m, p); err != nil {
+		return fmt.Errorf("write image %s: %w", out, err)
+	}
+	if err := writeRoot(ctx, tmp, m, p); err != nil {
+		return fmt.Errorf("write image %s: %w", out, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("write image %s: %w", out, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write image %s: %w", out, err)
+	}
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return fmt.Errorf("write image: %w", err)
+	}
+	return syncDir(filepath.Dir(out))
+}
+
+// writeGPT writes the protective MBR and both GPT headers with go-diskfs.
+func writeGPT(f *os.File, m *Manifest) error {
+	d, err := diskfs.OpenBackend(file.New(f, false), diskfs.WithOpenMode(diskfs.ReadWrite), diskfs.WithSectorSize(diskfs.SectorSize512))
+	if err != nil {
+		return fmt.Errorf("open disk: %w", err)
+	}
+	table := &gpt.Table{
+		LogicalSectorSize:  SectorSize,
+		PhysicalSectorSize: SectorSize,
+		GUID:               m.DiskGUID,
+		ProtectiveMBR:      true,
+	}
+	for _, p := range m.Partitions {
+		// go-diskfs numbers partitions by Index; it must be set.
+		table.Partitions = append(table.Partitions, &gpt.Partition{
+			Index: p.Index, Start: uint64(p.Start), End: uint64(p.End), Size: uint64(p.Size()),
+			Type: gpt.Type(p.Type), Name: p.Name, GUID: p.GUID,
+		})
+	}
+	if err := d.Partition(table); err != nil {
+		return fmt.Errorf("write partition table: %w", err)
+	}
+	return nil
+}
+
+type progressor struct {
+	fn          func(done, total int64)
+	done, total int64
+}
+
+func (p *progressor) add(n int64) {
+	p.done += n
+	if p.fn != nil {
+		p.fn(p.done, p.total)
+	}
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
