@@ -185,7 +185,7 @@ func (g *generator) enableUnit(name string, done map[string]bool) error {
 		}
 	}
 	linkName := name
-	if template, inst := splitInstance(name); template == name && strings.Contains(name, "@") && inst == "" {
+	if strings.Contains(name, "@.") { // a template, not an instance
 		linkName = ""
 		if d := install["DefaultInstance"]; len(d) > 0 {
 			linkName = strings.Replace(name, "@.", "@"+d[len(d)-1]+".", 1)

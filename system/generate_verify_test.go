@@ -94,6 +94,8 @@ func verifyConfig() modules.System {
 		Units: map[string]modules.Unit{
 			"backup.timer":   {Text: "[Timer]\nOnCalendar=daily\n\n[Install]\nWantedBy=timers.target\n"},
 			"backup.service": {Text: "[Service]\nType=oneshot\nExecStart=/usr/bin/true\n"},
+			"worker@.service": {Text: "[Service]\nExecStart=/usr/bin/sleep %i\n\n[Install]\nWantedBy=multi-user.target\n" +
+				"DefaultInstance=60\nAlias=job@.service\n"},
 			"data.mount":     {Text: "[Mount]\nWhat=/dev/vdc\nWhere=/data\nType=ext4\n\n[Install]\nWantedBy=local-fs.target\n"},
 		},
 		Mounts: map[string]modules.Mount{
@@ -114,7 +116,7 @@ func verifyConfig() modules.System {
 var verifyEnabled = []string{
 	"hello.service", "once.service", "backup.timer", "data.mount", "ssh.service",
 	"kiln-sshd-keygen.service", "systemd-networkd.service", "systemd-resolved.service",
-	"getty@tty1.service", "serial-getty@ttyS0.service",
+	"getty@tty1.service", "serial-getty@ttyS0.service", "worker@.service",
 }
 
 // rootMode says how buildRoot lays out /etc.
