@@ -96,7 +96,7 @@ func verifyConfig() modules.System {
 			"backup.service": {Text: "[Service]\nType=oneshot\nExecStart=/usr/bin/true\n"},
 			"worker@.service": {Text: "[Service]\nExecStart=/usr/bin/sleep %i\n\n[Install]\nWantedBy=multi-user.target\n" +
 				"DefaultInstance=60\nAlias=job@.service\n"},
-			"data.mount":     {Text: "[Mount]\nWhat=/dev/vdc\nWhere=/data\nType=ext4\n\n[Install]\nWantedBy=local-fs.target\n"},
+			"data.mount": {Text: "[Mount]\nWhat=/dev/vdc\nWhere=/data\nType=ext4\n\n[Install]\nWantedBy=local-fs.target\n"},
 		},
 		Mounts: map[string]modules.Mount{
 			"/srv":          {Device: "LABEL=srv", FSType: "ext4", Options: []string{"noatime"}},
