@@ -22,7 +22,7 @@ var allowed = map[string][]string{
 	"boot":         {"store", "internal/..."},
 	"image":        {"store", "boot", "internal/..."},
 	"activation":   {"store", "boot", "internal/..."},
-	"system":       {"modules", "store", "debian", "boot", "activation", "internal/..."},
+	"system":       {"modules", "store", "debian", "boot", "boot/stage1", "activation", "internal/..."},
 	"testvm":       {},
 	// The declarative VM test engine and the end-to-end tests drive everything.
 	"internal/testdriver": {"*"},
