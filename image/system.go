@@ -1,0 +1,299 @@
+package image
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/kiln-os/kiln/boot"
+	"github.com/kiln-os/kiln/store"
+)
+
+// SystemOptions says how SystemLayout stages an image.
+type SystemOptions struct {
+	// Loader configures systemd-boot. An empty Loader.SystemdBoot is looked
+	// up in the closure: a systemd-boot-efi* path holding
+	// usr/lib/systemd/boot/efi/systemd-bootx64.efi.
+	Loader        boot.LoaderConfig
+	Size, ESPSize int64 // as in Layout; 0 for the defaults
+	// Dir is where the trees are staged; it must not exist. Default: a new
+	// directory in the store's state directory, on the store's file
+	// system, so that files are hard-linked rather than copied.
+	Dir string
+}
+
+// efiInPackage is where Debian's systemd-boot-efi ships the boot loader.
+const efiInPackage = "usr/lib/systemd/boot/efi/systemd-bootx64.efi"
+
+// SystemLayout stages the toplevels as generations 1…n of the system
+// profile, the last one current and the boot loader's default: a root tree
+// (their closure under kiln/store, hard-linked from st; their validity
+// records under kiln/var/db; the profile links; the empty top-level
+// directories) and the ESP files planned by boot.PlanESP from their
+// bootspecs. The Layout's seed is the current toplevel's hash. cleanup
+// removes the staged trees; call it after Write.
+func SystemLayout(st *store.Store, opts SystemOptions, toplevels ...store.Path) (l Layout, cleanup func() error, err error) {
+	if len(toplevels) == 0 {
+		return Layout{}, nil, errors.New("stage system image: no toplevel")
+	}
+	dir := opts.Dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp(st.StateDir, "image-"); err != nil {
+			return Layout{}, nil, fmt.Errorf("stage system image: %w", err)
+		}
+	} else if err := os.Mkdir(dir, 0o755); err != nil {
+		return Layout{}, nil, fmt.Errorf("stage system image: %w", err)
+	}
+	remove := func() error { return removeStaged(dir) }
+	defer func() {
+		if err != nil {
+			remove()
+		}
+	}()
+	root := filepath.Join(dir, "root")
+	if err := stageRoot(st, root, toplevels); err != nil {
+		return Layout{}, nil, fmt.Errorf("stage system image: %w", err)
+	}
+	esp, err := stageESP(st, filepath.Join(dir, "esp"), opts.Loader, toplevels)
+	if err != nil {
+		return Layout{}, nil, fmt.Errorf("stage system image: %w", err)
+	}
+	current := toplevels[len(toplevels)-1]
+	return Layout{Size: opts.Size, ESPSize: opts.ESPSize, Seed: current.Hash(), ESP: esp, RootDir: root}, remove, nil
+}
+
+// fhsDirs are the empty top-level directories of a kiln root.
+var fhsDirs = []struct {
+	name string
+	mode fs.FileMode
+}{
+	{"boot", 0o755}, {"dev", 0o755}, {"etc", 0o755}, {"home", 0o755}, {"mnt", 0o755}, {"proc", 0o755},
+	{"root", 0o700}, {"run", 0o755}, {"sys", 0o755}, {"tmp", 0o777 | fs.ModeSticky}, {"var", 0o755},
+}
+
+func stageRoot(st *store.Store, root string, toplevels []store.Path) error {
+	closure, err := st.Closure(toplevels...)
+	if err != nil {
+		return err
+	}
+	storeDir := filepath.Join(root, "kiln", "store")
+	dbDir := filepath.Join(root, "kiln", "var", "db", "paths")
+	for _, d := range []string{storeDir, dbDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	for _, p := range closure {
+		if err := linkTree(st.Physical(p), filepath.Join(storeDir, p.Base())); err != nil {
+			return fmt.Errorf("stage %s: %w", p, err)
+		}
+		rec := filepath.Join(st.StateDir, "db", "paths", p.Base()+".json")
+		if err := copyFile(rec, filepath.Join(dbDir, p.Base()+".json"), 0o644); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("stage %s: %w", p, err)
+		}
+	}
+	profiles := filepath.Join(root, "kiln", "var", "profiles")
+	for i, top := range toplevels {
+		if err := store.WriteProfileLinks(profiles, "system", i+1, top); err != nil {
+			return err
+		}
+	}
+	for _, d := range fhsDirs {
+		p := filepath.Join(root, d.name)
+		if err := os.Mkdir(p, 0o755); err != nil {
+			return err
+		}
+		if err := os.Chmod(p, d.mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// linkTree recreates the store path src at dst: directories made with
+// src's mode once filled, regular files hard-linked (copied across file
+// systems), symlinks recreated. mkfs.ext4 -d keeps hard links as links.
+func linkTree(src, dst string) error {
+	fi, err := os.Lstat(src)
+	if err != nil {
+		return err
+	}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		target, err := os.Readlink(src)
+		if err != nil {
+			return err
+		}
+		return os.Symlink(target, dst)
+	case fi.Mode().IsRegular():
+		if err := os.Link(src, dst); err == nil {
+			return nil
+		}
+		return copyFile(src, dst, fi.Mode().Perm())
+	case !fi.IsDir():
+		return fmt.Errorf("%s: unsupported file type %s", src, fi.Mode().Type())
+	}
+	if err := os.Mkdir(dst, 0o755); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := linkTree(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+			return err
+		}
+	}
+	return os.Chmod(dst, fi.Mode().Perm())
+}
+
+func copyFile(src, dst string, mode fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// stageESP plans the ESP for the toplevels' bootspecs and returns its
+// files: store files by their physical paths, generated ones written under
+// dir.
+func stageESP(st *store.Store, dir string, loader boot.LoaderConfig, toplevels []store.Path) (map[string]string, error) {
+	var gens []boot.Generation
+	for i, top := range toplevels {
+		bs, err := boot.ReadBootspec(filepath.Join(st.Physical(top), "boot.json"))
+		if err != nil {
+			return nil, err
+		}
+		// Name kernels and initrds by the store path that holds them, not
+		// by a toplevel's link to it, so generations share one copy.
+		if bs.Kernel, err = resolveLogical(st, bs.Kernel); err != nil {
+			return nil, fmt.Errorf("generation %d kernel: %w", i+1, err)
+		}
+		if bs.Initrd, err = resolveLogical(st, bs.Initrd); err != nil {
+			return nil, fmt.Errorf("generation %d initrd: %w", i+1, err)
+		}
+		gens = append(gens, boot.GenerationFromBootspec(i+1, bs, time.Time{}))
+	}
+	if loader.SystemdBoot == "" {
+		efi, err := findSystemdBoot(st, toplevels)
+		if err != nil {
+			return nil, err
+		}
+		loader.SystemdBoot = efi
+	}
+	plan, err := boot.PlanESP(gens, len(toplevels), loader, nil)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string]string{}
+	for p, f := range plan.Files {
+		if f.Source != "" {
+			logical, err := resolveLogical(st, f.Source)
+			if err != nil {
+				return nil, fmt.Errorf("ESP file %s: %w", p, err)
+			}
+			files[p] = physical(st, logical)
+			continue
+		}
+		host := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(host), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(host, f.Data, 0o644); err != nil {
+			return nil, err
+		}
+		files[p] = host
+	}
+	return files, nil
+}
+
+func findSystemdBoot(st *store.Store, toplevels []store.Path) (string, error) {
+	closure, err := st.Closure(toplevels...)
+	if err != nil {
+		return "", err
+	}
+	for _, p := range closure {
+		if !strings.HasPrefix(p.Name(), "systemd-boot-efi") {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(st.Physical(p), efiInPackage)); err == nil {
+			return p.String() + "/" + efiInPackage, nil
+		}
+	}
+	return "", fmt.Errorf("no systemd-boot-efi package with %s in the closure of %s: add systemd-boot-efi to the system's packages or set the boot loader's path", efiInPackage, toplevels[len(toplevels)-1])
+}
+
+// physical maps a logical path under /kiln/store into st.
+func physical(st *store.Store, logical string) string {
+	return filepath.Join(st.Dir, filepath.FromSlash(strings.TrimPrefix(logical, store.LogicalDir+"/")))
+}
+
+// resolveLogical follows symbolic links in a logical store path, reading
+// them in st, until it names no link: "<toplevel>/kernel" becomes
+// "/kiln/store/<hash>-linux-image-…/boot/vmlinuz-…".
+func resolveLogical(st *store.Store, logical string) (string, error) {
+	orig := logical
+	for range 40 {
+		rest, ok := strings.CutPrefix(path.Clean(logical), store.LogicalDir+"/")
+		if !ok {
+			return "", fmt.Errorf("%s leads out of %s (to %s)", orig, store.LogicalDir, logical)
+		}
+		comps := strings.Split(rest, "/")
+		cur, moved := store.LogicalDir, false
+		for i, c := range comps {
+			next := cur + "/" + c
+			fi, err := os.Lstat(physical(st, next))
+			if err != nil {
+				return "", fmt.Errorf("resolve %s: %w", orig, err)
+			}
+			if fi.Mode()&fs.ModeSymlink != 0 {
+				target, err := os.Readlink(physical(st, next))
+				if err != nil {
+					return "", fmt.Errorf("resolve %s: %w", orig, err)
+				}
+				if !path.IsAbs(target) {
+					target = path.Join(cur, target)
+				}
+				logical, moved = path.Join(append([]string{target}, comps[i+1:]...)...), true
+				break
+			}
+			cur = next
+		}
+		if !moved {
+			return cur, nil
+		}
+	}
+	return "", fmt.Errorf("resolve %s: too many symbolic links", orig)
+}
+
+// removeStaged deletes a staging directory, making its read-only store
+// directories writable first.
+func removeStaged(dir string) error {
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(p, 0o755)
+		}
+		return nil
+	})
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove staged image %s: %w", dir, err)
+	}
+	return nil
+}
