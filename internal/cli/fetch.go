@@ -1,0 +1,143 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/kiln-os/kiln/debian"
+	"github.com/kiln-os/kiln/store"
+)
+
+type fetchFlags struct{ config string }
+
+func init() {
+	register(&command{
+		name:    "fetch",
+		summary: "download, verify and unpack every package of kiln.lock into the store",
+		usage: `kiln fetch [-c host.hcl] [--json]
+
+Reads kiln.lock beside the host file, downloads the .debs the cache lacks
+(in parallel, into $XDG_CACHE_HOME/kiln/debs), checks each one's size and
+sha256 against the lock, and unpacks each into its own store path. Prints
+NAME STORE-PATH for every locked package. Never resolves again and never
+fetches a version the lock does not pin.`,
+		flags: func(fs *flag.FlagSet) any {
+			f := &fetchFlags{}
+			fs.StringVar(&f.config, "c", "", "host `FILE` whose kiln.lock to fetch (default: ./kiln.lock)")
+			return f
+		},
+		run: runFetch,
+	})
+}
+
+func runFetch(ctx context.Context, r *Run, opts any, args []string) error {
+	f := opts.(*fetchFlags)
+	if len(args) > 0 {
+		return usageErrorf("unexpected argument %q", args[0])
+	}
+	l, err := readLockFor(r, f.config)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(r.storeDir())
+	if err != nil {
+		return err
+	}
+	// The mirror is only needed for what the cache and store lack.
+	mirror, merr := debian.FindMirror(r.Mirror, r.Getenv, aptDir)
+	if merr != nil {
+		mirror = &debian.Mirror{Default: "file:///nonexistent"}
+	}
+	start := time.Now()
+	pb := &fetchBar{r: r}
+	paths, err := debian.Realize(ctx, st, l, debian.FetchOptions{
+		Mirror:   mirror,
+		Client:   &http.Client{Timeout: 10 * time.Minute},
+		CacheDir: r.cacheDir(),
+		Progress: pb.draw,
+	})
+	pb.done()
+	if err != nil {
+		if merr != nil {
+			return fmt.Errorf("%w (no mirror: %v)", err, merr)
+		}
+		return err
+	}
+	r.Logf("realized %d packages in %s", len(paths), time.Since(start).Round(time.Millisecond))
+	if r.JSON {
+		enc := json.NewEncoder(r.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(paths)
+	}
+	names := make([]string, 0, len(paths))
+	for n := range paths {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		r.Printf("%-32s %s\n", n, paths[n])
+	}
+	return nil
+}
+
+func readLockFor(r *Run, config string) (*debian.Lock, error) {
+	file := r.lockFor(config)
+	l, err := debian.ReadLock(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no %s: run 'kiln lock%s' first", file, configFlag(config))
+	}
+	return l, err
+}
+
+// fetchBar draws packages done and MiB downloaded on one stderr line.
+type fetchBar struct {
+	r     *Run
+	drawn bool
+	last  time.Time
+}
+
+func (b *fetchBar) draw(p debian.Progress) {
+	if p.Done < p.Total && time.Since(b.last) < 100*time.Millisecond {
+		return
+	}
+	b.last = time.Now()
+	const width = 30
+	n := 0
+	if p.Total > 0 {
+		n = p.Done * width / p.Total
+	}
+	name := p.Package
+	if len(name) > 28 {
+		name = name[:28]
+	}
+	fmt.Fprintf(b.r.Stderr, "\rfetch [%s%s] %d/%d packages, %.1f/%.1f MiB %-28s",
+		bars(n), dots(width-n), p.Done, p.Total, float64(p.BytesDone)/(1<<20), float64(p.BytesTotal)/(1<<20), name)
+	b.drawn = true
+}
+
+func (b *fetchBar) done() {
+	if b.drawn {
+		fmt.Fprintln(b.r.Stderr)
+	}
+}
+
+func bars(n int) string { return repeat('#', n) }
+func dots(n int) string { return repeat('.', n) }
+
+func repeat(c byte, n int) string {
+	if n <= 0 {
+		return ""
+	}
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = c
+	}
+	return string(b)
+}

@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kiln-os/kiln/debian"
+	"github.com/kiln-os/kiln/system"
+)
+
+// aptDir is where the machine's apt sources are read from.
+const aptDir = "/etc/apt"
+
+type lockFlags struct {
+	config   string
+	update   bool
+	packages string
+}
+
+func init() {
+	register(&command{
+		name:    "lock",
+		summary: "resolve the Debian packages a configuration needs and pin them in kiln.lock",
+		usage: `kiln lock [-c host.hcl] [--update] [--packages a,b,c]
+
+Fetches InRelease of bookworm, bookworm-updates and bookworm-security from
+the mirror (--mirror, else $KILN_MIRROR, else the machine's apt sources),
+checks its signature against the Debian archive keyring (--keyring), checks
+each Packages index against it, resolves the wanted packages plus every
+Essential one and writes kiln.lock beside the host file (./kiln.lock for
+the default system). An existing lock resolved for the same packages is
+kept unless --update is given.
+
+--mirror takes a URL, or URL,SUITE=URL,... when a suite (usually
+bookworm-security) lives at another archive root.`,
+		flags: func(fs *flag.FlagSet) any {
+			f := &lockFlags{}
+			fs.StringVar(&f.config, "c", "", "host `FILE` (default: the built-in default system)")
+			fs.BoolVar(&f.update, "update", false, "resolve again even when the lock matches the configuration")
+			fs.StringVar(&f.packages, "packages", "", "resolve this comma-separated `LIST` instead of what the configuration wants")
+			return f
+		},
+		run: runLock,
+	})
+}
+
+func runLock(ctx context.Context, r *Run, opts any, args []string) error {
+	f := opts.(*lockFlags)
+	if len(args) > 0 {
+		return usageErrorf("unexpected argument %q", args[0])
+	}
+	req, err := lockRequest(r, f)
+	if err != nil {
+		return err
+	}
+	file := r.lockFor(f.config)
+	old, err := debian.ReadLock(file)
+	switch {
+	case err == nil && !f.update && old.Matches(req):
+		r.Printf("%s is up to date: %d packages (use --update to resolve again)\n", file, len(old.Packages))
+		return nil
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		if !f.update {
+			return fmt.Errorf("%w (use --update to replace it)", err)
+		}
+		old = nil
+	}
+	a, err := r.archive()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	u, inputs, err := a.Load(ctx)
+	if err != nil {
+		return err
+	}
+	res, err := debian.Resolve(u, req)
+	if err != nil {
+		return err
+	}
+	l := debian.NewLock(inputs, req, res)
+	if err := l.Write(file); err != nil {
+		return err
+	}
+	var size int64
+	for _, p := range l.Packages {
+		size += p.Size
+	}
+	r.Logf("resolved from %s in %s", a.Mirror, time.Since(start).Round(time.Millisecond))
+	printLockChanges(r, old, l)
+	r.Printf("locked %d packages (%.1f MiB of .debs) in %s\n", len(l.Packages), float64(size)/(1<<20), file)
+	return nil
+}
+
+// lockRequest is what to resolve: --packages, else what the configuration
+// wants, with the default prefer map.
+func lockRequest(r *Run, f *lockFlags) (debian.Request, error) {
+	if f.packages != "" {
+		var names []string
+		for _, n := range strings.Split(f.packages, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				names = append(names, n)
+			}
+		}
+		return debian.Request{Packages: names}, nil
+	}
+	cfg, err := loadConfig(r, f.config)
+	if err != nil {
+		return debian.Request{}, err
+	}
+	return debian.Request{Packages: system.WantedPackages(&cfg.System)}, nil
+}
+
+// archive is the verified-index reader for this run's mirror and keyring.
+func (r *Run) archive() (*debian.Archive, error) {
+	m, err := debian.FindMirror(r.Mirror, r.Getenv, aptDir)
+	if err != nil {
+		return nil, err
+	}
+	keyring := debian.DefaultKeyring
+	if r.Keyring != "" {
+		keyring = r.Path(r.Keyring)
+	}
+	kr, err := debian.ReadKeyring(keyring)
+	if err != nil {
+		return nil, err
+	}
+	return &debian.Archive{
+		Mirror:   m,
+		Keyring:  kr,
+		Client:   &http.Client{Timeout: 10 * time.Minute},
+		CacheDir: r.cacheDir(),
+		Warnf:    func(format string, a ...any) { fmt.Fprintf(r.Stderr, "warning: "+format+"\n", a...) },
+	}, nil
+}
+
+// printLockChanges lists what a new lock adds, removes and changes.
+func printLockChanges(r *Run, old, l *debian.Lock) {
+	if old == nil {
+		return
+	}
+	var lines []string
+	for _, p := range l.Packages {
+		o, ok := old.Package(p.Name)
+		switch {
+		case !ok:
+			lines = append(lines, fmt.Sprintf("+ %s %s", p.Name, p.Version))
+		case o.Version != p.Version:
+			lines = append(lines, fmt.Sprintf("~ %s %s → %s", p.Name, o.Version, p.Version))
+		}
+	}
+	for _, o := range old.Packages {
+		if _, ok := l.Package(o.Name); !ok {
+			lines = append(lines, fmt.Sprintf("- %s %s", o.Name, o.Version))
+		}
+	}
+	sort.SliceStable(lines, func(i, j int) bool { return lines[i][2:] < lines[j][2:] })
+	for _, s := range lines {
+		r.Printf("%s\n", s)
+	}
+}
