@@ -3,6 +3,7 @@ package modules
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -79,5 +80,30 @@ func TestListOfAnyMerge(t *testing.T) {
 	_, diags = load(Source{Filename: "any.hcl", Data: []byte(src)}, "", LoadOptions{})
 	if !diags.HasErrors() || diags[0].Summary != `Wrong type for option "a.b"` {
 		t.Errorf("diags = %v, want a wrong type", diags)
+	}
+}
+
+func TestFunctionLimits(t *testing.T) {
+	tests := []struct{ expr, want string }{
+		{`length(range(10))`, ""},
+		{`length(range(1000000000))`, "range of more than 100000 elements"},
+		{`format("%5d", 1)`, ""},
+		{`format("port 65536000 %d", 1)`, ""},
+		{`format("%%99999999 %.2f", 1)`, ""},
+		{`format("%999999999d", 1)`, "format width or precision above 10000"},
+		{`indent(99999999, "a\nb")`, "indent wider than 10000"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.expr, func(t *testing.T) {
+			src := "locale = tostring(" + tc.expr + ")\n"
+			_, diags := load(Source{Filename: "limits.hcl", Data: []byte(src)}, "", LoadOptions{})
+			got := ""
+			if diags.HasErrors() {
+				got = diags[0].Detail
+			}
+			if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+				t.Errorf("diagnostic %q, want one containing %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package modules
 import (
 	"bytes"
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -18,7 +19,28 @@ func OptionsMarkdown(docs []OptionDoc) []byte {
 	b.WriteString("`mkDefault(v)` 1000, a plain definition 100, `mkForce(v)` 50 and\n")
 	b.WriteString("`mkOverride(n, v)` n; the lowest number wins. Lists concatenate (in import\n")
 	b.WriteString("order, `mkBefore` first and `mkAfter` last), maps merge per key, blocks\n")
-	b.WriteString("merge per label, and other values must agree.\n")
+	b.WriteString("merge per label, and other values must agree.\n\n")
+	b.WriteString("A module file holds definitions (`networking { host_name = \"web\" }`),\n")
+	b.WriteString("`imports = [\"./file.hcl\", \"./dir\"]`, `config { when = <bool> ... }` blocks\n")
+	b.WriteString("(definitions that count only when `when` is true), `assert { condition, message }`\n")
+	b.WriteString("blocks and `option \"dotted.path\" { type, default, description, example }`\n")
+	b.WriteString("declarations (a default may use `name`, the label of its block). Values may\n")
+	b.WriteString("refer to `config.<option path>` and to `pkgs.NAME` (`pkgs[\"NAME\"]`), the store\n")
+	b.WriteString("path of a Debian package, which pulls it into the system.\n\n")
+	b.WriteString("Functions: ")
+	names := make([]string, 0, len(baseFunctions)+1)
+	for n := range baseFunctions {
+		names = append(names, n)
+	}
+	names = append(names, "file")
+	sort.Strings(names)
+	for i, n := range names {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "`%s`", n)
+	}
+	b.WriteString(" (`file` reads a path relative to the module).\n")
 	for _, d := range docs {
 		fmt.Fprintf(&b, "\n## `%s`\n\n", d.Path)
 		if d.Description != "" {
