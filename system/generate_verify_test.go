@@ -69,8 +69,12 @@ func realPackages(t *testing.T, names ...string) fakePkgDir {
 		if out, err := exec.Command("dpkg-deb", "-x", debs[0], tmp).CombinedOutput(); err != nil {
 			t.Fatalf("dpkg-deb -x %s: %v\n%s", debs[0], err, out)
 		}
-		if err := os.Rename(tmp, filepath.Join(cache, n)); err != nil && !os.IsExist(err) {
-			t.Fatal(err)
+		if err := os.Rename(tmp, filepath.Join(cache, n)); err != nil {
+			// Another test process unpacked it first.
+			os.RemoveAll(tmp)
+			if _, statErr := os.Stat(filepath.Join(cache, n)); statErr != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	sorted := append([]string(nil), names...)
