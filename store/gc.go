@@ -215,20 +215,31 @@ func (s *Store) collect(ctx context.Context, dryRun bool) (GCReport, error) {
 		rep.Deleted = append(rep.Deleted, p)
 	}
 	sortPaths(rep.Deleted)
+	if dryRun {
+		for _, p := range rep.Deleted {
+			rep.Freed += diskUsage(s.Physical(p))
+		}
+		return rep, nil
+	}
+	// Unregister everything first, durably and in one directory sync: an
+	// interruption then leaves invalid leftovers, never a valid path with
+	// missing content.
+	for _, p := range rep.Deleted {
+		if err := os.Remove(s.recordFile(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return GCReport{}, fmt.Errorf("unregister %s: %w", p, err)
+		}
+	}
+	if err := syncDir(s.dbDir()); err != nil {
+		return GCReport{}, err
+	}
 	for _, p := range rep.Deleted {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
 		rep.Freed += diskUsage(s.Physical(p))
-		if dryRun {
-			continue
-		}
-		if err := s.delete(p); err != nil {
+		if err := s.remove(p); err != nil {
 			return rep, err
 		}
-	}
-	if dryRun {
-		return rep, nil
 	}
 	for _, auto := range stale {
 		os.Remove(auto)
@@ -250,13 +261,9 @@ func (s *Store) collect(ctx context.Context, dryRun bool) (GCReport, error) {
 	return rep, nil
 }
 
-// delete unregisters p first (an interruption then leaves an invalid
-// leftover, never a valid path with missing content), moves it out of
-// the store in one rename and removes it.
-func (s *Store) delete(p Path) error {
-	if err := s.unregister(p); err != nil {
-		return fmt.Errorf("unregister %s: %w", p, err)
-	}
+// remove moves an unregistered path out of the store in one rename and
+// deletes it.
+func (s *Store) remove(p Path) error {
 	phys := s.Physical(p)
 	st, err := os.Lstat(phys)
 	if errors.Is(err, fs.ErrNotExist) {

@@ -132,15 +132,6 @@ func (s *Store) register(info Info) error {
 	return writeFileAtomic(s.recordFile(info.Path), append(b, '\n'), 0o644)
 }
 
-// unregister removes p's record: from then on p is not valid.
-func (s *Store) unregister(p Path) error {
-	err := os.Remove(s.recordFile(p))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return syncDir(s.dbDir())
-}
-
 // registered lists every path with a record, valid or not.
 func (s *Store) registered() ([]Path, error) {
 	ents, err := os.ReadDir(s.dbDir())
