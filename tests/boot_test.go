@@ -75,7 +75,11 @@ func kiln(t *testing.T, bin, dir string, args ...string) string {
 func hostDir(t *testing.T, hcl string) string {
 	t.Helper()
 	dir := t.TempDir()
-	lock, err := os.ReadFile(filepath.Join(repoRoot(t), "kiln.lock"))
+	lockFile := filepath.Join(repoRoot(t), "kiln.lock")
+	if f := os.Getenv("KILN_TEST_LOCK"); f != "" {
+		lockFile = f // another lock, e.g. while the repository's is being updated
+	}
+	lock, err := os.ReadFile(lockFile)
 	if err != nil {
 		t.Fatalf("the repository's kiln.lock: %v", err)
 	}
