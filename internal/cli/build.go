@@ -201,6 +201,8 @@ type bar struct {
 	r     *Run
 	what  string
 	drawn bool
+	last  int64 // percent last drawn
+	item  string
 }
 
 func newBar(r *Run, what string) *bar { return &bar{r: r, what: what} }
@@ -209,12 +211,17 @@ func (b *bar) set(done, total int64, item string) {
 	if total <= 0 {
 		return
 	}
+	pct := done * 100 / total
+	if b.drawn && pct == b.last && item == b.item {
+		return
+	}
+	b.last, b.item = pct, item
 	const width = 30
 	n := int(done * width / total)
 	if len(item) > 30 {
 		item = item[:30]
 	}
-	fmt.Fprintf(b.r.Stderr, "\r%-6s [%s%s] %3d%% %-30s", b.what, strings.Repeat("#", n), strings.Repeat(".", width-n), done*100/total, item)
+	fmt.Fprintf(b.r.Stderr, "\r%-6s [%s%s] %3d%% %-30s", b.what, strings.Repeat("#", n), strings.Repeat(".", width-n), pct, item)
 	b.drawn = true
 }
 
