@@ -74,6 +74,9 @@ func (s *Store) build(ctx context.Context, p Path, refs []Path, fill func(string
 			return err
 		}
 	}
+	if err := os.Mkdir(s.tmpDir(), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("store %s is not writable: %w", s.Dir, err)
+	}
 	work, err := os.MkdirTemp(s.tmpDir(), p.Base()+".")
 	if err != nil {
 		return fmt.Errorf("make temp dir: %w", err)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -54,7 +55,12 @@ func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	for _, d := range []string{s.tmpDir(), s.dbDir(), s.lockDir(), filepath.Join(s.StateDir, "gcroots", "auto"), s.ProfileDir()} {
+	// A kiln machine mounts its store read-only: reading (Valid, Info,
+	// Closure, Verify) works then, Build fails on the missing temp dir.
+	if err := os.Mkdir(s.tmpDir(), 0o755); err != nil && !errors.Is(err, fs.ErrExist) && !errors.Is(err, syscall.EROFS) {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	for _, d := range []string{s.dbDir(), s.lockDir(), filepath.Join(s.StateDir, "gcroots", "auto"), s.ProfileDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
@@ -215,6 +221,9 @@ func syncDir(dir string) error {
 // leftovers (gc-*) are only removed when no collection runs.
 func (s *Store) cleanTemp() error {
 	ents, err := os.ReadDir(s.tmpDir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	if err != nil || len(ents) == 0 {
 		return err
 	}
@@ -273,4 +282,34 @@ func removeTree(name string) error {
 // lockGC takes the collector lock: shared for builders, exclusive for GC.
 func (s *Store) lockGC(ctx context.Context, exclusive bool) (*fileLock, error) {
 	return lockFile(ctx, s.gcLock(), exclusive)
+}
+
+// ExportRecords writes the validity records of paths into another state
+// directory (targetStateDir/db/paths), e.g. the /kiln/var of an image
+// whose /kiln/store receives those paths, so that the store there knows
+// them as valid with their hashes and references. Every path must be
+// valid here.
+func (s *Store) ExportRecords(targetStateDir string, paths ...Path) error {
+	dir := filepath.Join(targetStateDir, "db", "paths")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("export records: %w", err)
+	}
+	for _, p := range paths {
+		if !s.Valid(p) {
+			return fmt.Errorf("export record of %s: %w", p, ErrNotValid)
+		}
+		b, err := os.ReadFile(s.recordFile(p))
+		if err != nil {
+			return fmt.Errorf("export record of %s: %w", p, err)
+		}
+		// A staging tree, not a live store: atomic but not fsynced.
+		name := filepath.Join(dir, p.Base()+".json")
+		if err := os.WriteFile(name+".tmp", b, 0o644); err != nil {
+			return fmt.Errorf("export record of %s: %w", p, err)
+		}
+		if err := os.Rename(name+".tmp", name); err != nil {
+			return fmt.Errorf("export record of %s: %w", p, err)
+		}
+	}
+	return nil
 }

@@ -30,6 +30,11 @@ func (p Problem) Error() string { return p.Path.String() + ": " + p.Err.Error() 
 // metadata is no longer canonical, whose record cannot be read, or whose
 // references are not valid. It changes nothing.
 func (s *Store) Verify(ctx context.Context) ([]Problem, error) {
+	gc, err := s.lockGC(ctx, false) // no collection deletes under our feet
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	defer gc.unlock()
 	paths, err := s.registered()
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
