@@ -19,6 +19,7 @@
 //	StateDir/gcroots/auto/<hash>      indirect roots -> result links (AddRoot)
 //	StateDir/gcroots/*                direct roots -> store paths
 //	StateDir/profiles/<p>-<N>-link    generations; <p> -> current <p>-<N>-link
+//	StateDir/temproots/<pid>-<rand>   paths a live process built (flock held)
 //
 // Contents always refer to other paths by their logical name
 // (/kiln/store/...), whatever Dir is; Physical maps a Path to Dir.
@@ -43,10 +44,29 @@
 // recorded content hash is the SHA-256 of the NAR serialization, as
 // nix-store --dump writes it, printed "sha256:<nix32>"; Verify recomputes it.
 //
+// # Garbage collection
+//
+// Roots are result links (AddRoot, indirect through gcroots/auto), profile
+// generations, links under gcroots, and the temporary roots of live
+// processes: every path a Store built or found valid in Build stays
+// rooted until the process exits or calls Close. GC takes the collector
+// lock exclusively, so it never runs during a Build, AddRoot,
+// AddGeneration or Verify; it unregisters dead paths first, then deletes
+// them.
+//
+// # Physical and logical targets
+//
+// AddRoot and AddGeneration write links to physical paths (Dir/...), for
+// the machine running kiln. WriteProfileLinks writes logical targets
+// (/kiln/store/...) into a root being assembled, and ExportRecords copies
+// validity records into that root's state directory. Readers accept both.
+// On a kiln machine the two coincide. Open also works on a store mounted
+// read-only; Build then fails naming the store.
+//
 // # What it does not do
 //
 // It does not substitute (download) paths, detect references by scanning
 // contents (callers declare refs), or deduplicate files by hard links.
-// A path built but not yet rooted may be taken by a collection that starts
-// after the build finished: root results promptly (AddRoot, AddGeneration).
+// Valid alone does not protect a path from a concurrent collection; Build
+// does (cheaply, when the path is valid already).
 package store
