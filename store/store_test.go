@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -336,5 +337,54 @@ func TestConcurrentBuildsInOneProcess(t *testing.T) {
 		if !s.Valid(testPath(t, fmt.Sprintf("p%d", i))) {
 			t.Errorf("p%d not valid", i)
 		}
+	}
+}
+
+// A builder killed between the rename and the registration leaves content
+// without a record: the next Build replaces it.
+func TestBuildReplacesUnregisteredLeftover(t *testing.T) {
+	s := openTest(t)
+	p := testPath(t, "leftover")
+	if err := os.MkdirAll(filepath.Join(s.Physical(p), "half"), 0o555); err != nil {
+		t.Fatal(err)
+	}
+	if s.Valid(p) {
+		t.Fatal("unregistered content counts as valid")
+	}
+	build(t, s, "leftover", nil, tree{"whole": "1"})
+	if _, err := os.Lstat(filepath.Join(s.Physical(p), "half")); err == nil {
+		t.Error("leftover content survived the rebuild")
+	}
+	if problems, err := s.Verify(context.Background()); err != nil || len(problems) != 0 {
+		t.Errorf("verify: %v, %v", problems, err)
+	}
+}
+
+// A builder waiting for another's lock gives up when its context ends.
+func TestBuildWaitHonoursContext(t *testing.T) {
+	s := openTest(t)
+	p := testPath(t, "slow")
+	release, started := make(chan struct{}), make(chan struct{})
+	done := make(chan error)
+	go func() {
+		done <- s.Build(context.Background(), p, nil, func(tmp string) error {
+			close(started)
+			<-release
+			return tree{"f": "slow"}.fill(tmp)
+		})
+	}()
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := s.Build(ctx, p, nil, tree{"f": "other"}.fill)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("waiting Build: %v, want context.DeadlineExceeded", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !s.Valid(p) {
+		t.Fatal("first builder's path not valid")
 	}
 }
