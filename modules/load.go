@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -169,15 +170,38 @@ func readLimited(name string) ([]byte, error) {
 	return os.ReadFile(name)
 }
 
-// loadBuiltins adds the embedded built-in modules, in name order.
-func (l *loader) loadBuiltins() hcl.Diagnostics {
+// builtinFiles are the embedded built-in modules, parsed once (a parsed
+// file is never changed by evaluation).
+var builtinFiles = sync.OnceValues(func() ([]*file, hcl.Diagnostics) {
 	names, _ := embedded.ReadDir("builtin")
+	var files []*file
 	var diags hcl.Diagnostics
 	for _, e := range names {
-		data, _ := embedded.ReadFile("builtin/" + e.Name())
-		diags = append(diags, l.addFile(Source{Filename: "builtin/" + e.Name(), Data: data}, "")...)
+		name := "builtin/" + e.Name()
+		data, _ := embedded.ReadFile(name)
+		hf, d := hclsyntax.ParseConfig(data, name, hcl.Pos{Line: 1, Column: 1, Byte: 0})
+		diags = append(diags, d...)
+		if !d.HasErrors() {
+			files = append(files, &file{name: name, src: data, hcl: hf, body: hf.Body.(*hclsyntax.Body)})
+		}
 	}
-	return diags
+	return files, diags
+})
+
+// loadBuiltins adds the embedded built-in modules, in name order.
+func (l *loader) loadBuiltins() hcl.Diagnostics {
+	files, diags := builtinFiles()
+	if diags.HasErrors() {
+		return diags
+	}
+	for _, bf := range files {
+		f := *bf
+		f.funcs = functions(&f)
+		l.seen[f.name] = true
+		l.files = append(l.files, &f)
+		l.hclFiles[f.name] = f.hcl
+	}
+	return nil
 }
 
 // addFile parses a module and, depth first, the files it imports. A file

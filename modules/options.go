@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
@@ -210,14 +211,28 @@ var coreOptions = []coreDecl{
 // relativeOptions hold paths that are resolved against the defining file.
 var relativeOptions = map[string]bool{"etc.<name>.source": true}
 
-// coreTree returns a fresh option tree holding the core options.
-func coreTree() (*optNode, error) {
-	root := newGroup("", "")
+// coreLeaves parses the core declarations once; leaves are never changed
+// after parsing, so every load shares them.
+var coreLeaves = sync.OnceValues(func() ([]*optNode, error) {
+	var leaves []*optNode
 	for _, d := range coreOptions {
 		leaf, err := parseCoreDecl(d)
 		if err != nil {
 			return nil, err
 		}
+		leaves = append(leaves, leaf)
+	}
+	return leaves, nil
+})
+
+// coreTree returns a fresh option tree holding the core options.
+func coreTree() (*optNode, error) {
+	leaves, err := coreLeaves()
+	if err != nil {
+		return nil, err
+	}
+	root := newGroup("", "")
+	for _, leaf := range leaves {
 		if err := root.declare(leaf); err != nil {
 			return nil, err
 		}
