@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 
 	"github.com/kiln-os/kiln/store"
@@ -20,8 +19,7 @@ verify re-hashes every registered store path and compares it with the hash
 recorded when it was built. It lists each path that is missing, changed,
 no longer canonical (modes, mtime) or refers to an invalid path, and exits
 1 when there is any. It changes nothing.`,
-		flags: func(*flag.FlagSet) any { return nil },
-		run:   runStore,
+		run: runStore,
 	})
 }
 
