@@ -116,7 +116,7 @@ func newLoader(opts LoadOptions) (*loader, hcl.Diagnostics) {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid core option", Detail: err.Error()}}
 	}
 	l := &loader{opts: opts, root: root, hclFiles: map[string]*hcl.File{}, seen: map[string]bool{}, pkgPaths: map[string]string{}}
-	l.core = &file{name: "<core>"}
+	l.core = &file{name: coreFile}
 	l.core.funcs = functions(l.core)
 	return l, nil
 }

@@ -38,8 +38,11 @@ type Definition struct {
 	Note     string    // why not, when it did not win
 }
 
-// Location is "file:line".
+// Location is "file:line", or "core" for the default of a core option.
 func (d Definition) Location() string {
+	if d.Range.Filename == coreFile {
+		return "core"
+	}
 	return fmt.Sprintf("%s:%d", d.Range.Filename, d.Range.Start.Line)
 }
 

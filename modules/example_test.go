@@ -22,6 +22,6 @@ func ExampleLoad() {
 	// web
 	// /kiln/store/00000000000000000000000000000000-nginx/usr/sbin/nginx -g 'daemon off;'
 	// [vim iputils-ping]
-	// <core>:1 1500 false
+	// core 1500 false
 	// testdata/refs/host.hcl:6 100 true
 }

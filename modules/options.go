@@ -208,6 +208,9 @@ var coreOptions = []coreDecl{
 	{"ssh.password_authentication", "bool", `false`, "Allow password logins over SSH.", `true`},
 }
 
+// coreFile names the pseudo-file of core defaults in ranges.
+const coreFile = "<core>"
+
 // relativeOptions hold paths that are resolved against the defining file.
 var relativeOptions = map[string]bool{"etc.<name>.source": true}
 
@@ -242,7 +245,7 @@ func coreTree() (*optNode, error) {
 
 func parseCoreDecl(d coreDecl) (*optNode, error) {
 	where := hcl.Pos{Line: 1, Column: 1}
-	texpr, diags := hclsyntax.ParseExpression([]byte(d.typ), "<core>", where)
+	texpr, diags := hclsyntax.ParseExpression([]byte(d.typ), coreFile, where)
 	if diags.HasErrors() {
 		return nil, fmt.Errorf("core option %s: type: %s", d.path, diags.Error())
 	}
@@ -250,7 +253,7 @@ func parseCoreDecl(d coreDecl) (*optNode, error) {
 	if diags.HasErrors() {
 		return nil, fmt.Errorf("core option %s: type: %s", d.path, diags.Error())
 	}
-	def, diags := hclsyntax.ParseExpression([]byte(d.def), "<core>", where)
+	def, diags := hclsyntax.ParseExpression([]byte(d.def), coreFile, where)
 	if diags.HasErrors() {
 		return nil, fmt.Errorf("core option %s: default: %s", d.path, diags.Error())
 	}

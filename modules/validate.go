@@ -36,6 +36,24 @@ func validate(c *Config) hcl.Diagnostics {
 			bad("etc", name, fmt.Sprintf("Invalid etc path %q", name), "etc paths are relative to /etc, without . or .. parts: etc \"ssh/sshd_config\" { ... }.")
 		}
 	}
+	for _, name := range sortedKeys(s.Users) {
+		u := s.Users[name]
+		if !validName(name) {
+			bad("users", name, fmt.Sprintf("Invalid user name %q", name), "A user name is 1 to 32 lower-case letters, digits, _ and -, starting with a letter or _.")
+		}
+		if u.UID != nil && (*u.UID < 0 || *u.UID > 65534) {
+			bad("users", name, fmt.Sprintf("Invalid uid %d for user %q", *u.UID, name), "A uid is from 0 to 65534.")
+		}
+	}
+	for _, name := range sortedKeys(s.Groups) {
+		g := s.Groups[name]
+		if !validName(name) {
+			bad("groups", name, fmt.Sprintf("Invalid group name %q", name), "A group name is 1 to 32 lower-case letters, digits, _ and -, starting with a letter or _.")
+		}
+		if g.GID != nil && (*g.GID < 0 || *g.GID > 65534) {
+			bad("groups", name, fmt.Sprintf("Invalid gid %d for group %q", *g.GID, name), "A gid is from 0 to 65534.")
+		}
+	}
 	for _, name := range sortedKeys(s.Units) {
 		if i := strings.LastIndexByte(name, '.'); i <= 0 || !unitTypes[name[i+1:]] {
 			bad("units", name, fmt.Sprintf("Invalid unit name %q", name), "A unit is named NAME.TYPE, with TYPE one of service, socket, timer, mount, automount, path, target, slice, scope, swap.")
@@ -61,4 +79,23 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// validName follows Debian's default NAME_REGEX for users and groups.
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 32 {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z', c == '_':
+		case (c >= '0' && c <= '9') || c == '-':
+			if i == 0 {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -18,3 +18,11 @@ services "bad" {
 mounts "srv" {
   device = "/dev/vdb"
 }
+
+users "Alice" {
+  uid = -1
+}
+
+groups "ok" {
+  gid = 70000
+}
