@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,32 +34,63 @@ const mke2fsConf = `[defaults]
 	}
 `
 
-// writeRoot makes the root ext4 file system with mkfs.ext4 -d in a file of
-// the partition's size, pins every inode timestamp with debugfs, then
-// copies it sparsely into the image.
-func writeRoot(ctx context.Context, img *os.File, m *Manifest, p *progressor) error {
+// writeRoot makes the root ext4 file system with mkfs.ext4 -d directly
+// in the image, at the root partition's offset (-E offset=): no temporary
+// file, no copy, and the image stays sparse where the file system has no
+// data (the journal's zeros are never written). Then it pins every inode
+// timestamp with debugfs. While mkfs runs, progress follows the image's
+// allocated bytes.
+func writeRoot(ctx context.Context, img *os.File, m *Manifest, p *progressor, rootBytes int64) error {
 	root := m.Root()
 	work, err := os.MkdirTemp(filepath.Dir(img.Name()), ".kiln-root-*")
 	if err != nil {
 		return fmt.Errorf("make root: %w", err)
 	}
 	defer os.RemoveAll(work)
-	fsImg := filepath.Join(work, "root.ext4")
-	if err := mkfsExt4(ctx, work, fsImg, root, m); err != nil {
-		return err
-	}
-	if err := pinTimes(ctx, work, fsImg); err != nil {
-		return err
-	}
-	src, err := os.Open(fsImg)
+	stop := watchAllocation(img, p, rootBytes)
+	err = mkfsExt4(ctx, work, img.Name(), root, m)
+	stop()
 	if err != nil {
-		return fmt.Errorf("make root: %w", err)
+		return err
 	}
-	defer src.Close()
-	if err := copySparse(ctx, img, root.Offset(), src, root.Size(), p); err != nil {
-		return fmt.Errorf("copy root into image: %w", err)
+	if err := pinTimes(ctx, work, fmt.Sprintf("%s?offset=%d", img.Name(), root.Offset())); err != nil {
+		return err
 	}
 	return nil
+}
+
+// watchAllocation reports progress while mkfs fills the image: the bytes
+// allocated to it since the start, up to want. stop reports the rest.
+func watchAllocation(img *os.File, p *progressor, want int64) (stop func()) {
+	allocated := func() int64 {
+		var st unix.Stat_t
+		if unix.Fstat(int(img.Fd()), &st) != nil {
+			return 0
+		}
+		return st.Blocks * 512
+	}
+	base, start := allocated(), p.done
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if n := min(allocated()-base, want*99/100); n > p.done-start {
+					p.add(n - (p.done - start))
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+		p.add(want - (p.done - start))
+	}
 }
 
 // e2fsEnv is the environment of mke2fs and debugfs: fixed time and config.
@@ -71,25 +103,19 @@ func e2fsEnv(work string) []string {
 	}
 }
 
-func mkfsExt4(ctx context.Context, work, fsImg string, root Partition, m *Manifest) error {
+// ext4BlockSize is the root file system's block size.
+const ext4BlockSize = 4096
+
+func mkfsExt4(ctx context.Context, work, img string, root Partition, m *Manifest) error {
 	if err := os.WriteFile(filepath.Join(work, "mke2fs.conf"), []byte(mke2fsConf), 0o644); err != nil {
 		return fmt.Errorf("make root: %w", err)
 	}
-	f, err := os.Create(fsImg)
-	if err != nil {
-		return fmt.Errorf("make root: %w", err)
-	}
-	err = f.Truncate(root.Size())
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("make root: %w", err)
-	}
-	cmd := exec.CommandContext(ctx, "mkfs.ext4", "-q", "-F", "-t", "ext4",
+	cmd := exec.CommandContext(ctx, "mkfs.ext4", "-q", "-F", "-t", "ext4", "-b", strconv.Itoa(ext4BlockSize),
 		"-L", root.Label, "-U", strings.ToLower(root.FSUUID),
-		"-E", "hash_seed="+strings.ToLower(m.HashSeed)+",root_owner=0:0",
-		"-d", m.RootDir, fsImg)
+		// lazy_journal_init: the journal is left unwritten, which in a
+		// fresh sparse image reads as zeros anyway, saving 32 MiB of disk.
+		"-E", fmt.Sprintf("offset=%d,hash_seed=%s,root_owner=0:0,lazy_itable_init=1,lazy_journal_init=1", root.Offset(), strings.ToLower(m.HashSeed)),
+		"-d", m.RootDir, img, strconv.FormatInt(root.Size()/ext4BlockSize, 10))
 	cmd.Env = e2fsEnv(work)
 	asRoot(cmd)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -222,66 +248,4 @@ func markRanges(free []bool, val string) error {
 		}
 	}
 	return nil
-}
-
-// copySparse copies size bytes of src into dst at off, skipping holes
-// (SEEK_DATA/SEEK_HOLE) and all-zero blocks, which dst (a fresh sparse
-// file) already reads as zero.
-func copySparse(ctx context.Context, dst *os.File, off int64, src *os.File, size int64, p *progressor) error {
-	const chunk = 1 << 20
-	const block = 64 << 10
-	buf := make([]byte, chunk)
-	reported := int64(0)
-	for pos := int64(0); pos < size; {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		data, err := unix.Seek(int(src.Fd()), pos, unix.SEEK_DATA)
-		if err == unix.ENXIO {
-			break // only a hole remains
-		}
-		if err != nil {
-			return fmt.Errorf("seek data: %w", err)
-		}
-		hole, err := unix.Seek(int(src.Fd()), data, unix.SEEK_HOLE)
-		if err != nil {
-			return fmt.Errorf("seek hole: %w", err)
-		}
-		hole = min(hole, size)
-		for pos = data; pos < hole; {
-			n := min(int64(chunk), hole-pos)
-			if _, err := src.ReadAt(buf[:n], pos); err != nil {
-				return err
-			}
-			for b := int64(0); b < n; b += block {
-				piece := buf[b:min(b+block, n)]
-				if isZero(piece) {
-					continue
-				}
-				if _, err := dst.WriteAt(piece, off+pos+b); err != nil {
-					return err
-				}
-			}
-			pos += n
-			p.add(pos - reported)
-			reported = pos
-		}
-	}
-	p.add(size - reported)
-	return nil
-}
-
-func isZero(b []byte) bool {
-	for len(b) >= 8 {
-		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
-			return false
-		}
-		b = b[8:]
-	}
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	diskfs "github.com/diskfs/go-diskfs"
 	"github.com/diskfs/go-diskfs/backend/file"
@@ -24,7 +26,11 @@ func Write(ctx context.Context, out string, m *Manifest, progress func(done, tot
 	if err != nil {
 		return fmt.Errorf("write image %s: %w", out, err)
 	}
-	p := &progressor{fn: progress, total: espBytes + m.Root().Size()}
+	rootBytes, err := treeSize(m.RootDir)
+	if err != nil {
+		return fmt.Errorf("write image %s: %w", out, err)
+	}
+	p := &progressor{fn: progress, total: espBytes + rootBytes}
 	tmp, err := os.CreateTemp(filepath.Dir(out), ".kiln-image-*")
 	if err != nil {
 		return fmt.Errorf("write image: %w", err)
@@ -44,7 +50,7 @@ func Write(ctx context.Context, out string, m *Manifest, progress func(done, tot
 	if err := writeESP(ctx, tmp, m, p); err != nil {
 		return fmt.Errorf("write image %s: %w", out, err)
 	}
-	if err := writeRoot(ctx, tmp, m, p); err != nil {
+	if err := writeRoot(ctx, tmp, m, p, rootBytes); err != nil {
 		return fmt.Errorf("write image %s: %w", out, err)
 	}
 	if err := tmp.Sync(); err != nil {
@@ -94,6 +100,34 @@ func (p *progressor) add(n int64) {
 	if p.fn != nil {
 		p.fn(p.done, p.total)
 	}
+}
+
+// treeSize is the bytes of the regular files under dir, each inode once:
+// what mkfs.ext4 -d will write, for progress.
+func treeSize(dir string) (int64, error) {
+	seen := map[uint64]bool{}
+	var total int64
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			if seen[st.Ino] {
+				return nil
+			}
+			seen[st.Ino] = true
+		}
+		total += fi.Size()
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("root tree: %w", err)
+	}
+	return total, nil
 }
 
 func syncDir(dir string) error {
