@@ -203,12 +203,23 @@ type bar struct {
 	drawn bool
 	last  int64 // percent last drawn
 	item  string
+	off   bool
 }
 
-func newBar(r *Run, what string) *bar { return &bar{r: r, what: what} }
+// newBar returns a bar that draws only when stderr is a terminal.
+func newBar(r *Run, what string) *bar { return &bar{r: r, what: what, off: !isTerminal(r.Stderr)} }
+
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
 
 func (b *bar) set(done, total int64, item string) {
-	if total <= 0 {
+	if total <= 0 || b.off {
 		return
 	}
 	pct := done * 100 / total
