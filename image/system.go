@@ -83,20 +83,16 @@ func stageRoot(st *store.Store, root string, toplevels []store.Path) error {
 		return err
 	}
 	storeDir := filepath.Join(root, "kiln", "store")
-	dbDir := filepath.Join(root, "kiln", "var", "db", "paths")
-	for _, d := range []string{storeDir, dbDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return err
-		}
+	if err := os.MkdirAll(storeDir, 0o755); err != nil {
+		return err
 	}
 	for _, p := range closure {
 		if err := linkTree(st.Physical(p), filepath.Join(storeDir, p.Base())); err != nil {
 			return fmt.Errorf("stage %s: %w", p, err)
 		}
-		rec := filepath.Join(st.StateDir, "db", "paths", p.Base()+".json")
-		if err := copyFile(rec, filepath.Join(dbDir, p.Base()+".json"), 0o644); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("stage %s: %w", p, err)
-		}
+	}
+	if err := st.ExportRecords(filepath.Join(root, "kiln", "var"), closure...); err != nil {
+		return err
 	}
 	profiles := filepath.Join(root, "kiln", "var", "profiles")
 	for i, top := range toplevels {

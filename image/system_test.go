@@ -110,6 +110,19 @@ func TestSystemLayout(t *testing.T) {
 		t.Errorf("ESP has kernels %v, want one copy shared by both generations", kernels)
 	}
 	img, m := writeImage(t, l)
+	// The staged root is a store in its own right: every path valid.
+	// (Opened after writing the image: Open adds its directories.)
+	there, err := store.Open(filepath.Join(l.RootDir, "kiln", "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closure, _ := st.Closure(tops...)
+	for _, p := range closure {
+		if !there.Valid(p) {
+			t.Errorf("%s is not valid in the staged root's store", p)
+		}
+	}
+	there.Close()
 	if err := cleanup(); err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +149,6 @@ func TestSystemLayout(t *testing.T) {
 	rootImg := extract(t, img, m.Root(), filepath.Join(dir, "root.img"))
 	run(t, "e2fsck", "-fn", rootImg)
 	ls := run(t, "debugfs", "-R", "ls /kiln/store", rootImg)
-	closure, _ := st.Closure(tops...)
 	for _, p := range closure {
 		if !strings.Contains(ls, p.Base()) {
 			t.Errorf("root's /kiln/store lacks %s:\n%s", p.Base(), ls)
