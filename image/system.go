@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -179,10 +178,10 @@ func stageESP(st *store.Store, dir string, loader boot.LoaderConfig, toplevels [
 		}
 		// Name kernels and initrds by the store path that holds them, not
 		// by a toplevel's link to it, so generations share one copy.
-		if bs.Kernel, err = resolveLogical(st, bs.Kernel); err != nil {
+		if bs.Kernel, err = boot.ResolveLogical(st, bs.Kernel); err != nil {
 			return nil, fmt.Errorf("generation %d kernel: %w", i+1, err)
 		}
-		if bs.Initrd, err = resolveLogical(st, bs.Initrd); err != nil {
+		if bs.Initrd, err = boot.ResolveLogical(st, bs.Initrd); err != nil {
 			return nil, fmt.Errorf("generation %d initrd: %w", i+1, err)
 		}
 		gens = append(gens, boot.GenerationFromBootspec(i+1, bs, time.Time{}))
@@ -201,11 +200,11 @@ func stageESP(st *store.Store, dir string, loader boot.LoaderConfig, toplevels [
 	files := map[string]string{}
 	for p, f := range plan.Files {
 		if f.Source != "" {
-			logical, err := resolveLogical(st, f.Source)
+			logical, err := boot.ResolveLogical(st, f.Source)
 			if err != nil {
 				return nil, fmt.Errorf("ESP file %s: %w", p, err)
 			}
-			files[p] = physical(st, logical)
+			files[p] = boot.Physical(st, logical)
 			continue
 		}
 		host := filepath.Join(dir, filepath.FromSlash(p))
@@ -234,49 +233,6 @@ func findSystemdBoot(st *store.Store, toplevels []store.Path) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no systemd-boot-efi package with %s in the closure of %s: add systemd-boot-efi to the system's packages or set the boot loader's path", efiInPackage, toplevels[len(toplevels)-1])
-}
-
-// physical maps a logical path under /kiln/store into st.
-func physical(st *store.Store, logical string) string {
-	return filepath.Join(st.Dir, filepath.FromSlash(strings.TrimPrefix(logical, store.LogicalDir+"/")))
-}
-
-// resolveLogical follows symbolic links in a logical store path, reading
-// them in st, until it names no link: "<toplevel>/kernel" becomes
-// "/kiln/store/<hash>-linux-image-…/boot/vmlinuz-…".
-func resolveLogical(st *store.Store, logical string) (string, error) {
-	orig := logical
-	for range 40 {
-		rest, ok := strings.CutPrefix(path.Clean(logical), store.LogicalDir+"/")
-		if !ok {
-			return "", fmt.Errorf("%s leads out of %s (to %s)", orig, store.LogicalDir, logical)
-		}
-		comps := strings.Split(rest, "/")
-		cur, moved := store.LogicalDir, false
-		for i, c := range comps {
-			next := cur + "/" + c
-			fi, err := os.Lstat(physical(st, next))
-			if err != nil {
-				return "", fmt.Errorf("resolve %s: %w", orig, err)
-			}
-			if fi.Mode()&fs.ModeSymlink != 0 {
-				target, err := os.Readlink(physical(st, next))
-				if err != nil {
-					return "", fmt.Errorf("resolve %s: %w", orig, err)
-				}
-				if !path.IsAbs(target) {
-					target = path.Join(cur, target)
-				}
-				logical, moved = path.Join(append([]string{target}, comps[i+1:]...)...), true
-				break
-			}
-			cur = next
-		}
-		if !moved {
-			return cur, nil
-		}
-	}
-	return "", fmt.Errorf("resolve %s: too many symbolic links", orig)
 }
 
 // removeStaged deletes a staging directory, making its read-only store
