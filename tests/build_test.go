@@ -1,0 +1,156 @@
+package tests
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kiln-os/kiln/store"
+)
+
+const unitsHost = `
+networking {
+  host_name = "kilnunits"
+}
+
+testing {
+  backdoor = true
+}
+
+users "alice" {
+  groups = ["adm"]
+}
+
+services "hello" {
+  type       = "oneshot"
+  exec_start = "/bin/sh -c 'echo hello > /run/hello'"
+  environment = {
+    GREETING = "hello world"
+  }
+}
+
+mounts "/mnt/scratch" {
+  device  = "tmpfs"
+  fs_type = "tmpfs"
+  options = ["size=16m"]
+}
+`
+
+// TestBuildReproducibleAndUnitsVerify builds one host into two fresh
+// stores and checks that every part has the same store path and the same
+// content (NAR hash); then it judges the generated units with the
+// closure's own systemd-analyze, chrooted into a tree laid out like the
+// machine (/usr → sw, /etc → the etc tree, /kiln/store), where every
+// store link resolves.
+func TestBuildReproducibleAndUnitsVerify(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a whole system")
+	}
+	for _, tool := range []string{"unshare", "chroot"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s: %v", tool, err)
+		}
+	}
+	bin := kilnBinary(t)
+	dir := hostDir(t, unitsHost)
+	var tops []string
+	var roots []string
+	for i := 0; i < 2; i++ {
+		root := filepath.Join(t.TempDir(), "root")
+		storeDir := filepath.Join(root, "kiln", "store")
+		tops = append(tops, kiln(t, bin, dir, "--store", storeDir, "build", "-c", "host.hcl", "-o", fmt.Sprintf("result-%d", i)))
+		roots = append(roots, root)
+	}
+	if tops[0] != tops[1] {
+		t.Fatalf("toplevels differ: %s and %s", tops[0], tops[1])
+	}
+	top, err := store.ParsePath(tops[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var infos [2]map[string]string
+	for i, root := range roots {
+		st, err := store.Open(filepath.Join(root, "kiln", "store"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		closure, err := st.Closure(top)
+		if err != nil {
+			t.Fatal(err)
+		}
+		infos[i] = map[string]string{}
+		for _, p := range closure {
+			info, err := st.Info(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			infos[i][p.String()] = info.NarHash
+		}
+		st.Close()
+	}
+	if len(infos[0]) != len(infos[1]) {
+		t.Errorf("closures differ in size: %d and %d", len(infos[0]), len(infos[1]))
+	}
+	for p, h := range infos[0] {
+		if infos[1][p] != h {
+			t.Errorf("%s: content differs between two builds (%s vs %s)", p, h, infos[1][p])
+		}
+	}
+
+	root := roots[0]
+	phys := func(link string) string { // a toplevel link's store path, under root
+		target, err := os.Readlink(filepath.Join(root, "kiln", "store", top.Base(), link))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return target
+	}
+	for name, target := range map[string]string{
+		"usr": phys("sw"), "etc": phys("etc"),
+		"bin": "usr/bin", "sbin": "usr/sbin", "lib": "usr/lib", "lib64": "usr/lib64",
+	} {
+		if err := os.Symlink(target, filepath.Join(root, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []string{"tmp", "var", "run/systemd/system", "proc"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	etcUnits := filepath.Join(root, "kiln", "store", filepath.Base(phys("etc")), "systemd", "system")
+	ents, err := os.ReadDir(etcUnits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var units []string
+	for _, e := range ents {
+		if e.Type().IsRegular() {
+			units = append(units, e.Name())
+		}
+	}
+	if len(units) < 2 {
+		t.Fatalf("generated units: %v, want hello.service and kiln-backdoor.service at least", units)
+	}
+	verify := func(units ...string) (string, error) {
+		args := append([]string{"-r", "chroot", root, "/usr/bin/systemd-analyze", "verify", "--man=no", "--generators=no"}, units...)
+		cmd := exec.Command("unshare", args...)
+		cmd.Dir = "/"
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := verify(units...); err != nil {
+		t.Errorf("systemd-analyze verify %s: %v\n%s", strings.Join(units, " "), err, out)
+	}
+	// The check must be able to fail: a unit whose program does not exist.
+	broken := "[Unit]\nDescription=broken\n[Service]\nExecStart=/usr/bin/does-not-exist\n"
+	if err := os.WriteFile(filepath.Join(root, "run/systemd/system/broken.service"), []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := verify("broken.service"); err == nil || !strings.Contains(out, "does-not-exist") {
+		t.Errorf("verify of a broken unit: err %v, output %q; want a failure naming the program", err, out)
+	}
+}
