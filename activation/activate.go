@@ -102,18 +102,25 @@ var fhsLinks = []struct{ name, target string }{
 	{"/lib64", "usr/lib64"},
 }
 
+// fhsDirs are made when missing; /tmp's mode is also enforced (an image
+// may hold it as a plain directory).
 var fhsDirs = []struct {
-	name string
-	mode os.FileMode
+	name    string
+	mode    os.FileMode
+	enforce bool
 }{
-	{"/etc", 0o755}, {"/var", 0o755}, {"/tmp", os.ModeSticky | 0o777}, {"/root", 0o700}, {"/home", 0o755}, {"/run", 0o755},
+	{"/etc", 0o755, false}, {"/var", 0o755, false}, {"/tmp", os.ModeSticky | 0o777, true},
+	{"/root", 0o700, false}, {"/home", 0o755, false}, {"/run", 0o755, false},
 }
 
 func (a Activator) layout(root, toplevel string, phase Phase) error {
 	var errs []error
 	for _, d := range fhsDirs {
 		p := under(root, d.name)
-		if exists(p) {
+		if fi, err := os.Lstat(p); err == nil {
+			if d.enforce && fi.IsDir() && fi.Mode()&(os.ModePerm|os.ModeSticky) != d.mode {
+				errs = append(errs, os.Chmod(p, d.mode))
+			}
 			continue
 		}
 		if err := os.Mkdir(p, d.mode); err != nil {

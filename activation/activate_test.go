@@ -134,3 +134,15 @@ func mustRel(t *testing.T, root, host string) string {
 	}
 	return "/" + r
 }
+
+func TestActivateFixesTmpMode(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Mkdir(under(root, "/tmp"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	top := makeToplevel(t, root, "gen1", &Spec{Version: 1}, nil, nil)
+	if err := Activate(root, top, Boot); err != nil {
+		t.Fatal(err)
+	}
+	wantMode(t, root, "/tmp", os.ModeDir|os.ModeSticky|0o777, 0, 0)
+}

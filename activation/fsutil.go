@@ -1,15 +1,14 @@
 package activation
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // under returns the host path of machine path p under root.
@@ -126,8 +125,11 @@ func syncDir(dir string) error {
 	return nil
 }
 
+var tmpSeq atomic.Uint64
+
+// randHex names temporary files. Not crypto/rand: in early boot
+// getrandom blocks until the kernel's pool is initialized (seconds under
+// QEMU), and the name only has to be unique among this machine's writers.
 func randHex() string {
-	var b [6]byte
-	io.ReadFull(rand.Reader, b[:])
-	return hex.EncodeToString(b[:])
+	return strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(tmpSeq.Add(1), 16)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -29,7 +30,7 @@ func Stage2(ctx context.Context, toplevel string) error {
 	}
 	log := newKmsgLog()
 	defer log.close()
-	log.printf("kiln stage 2: activating %s", toplevel)
+	log.printf("kiln stage 2: activating %s (%s since kernel start)", toplevel, uptime())
 	for _, m := range stage2Mounts {
 		if err := mountOnce(m); err != nil {
 			log.printf("kiln stage 2: %v", err)
@@ -51,7 +52,7 @@ func Stage2(ctx context.Context, toplevel string) error {
 			errs = append(errs, err)
 			continue
 		}
-		log.printf("kiln stage 2: exec %s", p)
+		log.printf("kiln stage 2: exec %s (%s since kernel start)", p, uptime())
 		log.close()
 		err := unix.Exec(p, append([]string{p}, os.Args[1:]...), os.Environ())
 		errs = append(errs, fmt.Errorf("exec %s: %w", p, err))
@@ -138,4 +139,13 @@ func (l *kmsgLog) close() {
 		l.f.Close()
 		l.f = nil
 	}
+}
+
+// uptime is the time since the kernel started.
+func uptime() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano()).Round(time.Millisecond)
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,13 +17,15 @@ import (
 	"github.com/cavaliergopher/cpio"
 )
 
-// TestStage1VM boots Debian's cloud kernel under QEMU with an initrd whose
-// /init is the real kiln binary, and checks that stage 1 loads the virtio
-// modules, finds the root by label, mounts it and execs its init.
+// TestBootVM boots Debian's cloud kernel under QEMU with an initrd whose
+// /init is the real kiln binary. "stage1" checks that stage 1 loads the
+// virtio modules, finds the root by label, mounts it and execs its init;
+// "stage2" boots a minimal toplevel whose init is kiln again (stage 2) and
+// whose "systemd" is a test program reporting what activation made.
 //
 // The kernel comes from `apt-get download` (the debian package's lock
 // realization is not used here yet).
-func TestStage1VM(t *testing.T) {
+func TestBootVM(t *testing.T) {
 	if os.Getenv("KILN_VMTEST") == "" {
 		t.Skip("KILN_VMTEST not set")
 	}
@@ -54,53 +57,168 @@ func TestStage1VM(t *testing.T) {
 	}
 	initrd := filepath.Join(dir, "initrd")
 	writeTestInitrd(t, initrd, files, map[string][]byte{"etc/kiln-stage1.json": cfgJSON})
+	modulesLine := fmt.Sprintf("kiln stage 1: loaded %d of %d modules", len(order), len(order))
 
-	tree := filepath.Join(dir, "rootfs")
-	for _, d := range []string{"dev", "proc", "sys", "sbin"} {
-		os.MkdirAll(filepath.Join(tree, d), 0o755)
+	t.Run("stage1", func(t *testing.T) {
+		tree := filepath.Join(t.TempDir(), "rootfs")
+		mkdirs(t, tree, "dev", "proc", "sys", "sbin")
+		copyFile(t, testInit, filepath.Join(tree, "sbin", "testinit"), 0o755)
+		log := bootVM(t, kernel, initrd, makeDisk(t, tree), "loglevel=4 root=LABEL=kiln-root init=/sbin/testinit")
+		wantLines(t, log,
+			"kiln stage 1: started (",
+			modulesLine,
+			"kiln stage 1: mounted /dev/vda (LABEL=kiln-root) on /mnt-root",
+			"kiln stage 1: exec /sbin/testinit",
+			"KILN-TEST pid=1",
+			"KILN-TEST argv0=/sbin/testinit",
+			"KILN-TEST mount=/ ext4 rw,",
+		)
+		if m := regexp.MustCompile(`exec /sbin/testinit \(([0-9.]+m?s) since kernel start\)`).FindStringSubmatch(log); m != nil {
+			t.Logf("kernel start to exec of init: %s", m[1])
+		}
+	})
+
+	t.Run("stage2", func(t *testing.T) {
+		tree := filepath.Join(t.TempDir(), "rootfs")
+		top := stage2Tree(t, tree, kiln, testInit)
+		log := bootVM(t, kernel, initrd, makeDisk(t, tree), "loglevel=7 root=LABEL=kiln-root init="+top+"/init") // stage 2 logs to kmsg at info level
+		systemd := "/run/current-system/systemd/lib/systemd/systemd"
+		wantLines(t, log,
+			modulesLine,
+			"kiln stage 1: exec "+top+"/init",
+			"KILN-TEST pid=1",
+			"KILN-TEST argv0="+systemd,
+			"KILN-TEST link=/run/current-system -> "+top,
+			"KILN-TEST link=/run/booted-system -> "+top,
+			"KILN-TEST link=/usr -> /run/current-system/sw",
+			"KILN-TEST link=/bin -> usr/bin",
+			"KILN-TEST link=/etc/static -> "+top+"/etc",
+			"KILN-TEST link=/etc/hostname -> /etc/static/hostname",
+			"KILN-TEST file=/etc/hostname: kiln-vm",
+			"KILN-TEST file=/etc/passwd: alice:x:1000:100::/home/alice:/bin/sh",
+			"KILN-TEST stat=/etc/machine-id -r--r--r-- 0:0 0",
+			"KILN-TEST stat=/etc/shadow -rw-r----- 0:42",
+			"KILN-TEST stat=/run/wrappers/bin/su urwxr-xr-x 0:0",
+			"KILN-TEST stat=/tmp dtrwxrwxrwx 0:0",
+			"KILN-TEST mount=/run tmpfs rw,nosuid,nodev",
+			"KILN-TEST mount=/run/wrappers tmpfs rw,nodev",
+			"KILN-TEST mount=/dev/pts devpts rw,nosuid,noexec",
+			"KILN-TEST mount=/dev/shm tmpfs rw,nosuid,nodev",
+			"KILN-TEST mount=/kiln/store ext4 ro,nodev",
+			"KILN-TEST store-write=open /kiln/store/write-test: read-only file system",
+		)
+		exec1 := regexp.MustCompile(`exec \S+/init \(([0-9.]+)s since kernel start\)`).FindStringSubmatch(log)
+		up := regexp.MustCompile(`KILN-TEST uptime=([0-9.]+)s`).FindStringSubmatch(log)
+		if exec1 != nil && up != nil {
+			a, _ := strconv.ParseFloat(exec1[1], 64)
+			b, _ := strconv.ParseFloat(up[1], 64)
+			t.Logf("stage 2 (exec of stage 2 to exec of systemd): %.0f ms; kernel start to systemd: %s s", (b-a)*1000, up[1])
+		}
+	})
+}
+
+// stage2Tree writes a root file system holding a minimal toplevel and
+// returns the toplevel's logical path.
+func stage2Tree(t *testing.T, tree, kiln, testInit string) string {
+	t.Helper()
+	mkdirs(t, tree, "dev", "proc", "sys", "run", "tmp", "etc", "var", "root", "home", "mnt",
+		"kiln/store", "kiln/var/profiles", "var/lib/secrets")
+	store := "/kiln/store/"
+	kilnPath := store + "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a-kiln-test"
+	top := store + "1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b-toplevel"
+	etc := store + "2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c-etc"
+	sw := store + "3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d-sw"
+	systemd := store + "4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f-systemd"
+	mkdirs(t, tree, kilnPath[1:]+"/bin", top[1:], etc[1:], sw[1:]+"/bin", systemd[1:]+"/lib/systemd")
+	copyFile(t, kiln, filepath.Join(tree, kilnPath, "bin", "kiln"), 0o555)
+	copyFile(t, testInit, filepath.Join(tree, systemd, "lib", "systemd", "systemd"), 0o555)
+	copyFile(t, testInit, filepath.Join(tree, sw, "bin", "su"), 0o555)
+	os.WriteFile(filepath.Join(tree, etc, "hostname"), []byte("kiln-vm\n"), 0o444)
+	os.WriteFile(filepath.Join(tree, "var/lib/secrets/alice"), []byte("$y$j9T$salt$hash\n"), 0o600)
+	for name, target := range map[string]string{"init": kilnPath + "/bin/kiln", "etc": etc, "sw": sw, "systemd": systemd} {
+		if err := os.Symlink(target, filepath.Join(tree, top, name)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	copyFile(t, testInit, filepath.Join(tree, "sbin", "testinit"), 0o755)
-	disk := filepath.Join(dir, "disk.raw")
-	run(t, "mkfs.ext4", "-q", "-F", "-L", "kiln-root", "-U", "6b1c0e5e-2d5c-4b1e-9d0a-7a4f3c2b1a00", "-d", tree, disk, "32M")
+	spec := `{"version":1,
+ "etc":[{"path":"hostname","kind":"link"}],
+ "users":[{"name":"root","uid":0,"group":"root","groups":[],"home":"/root","shell":"/bin/sh","system":true,"create_home":false,"description":"","hashed_password_file":""},
+          {"name":"alice","uid":null,"group":"users","groups":[],"home":"/home/alice","shell":"/bin/sh","system":false,"create_home":true,"description":"","hashed_password_file":"/var/lib/secrets/alice"}],
+ "groups":[{"name":"root","gid":0,"members":[]},{"name":"shadow","gid":42,"members":[]},{"name":"users","gid":100,"members":[]}],
+ "wrappers":[{"name":"su","source":"/usr/bin/su","owner":"root","group":"root","mode":"4755"}]}`
+	if err := os.WriteFile(filepath.Join(tree, top, "activation.json"), []byte(spec), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	return top
+}
 
+func mkdirs(t *testing.T, root string, dirs ...string) {
+	t.Helper()
+	for _, d := range dirs {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func makeDisk(t *testing.T, tree string) string {
+	t.Helper()
+	disk := filepath.Join(filepath.Dir(tree), "disk.raw")
+	run(t, "mkfs.ext4", "-q", "-F", "-L", "kiln-root", "-U", "6b1c0e5e-2d5c-4b1e-9d0a-7a4f3c2b1a00", "-d", tree, disk, "64M")
+	return disk
+}
+
+// bootVM boots kernel and initrd with disk as a virtio disk until the
+// guest powers off, and returns the serial log.
+func bootVM(t *testing.T, kernel, initrd, disk, cmdline string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	args := []string{"-M", "q35", "-m", "256", "-smp", "1", "-nographic", "-no-reboot",
 		"-kernel", kernel, "-initrd", initrd,
 		"-drive", "file=" + disk + ",if=virtio,format=raw",
-		"-append", "console=ttyS0 root=LABEL=kiln-root init=/sbin/testinit panic=-1 loglevel=4"}
-	t.Logf("repro: qemu-system-x86_64 %s", strings.Join(args, " "))
+		"-append", "console=ttyS0 panic=-1 " + cmdline}
+	t.Logf("repro: qemu-system-x86_64 %s", strings.Join(quoteArgs(args), " "))
 	var serial bytes.Buffer
 	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
 	cmd.Stdout, cmd.Stderr = &serial, &serial
 	start := time.Now()
-	err = cmd.Run()
+	err := cmd.Run()
 	t.Logf("qemu ran %v", time.Since(start).Round(time.Millisecond))
 	log := serial.String()
 	if err != nil {
 		t.Fatalf("qemu: %v\nserial:\n%s", err, log)
 	}
-	for _, want := range []string{
-		"kiln stage 1: started (",
-		fmt.Sprintf("kiln stage 1: loaded %d of %d modules", len(order), len(order)),
-		"kiln stage 1: mounted /dev/vda (LABEL=kiln-root) on /mnt-root",
-		"kiln stage 1: exec /sbin/testinit",
-		`KILN-TEST-INIT pid=1 argv0=/sbin/testinit root="/dev/vda ext4 rw`,
-	} {
-		if !strings.Contains(log, want) {
-			t.Errorf("serial log lacks %q", want)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("serial:\n%s", log)
 		}
-	}
-	if m := regexp.MustCompile(`exec /sbin/testinit \(([0-9.]+m?s) since kernel start\)`).FindStringSubmatch(log); m != nil {
-		t.Logf("kernel start to exec of init: %s", m[1])
-	}
+	})
 	for _, l := range strings.Split(log, "\n") {
-		if strings.Contains(l, "kiln stage 1:") || strings.Contains(l, "KILN-TEST-INIT") {
+		if strings.Contains(l, "kiln stage") {
 			t.Log(strings.TrimSpace(l))
 		}
 	}
-	if t.Failed() {
-		t.Logf("serial:\n%s", log)
+	return log
+}
+
+func quoteArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a
+		if strings.ContainsAny(a, " \"'") {
+			out[i] = "'" + a + "'"
+		}
+	}
+	return out
+}
+
+func wantLines(t *testing.T, log string, prefixes ...string) {
+	t.Helper()
+	for _, want := range prefixes {
+		if !strings.Contains(log, want) {
+			t.Errorf("serial log lacks %q", want)
+		}
 	}
 }
 
