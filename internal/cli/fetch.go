@@ -96,7 +96,8 @@ func readLockFor(r *Run, config string) (*debian.Lock, error) {
 	return l, err
 }
 
-// fetchBar draws packages done and MiB downloaded on one stderr line.
+// fetchBar draws packages done and MiB downloaded on one stderr line,
+// when stderr is a terminal.
 type fetchBar struct {
 	r     *Run
 	drawn bool
@@ -104,7 +105,7 @@ type fetchBar struct {
 }
 
 func (b *fetchBar) draw(p debian.Progress) {
-	if p.Done < p.Total && time.Since(b.last) < 100*time.Millisecond {
+	if !isTerminal(b.r.Stderr) || p.Done < p.Total && time.Since(b.last) < 100*time.Millisecond {
 		return
 	}
 	b.last = time.Now()
@@ -117,8 +118,11 @@ func (b *fetchBar) draw(p debian.Progress) {
 	if len(name) > 28 {
 		name = name[:28]
 	}
-	fmt.Fprintf(b.r.Stderr, "\rfetch [%s%s] %d/%d packages, %.1f/%.1f MiB %-28s",
-		bars(n), dots(width-n), p.Done, p.Total, float64(p.BytesDone)/(1<<20), float64(p.BytesTotal)/(1<<20), name)
+	mib := ""
+	if p.BytesTotal > 0 {
+		mib = fmt.Sprintf(", %.1f/%.1f MiB", float64(p.BytesDone)/(1<<20), float64(p.BytesTotal)/(1<<20))
+	}
+	fmt.Fprintf(b.r.Stderr, "\rfetch [%s%s] %d/%d packages%s %-28s", bars(n), dots(width-n), p.Done, p.Total, mib, name)
 	b.drawn = true
 }
 
