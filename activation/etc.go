@@ -47,7 +47,7 @@ const (
 	EtcBackup  EtcOp = "backup"  // a file kiln does not own is in the way: renamed to PATH.kiln-backup, then created
 	EtcRemove  EtcOp = "remove"  // kiln's entry is no longer declared
 	EtcForget  EtcOp = "forget"  // no longer declared, but changed since kiln made it: left in place
-	EtcAdopt   EtcOp = "adopt"   // already exactly as declared but not in the ledger: recorded
+	EtcAdopt   EtcOp = "adopt"   // a link already exactly as declared but not in the ledger: recorded
 )
 
 // EtcAction is one planned change.
@@ -241,9 +241,11 @@ func planEntry(root, etcDir string, e EtcEntry, old Ledger) (EtcAction, LedgerEn
 	switch {
 	case same && inLedger && owned == le:
 		// Nothing to do.
-	case same:
+	case same && !inLedger && e.Kind != EtcCopy:
 		a.Op = EtcAdopt
-	case inLedger:
+	case inLedger, same:
+		// A copy is rewritten even when its content matches: its owner
+		// may have changed.
 		a.Op = EtcReplace
 	case fi.IsDir():
 		return a, le, fmt.Errorf("etc %s: a directory kiln does not own is in the way", e.Path)

@@ -249,3 +249,23 @@ func TestResolveIn(t *testing.T) {
 		t.Errorf("loop: got %v", err)
 	}
 }
+
+func TestPlanEtcCopyOwnerChange(t *testing.T) {
+	root := t.TempDir()
+	writeFiles(t, root, map[string]string{"/etc/group": "root:x:0:\nshadow:x:42:\n", "/etc/passwd": "root:x:0:0::/root:/bin/sh\n"})
+	g1 := etcGen{entries: []EtcEntry{{Path: "secret", Kind: EtcCopy, Mode: "0640"}}, tree: map[string]string{"secret": "s\n"}}
+	activateEtc(t, root, "gen1", g1)
+	g2 := etcGen{entries: []EtcEntry{{Path: "secret", Kind: EtcCopy, Mode: "0640", Group: "shadow"}}, tree: g1.tree}
+	top := makeToplevel(t, root, "gen2", &Spec{Version: 1, Etc: g2.entries}, g2.tree, nil)
+	plan, err := PlanEtc(root, &Spec{Version: 1, Etc: g2.entries}, top+"/etc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Actions) != 1 || plan.Actions[0].Op != EtcReplace {
+		t.Fatalf("plan:\n%s\nwant one replace", plan)
+	}
+	if err := ApplyEtc(root, plan); err != nil {
+		t.Fatal(err)
+	}
+	wantMode(t, root, "/etc/secret", 0o640, 0, 42)
+}
