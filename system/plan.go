@@ -203,6 +203,11 @@ func (p *Plan) planEtc() error {
 	if hw, ok := p.Parts[PartHwdb]; ok {
 		derived = append(derived, EtcEntry{Path: "udev/hwdb.bin", Target: hw.String() + "/hwdb.bin", Kind: EtcLink})
 	}
+	if _, ok := p.sys.Units[backdoorUnit]; ok {
+		// systemd-getty-generator starts a getty on /dev/hvc0 (a virtual
+		// console); the test backdoor needs the port to itself.
+		derived = append(derived, EtcEntry{Path: "systemd/system/serial-getty@hvc0.service", Target: "/dev/null", Kind: EtcSymlink})
+	}
 	gen, err := GenerateEtc(p.sys, p.pk)
 	if err != nil {
 		return fmt.Errorf("plan etc: %w", err)
@@ -229,6 +234,9 @@ func (p *Plan) planEtc() error {
 	p.Parts[PartEtc], err = k.Path("etc")
 	return err
 }
+
+// backdoorUnit is the test backdoor's unit (testing.backdoor).
+const backdoorUnit = "kiln-backdoor.service"
 
 // layerEtc merges layers, a later entry replacing an earlier one with the
 // same path. A file where another entry needs a directory is an error.
