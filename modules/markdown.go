@@ -7,6 +7,8 @@ import (
 	"strings"
 )
 
+//go:generate go test -run TestOptionsMarkdownInSync -update
+
 // OptionsMarkdown renders option documentation as docs/options.md.
 func OptionsMarkdown(docs []OptionDoc) []byte {
 	var b bytes.Buffer

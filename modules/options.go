@@ -113,8 +113,10 @@ func (root *optNode) declare(leaf *optNode) error {
 		prefix := strings.Join(segs[:i+1], ".")
 		child := n.children[s]
 		switch {
+		case last && child != nil && child.kind == kindLeaf:
+			return fmt.Errorf("option %q is already declared in %s", leaf.path, child.doc.DeclaredIn)
 		case last && child != nil:
-			return fmt.Errorf("option %q is already declared (%s)", leaf.path, declaredWhere(child))
+			return fmt.Errorf("%q is already a block of options", leaf.path)
 		case last:
 			leaf.name = s
 			n.children[s] = leaf
@@ -134,12 +136,6 @@ func (root *optNode) declare(leaf *optNode) error {
 	return nil
 }
 
-func declaredWhere(n *optNode) string {
-	if n.kind == kindLeaf {
-		return "declared in " + n.doc.DeclaredIn
-	}
-	return "a block of options"
-}
 
 // reserved are the top-level words of a module file that are not options.
 var reserved = map[string]bool{"imports": true, "config": true, "option": true, "assert": true}

@@ -15,3 +15,19 @@ assert {
   condition = config.ssh.port != 22
   message   = "never printed"
 }
+
+config {
+  when = config.ssh.enable
+  assert {
+    condition = false
+    message   = "not reported: ssh is disabled"
+  }
+}
+
+config {
+  when = !config.ssh.enable
+  assert {
+    condition = config.networking.host_name == "kiln"
+    message   = "reported: host name is ${config.networking.host_name}"
+  }
+}

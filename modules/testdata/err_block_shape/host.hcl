@@ -11,11 +11,6 @@ users {
 kernel "linux" {
 }
 
-option "networking.host_name" {
-  type = string
-}
-
-option "myapp.port" {
-  type    = number
-  colour  = "blue"
+assert {
+  condition = true
 }

@@ -11,3 +11,14 @@ kernel {
 }
 
 frobnicate = true
+
+users "alice" {
+  shel = "/bin/zsh"
+}
+
+config {
+  when = true
+  ssh {
+    prot = 22
+  }
+}
