@@ -136,7 +136,6 @@ func (root *optNode) declare(leaf *optNode) error {
 	return nil
 }
 
-
 // reserved are the top-level words of a module file that are not options.
 var reserved = map[string]bool{"imports": true, "config": true, "option": true, "assert": true}
 
