@@ -60,6 +60,15 @@ func TestActivate(t *testing.T) {
 	checkEtc(t, root, baseGen)
 	wantLine(t, root, "/etc/shadow", "alice:$y$j9T$alicehash:::::::")
 
+	// Re-activating the same generation rewrites no wrapper.
+	before, _ := filepath.Glob(under(root, "/run/wrappers/wrappers.*"))
+	if err := Activate(root, gen1, Boot); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := filepath.Glob(under(root, "/run/wrappers/wrappers.*")); len(before) != 1 || len(after) != 1 || before[0] != after[0] {
+		t.Errorf("re-activation replaced the wrappers: %v, then %v", before, after)
+	}
+
 	// A switch to a second generation without motd and su.
 	spec2 := fullSpec()
 	spec2.Etc = without(baseGen, "motd").entries

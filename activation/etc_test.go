@@ -212,7 +212,7 @@ func checkEtc(t *testing.T, root string, g etcGen) {
 	}
 }
 
-func mustResolve(t *testing.T, root, p string) string {
+func mustResolve(t testing.TB, root, p string) string {
 	t.Helper()
 	h, err := resolveIn(root, p)
 	if err != nil {

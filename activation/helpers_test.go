@@ -13,7 +13,7 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
 
 // golden compares got with testdata/NAME.golden (rewritten with -update).
-func golden(t *testing.T, name, got string) {
+func golden(t testing.TB, name, got string) {
 	t.Helper()
 	file := filepath.Join("testdata", name+".golden")
 	if *update {
@@ -33,7 +33,7 @@ func golden(t *testing.T, name, got string) {
 
 // writeFiles writes machine files under root: path → content. A content
 // starting with "->" makes a symlink.
-func writeFiles(t *testing.T, root string, files map[string]string) {
+func writeFiles(t testing.TB, root string, files map[string]string) {
 	t.Helper()
 	for p, c := range files {
 		h := under(root, p)
@@ -56,7 +56,7 @@ func writeFiles(t *testing.T, root string, files map[string]string) {
 // makeToplevel writes a toplevel named NAME into root's store: its
 // activation.json, its etc tree (as a separate store path it links to, the
 // way the builder makes it) and a sw tree. It returns the logical path.
-func makeToplevel(t *testing.T, root, name string, spec *Spec, etc, sw map[string]string) string {
+func makeToplevel(t testing.TB, root, name string, spec *Spec, etc, sw map[string]string) string {
 	t.Helper()
 	top := "/kiln/store/" + strings.Repeat("t", 31) + name[len(name)-1:] + "-" + name
 	etcPath := "/kiln/store/" + strings.Repeat("e", 31) + name[len(name)-1:] + "-etc"
@@ -80,7 +80,7 @@ func makeToplevel(t *testing.T, root, name string, spec *Spec, etc, sw map[strin
 	return top
 }
 
-func readFile(t *testing.T, root, p string) string {
+func readFile(t testing.TB, root, p string) string {
 	t.Helper()
 	b, err := os.ReadFile(under(root, p))
 	if err != nil {
@@ -89,7 +89,7 @@ func readFile(t *testing.T, root, p string) string {
 	return string(b)
 }
 
-func readLink(t *testing.T, root, p string) string {
+func readLink(t testing.TB, root, p string) string {
 	t.Helper()
 	s, err := os.Readlink(under(root, p))
 	if err != nil {

@@ -210,7 +210,7 @@ func wantLine(t *testing.T, root, file, line string) {
 	t.Errorf("%s lacks line %q; it holds:\n%s", file, line, content)
 }
 
-func wantMode(t *testing.T, root, p string, mode os.FileMode, uid, gid int) {
+func wantMode(t testing.TB, root, p string, mode os.FileMode, uid, gid int) {
 	t.Helper()
 	fi, err := os.Lstat(under(root, p))
 	if err != nil {

@@ -1,6 +1,7 @@
 package activation
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -62,15 +63,18 @@ func ApplyWrappers(root string, plan WrappersPlan) error {
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return fmt.Errorf("apply wrappers: %w", err)
 	}
+	ids, err := readIDLookup(root)
+	if err != nil {
+		return fmt.Errorf("apply wrappers: %w", err)
+	}
+	if wrappersCurrent(filepath.Join(base, "bin"), plan, ids) {
+		return nil
+	}
 	dir, err := os.MkdirTemp(base, "wrappers.")
 	if err != nil {
 		return fmt.Errorf("apply wrappers: %w", err)
 	}
 	if err := os.Chmod(dir, 0o755); err != nil {
-		return fmt.Errorf("apply wrappers: %w", err)
-	}
-	ids, err := readIDLookup(root)
-	if err != nil {
 		return fmt.Errorf("apply wrappers: %w", err)
 	}
 	for _, w := range plan.Wrappers {
@@ -103,13 +107,7 @@ func makeWrapper(dir string, w Wrapper, src string, ids *idLookup) error {
 	if err != nil {
 		return err
 	}
-	owner, group := w.Owner, w.Group
-	if owner == "" {
-		owner = "root"
-	}
-	if group == "" {
-		group = "root"
-	}
+	owner, group := orRoot(w.Owner), orRoot(w.Group)
 	uid, ok := ids.uid(owner)
 	if !ok {
 		return fmt.Errorf("owner %q not in /etc/passwd", owner)
@@ -123,4 +121,40 @@ func makeWrapper(dir string, w Wrapper, src string, ids *idLookup) error {
 		return err
 	}
 	return writeFileAtomic(filepath.Join(dir, w.Name), data, mode, uid, gid)
+}
+
+// wrappersCurrent reports whether bin already holds exactly the planned
+// wrappers (names, content, mode, owner), so a re-activation rewrites
+// nothing.
+func wrappersCurrent(bin string, plan WrappersPlan, ids *idLookup) bool {
+	ents, err := os.ReadDir(bin)
+	if err != nil || len(ents) != len(plan.Wrappers) {
+		return false
+	}
+	for _, w := range plan.Wrappers {
+		p := filepath.Join(bin, w.Name)
+		fi, err := os.Lstat(p)
+		if err != nil || !fi.Mode().IsRegular() {
+			return false
+		}
+		mode, err := parseMode(w.Mode)
+		uid, uok := ids.uid(orRoot(w.Owner))
+		gid, gok := ids.gid(orRoot(w.Group))
+		if err != nil || !uok || !gok || fi.Mode() != mode || !ownedBy(fi, uid, gid) {
+			return false
+		}
+		have, err1 := os.ReadFile(p)
+		want, err2 := os.ReadFile(plan.sources[w.Name])
+		if err1 != nil || err2 != nil || !bytes.Equal(have, want) {
+			return false
+		}
+	}
+	return true
+}
+
+func orRoot(s string) string {
+	if s == "" {
+		return "root"
+	}
+	return s
 }
