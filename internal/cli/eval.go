@@ -6,9 +6,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/kiln-os/kiln/debian"
 	"github.com/kiln-os/kiln/modules"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -33,11 +36,39 @@ func init() {
 	})
 }
 
+// evalPackages answers pkgs.NAME from kiln.lock when it locks the
+// package, else with the placeholder path: eval works before `kiln lock`
+// has seen a new package (lock is the verb that reports unknown ones).
+type evalPackages struct{ lock lockPackages }
+
+func (p evalPackages) Path(name string) (string, bool) {
+	if p.lock.l != nil {
+		if s, ok := p.lock.Path(name); ok {
+			return s, true
+		}
+	}
+	return "/kiln/store/" + modules.PlaceholderHash + "-" + name, true
+}
+
+func (p evalPackages) Names() []string {
+	if p.lock.l == nil {
+		return nil
+	}
+	return p.lock.Names()
+}
+
 // loadConfig loads the host file (or the default system) and prints its
-// diagnostics on failure. Until the lock is wired in, pkgs.NAME evaluates
-// to a placeholder path.
+// diagnostics on failure.
 func loadConfig(r *Run, path string) (*modules.Config, error) {
-	cfg, diags := modules.Load(r.Path(path), modules.LoadOptions{})
+	var pkgs evalPackages
+	lock, err := debian.ReadLock(r.lockFor(path))
+	switch {
+	case err == nil:
+		pkgs.lock = lockPackages{lock}
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, err
+	}
+	cfg, diags := modules.Load(displayPath(r, path), modules.LoadOptions{Packages: pkgs})
 	if diags.HasErrors() {
 		fmt.Fprint(r.Stderr, modules.DiagnosticText(diags, 0))
 		n := 0
@@ -49,6 +80,18 @@ func loadConfig(r *Run, path string) (*modules.Config, error) {
 		return nil, fmt.Errorf("configuration has %d error%s", n, plural(n))
 	}
 	return cfg, nil
+}
+
+// displayPath keeps a relative host path relative when it is relative to
+// the process's own directory, so diagnostics name files as the user did.
+func displayPath(r *Run, path string) string {
+	if path == "" || filepath.IsAbs(path) {
+		return path
+	}
+	if wd, err := os.Getwd(); err == nil && wd == r.Dir {
+		return path
+	}
+	return r.Path(path)
 }
 
 func plural(n int) string {

@@ -108,3 +108,27 @@ func TestOptions(t *testing.T) {
 		t.Errorf("options nope: exit %d, want %d", code, ExitFailure)
 	}
 }
+
+// TestEvalUsesLock: pkgs.NAME is the locked store path when kiln.lock
+// beside the host locks it, else a placeholder.
+func TestEvalUsesLock(t *testing.T) {
+	lock, err := os.ReadFile("../../kiln.lock")
+	if err != nil {
+		t.Skipf("no kiln.lock at the top of the tree: %v", err)
+	}
+	host := writeHost(t, "packages = [pkgs.cowsay]\n")
+	if err := os.WriteFile(filepath.Join(filepath.Dir(host), "kiln.lock"), lock, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI(t, nil, "eval", "-c", host, "packages", "--json")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var paths []string
+	if err := json.Unmarshal([]byte(out), &paths); err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) < 2 || strings.Contains(paths[0], "/00000000000000000000000000000000-") || !strings.HasSuffix(paths[len(paths)-1], "00000000000000000000000000000000-cowsay") {
+		t.Errorf("packages = %q: want locked paths and a placeholder for cowsay", paths)
+	}
+}
