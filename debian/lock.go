@@ -244,6 +244,11 @@ func ParseLock(data []byte) (*Lock, error) {
 		if len(p.SHA256) != 64 || p.Filename == "" || strings.Contains(p.Filename, "..") || strings.HasPrefix(p.Filename, "/") {
 			return nil, fmt.Errorf("package %s: bad sha256 or filename", p.Name)
 		}
+		for _, d := range p.Depends {
+			if _, ok := l.Package(d); !ok {
+				return nil, fmt.Errorf("package %s depends on %s, which is not locked", p.Name, d)
+			}
+		}
 	}
 	return l, nil
 }

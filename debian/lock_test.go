@@ -139,10 +139,35 @@ func TestParseLockRefuses(t *testing.T) {
 		"unknown field":  strings.Replace(string(good), `"roots"`, `"url": "x", "roots"`, 1),
 		"escaping path":  strings.Replace(string(good), `"pool/main/a/app/`, `"../../etc/`, 1),
 		"not json":       "{",
+		"open closure":   strings.Replace(string(good), `"helper",`, `"nothelper",`, 1),
 	}
 	for name, data := range tests {
 		if _, err := ParseLock([]byte(data)); err == nil {
 			t.Errorf("%s: ParseLock succeeded", name)
+		}
+	}
+}
+
+// TestRepoLock checks the kiln.lock committed for the default system: it
+// parses, is closed, and locks every default package.
+func TestRepoLock(t *testing.T) {
+	l, err := ReadLock(filepath.Join("..", LockFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range append(append([]string{}, DefaultPackages...), l.Roots.Packages...) {
+		if _, ok := l.Package(n); !ok {
+			t.Errorf("%s is not locked", n)
+		}
+	}
+	for _, n := range []string{"usrmerge", "perl", "initramfs-tools"} {
+		if _, ok := l.Package(n); ok {
+			t.Errorf("%s is locked; the default system must not pull it in", n)
+		}
+	}
+	for _, p := range l.Packages {
+		if _, err := l.Why(p.Name); err != nil {
+			t.Errorf("why %s: %v", p.Name, err)
 		}
 	}
 }
