@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/kiln-os/kiln/store"
 )
@@ -18,6 +19,9 @@ type PackageSet struct {
 	dir   string // physical store directory
 	paths map[string]store.Path
 	names []string
+
+	mu   sync.Mutex
+	dirs map[string]map[string]bool // physical dir → its entry names (nil: missing)
 }
 
 // NewPackageSet returns the packages named in paths, kept in the store at
@@ -66,16 +70,40 @@ func findRel(pk Packages, rel string) (name, found, phys string, ok bool) {
 			alts = append(alts, rest)
 		}
 	}
+	ps, cached := pk.(*PackageSet)
 	for _, n := range pk.Names() {
 		d, _ := pk.Dir(n)
 		for _, a := range alts {
 			p := filepath.Join(d, a)
-			if lexists(p) {
+			if cached && ps.has(p) || !cached && lexists(p) {
 				return n, a, p, true
 			}
 		}
 	}
 	return "", "", "", false
+}
+
+// has reports whether physical path p exists, reading each directory once:
+// a plan looks up a few dozen paths in every package, and store paths
+// never change.
+func (ps *PackageSet) has(p string) bool {
+	dir, base := filepath.Split(p)
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.dirs == nil {
+		ps.dirs = map[string]map[string]bool{}
+	}
+	names, ok := ps.dirs[dir]
+	if !ok {
+		if ents, err := os.ReadDir(dir); err == nil {
+			names = make(map[string]bool, len(ents))
+			for _, e := range ents {
+				names[e.Name()] = true
+			}
+		}
+		ps.dirs[dir] = names
+	}
+	return names[base]
 }
 
 // libDirs are the package directories holding shared libraries.
