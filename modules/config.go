@@ -309,8 +309,13 @@ func decode(v cty.Value, rv reflect.Value) error {
 
 // DiagnosticText renders diagnostics as a user sees them: summary, the
 // file:line and source snippet, and the detail. width 0 does not wrap.
-func DiagnosticText(diags hcl.Diagnostics, width uint) string {
+// Snippets come from the files on disk and the embedded modules, or from
+// extra, the in-memory sources given to Load.
+func DiagnosticText(diags hcl.Diagnostics, width uint, extra ...Source) string {
 	files := map[string]*hcl.File{}
+	for _, x := range extra {
+		files[x.Filename] = &hcl.File{Bytes: x.Data}
+	}
 	for _, d := range diags {
 		if d.Subject == nil {
 			continue

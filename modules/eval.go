@@ -265,7 +265,7 @@ func (l *loader) unpack(d *definition, v cty.Value) bool {
 	if err != nil {
 		l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagError,
 			Summary: fmt.Sprintf("Wrong type for option %q", n.path),
-			Detail:  fmt.Sprintf("%s has type %s; this value is %s: %s.", n.path, typeexpr.TypeString(n.opt.typ), v.Type().FriendlyName(), err),
+			Detail:  fmt.Sprintf("%s has type %s: %s.", n.path, typeexpr.TypeString(n.opt.typ), err),
 			Subject: d.expr.Range().Ptr()})
 		n.failed = true
 		return false

@@ -227,3 +227,19 @@ func TestBackdoorExtra(t *testing.T) {
 }
 
 func cNumber(n int) cty.Value { return cty.NumberIntVal(int64(n)) }
+
+func TestDiagnosticTextExtra(t *testing.T) {
+	extra := Source{Filename: "in-memory.hcl", Data: []byte("ssh {\n  port = true\n}\n")}
+	_, diags := Load("", LoadOptions{Extra: []Source{extra}})
+	want := `Error: Wrong type for option "ssh.port"
+
+  on in-memory.hcl line 2:
+   2:   port = true
+
+ssh.port has type number: number required, but have bool.
+
+`
+	if got := DiagnosticText(diags, 0, extra); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
