@@ -71,7 +71,6 @@ type file struct {
 	name  string // as shown in diagnostics
 	dir   string // directory relative paths resolve against; "" for embedded files
 	src   []byte
-	hcl   *hcl.File
 	body  *hclsyntax.Body
 	funcs map[string]function.Function
 }
@@ -182,7 +181,7 @@ var builtinFiles = sync.OnceValues(func() ([]*file, hcl.Diagnostics) {
 		hf, d := hclsyntax.ParseConfig(data, name, hcl.Pos{Line: 1, Column: 1, Byte: 0})
 		diags = append(diags, d...)
 		if !d.HasErrors() {
-			files = append(files, &file{name: name, src: data, hcl: hf, body: hf.Body.(*hclsyntax.Body)})
+			files = append(files, &file{name: name, src: data, body: hf.Body.(*hclsyntax.Body)})
 		}
 	}
 	return files, diags
@@ -199,7 +198,6 @@ func (l *loader) loadBuiltins() hcl.Diagnostics {
 		f.funcs = functions(&f)
 		l.seen[f.name] = true
 		l.files = append(l.files, &f)
-		l.hclFiles[f.name] = f.hcl
 	}
 	return nil
 }
@@ -223,10 +221,9 @@ func (l *loader) addFile(src Source, dir string) hcl.Diagnostics {
 	if diags.HasErrors() {
 		return diags
 	}
-	f := &file{name: src.Filename, dir: dir, src: src.Data, hcl: hf, body: hf.Body.(*hclsyntax.Body)}
+	f := &file{name: src.Filename, dir: dir, src: src.Data, body: hf.Body.(*hclsyntax.Body)}
 	f.funcs = functions(f)
 	l.files = append(l.files, f)
-	l.hclFiles[f.name] = hf
 	imports, idiags := l.imports(f)
 	diags = append(diags, idiags...)
 	for _, imp := range imports {
