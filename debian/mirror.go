@@ -86,7 +86,35 @@ func ParseMirror(s string) (*Mirror, error) {
 	if m.Default == "" {
 		return nil, fmt.Errorf("parse mirror %q: no default URL (SUITE=URL entries only)", s)
 	}
+	// Debian serves security updates from a sibling archive: .../debian
+	// → .../debian-security (snapshots too: .../debian/<time> →
+	// .../debian-security/<time>). A SUITE=URL entry overrides this.
+	for _, suite := range DefaultSuites {
+		if _, ok := m.Suites[suite]; !ok && strings.HasSuffix(suite, "-security") {
+			if root, ok := securityRoot(m.Default); ok {
+				m.Suites[suite] = root
+			}
+		}
+	}
 	return m, nil
+}
+
+// securityRoot maps an archive root whose path has a "debian" segment to
+// the security archive's root (the last such segment gets "-security").
+func securityRoot(root string) (string, bool) {
+	u, err := url.Parse(root)
+	if err != nil {
+		return "", false
+	}
+	segs := strings.Split(u.Path, "/")
+	for i := len(segs) - 1; i >= 0; i-- {
+		if segs[i] == "debian" {
+			segs[i] = "debian-security"
+			u.Path = strings.Join(segs, "/")
+			return u.String(), true
+		}
+	}
+	return "", false
 }
 
 func checkURL(u string) error {

@@ -72,6 +72,22 @@ func TestMirrorRoot(t *testing.T) {
 			t.Errorf("Root(%q) = %q, want %q", suite, got, want)
 		}
 	}
+	for in, want := range map[string]string{
+		"http://127.0.0.1:8/debian":                          "http://127.0.0.1:8/debian-security",
+		"http://127.0.0.1:8/archive/debian/20250520T000000Z": "http://127.0.0.1:8/archive/debian-security/20250520T000000Z",
+		"http://127.0.0.1:8/mirror":                          "http://127.0.0.1:8/mirror",
+	} {
+		m, err := ParseMirror(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.Root("bookworm-security"); got != want {
+			t.Errorf("ParseMirror(%q).Root(bookworm-security) = %q, want %q", in, got, want)
+		}
+		if got := m.Root("bookworm-updates"); got != in {
+			t.Errorf("ParseMirror(%q).Root(bookworm-updates) = %q, want %q", in, got, in)
+		}
+	}
 	for _, bad := range []string{"", "ftp://x/y", "bookworm=http://127.0.0.1/x", "http://a/b,http://a/c"} {
 		if _, err := ParseMirror(bad); err == nil {
 			t.Errorf("ParseMirror(%q) succeeded, want error", bad)
