@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // ErrNotOnMirror reports locked packages the mirror no longer carries.
@@ -96,7 +97,7 @@ func Fetch(ctx context.Context, pkgs []LockedPackage, opts FetchOptions) error {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			errs[i] = download(ctx, p, &opts, pr)
+			errs[i] = downloadRetry(ctx, p, &opts, pr)
 			pr.add(0, 1, p.Name)
 		}()
 	}
@@ -126,9 +127,31 @@ func joinFetchErrors(pkgs []LockedPackage, errs []error) error {
 	return errors.Join(other...)
 }
 
+// downloadRetry tries a download up to three times when the transport
+// fails (connection reset, 5xx); a 404 or a digest mismatch is final.
+func downloadRetry(ctx context.Context, p LockedPackage, o *FetchOptions, pr *progress) error {
+	var err error
+	for attempt := range 3 {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
+			}
+		}
+		var got int64
+		err = download(ctx, p, o, pr, &got)
+		if err == nil || errors.Is(err, errNotFound) || errors.Is(err, ErrDigestMismatch) || ctx.Err() != nil {
+			return err
+		}
+		pr.add(-got, 0, p.Name) // the retry counts its bytes again
+	}
+	return err
+}
+
 // download fetches one .deb into the cache: temp file, size and sha256
 // checked, fsync, rename. Nothing is cached when a check fails.
-func download(ctx context.Context, p LockedPackage, o *FetchOptions, pr *progress) error {
+func download(ctx context.Context, p LockedPackage, o *FetchOptions, pr *progress, got *int64) error {
 	u := o.Mirror.Root(p.Suite) + "/" + p.Filename
 	body, err := openURL(ctx, o.Client, u)
 	if err != nil {
@@ -146,7 +169,7 @@ func download(ctx context.Context, p LockedPackage, o *FetchOptions, pr *progres
 	tmp := f.Name()
 	defer os.Remove(tmp) // after the rename, a no-op
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h, progressWriter{pr, p.Name}), io.LimitReader(body, p.Size+1))
+	n, err := io.Copy(io.MultiWriter(f, h, progressWriter{pr, p.Name, got}), io.LimitReader(body, p.Size+1))
 	if err == nil {
 		err = f.Sync()
 	}
@@ -172,11 +195,13 @@ func download(ctx context.Context, p LockedPackage, o *FetchOptions, pr *progres
 }
 
 type progressWriter struct {
-	pr   *progress
-	name string
+	pr    *progress
+	name  string
+	count *int64
 }
 
 func (w progressWriter) Write(b []byte) (int, error) {
+	*w.count += int64(len(b))
 	w.pr.add(int64(len(b)), 0, w.name)
 	return len(b), nil
 }

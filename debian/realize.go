@@ -69,7 +69,7 @@ func realizeOne(ctx context.Context, st *store.Store, p LockedPackage, sp store.
 		return err
 	}
 	if !o.cached(p) {
-		if err := download(ctx, p, o, pr); err != nil {
+		if err := downloadRetry(ctx, p, o, pr); err != nil {
 			return err
 		}
 	}

@@ -336,3 +336,38 @@ func realizeAndHang(t *testing.T, dir string) {
 	Realize(context.Background(), openStore(t, dir), l, FetchOptions{Mirror: m, CacheDir: os.Getenv("KILN_TEST_CACHE"), Jobs: 1})
 	t.Fatal("Realize returned; it should have been killed")
 }
+
+// TestRealizeRetriesTransportErrors: a mirror that fails twice with 503
+// (and once cuts the body short) still yields the package.
+func TestRealizeRetriesTransportErrors(t *testing.T) {
+	f := newFixture(t)
+	l := fixtureLock(t, f)
+	var mu sync.Mutex
+	fails := 0
+	f.setServe(func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasSuffix(r.URL.Path, "/"+filepath.Base(f.debs["hello"])) {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if fails < 2 {
+			fails++
+			http.Error(w, "try later", http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	})
+	st := openStore(t, t.TempDir())
+	opts := fixtureOpts(t, f)
+	var last Progress
+	opts.Progress = func(p Progress) { last = p }
+	if _, err := Realize(context.Background(), st, l, opts); err != nil {
+		t.Fatal(err)
+	}
+	if fails != 2 {
+		t.Errorf("server failed %d times, want 2", fails)
+	}
+	if last.BytesDone != last.BytesTotal {
+		t.Errorf("progress ends at %d of %d bytes", last.BytesDone, last.BytesTotal)
+	}
+}
