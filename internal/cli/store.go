@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"strings"
 
 	"github.com/kiln-os/kiln/store"
 )
@@ -12,24 +14,45 @@ import (
 func init() {
 	register(&command{
 		name:    "store",
-		summary: "inspect the store: 'verify' re-hashes every path and lists changed or missing ones",
-		usage: `kiln store verify
+		summary: "inspect the store: verify (re-hash every path), info PATH..., roots",
+		usage: `kiln store verify | info PATH... | roots
 
 verify re-hashes every registered store path and compares it with the hash
 recorded when it was built. It lists each path that is missing, changed,
 no longer canonical (modes, mtime) or refers to an invalid path, and exits
-1 when there is any. It changes nothing.`,
+1 when there is any. It changes nothing.
+
+info prints what the store records about each PATH (a store path, or a
+link to one such as ./result): NAR hash and size, references, and the
+number of paths and bytes in its closure.
+
+roots lists the live GC roots: result links, profile generations and
+links under var/gcroots.`,
 		run: runStore,
 	})
 }
 
 func runStore(ctx context.Context, r *Run, _ any, args []string) error {
-	if len(args) != 1 || args[0] != "verify" {
-		return usageErrorf("want 'kiln store verify'")
+	if len(args) == 0 {
+		return usageErrorf("want 'kiln store verify', 'kiln store info PATH...' or 'kiln store roots'")
+	}
+	sub, args := args[0], args[1:]
+	switch {
+	case sub == "verify" && len(args) == 0:
+	case sub == "roots" && len(args) == 0:
+	case sub == "info" && len(args) > 0:
+	default:
+		return usageErrorf("want 'kiln store verify', 'kiln store info PATH...' or 'kiln store roots'")
 	}
 	s, err := store.Open(r.storeDir())
 	if err != nil {
 		return err
+	}
+	switch sub {
+	case "roots":
+		return storeRoots(r, s)
+	case "info":
+		return storeInfo(r, s, args)
 	}
 	problems, err := s.Verify(ctx)
 	if err != nil {
@@ -85,4 +108,81 @@ func storeJSON(r *Run, v any) error {
 	enc := json.NewEncoder(r.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+func storeRoots(r *Run, s *store.Store) error {
+	roots, err := s.Roots()
+	if err != nil {
+		return err
+	}
+	if r.JSON {
+		return storeJSON(r, append([]store.Path{}, roots...))
+	}
+	for _, p := range roots {
+		r.Printf("%s\n", p)
+	}
+	return nil
+}
+
+type storeInfoJSON struct {
+	store.Info
+	ClosurePaths int   `json:"closurePaths"`
+	ClosureSize  int64 `json:"closureNarSize"`
+}
+
+func storeInfo(r *Run, s *store.Store, args []string) error {
+	var out []storeInfoJSON
+	for _, a := range args {
+		p, err := storeArg(s, r.Path(a))
+		if err != nil {
+			return err
+		}
+		info, err := s.Info(p)
+		if err != nil {
+			return err
+		}
+		closure, err := s.Closure(p)
+		if err != nil {
+			return err
+		}
+		j := storeInfoJSON{Info: info, ClosurePaths: len(closure)}
+		for _, c := range closure {
+			ci, err := s.Info(c)
+			if err != nil {
+				return err
+			}
+			j.ClosureSize += ci.NarSize
+		}
+		out = append(out, j)
+	}
+	if r.JSON {
+		return storeJSON(r, out)
+	}
+	for _, j := range out {
+		r.Printf("%s\n  nar:        %s, %s\n  closure:    %d paths, %s\n  registered: %s\n",
+			j.Path, j.NarHash, gcBytes(j.NarSize), j.ClosurePaths, gcBytes(j.ClosureSize), j.Registered.Format("2006-01-02 15:04:05 MST"))
+		for _, ref := range j.Refs {
+			r.Printf("  ref:        %s\n", ref)
+		}
+	}
+	return nil
+}
+
+// storeArg accepts a store path (logical or physical, or inside one) or a
+// link to one, like ./result.
+func storeArg(s *store.Store, arg string) (store.Path, error) {
+	if p, err := store.ParsePath(arg); err == nil {
+		return p, nil
+	}
+	target := arg
+	if resolved, err := filepath.EvalSymlinks(arg); err == nil {
+		target = resolved
+	}
+	for _, dir := range []string{s.Dir, store.LogicalDir} {
+		if rest, ok := strings.CutPrefix(target, dir+"/"); ok {
+			base, _, _ := strings.Cut(rest, "/")
+			return store.ParsePath(base)
+		}
+	}
+	return store.Path{}, fmt.Errorf("%s is not in the store %s", arg, s.Dir)
 }

@@ -108,3 +108,33 @@ func TestGCBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestStoreInfoAndRoots(t *testing.T) {
+	s, kept, _ := storeFixture(t)
+	result := filepath.Join(t.TempDir(), "result")
+	if err := s.AddRoot(result, kept); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	code, out, stderr := runCLI(t, nil, "--store", s.Dir, "store", "roots")
+	if code != ExitOK || strings.TrimSpace(out) != kept.String() {
+		t.Fatalf("store roots: code %d, out %q, err %q; want %s", code, out, stderr, kept)
+	}
+	for _, arg := range []string{kept.String(), s.Physical(kept), result} {
+		code, out, stderr = runCLI(t, nil, "--store", s.Dir, "--json", "store", "info", arg)
+		var got []struct {
+			Path         string
+			NarHash      string
+			ClosurePaths int
+		}
+		if err := json.Unmarshal([]byte(out), &got); err != nil || code != ExitOK {
+			t.Fatalf("store info %s: code %d, %v, out %q, err %q", arg, code, err, out, stderr)
+		}
+		if len(got) != 1 || got[0].Path != kept.String() || got[0].ClosurePaths != 1 || !strings.HasPrefix(got[0].NarHash, "sha256:") {
+			t.Errorf("store info %s = %+v", arg, got)
+		}
+	}
+	if code, _, _ := runCLI(t, nil, "--store", s.Dir, "store", "info", "/etc/passwd"); code != ExitFailure {
+		t.Errorf("store info of a non-store file: code %d, want %d", code, ExitFailure)
+	}
+}
