@@ -2,13 +2,13 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -207,8 +207,6 @@ func syncTree(root string, entries int) error {
 	})
 }
 
-func randSuffix() string {
-	var b [6]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
+// randSuffix makes temp names unique. Not crypto/rand: getrandom can
+// block early in boot, when activation may already use the store.
+func randSuffix() string { return strconv.FormatUint(rand.Uint64(), 36) }
