@@ -33,7 +33,7 @@ func initrdFixture(t *testing.T) (Initrd, map[string][]byte) {
 		}
 		return b
 	}
-	initBin, blk, pci := blob(300_001), blob(40_003), blob(20_000)
+	initBin, blk, pci, net, cons := blob(300_001), blob(40_003), blob(20_000), blob(7_001), blob(5_000)
 	write := func(name string, data []byte, mode os.FileMode) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, data, mode); err != nil {
@@ -50,6 +50,16 @@ func initrdFixture(t *testing.T) (Initrd, map[string][]byte) {
 	if err := xw.Close(); err != nil {
 		t.Fatal(err)
 	}
+	var zstBuf, gzBuf bytes.Buffer
+	zw, err := zstd.NewWriter(&zstBuf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw.Write(net)
+	zw.Close()
+	gw := kgzip.NewWriter(&gzBuf)
+	gw.Write(cons)
+	gw.Close()
 	kver := "lib/modules/6.1.0-56-cloud-amd64/kernel/drivers/"
 	cfg := []byte(`{"version":1,"modules":["/` + kver + `virtio/virtio_pci.ko"],"root":{"spec":"LABEL=kiln-root"}}` + "\n")
 	in := Initrd{
@@ -57,6 +67,8 @@ func initrdFixture(t *testing.T) (Initrd, map[string][]byte) {
 		Files: []InitrdFile{
 			{Path: kver + "block/virtio_blk.ko", Source: write("virtio_blk.ko", blk, 0o444)},
 			{Path: "/" + kver + "virtio/virtio_pci.ko", Source: write("virtio_pci.ko.xz", xzBuf.Bytes(), 0o444)},
+			{Path: kver + "net/virtio_net.ko", Source: write("virtio_net.ko.zst", zstBuf.Bytes(), 0o444)},
+			{Path: kver + "char/virtio_console.ko", Source: write("virtio_console.ko.gz", gzBuf.Bytes(), 0o444)},
 			{Path: "etc/kiln-stage1.json", Data: cfg},
 			{Path: "bin/init", Data: []byte("../init"), Mode: fs.ModeSymlink},
 		},
@@ -124,6 +136,10 @@ func TestWriteInitrd(t *testing.T) {
 				"lib/modules/6.1.0-56-cloud-amd64/kernel/drivers dir 755",
 				"lib/modules/6.1.0-56-cloud-amd64/kernel/drivers/block dir 755",
 				"lib/modules/6.1.0-56-cloud-amd64/kernel/drivers/block/virtio_blk.ko file 644",
+				"lib/modules/6.1.0-56-cloud-amd64/kernel/drivers/char dir 755",
+				"lib/modules/6.1.0-56-cloud-amd64/kernel/drivers/char/virtio_console.ko file 644",
+				"lib/modules/6.1.0-56-cloud-amd64/kernel/drivers/net dir 755",
+				"lib/modules/6.1.0-56-cloud-amd64/kernel/drivers/net/virtio_net.ko file 644",
 				"lib/modules/6.1.0-56-cloud-amd64/kernel/drivers/virtio dir 755",
 				"lib/modules/6.1.0-56-cloud-amd64/kernel/drivers/virtio/virtio_pci.ko file 644",
 				"mnt dir 755", "mnt-root dir 755", "proc dir 755", "root dir 755", "run dir 755", "sys dir 755",
