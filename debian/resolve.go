@@ -404,9 +404,13 @@ func (rs *resolver) nearNames(name string) string {
 	}
 	var ns []near
 	for n := range rs.u.pkgs {
-		d := editDistance(name, n, 3)
-		if d <= 2 || (len(name) >= 4 && strings.HasPrefix(n, name)) {
-			ns = append(ns, near{n, d})
+		// Score: a name that extends the wanted one first, then by edit
+		// distance; ties go to the shorter name.
+		switch d := editDistance(name, n, 3); {
+		case len(name) >= 4 && strings.HasPrefix(n, name):
+			ns = append(ns, near{n, 1})
+		case d <= 2:
+			ns = append(ns, near{n, 2 * d})
 		}
 	}
 	if len(ns) == 0 {
@@ -415,6 +419,9 @@ func (rs *resolver) nearNames(name string) string {
 	sort.Slice(ns, func(i, j int) bool {
 		if ns[i].d != ns[j].d {
 			return ns[i].d < ns[j].d
+		}
+		if len(ns[i].name) != len(ns[j].name) {
+			return len(ns[i].name) < len(ns[j].name)
 		}
 		return ns[i].name < ns[j].name
 	})

@@ -76,7 +76,7 @@ func TestResolve(t *testing.T) {
 		},
 		{
 			name: "unknown package suggests near names", want: []string{"libfo", "apps"},
-			wantErr: ErrUnknownPackage, errHas: []string{`unknown package "libfo" (did you mean libfoo, libc, libfoo1, libfoo2?), "apps" (did you mean app?)`},
+			wantErr: ErrUnknownPackage, errHas: []string{`unknown package "libfo" (did you mean libfoo, libfoo1, libfoo2, libc?), "apps" (did you mean app?)`},
 		},
 		{
 			name: "breaks checked after", want: []string{"breaker"},
