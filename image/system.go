@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/kiln-os/kiln/boot"
 	"github.com/kiln-os/kiln/store"
 )
@@ -85,10 +87,20 @@ func stageRoot(st *store.Store, root string, toplevels []store.Path) error {
 	if err := os.MkdirAll(storeDir, 0o755); err != nil {
 		return err
 	}
+	// Linking is bound by metadata latency, not CPU: a few store paths at
+	// a time.
+	var g errgroup.Group
+	g.SetLimit(4)
 	for _, p := range closure {
-		if err := linkTree(st.Physical(p), filepath.Join(storeDir, p.Base())); err != nil {
-			return fmt.Errorf("stage %s: %w", p, err)
-		}
+		g.Go(func() error {
+			if err := linkTree(st.Physical(p), filepath.Join(storeDir, p.Base())); err != nil {
+				return fmt.Errorf("stage %s: %w", p, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	if err := st.ExportRecords(filepath.Join(root, "kiln", "var"), closure...); err != nil {
 		return err
@@ -112,8 +124,8 @@ func stageRoot(st *store.Store, root string, toplevels []store.Path) error {
 }
 
 // linkTree recreates the store path src at dst: directories made with
-// src's mode once filled, regular files hard-linked (copied across file
-// systems), symlinks recreated. mkfs.ext4 -d keeps hard links as links.
+// src's mode once filled, files and symlinks hard-linked (copied or
+// recreated across file systems). mkfs.ext4 -d keeps hard links as links.
 func linkTree(src, dst string) error {
 	fi, err := os.Lstat(src)
 	if err != nil {
@@ -121,6 +133,12 @@ func linkTree(src, dst string) error {
 	}
 	switch {
 	case fi.Mode()&fs.ModeSymlink != 0:
+		// link(2) does not follow symlinks: hard-linking the link is
+		// several times faster than making a new one (measured: a new
+		// inode per symlink is most of the staging time).
+		if err := os.Link(src, dst); err == nil {
+			return nil
+		}
 		target, err := os.Readlink(src)
 		if err != nil {
 			return err
