@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -103,35 +104,66 @@ func (a *Archive) Load(ctx context.Context) (*Universe, map[string]Input, error)
 	if arch == "" {
 		arch = "amd64"
 	}
+	// Suites are fetched and parsed in parallel, then merged in order so
+	// that the result does not depend on timing.
+	type loaded struct {
+		in   Input
+		pkgs [][]*Package
+		err  error
+	}
+	results := make([]loaded, len(suites))
+	var wg sync.WaitGroup
+	for i, suite := range suites {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in, pkgs, err := a.loadSuite(ctx, suite, comps, arch)
+			results[i] = loaded{in, pkgs, err}
+		}()
+	}
+	wg.Wait()
 	u := newUniverse()
 	inputs := map[string]Input{}
-	for _, suite := range suites {
-		rel, err := fetchRelease(ctx, a.Client, a.Mirror.Root(suite), suite, a.Keyring, a.now())
-		if err != nil {
-			return nil, nil, err
+	for i, r := range results {
+		if r.err != nil {
+			return nil, nil, r.err
 		}
-		if !rel.ValidUntil.IsZero() && a.now().After(rel.ValidUntil) {
-			a.warnf("InRelease of %s expired on %s (Valid-Until); locking it anyway", suite, rel.ValidUntil.Format(time.RFC3339))
-		}
-		in := Input{
-			Original: Original{Suite: suite, Components: comps, Arch: arch},
-			Locked:   Locked{InReleaseSHA256: rel.SHA256, PackagesSHA256: map[string]string{}, Date: rel.Date.Format(time.RFC3339)},
-		}
-		for _, comp := range comps {
-			data, sum, err := a.packagesIndex(ctx, rel, comp, arch)
-			if err != nil {
-				return nil, nil, err
-			}
-			in.Locked.PackagesSHA256[comp] = sum
-			pkgs, err := ParsePackages(data, suite)
-			if err != nil {
-				return nil, nil, fmt.Errorf("parse Packages of %s/%s: %w", suite, comp, err)
-			}
+		for _, pkgs := range r.pkgs {
 			u.add(pkgs)
 		}
-		inputs[suite] = in
+		inputs[suites[i]] = r.in
 	}
 	return u, inputs, nil
+}
+
+// loadSuite fetches and verifies one suite's InRelease and the Packages
+// index of each component.
+func (a *Archive) loadSuite(ctx context.Context, suite string, comps []string, arch string) (Input, [][]*Package, error) {
+	rel, err := fetchRelease(ctx, a.Client, a.Mirror.Root(suite), suite, a.Keyring, a.now())
+	if err != nil {
+		return Input{}, nil, err
+	}
+	if !rel.ValidUntil.IsZero() && a.now().After(rel.ValidUntil) {
+		a.warnf("InRelease of %s expired on %s (Valid-Until); locking it anyway", suite, rel.ValidUntil.Format(time.RFC3339))
+	}
+	in := Input{
+		Original: Original{Suite: suite, Components: comps, Arch: arch},
+		Locked:   Locked{InReleaseSHA256: rel.SHA256, PackagesSHA256: map[string]string{}, Date: rel.Date.Format(time.RFC3339)},
+	}
+	var all [][]*Package
+	for _, comp := range comps {
+		data, sum, err := a.packagesIndex(ctx, rel, comp, arch)
+		if err != nil {
+			return Input{}, nil, err
+		}
+		in.Locked.PackagesSHA256[comp] = sum
+		pkgs, err := ParsePackages(data, suite)
+		if err != nil {
+			return Input{}, nil, fmt.Errorf("parse Packages of %s/%s: %w", suite, comp, err)
+		}
+		all = append(all, pkgs)
+	}
+	return in, all, nil
 }
 
 // packagesIndex returns the uncompressed Packages index of one component
