@@ -244,6 +244,25 @@ func TestWriteReplacesAtomically(t *testing.T) {
 	}
 }
 
+func TestWriteRootTooBig(t *testing.T) {
+	l := fixture(t)
+	big := filepath.Join(l.RootDir, "var", "big")
+	if err := os.WriteFile(big, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(big, 200<<20); err != nil { // sparse: costs nothing here
+		t.Fatal(err)
+	}
+	m, err := Plan(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Write(context.Background(), filepath.Join(t.TempDir(), "disk.img"), m, nil)
+	if err == nil || !strings.Contains(err.Error(), "the root tree has 200 MiB of files, the 134 MiB root partition") {
+		t.Fatalf("got %v, want an error naming the sizes", err)
+	}
+}
+
 func inodeOf(ls, name string) string {
 	for _, line := range strings.Split(ls, "\n") {
 		f := strings.Fields(line)

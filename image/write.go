@@ -30,6 +30,10 @@ func Write(ctx context.Context, out string, m *Manifest, progress func(done, tot
 	if err != nil {
 		return fmt.Errorf("write image %s: %w", out, err)
 	}
+	if room := m.Root().Size() * 9 / 10; rootBytes > room {
+		return fmt.Errorf("write image %s: the root tree has %d MiB of files, the %d MiB root partition holds about %d MiB: make the image larger",
+			out, rootBytes>>20, m.Root().Size()>>20, room>>20)
+	}
 	p := &progressor{fn: progress, total: espBytes + rootBytes}
 	tmp, err := os.CreateTemp(filepath.Dir(out), ".kiln-image-*")
 	if err != nil {
