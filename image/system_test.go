@@ -130,6 +130,7 @@ func TestSystemLayout(t *testing.T) {
 		t.Errorf("cleanup left %s: %v", staged, err)
 	}
 
+	run(t, "sfdisk", "--verify", img)
 	dir := t.TempDir()
 	espImg := extract(t, img, m.ESP(), filepath.Join(dir, "esp.img"))
 	run(t, "fsck.vfat", "-n", espImg)
