@@ -48,7 +48,9 @@ func handDeb(t *testing.T, entries []*tar.Header) []byte {
 }
 
 func TestUnpackRefusesEscapes(t *testing.T) {
-	reg := func(name string) *tar.Header { return &tar.Header{Name: name, Mode: 0o644, Size: 5, Typeflag: tar.TypeReg} }
+	reg := func(name string) *tar.Header {
+		return &tar.Header{Name: name, Mode: 0o644, Size: 5, Typeflag: tar.TypeReg}
+	}
 	link := func(name, target string) *tar.Header {
 		return &tar.Header{Name: name, Linkname: target, Mode: 0o777, Typeflag: tar.TypeSymlink}
 	}
