@@ -1,25 +1,19 @@
 package debian
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ulikunitz/xz"
 )
 
 // Package is one stanza of a Packages index, with the fields kiln uses.
@@ -219,88 +213,6 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-func decompress(raw []byte, ext string) ([]byte, error) {
-	switch ext {
-	case "":
-		return raw, nil
-	case ".gz":
-		r, err := gzip.NewReader(bytes.NewReader(raw))
-		if err != nil {
-			return nil, err
-		}
-		return io.ReadAll(r)
-	case ".xz":
-		r, err := xzReader(bytes.NewReader(raw))
-		if err != nil {
-			return nil, err
-		}
-		defer r.Close()
-		return io.ReadAll(r)
-	}
-	return nil, fmt.Errorf("unknown compression %q", ext)
-}
-
-// xzReader decompresses xz through the host's xz when it has one (about
-// five times faster than pure Go), else with ulikunitz/xz.
-func xzReader(r io.Reader) (io.ReadCloser, error) {
-	if path, err := exec.LookPath("xz"); err == nil && !pureGoXZ {
-		return execReader(path, r, "-T0", "-dc")
-	}
-	zr, err := xz.NewReader(bufio.NewReaderSize(r, 1<<16))
-	if err != nil {
-		return nil, err
-	}
-	return io.NopCloser(zr), nil
-}
-
-// pureGoXZ forces the pure Go xz decoder (tests and benchmarks).
-var pureGoXZ = false
-
-// execReader runs prog args with r as stdin and returns its stdout. Close
-// waits for the program and reports its failure.
-func execReader(prog string, r io.Reader, args ...string) (io.ReadCloser, error) {
-	cmd := exec.Command(prog, args...)
-	cmd.Stdin = r
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	return &cmdReader{ReadCloser: out, cmd: cmd, stderr: &stderr}, nil
-}
-
-type cmdReader struct {
-	io.ReadCloser
-	cmd    *exec.Cmd
-	stderr *bytes.Buffer
-	done   bool
-}
-
-func (c *cmdReader) Read(p []byte) (int, error) {
-	n, err := c.ReadCloser.Read(p)
-	if err == io.EOF && !c.done {
-		c.done = true
-		if werr := c.cmd.Wait(); werr != nil {
-			return n, fmt.Errorf("%s: %v: %s", filepath.Base(c.cmd.Path), werr, strings.TrimSpace(c.stderr.String()))
-		}
-	}
-	return n, err
-}
-
-func (c *cmdReader) Close() error {
-	c.ReadCloser.Close()
-	if !c.done {
-		c.done = true
-		c.cmd.Process.Kill()
-		c.cmd.Wait()
-	}
-	return nil
-}
-
 // ParsePackages parses a Packages index. It reads only the fields kiln
 // uses and is written for speed: bookworm's main index has ~64k stanzas.
 func ParsePackages(data []byte, suite string) ([]*Package, error) {
@@ -382,34 +294,4 @@ func ParsePackages(data []byte, suite string) ([]*Package, error) {
 		return nil, err
 	}
 	return out, nil
-}
-
-// writeFileAtomic writes data to file through a temp file, fsync and rename.
-func writeFileAtomic(file string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(file), ".tmp-"+filepath.Base(file)+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, file)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", file, err)
-	}
-	return nil
 }
