@@ -38,8 +38,10 @@ Essential one and writes kiln.lock beside the host file (./kiln.lock for
 the default system). An existing lock resolved for the same packages is
 kept unless --update is given.
 
---mirror takes a URL, or URL,SUITE=URL,... when a suite (usually
-bookworm-security) lives at another archive root.`,
+--mirror takes a URL, or URL,SUITE=URL,... when a suite lives at another
+archive root. With a plain URL whose path has a "debian" segment,
+bookworm-security comes from the "debian-security" sibling (this also fits
+snapshot mirrors: .../debian/<time> and .../debian-security/<time>).`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &lockFlags{}
 			fs.StringVar(&f.config, "c", "", "host `FILE` (default: the built-in default system)")
