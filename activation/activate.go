@@ -50,17 +50,21 @@ func (a Activator) Activate(root, toplevel string, phase Phase) error {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	spec, err := ReadSpec(under(root, path.Join(toplevel, SpecFile)))
-	if err != nil {
-		return fmt.Errorf("activate %s: %w", toplevel, err)
-	}
 	var errs []error
 	step := func(name string, err error) {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 		}
 	}
+	// The layout comes first and needs no spec: with /run/current-system
+	// and /usr in place, systemd still starts when the rest fails.
 	step("file system layout", a.layout(root, toplevel, phase))
+	step("machine-id", ensureMachineID(root))
+	spec, err := ReadSpec(under(root, path.Join(toplevel, SpecFile)))
+	if err != nil {
+		errs = append(errs, err)
+		return fmt.Errorf("activate %s: %w", toplevel, errors.Join(errs...))
+	}
 
 	if up, err := PlanUsers(root, spec); err != nil {
 		step("users", err)
@@ -79,7 +83,6 @@ func (a Activator) Activate(root, toplevel string, phase Phase) error {
 	} else {
 		step("wrappers", ApplyWrappers(root, wp))
 	}
-	step("machine-id", ensureMachineID(root))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("activate %s: %w", toplevel, err)
 	}

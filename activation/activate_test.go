@@ -125,6 +125,9 @@ func TestActivateBadSpec(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "activation.json") || !strings.Contains(err.Error(), "version 9") {
 		t.Errorf("got %v, want an error naming the file and version", err)
 	}
+	if got := readLink(t, root, "/run/current-system"); got != "/kiln/store/x-toplevel" {
+		t.Errorf("without a spec, /run/current-system -> %q; want the layout made anyway", got)
+	}
 }
 
 func TestPhaseString(t *testing.T) {
