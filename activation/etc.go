@@ -65,7 +65,8 @@ type EtcPlan struct {
 	Static    string // new target of /etc/static
 	OldStatic string // current target ("" if none)
 	Actions   []EtcAction
-	Ledger    Ledger // written after the actions
+	Ledger    Ledger   // written after the actions
+	Warnings  []string // entries skipped
 }
 
 // Empty reports whether applying the plan changes nothing.
@@ -94,6 +95,9 @@ func (p EtcPlan) String() string {
 			}
 		}
 		b.WriteByte('\n')
+	}
+	for _, w := range p.Warnings {
+		b.WriteString("warning: " + w + "\n")
 	}
 	if b.Len() == 0 {
 		return "etc: no changes\n"
@@ -188,6 +192,18 @@ func PlanEtc(root string, spec *Spec, etcDir string) (EtcPlan, error) {
 	entries := append([]EtcEntry{}, spec.Etc...)
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Path < entries[j].Path })
 	for _, e := range entries {
+		if e.Kind == EtcLink {
+			// A link to nothing would hide the problem until a program
+			// fails to read it; skip it and say so instead.
+			src, err := resolveIn(root, path.Join(etcDir, e.Path))
+			if err != nil {
+				return EtcPlan{}, fmt.Errorf("etc %s: %w", e.Path, err)
+			}
+			if _, err := os.Stat(src); err != nil {
+				p.Warnings = append(p.Warnings, fmt.Sprintf("%s: not in the etc tree %s; not linked", e.Path, etcDir))
+				continue
+			}
+		}
 		a, le, err := planEntry(root, etcDir, e, old)
 		if err != nil {
 			return EtcPlan{}, err

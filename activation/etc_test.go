@@ -269,3 +269,20 @@ func TestPlanEtcCopyOwnerChange(t *testing.T) {
 	}
 	wantMode(t, root, "/etc/secret", 0o640, 0, 42)
 }
+
+func TestPlanEtcMissingFromTree(t *testing.T) {
+	root := t.TempDir()
+	entries := []EtcEntry{{Path: "hostname", Kind: EtcLink}, {Path: "ghost", Kind: EtcLink}}
+	top := makeToplevel(t, root, "gen1", &Spec{Version: 1, Etc: entries}, map[string]string{"hostname": "h\n"}, nil)
+	plan, err := PlanEtc(root, &Spec{Version: 1, Etc: entries}, top+"/etc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "etc-missing-from-tree", plan.String())
+	if err := ApplyEtc(root, plan); err != nil {
+		t.Fatal(err)
+	}
+	if exists(under(root, "/etc/ghost")) {
+		t.Errorf("/etc/ghost was linked to nothing")
+	}
+}
