@@ -78,6 +78,20 @@ func TestBootVM(t *testing.T) {
 		}
 	})
 
+	t.Run("fatal", func(t *testing.T) {
+		// A missing init is reported on the console, then stage 1
+		// reboots (QEMU runs with -no-reboot, so it exits).
+		tree := filepath.Join(t.TempDir(), "rootfs")
+		mkdirs(t, tree, "dev", "proc", "sys")
+		log := bootVM(t, kernel, initrd, makeDisk(t, tree), "loglevel=4 root=LABEL=kiln-root init=/sbin/missing")
+		wantLines(t, log,
+			"kiln stage 1: mounted /dev/vda",
+			"kiln stage 1: init /sbin/missing on the root file system: stat /sbin/missing: no such file or directory",
+			"rebooting in 10s",
+			"reboot: Restarting system",
+		)
+	})
+
 	t.Run("stage2", func(t *testing.T) {
 		tree := filepath.Join(t.TempDir(), "rootfs")
 		top := stage2Tree(t, tree, kiln, testInit)
