@@ -111,6 +111,13 @@ func buildSystem(ctx context.Context, r *Run, hostFile string, planOnly bool) (*
 	}
 	cfg, diags := modules.Load(r.Path(hostFile), modules.LoadOptions{Packages: lockPackages{lock}})
 	if diags.HasErrors() {
+		// A package the lock lacks is an unknown pkgs.NAME: say the lock
+		// is stale when the configuration loads without the lock.
+		if any, adiags := modules.Load(r.Path(hostFile), modules.LoadOptions{}); !adiags.HasErrors() {
+			if missing := staleLock(lock, system.WantedPackages(&any.System)); len(missing) > 0 {
+				return nil, fmt.Errorf("%s is stale: it does not lock %s; run 'kiln lock%s'", lockFile, strings.Join(missing, ", "), configFlag(hostFile))
+			}
+		}
 		fmt.Fprint(r.Stderr, modules.DiagnosticText(diags, 0))
 		n := 0
 		for _, d := range diags {
