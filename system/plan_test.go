@@ -1,0 +1,105 @@
+package system
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/kiln-os/kiln/modules"
+)
+
+// The -update flag (declared in generate_test.go) rewrites testdata/plan too.
+
+// planPackages is a small but complete fake closure.
+func planPackages(t *testing.T) *treePackages {
+	return newTreePackages(t, map[string][]string{
+		"linux-image-6.1.0-1-cloud-amd64": {
+			"boot/vmlinuz-6.1.0-1-cloud-amd64",
+			"lib/modules/6.1.0-1-cloud-amd64/modules.builtin=kernel/fs/ext4/ext4.ko\n",
+		},
+		"linux-image-cloud-amd64": {"usr/share/doc/linux-image-cloud-amd64/copyright"},
+		"libc6":                   {"lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "lib64/ld-linux-x86-64.so.2->/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"},
+		"base-files": {
+			"usr/share/base-files/profile=# profile\n", "usr/share/base-files/motd=hello\n",
+			"usr/lib/os-release=ID=debian\nVERSION_ID=\"12\"\n", "etc/os-release->../usr/lib/os-release", "etc/issue=Debian\n",
+		},
+		"systemd": {"usr/lib/sysusers.d/basic.conf=g users 100 -\nu root 0 - /root /bin/bash\n", "bin/systemctl",
+			"usr/lib/systemd/system/getty@.service=[Unit]\nDescription=Getty on %I\n[Service]\nExecStart=-/sbin/agetty -o '-p -- \\\\u' --noclear - $TERM\n[Install]\nWantedBy=getty.target\n",
+			"usr/lib/systemd/system/multi-user.target=[Unit]\nDescription=Multi-User System\n"},
+		"util-linux":  {"bin/su", "usr/bin/more"},
+		"mawk":        {"usr/bin/mawk"},
+		"bash":        {"bin/bash", "etc/bash.bashrc=# bashrc\n"},
+		"udev":        {"bin/udevadm"},
+		"kmod":        {"bin/kmod"},
+		"diffutils":   {"usr/bin/diff"},
+		"base-passwd": {"usr/share/base-passwd/passwd.master"},
+	})
+}
+
+func TestPlanGolden(t *testing.T) {
+	pk := planPackages(t)
+	kilnBin := filepath.Join(t.TempDir(), "kiln")
+	if err := os.WriteFile(kilnBin, []byte("not really kiln"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	uid := 1000
+	sys := &modules.System{
+		Networking: modules.Networking{HostName: "golden"},
+		Kernel:     modules.Kernel{Package: "linux-image-cloud-amd64", Params: []string{"console=ttyS0,115200"}},
+		Users:      map[string]modules.User{"alice": {UID: &uid, Groups: []string{"users"}}},
+		Packages:   []string{"diffutils"},
+	}
+	p, err := MakePlan(sys, pk, Options{KilnBinary: kilnBin, Version: "0.0.0-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var etc bytes.Buffer
+	for _, e := range p.etc {
+		what := e.Target
+		if e.Data != nil {
+			what = fmt.Sprintf("%d bytes", len(e.Data))
+		}
+		fmt.Fprintf(&etc, "%-8s %-40s %s\n", e.Kind, e.Path, what)
+	}
+	golden := map[string][]byte{
+		"plan.txt":        []byte(p.String()),
+		"etc.txt":         etc.Bytes(),
+		"activation.json": p.spec,
+		"boot.json":       p.bootspec,
+	}
+	for name, got := range golden {
+		file := filepath.Join("testdata", "plan", name)
+		if *update {
+			if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(file, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatalf("%v (run go test -update)", err)
+		}
+		if d := cmp.Diff(string(want), string(got)); d != "" {
+			t.Errorf("%s (-want +got):\n%s", name, d)
+		}
+	}
+
+	// A configuration change moves etc and the toplevel, nothing else.
+	sys.Networking.HostName = "other"
+	q, err := MakePlan(sys, pk, Options{KilnBinary: kilnBin, Version: "0.0.0-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for part, path := range p.Parts {
+		moved := q.Parts[part] != path
+		if want := part == PartEtc || part == PartToplevel; moved != want {
+			t.Errorf("after a host name change, %s moved = %v, want %v", part, moved, want)
+		}
+	}
+}
