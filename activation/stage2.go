@@ -36,6 +36,9 @@ func Stage2(ctx context.Context, toplevel string) error {
 			log.printf("kiln stage 2: %v", err)
 		}
 	}
+	if err := remountRootRW(); err != nil {
+		log.printf("kiln stage 2: %v", err)
+	}
 	if err := bindReadOnly("/kiln/store"); err != nil {
 		log.printf("kiln stage 2: %v", err)
 	}
@@ -99,6 +102,22 @@ func isMountPoint(dir string) bool {
 		return false
 	}
 	return st.Dev != parent.Dev || st.Ino == parent.Ino
+}
+
+// remountRootRW makes / writable when it was mounted read-only ("ro" on
+// the kernel command line): activation writes /etc.
+func remountRootRW() error {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/", &st); err != nil {
+		return fmt.Errorf("statfs /: %w", err)
+	}
+	if st.Flags&unix.ST_RDONLY == 0 {
+		return nil
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REMOUNT, ""); err != nil {
+		return fmt.Errorf("remount / read-write: %w", err)
+	}
+	return nil
 }
 
 // bindReadOnly binds dir onto itself and remounts the bind ro,nodev, so

@@ -97,13 +97,15 @@ func TestBootVM(t *testing.T) {
 	t.Run("stage2", func(t *testing.T) {
 		tree := filepath.Join(t.TempDir(), "rootfs")
 		top := stage2Tree(t, tree, kiln, testInit)
-		log := bootVM(t, kernel, initrd, makeDisk(t, tree), "loglevel=7 root=LABEL=kiln-root init="+top+"/init") // stage 2 logs to kmsg at info level
+		// "ro": stage 2 must remount / read-write before activating.
+		log := bootVM(t, kernel, initrd, makeDisk(t, tree), "loglevel=7 ro root=LABEL=kiln-root init="+top+"/init") // stage 2 logs to kmsg at info level
 		systemd := "/run/current-system/systemd/lib/systemd/systemd"
 		wantLines(t, log,
 			modulesLine,
 			"kiln stage 1: exec "+top+"/init",
 			"KILN-TEST pid=1",
 			"KILN-TEST argv0="+systemd,
+			"KILN-TEST mount=/ ext4 rw,", // stage 1 mounted it ro, stage 2 remounted it
 			"KILN-TEST link=/run/current-system -> "+top,
 			"KILN-TEST link=/run/booted-system -> "+top,
 			"KILN-TEST link=/usr -> /run/current-system/sw",
