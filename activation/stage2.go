@@ -30,21 +30,30 @@ func Stage2(ctx context.Context, toplevel string) error {
 	}
 	log := newKmsgLog()
 	defer log.close()
-	log.printf("kiln stage 2: activating %s (%s since kernel start)", toplevel, uptime())
+	log.printf(kmsgInfo, "kiln stage 2: activating %s (%s since kernel start)", toplevel, uptime())
 	for _, m := range stage2Mounts {
 		if err := mountOnce(m); err != nil {
-			log.printf("kiln stage 2: %v", err)
+			log.printf(kmsgErr, "kiln stage 2: %v", err)
 		}
 	}
 	if err := remountRootRW(); err != nil {
-		log.printf("kiln stage 2: %v", err)
+		log.printf(kmsgErr, "kiln stage 2: %v", err)
 	}
 	if err := bindReadOnly("/kiln/store"); err != nil {
-		log.printf("kiln stage 2: %v", err)
+		log.printf(kmsgErr, "kiln stage 2: %v", err)
 	}
-	a := Activator{Log: func(format string, args ...any) { log.printf("kiln stage 2: "+format, args...) }}
+	// Plan lines go out at debug level: a first boot plans hundreds of
+	// them, and printing them on a serial console would slow the boot.
+	// Warnings are shown.
+	a := Activator{Log: func(format string, args ...any) {
+		level := kmsgDebug
+		if strings.HasPrefix(fmt.Sprintf(format, args...), "warning:") {
+			level = kmsgWarning
+		}
+		log.printf(level, "kiln stage 2: "+format, args...)
+	}}
 	if err := a.Activate("/", toplevel, Boot); err != nil {
-		log.printf("kiln stage 2: %v", err)
+		log.printf(kmsgErr, "kiln stage 2: %v", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("stage 2: %w", err)
@@ -55,7 +64,7 @@ func Stage2(ctx context.Context, toplevel string) error {
 			errs = append(errs, err)
 			continue
 		}
-		log.printf("kiln stage 2: exec %s (%s since kernel start)", p, uptime())
+		log.printf(kmsgInfo, "kiln stage 2: exec %s (%s since kernel start)", p, uptime())
 		log.close()
 		err := unix.Exec(p, append([]string{p}, os.Args[1:]...), os.Environ())
 		errs = append(errs, fmt.Errorf("exec %s: %w", p, err))
@@ -144,13 +153,23 @@ func newKmsgLog() *kmsgLog {
 	return &kmsgLog{f: f}
 }
 
-func (l *kmsgLog) printf(format string, a ...any) {
+// Kernel log levels.
+const (
+	kmsgErr     = 3
+	kmsgWarning = 4
+	kmsgInfo    = 6
+	kmsgDebug   = 7
+)
+
+func (l *kmsgLog) printf(level int, format string, a ...any) {
 	msg := strings.TrimRight(fmt.Sprintf(format, a...), "\n")
 	if l.f == nil {
-		fmt.Fprintln(os.Stderr, msg)
+		if level < kmsgDebug {
+			fmt.Fprintln(os.Stderr, msg)
+		}
 		return
 	}
-	fmt.Fprintf(l.f, "<6>%s\n", msg)
+	fmt.Fprintf(l.f, "<%d>%s\n", level, msg)
 }
 
 func (l *kmsgLog) close() {
