@@ -157,6 +157,20 @@ func (s *shell) expectRestart() {
 	s.mu.Unlock()
 }
 
+// restart sends a line that ends the shell (a reboot) and forgets it.
+func (s *shell) restart(ctx context.Context, line string) error {
+	if err := s.waitReady(ctx); err != nil {
+		return err
+	}
+	s.cmdMu.Lock()
+	defer s.cmdMu.Unlock()
+	s.expectRestart()
+	if _, err := io.WriteString(s.w, line+"\n"); err != nil {
+		return fmt.Errorf("send to the backdoor: %w", err)
+	}
+	return nil
+}
+
 // send writes a raw line to the shell without waiting for anything, for
 // commands that do not return (poweroff, reboot).
 func (s *shell) send(ctx context.Context, line string) error {

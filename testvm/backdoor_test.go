@@ -186,8 +186,10 @@ func TestBackdoorRestart(t *testing.T) {
 	if out, _, err := sh.run(ctx, "echo $$"); err != nil || out == "" {
 		t.Fatalf("first shell: %q, %v", out, err)
 	}
-	sh.expectRestart()
-	g.stopBash()
+	if err := sh.restart(ctx, "exit"); err != nil {
+		t.Fatal(err)
+	}
+	g.bash.Wait()
 	if sh.isReady() {
 		t.Fatal("ready right after a restart")
 	}

@@ -1,0 +1,45 @@
+package testvm
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"testing"
+	"time"
+)
+
+func TestConsoleText(t *testing.T) {
+	c := newConsole(nil)
+	// Colours split across writes, as QEMU's pipe may deliver them.
+	for _, chunk := range []string{"\x1b[1m\x1b[33mShe", "ll> \x1b", "[0m\x1b[37", "m\r\nnext\x1bcline\r\n"} {
+		c.Write([]byte(chunk))
+	}
+	if got, want := c.Text(), "Shell> \nnextline\n"; got != want {
+		t.Errorf("text = %q, want %q", got, want)
+	}
+}
+
+func TestConsoleWaitConsumesMatches(t *testing.T) {
+	c := newConsole(nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.Write([]byte("boot 1: ready\n"))
+	re := regexp.MustCompile(`ready`)
+	if _, err := c.waitFor(ctx, re, nil); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		c.Write([]byte("boot 2: rea"))
+		c.Write([]byte("dy\n"))
+	}()
+	m, err := c.waitFor(ctx, regexp.MustCompile(`boot \d: ready`), nil)
+	if err != nil || m != "boot 2: ready" {
+		t.Errorf("second wait = %q, %v; want the text printed after the first match", m, err)
+	}
+	stop := make(chan struct{})
+	close(stop)
+	if _, err := c.waitFor(ctx, re, stop); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("wait on a stopped machine: %v, want ErrNotRunning", err)
+	}
+}

@@ -1,0 +1,26 @@
+package testvm
+
+import (
+	"os/exec"
+	"testing"
+	"time"
+)
+
+// TestKVMProbe runs the probe and checks it against a plan: either answer
+// is right for some machine, and the plan must follow it.
+func TestKVMProbe(t *testing.T) {
+	if _, err := exec.LookPath(defaultQEMU); err != nil {
+		t.Skip("no QEMU")
+	}
+	start := time.Now()
+	ok := kvmCreatesVM() && kvmRunsFirmware(defaultQEMU, DefaultOVMFCode)
+	took := time.Since(start)
+	t.Logf("KVM usable: %v (probe took %v)", ok, took)
+	p, err := NewPlan(t.TempDir(), WithoutBackdoor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[bool]string{true: "kvm", false: "tcg"}[ok]; p.Accel != want {
+		t.Errorf("plan accel = %q, want %q", p.Accel, want)
+	}
+}

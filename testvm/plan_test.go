@@ -1,0 +1,99 @@
+package testvm
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestPlanGolden pins the QEMU command lines, with the state directory
+// and disk paths replaced by $DIR and $DISK.
+func TestPlanGolden(t *testing.T) {
+	tmp := t.TempDir()
+	raw := filepath.Join(tmp, "disk.img")
+	qcow := filepath.Join(tmp, "disk.qcow2")
+	os.WriteFile(raw, make([]byte, 512), 0o644)
+	os.WriteFile(qcow, []byte("QFI\xfb\x00\x00\x00\x03"), 0o644)
+	dir := filepath.Join(tmp, "state")
+	tests := []struct {
+		name string
+		opts []Option
+	}{
+		{"defaults", nil},
+		{"disk-overlay", []Option{WithDisk(raw), WithPortForward(2222, 22), WithPortForward(8080, 80)}},
+		{"writable-qcow2", []Option{WithWritableDisk(qcow), WithMemory(2048), WithCPUs(2), WithName("server")}},
+		{"interactive", []Option{WithDisk(raw), WithInteractive(), WithPortForward(2222, 22)}},
+		{"bare", []Option{WithoutBackdoor(), WithoutNetwork(), WithArgs("-S"), WithOVMF("/fw/code.fd", "/fw/vars.fd")}},
+		{"kvm", []Option{WithAccel("kvm"), WithQEMU("/opt/qemu/bin/qemu-system-x86_64")}},
+	}
+	var got strings.Builder
+	for _, tc := range tests {
+		p, err := NewPlan(dir, append([]Option{WithAccel("tcg")}, tc.opts...)...)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		s := strings.NewReplacer(dir, "$DIR", raw, "$DISK", qcow, "$DISK").Replace(p.String())
+		got.WriteString("# " + tc.name + "\n" + s + "\n\n")
+	}
+	golden := filepath.Join("testdata", "plans.golden")
+	if *update {
+		if err := os.WriteFile(golden, []byte(got.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create)", err)
+	}
+	if diff := cmp.Diff(string(want), got.String()); diff != "" {
+		t.Errorf("plans differ from %s (-want +got):\n%s", golden, diff)
+	}
+}
+
+func TestPlanRejects(t *testing.T) {
+	dir := t.TempDir()
+	long := filepath.Join(dir, strings.Repeat("x", 100))
+	for _, tc := range []struct {
+		name string
+		dir  string
+		opts []Option
+	}{
+		{"missing disk", dir, []Option{WithDisk(filepath.Join(dir, "nope.img"))}},
+		{"zero memory", dir, []Option{WithMemory(0)}},
+		{"forward without network", dir, []Option{WithoutNetwork(), WithPortForward(1, 2)}},
+		{"socket path too long", long, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := NewPlan(tc.dir, append([]Option{WithAccel("tcg")}, tc.opts...)...); err == nil {
+				t.Error("NewPlan succeeded")
+			}
+		})
+	}
+}
+
+func TestPlanPrepareKeepsState(t *testing.T) {
+	if _, err := os.Stat(DefaultOVMFVars); err != nil {
+		t.Skip("no OVMF vars")
+	}
+	dir := filepath.Join(t.TempDir(), "state")
+	p, err := NewPlan(dir, WithAccel("tcg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	if err := SetVariableFile(p.VarsFile, OneShotEntry(GenerationEntry(2))); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	vars, err := ReadVariablesFile(p.VarsFile)
+	if err != nil || len(vars) == 0 || vars[len(vars)-1].Name != "LoaderEntryOneShot" {
+		t.Errorf("second Prepare lost the machine's variables: %v, %v", vars, err)
+	}
+}
