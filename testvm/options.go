@@ -12,7 +12,7 @@ const (
 	// DefaultTimeout bounds each wait. Under TCG a Debian system reaches
 	// multi-user.target about 16 s after QEMU starts, up to three times
 	// slower on a busy machine.
-	DefaultTimeout = 5 * time.Minute
+	DefaultTimeout  = 5 * time.Minute
 	DefaultOVMFCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 	DefaultOVMFVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 	defaultQEMU     = "qemu-system-x86_64"

@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-
 )
 
 // Plan is one machine's QEMU invocation, computed from options before
@@ -245,4 +244,3 @@ func FreeHostPort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
-
