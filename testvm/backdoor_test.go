@@ -17,9 +17,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// backdoorUnit is the guest side exactly as test images run it, with
-// /dev/hvc0 standing for the console device.
-const backdoorUnit = `stty -F /dev/hvc0 raw -echo; echo kiln-backdoor-ready >/dev/hvc0; exec /bin/bash --noprofile --norc </dev/hvc0 >/dev/hvc0 2>&1`
+// guestCommands are the guest side as test images run it, with /dev/hvc0
+// standing for the console device: the unit of modules' testing.backdoor
+// (an interactive bash on the tty), and the drop-in the system builder
+// adds because hvc0 resets its termios on last close (bash reads the
+// console as a script). The host side must work with both.
+var guestCommands = map[string]string{
+	"interactive": `stty -F /dev/hvc0 raw -echo; echo kiln-backdoor-ready >/dev/hvc0; exec /bin/bash --noprofile --norc </dev/hvc0 >/dev/hvc0 2>&1`,
+	"script":      `exec </dev/hvc0 >/dev/hvc0 2>&1; stty raw -echo; echo kiln-backdoor-ready; exec /bin/bash --noprofile --norc /dev/hvc0`,
+}
+
+// forEachGuest runs f as a subtest per guest command.
+func forEachGuest(t *testing.T, f func(t *testing.T, g *fakeGuest)) {
+	for _, name := range []string{"interactive", "script"} {
+		t.Run(name, func(t *testing.T) { f(t, startFakeGuest(t, guestCommands[name])) })
+	}
+}
 
 // fakeGuest stands in for a VM: a pseudo-terminal plays /dev/hvc0, the
 // backdoor command runs on it in a real bash, and a unix socket is bridged
@@ -32,6 +45,7 @@ type fakeGuest struct {
 	slave  *os.File // held open, as the kernel keeps hvc0
 	socket string
 	bash   *exec.Cmd
+	guest  string // the guest's backdoor command
 }
 
 func openPTY(t *testing.T) (*os.File, string) {
@@ -50,12 +64,12 @@ func openPTY(t *testing.T) (*os.File, string) {
 	return m, fmt.Sprintf("/dev/pts/%d", n)
 }
 
-func startFakeGuest(t *testing.T) *fakeGuest {
+func startFakeGuest(t *testing.T, guest string) *fakeGuest {
 	t.Helper()
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("no bash")
 	}
-	g := &fakeGuest{t: t}
+	g := &fakeGuest{t: t, guest: guest}
 	g.master, g.tty = openPTY(t)
 	var err error
 	if g.slave, err = os.OpenFile(g.tty, os.O_RDWR|unix.O_NOCTTY, 0); err != nil {
@@ -87,7 +101,7 @@ func startFakeGuest(t *testing.T) *fakeGuest {
 
 // startBash boots the guest's backdoor service.
 func (g *fakeGuest) startBash() {
-	g.bash = exec.Command("bash", "--noprofile", "--norc", "-c", strings.ReplaceAll(backdoorUnit, "/dev/hvc0", g.tty))
+	g.bash = exec.Command("bash", "--noprofile", "--norc", "-c", strings.ReplaceAll(g.guest, "/dev/hvc0", g.tty))
 	g.bash.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TERM=dumb", "HOME=/root"}
 	g.bash.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := g.bash.Start(); err != nil {
@@ -112,8 +126,9 @@ func (g *fakeGuest) connect() *shell {
 	return newShell(c)
 }
 
-func TestBackdoorCommands(t *testing.T) {
-	g := startFakeGuest(t)
+func TestBackdoorCommands(t *testing.T) { forEachGuest(t, testBackdoorCommands) }
+
+func testBackdoorCommands(t *testing.T, g *fakeGuest) {
 	sh := g.connect()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -158,8 +173,9 @@ func TestBackdoorCommands(t *testing.T) {
 	}
 }
 
-func TestBackdoorAbandonedCommand(t *testing.T) {
-	g := startFakeGuest(t)
+func TestBackdoorAbandonedCommand(t *testing.T) { forEachGuest(t, testBackdoorAbandonedCommand) }
+
+func testBackdoorAbandonedCommand(t *testing.T, g *fakeGuest) {
 	sh := g.connect()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -178,8 +194,9 @@ func TestBackdoorAbandonedCommand(t *testing.T) {
 // TestBackdoorRestart plays a reboot: the guest's shell dies and a new
 // one starts on the same console while the host connection stays, as it
 // does with QEMU's chardev across a guest reboot.
-func TestBackdoorRestart(t *testing.T) {
-	g := startFakeGuest(t)
+func TestBackdoorRestart(t *testing.T) { forEachGuest(t, testBackdoorRestart) }
+
+func testBackdoorRestart(t *testing.T, g *fakeGuest) {
 	sh := g.connect()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
