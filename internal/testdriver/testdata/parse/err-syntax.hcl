@@ -1,0 +1,2 @@
+machine "m" {
+  config = "m.hcl"
