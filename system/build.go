@@ -74,8 +74,8 @@ func (p *Plan) Build(ctx context.Context, st *store.Store) (*Result, error) {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		err := part(PartKernelModules, []store.Path{p.KernelPath}, func(tmp string) error {
-			return buildKernelModules(gctx, p.pk, p.Kernel, p.KernelPath.String(), tmp)
+		err := part(PartKernelModules, nil, func(tmp string) error {
+			return buildKernelModules(gctx, p.pk, p.Kernel, tmp)
 		})
 		if err != nil {
 			return err
@@ -83,12 +83,12 @@ func (p *Plan) Build(ctx context.Context, st *store.Store) (*Result, error) {
 		g.Go(func() error {
 			return part(PartInitrd, nil, func(tmp string) error { return p.buildInitrd(st, tmp, &r.InitrdSize) })
 		})
-		return part(PartSw, append(append([]store.Path{}, p.pkgPaths...), kmods, kiln), func(tmp string) error {
+		return part(PartSw, append(p.pkgRefs(), kmods, kiln), func(tmp string) error {
 			return p.buildSw(st, tmp)
 		})
 	})
 	g.Go(func() error {
-		refs := append([]store.Path{}, p.pkgPaths...)
+		refs := p.etcRefs()
 		if hw, ok := p.Parts[PartHwdb]; ok {
 			if err := part(PartHwdb, nil, func(tmp string) error { return buildHwdb(gctx, p.pk, tmp) }); err != nil {
 				return err
@@ -105,7 +105,13 @@ func (p *Plan) Build(ctx context.Context, st *store.Store) (*Result, error) {
 			r.InitrdSize = fi.Size()
 		}
 	}
-	refs := []store.Path{p.KernelPath}
+	kdir, _ := p.pk.Dir(p.Kernel.Package)
+	if err := part(PartKernel, nil, func(tmp string) error {
+		return copyRegular(filepath.Join(kdir, p.Kernel.Vmlinuz), tmp)
+	}); err != nil {
+		return nil, err
+	}
+	var refs []store.Path
 	if !p.Systemd.IsZero() {
 		refs = append(refs, p.Systemd)
 	}
@@ -127,10 +133,8 @@ func (p *Plan) event(e Event) {
 }
 
 func (p *Plan) buildInitrd(st *store.Store, tmp string, size *int64) error {
-	kdir, _ := p.pk.Dir(p.Kernel.Package)
-	rel := p.Kernel.modulesDir(p.pk)
 	index := filepath.Join(st.Physical(p.Parts[PartKernelModules]), "lib", "modules", p.Kernel.Version)
-	in, err := initrdContent(p.opts.KilnBinary, index, filepath.Join(kdir, rel), p.Kernel.Version, p.initrdMods)
+	in, err := initrdContent(p.opts.KilnBinary, index, index, p.Kernel.Version, p.initrdMods)
 	if err != nil {
 		return err
 	}
@@ -155,11 +159,10 @@ func (p *Plan) buildSw(st *store.Store, tmp string) error {
 	for _, n := range p.pk.Names() {
 		d, _ := p.pk.Dir(n)
 		sp, _ := p.pk.Path(n)
-		src := swSource{Name: n, Logical: sp.String(), Phys: d}
 		if n == p.Kernel.Package {
-			src.Skip = []string{p.Kernel.modulesDir(p.pk)}
+			continue // its modules are in kernel-modules, its image in kernel
 		}
-		if err := f.add(src); err != nil {
+		if err := f.add(swSource{Name: n, Logical: sp.String(), Phys: d}); err != nil {
 			return err
 		}
 	}
@@ -301,7 +304,7 @@ func (p *Plan) writeToplevel(tmp string) error {
 	links := map[string]string{
 		"init":           kiln,
 		"bin/kiln":       kiln,
-		"kernel":         p.KernelPath.String() + "/" + p.Kernel.Vmlinuz,
+		"kernel":         p.Parts[PartKernel].String(),
 		"initrd":         p.Parts[PartInitrd].String(),
 		"kernel-modules": p.Parts[PartKernelModules].String(),
 		"sw":             p.Parts[PartSw].String(),
@@ -327,4 +330,37 @@ func (p *Plan) writeToplevel(tmp string) error {
 		}
 	}
 	return nil
+}
+
+// pkgRefs are the package paths other than the kernel image package's,
+// whose parts (kernel, kernel-modules) are store paths of their own.
+func (p *Plan) pkgRefs() []store.Path {
+	var out []store.Path
+	for _, n := range p.pk.Names() {
+		if n != p.Kernel.Package {
+			sp, _ := p.pk.Path(n)
+			out = append(out, sp)
+		}
+	}
+	return out
+}
+
+// etcRefs are the packages the etc tree names: link targets, and store
+// paths inside generated files (units running pkgs.X).
+func (p *Plan) etcRefs() []store.Path {
+	var text strings.Builder
+	for _, e := range p.etc {
+		text.WriteString(e.Target)
+		text.WriteByte(0)
+		text.Write(e.Data)
+		text.WriteByte(0)
+	}
+	all := text.String()
+	var out []store.Path
+	for _, sp := range p.pkgPaths {
+		if strings.Contains(all, sp.Base()) {
+			out = append(out, sp)
+		}
+	}
+	return out
 }

@@ -5,11 +5,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/kiln-os/kiln/boot"
 	"github.com/kiln-os/kiln/boot/stage1"
@@ -69,34 +72,42 @@ func (k kernelInfo) modulesDir(pk Packages) string {
 }
 
 // buildKernelModules fills out with lib/modules/<ver>/: the kernel
-// package's files, kernel/ as a link into the package, and the indices
-// depmod writes (modules.dep, modules.alias, their .bin forms...). depmod
-// runs from the locked kmod through the closure's loader.
-func buildKernelModules(ctx context.Context, pk Packages, k kernelInfo, kernelLogical, out string) error {
+// package's module tree with every .ko compressed with zstd (libkmod and
+// stage 1 read .ko.zst; the image carries a quarter of the bytes, and the
+// kernel package itself stays out of the system's closure), and the
+// indices depmod writes (modules.dep, modules.alias, their .bin forms...).
+// depmod runs from the locked kmod through the closure's loader.
+func buildKernelModules(ctx context.Context, pk Packages, k kernelInfo, out string) error {
 	kdir, _ := pk.Dir(k.Package)
 	src := filepath.Join(kdir, k.modulesDir(pk))
 	dst := filepath.Join(out, "lib", "modules", k.Version)
-	if err := os.MkdirAll(dst, 0o755); err != nil {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
+	if err != nil {
 		return err
 	}
-	ents, err := os.ReadDir(src)
-	if err != nil {
-		return fmt.Errorf("read kernel modules: %w", err)
-	}
-	var linked []string
-	for _, e := range ents {
-		s, d := filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())
-		if e.Type().IsRegular() {
-			if err := copyRegular(s, d); err != nil {
-				return err
-			}
-			continue
-		}
-		// Directories (kernel/) and links: depmod follows the link.
-		if err := os.Symlink(s, d); err != nil {
+	defer enc.Close()
+	err = filepath.WalkDir(src, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
 			return err
 		}
-		linked = append(linked, e.Name())
+		t := filepath.Join(dst, strings.TrimPrefix(p, src))
+		switch {
+		case e.IsDir():
+			return os.MkdirAll(t, 0o755)
+		case e.Type()&fs.ModeSymlink != 0:
+			return nil // build/ and source/ links of headers packages
+		case strings.HasSuffix(p, ".ko"):
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(t+".zst", enc.EncodeAll(b, nil), 0o444)
+		default:
+			return copyRegular(p, t)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("kernel modules: %w", err)
 	}
 	_, kmod, ok := find(pk, "usr/bin/kmod")
 	if !ok {
@@ -106,20 +117,7 @@ func buildKernelModules(ctx context.Context, pk Packages, k kernelInfo, kernelLo
 	if err != nil {
 		return fmt.Errorf("depmod: %w", err)
 	}
-	if err := runTool(tool.command(ctx, kmod, "depmod", "-b", out, k.Version), "depmod"); err != nil {
-		return err
-	}
-	// The links pointed at the physical package; the store holds logical ones.
-	for _, n := range linked {
-		d := filepath.Join(dst, n)
-		if err := os.Remove(d); err != nil {
-			return err
-		}
-		if err := os.Symlink(path.Join(kernelLogical, k.modulesDir(pk), n), d); err != nil {
-			return err
-		}
-	}
-	return nil
+	return runTool(tool.command(ctx, kmod, "depmod", "-b", out, k.Version), "depmod")
 }
 
 // moduleIndex is what modules.dep and modules.builtin say.

@@ -19,6 +19,7 @@ import (
 // Part names: the store paths a system is made of.
 const (
 	PartKiln          = "kiln"
+	PartKernel        = "kernel"
 	PartKernelModules = "kernel-modules"
 	PartInitrd        = "initrd"
 	PartHwdb          = "hwdb"
@@ -30,12 +31,13 @@ const (
 // Builder versions, part of every key: bump one when its output changes
 // for equal inputs.
 const (
-	swBuilder       = "sw/1"
+	swBuilder       = "sw/2"
 	etcBuilder      = "etc/1"
-	kmodBuilder     = "kernel-modules/1"
+	kmodBuilder     = "kernel-modules/2"
+	kernelBuilder   = "kernel/1"
 	initrdBuilder   = "initrd/1"
 	hwdbBuilder     = "hwdb/1"
-	toplevelBuilder = "toplevel/1"
+	toplevelBuilder = "toplevel/2"
 )
 
 // Options tune a build.
@@ -166,6 +168,9 @@ func (p *Plan) planKernel() error {
 	p.Kernel = k
 	p.KernelPath, _ = p.pk.Path(k.Package)
 	if p.Parts[PartKernelModules], err = p.allPackagesKey(kmodBuilder).Add("kernel", k.Package).Path("kernel-modules-" + k.Version); err != nil {
+		return err
+	}
+	if p.Parts[PartKernel], err = store.NewKey(kernelBuilder).AddPath("package", p.KernelPath).Add("file", k.Vmlinuz).Path("vmlinuz-" + k.Version); err != nil {
 		return err
 	}
 	p.initrdMods = append([]string{}, p.sys.Kernel.InitrdModules...)
@@ -422,8 +427,6 @@ func (p *Plan) planToplevel() error {
 		Add("version", p.opts.Version).
 		Add("activation", hex.EncodeToString(h[:])).
 		Add("params", strings.Join(p.Params, " ")).
-		AddPath("kernel", p.KernelPath).
-		Add("vmlinuz", p.Kernel.Vmlinuz).
 		AddPath("systemd", p.Systemd)
 	for _, n := range orderedKeys(p.Parts) {
 		k.AddPath(n, p.Parts[n])
@@ -439,7 +442,7 @@ func (p *Plan) planToplevel() error {
 	p.Parts[PartToplevel] = top
 	bs := boot.Bootspec{
 		Version: boot.BootspecVersion, Label: p.Label, Toplevel: top.String(), Init: top.String() + "/init",
-		Kernel: p.KernelPath.String() + "/" + p.Kernel.Vmlinuz, Initrd: p.Parts[PartInitrd].String(),
+		Kernel: p.Parts[PartKernel].String(), Initrd: p.Parts[PartInitrd].String(),
 		KernelParams: p.Params, KilnVersion: p.opts.Version,
 	}
 	if p.bootspec, err = bs.Marshal(); err != nil {
