@@ -32,7 +32,7 @@ const (
 // for equal inputs.
 const (
 	swBuilder       = "sw/2"
-	etcBuilder      = "etc/1"
+	etcBuilder      = "etc/2"
 	kmodBuilder     = "kernel-modules/2"
 	kernelBuilder   = "kernel/1"
 	initrdBuilder   = "initrd/1"
