@@ -47,7 +47,7 @@ func needVM(t *testing.T) {
 func kilnBinary(t *testing.T) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "kiln")
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/kiln")
+	cmd := exec.Command("go", "build", "-ldflags=-s -w", "-o", out, "./cmd/kiln")
 	cmd.Dir = repoRoot(t)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
