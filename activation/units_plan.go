@@ -1,0 +1,448 @@
+package activation
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+)
+
+// UnitState is what systemd reports about one loaded unit.
+type UnitState struct {
+	Active  string // active, inactive, failed, activating, deactivating, reloading
+	Sub     string // running, exited, listening, mounted...
+	MainPID uint32 // services only; 0 when none or not known
+}
+
+// running reports whether a switch must consider the unit: NixOS looks at
+// active and activating units only, so failed and inactive ones are left
+// alone.
+func (s UnitState) running() bool {
+	return s.Active == "active" || s.Active == "activating" || s.Active == "reloading"
+}
+
+// UnitAction is one job on one unit and why.
+type UnitAction struct {
+	Unit   string `json:"unit"`
+	Reason string `json:"reason"`
+}
+
+// UnitsPlan is what a switch does to units: Stop before activation, then a
+// daemon-reload, then Reload, Restart and Start, in that order. Skipped
+// units changed but are left running with their old unit.
+type UnitsPlan struct {
+	Stop, Start, Restart, Reload, Skipped []UnitAction
+	// DaemonReload: some unit file, drop-in or enablement link changed.
+	DaemonReload bool
+}
+
+// Empty reports whether the plan does nothing.
+func (p UnitsPlan) Empty() bool {
+	return !p.DaemonReload && len(p.Stop)+len(p.Start)+len(p.Restart)+len(p.Reload)+len(p.Skipped) == 0
+}
+
+// String prints the plan in the order it is applied (golden-tested).
+func (p UnitsPlan) String() string {
+	var b strings.Builder
+	line := func(verb string, as []UnitAction) {
+		for _, a := range as {
+			fmt.Fprintf(&b, "%-8s %s (%s)\n", verb, a.Unit, a.Reason)
+		}
+	}
+	line("stop", p.Stop)
+	if p.DaemonReload {
+		b.WriteString("daemon-reload\n")
+	}
+	line("reload", p.Reload)
+	line("restart", p.Restart)
+	line("start", p.Start)
+	line("skip", p.Skipped)
+	if b.Len() == 0 {
+		return "units: no changes\n"
+	}
+	return b.String()
+}
+
+// ignoredUnitKeys are [Unit] keys whose change needs no restart (as in
+// NixOS's switch-to-configuration): they take effect on daemon-reload.
+var ignoredUnitKeys = map[string]bool{
+	"Description": true, "Documentation": true, "OnFailure": true, "OnSuccess": true,
+	"OnFailureJobMode": true, "IgnoreOnIsolate": true, "StopWhenUnneeded": true,
+	"RefuseManualStart": true, "RefuseManualStop": true, "AllowIsolate": true,
+	"CollectMode": true, "SourcePath": true,
+}
+
+// unitChange says how two versions of a unit differ.
+type unitChange int
+
+const (
+	unitSame          unitChange = iota
+	unitReloadTrigger            // only X-Reload-Triggers changed
+	unitMountOptions             // a mount whose Options (and triggers) changed only
+	unitChanged
+)
+
+// compareUnits compares the merged options (main file and drop-ins) of
+// two versions, ignoring [Install] (enablement is links, applied by
+// daemon-reload), comments, layout and ignoredUnitKeys.
+func compareUnits(old, new *UnitFile) unitChange {
+	a, b := sectionValues(old), sectionValues(new)
+	changed := map[string]bool{}
+	for k, v := range a {
+		if !equalStrings(v, b[k]) {
+			changed[k] = true
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			changed[k] = true
+		}
+	}
+	if len(changed) == 0 {
+		return unitSame
+	}
+	reloadOnly, optionsOnly := true, strings.HasSuffix(new.Name, ".mount")
+	for k := range changed {
+		if k != "Unit.X-Reload-Triggers" {
+			reloadOnly = false
+			if k != "Mount.Options" {
+				optionsOnly = false
+			}
+		}
+	}
+	switch {
+	case reloadOnly:
+		return unitReloadTrigger
+	case optionsOnly:
+		return unitMountOptions
+	}
+	return unitChanged
+}
+
+func sectionValues(u *UnitFile) map[string][]string {
+	m := map[string][]string{}
+	for _, o := range u.Merged() {
+		if o.Section == "Install" || o.Section == "Unit" && ignoredUnitKeys[o.Name] {
+			continue
+		}
+		k := o.Section + "." + o.Name
+		m[k] = append(m[k], o.Value)
+	}
+	return m
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// lookup finds a unit or, for an instance, its template.
+func lookup(units map[string]*UnitFile, name string) *UnitFile {
+	if u := units[name]; u != nil {
+		return u
+	}
+	if t := templateOf(name); t != "" {
+		return units[t]
+	}
+	return nil
+}
+
+// neverStopped are mounts a switch must not unmount: the root, the store
+// and what holds it.
+func neverStopped(name string, u *UnitFile) bool {
+	if name == "-.mount" || name == "kiln.mount" || name == "kiln-store.mount" {
+		return true
+	}
+	if w, ok := u.Get("Mount", "Where"); ok {
+		switch path.Clean(w) {
+		case "/", "/kiln", "/kiln/store":
+			return true
+		}
+	}
+	return false
+}
+
+// planner accumulates actions keyed by unit (a unit gets each verb once).
+type planner struct {
+	old, new                           map[string]*UnitFile
+	observed                           map[string]UnitState
+	stop, start, restart, reload, skip map[string]string
+}
+
+// PlanUnits computes the unit actions that move a machine running old (as
+// observed: systemd's view of the loaded units) to new, with the rules of
+// NixOS's switch-to-configuration:
+//   - only active (or activating) units that old provides are considered;
+//     failed, inactive, transient and generated units are left alone;
+//   - a unit new no longer provides (or masks) is stopped, unless it says
+//     X-StopOnRemoval=false; / and the store are never unmounted;
+//   - a changed target is started (unless RefuseManualStart= or
+//     X-OnlyManualStart=), and stopped first with X-StopOnReconfiguration=;
+//   - changes to [Install], comments and cosmetic [Unit] keys are ignored;
+//     drop-ins count; only X-Reload-Triggers changed: reload;
+//   - a changed mount is reloaded (remounted) when only Options= changed,
+//     else restarted; / is only ever remounted;
+//   - .slice and .path changes take effect on daemon-reload;
+//   - a changed socket is stopped with the service it activates and
+//     started again (NixOS ignores changed sockets);
+//   - other changed units: X-ReloadIfChanged=true: reload;
+//     X-RestartIfChanged=false, RefuseManualStop= or X-OnlyManualStart=:
+//     skipped, with the reason; a service with X-StopIfChanged=false and
+//     any non-service: restart; else the service is stopped before
+//     activation and started after, and when its socket is active it is
+//     restarted through the socket (socket and service stopped, socket
+//     started: NixOS issue 74899);
+//   - a unit that is not running and that new newly links into the
+//     .wants/.requires of an active (or started) target is started.
+func PlanUnits(old, new map[string]*UnitFile, observed map[string]UnitState) UnitsPlan {
+	p := &planner{old: old, new: new, observed: observed,
+		stop: map[string]string{}, start: map[string]string{}, restart: map[string]string{},
+		reload: map[string]string{}, skip: map[string]string{}}
+	for _, name := range sortedKeys(observed) {
+		if observed[name].running() {
+			p.planRunning(name)
+		}
+	}
+	p.planNew()
+	return UnitsPlan{
+		Stop:         actions(p.stop, stopOrder),
+		Start:        actions(p.start, startOrder),
+		Restart:      actions(p.restart, startOrder),
+		Reload:       actions(p.reload, startOrder),
+		Skipped:      actions(p.skip, startOrder),
+		DaemonReload: unitsDiffer(old, new),
+	}
+}
+
+func (p *planner) planRunning(name string) {
+	ou := lookup(p.old, name)
+	if ou == nil || ou.Masked {
+		return // not from the old generation: transient, generated or runtime
+	}
+	nu := lookup(p.new, name)
+	if nu == nil || nu.Masked {
+		why := "removed"
+		if nu != nil {
+			why = "masked"
+		}
+		switch {
+		case neverStopped(name, ou):
+			p.skip[name] = why + ", but / and the store are never unmounted"
+		case !ou.Bool("Unit", "X-StopOnRemoval", true):
+			p.skip[name] = why + ", but X-StopOnRemoval=false"
+		default:
+			p.stop[name] = why
+		}
+		return
+	}
+	change := compareUnits(ou, nu)
+	if strings.HasSuffix(name, ".target") {
+		if change == unitSame {
+			return
+		}
+		if nu.Bool("Unit", "RefuseManualStart", false) || nu.Bool("Unit", "X-OnlyManualStart", false) {
+			p.skip[name] = "changed target, but it refuses manual start"
+			return
+		}
+		if nu.Bool("Unit", "X-StopOnReconfiguration", false) {
+			p.stop[name] = "changed target with X-StopOnReconfiguration=true"
+		}
+		p.start[name] = "changed target"
+		return
+	}
+	switch change {
+	case unitReloadTrigger:
+		if _, ok := p.restart[name]; !ok {
+			p.reload[name] = "X-Reload-Triggers changed"
+		}
+	case unitMountOptions:
+		p.reload[name] = "mount options changed: remount"
+	case unitChanged:
+		p.planChanged(name, nu)
+	}
+}
+
+func (p *planner) planChanged(name string, nu *UnitFile) {
+	kind := path.Ext(name)
+	switch {
+	case kind == ".slice" || kind == ".path":
+		// Applied by daemon-reload.
+	case kind == ".mount":
+		if neverStopped(name, nu) {
+			p.reload[name] = "changed, remounted: / and the store are never unmounted"
+		} else {
+			p.restart[name] = "changed mount"
+		}
+	case kind == ".socket":
+		p.planChangedSocket(name, nu)
+	case nu.marker("X-ReloadIfChanged", false) && !has(p.restart, name) && !has(p.stop, name):
+		p.reload[name] = "changed, reload_if_changed"
+	case !nu.marker("X-RestartIfChanged", true):
+		p.skip[name] = "changed, but restart_if_changed = false: keeps running its old unit"
+	case nu.Bool("Unit", "RefuseManualStop", false):
+		p.skip[name] = "changed, but RefuseManualStop=yes: keeps running its old unit"
+	case nu.Bool("Unit", "X-OnlyManualStart", false):
+		p.skip[name] = "changed, but X-OnlyManualStart=yes: keeps running its old unit"
+	case kind != ".service":
+		p.restart[name] = "changed"
+		delete(p.reload, name)
+	case !nu.marker("X-StopIfChanged", true):
+		p.restart[name] = "changed, X-StopIfChanged=false"
+		delete(p.reload, name)
+	default:
+		p.planChangedService(name, nu)
+	}
+}
+
+// planChangedService stops a changed service before activation so the new
+// unit never runs in the old environment, and starts it after — through
+// its socket when it is socket-activated.
+func (p *planner) planChangedService(name string, nu *UnitFile) {
+	sockets := nu.Values("Service", "Sockets")
+	if len(sockets) == 0 {
+		sockets = []string{strings.TrimSuffix(name, ".service") + ".socket"}
+	}
+	var through []string
+	for _, s := range sockets {
+		if !p.observed[s].running() {
+			continue
+		}
+		p.stop[s] = "socket of changed " + name
+		if su := p.new[s]; su != nil && !su.Masked {
+			p.start[s] = "restarts changed " + name + " through its socket"
+			through = append(through, s)
+		}
+	}
+	if len(through) == 0 {
+		p.start[name] = "changed"
+		p.stop[name] = "changed, started again after activation"
+	} else {
+		p.stop[name] = "changed, started again through " + strings.Join(through, " ")
+	}
+	delete(p.reload, name)
+}
+
+// planChangedSocket restarts a changed socket with the service it
+// activates stopped, so the next connection starts the new service.
+func (p *planner) planChangedSocket(name string, nu *UnitFile) {
+	p.stop[name] = "changed socket"
+	p.start[name] = "changed socket"
+	if nu.Bool("Socket", "Accept", false) {
+		return
+	}
+	svc, ok := nu.Get("Socket", "Service")
+	if !ok {
+		svc = strings.TrimSuffix(name, ".socket") + ".service"
+	}
+	if p.observed[svc].running() {
+		p.stop[svc] = "its socket " + name + " changed; started again through it"
+		delete(p.start, svc)
+		delete(p.restart, svc)
+		delete(p.reload, svc)
+	}
+}
+
+// planNew starts units that are not running and that new newly links
+// into the wants of a target that is active or being started.
+func (p *planner) planNew() {
+	for _, name := range sortedKeys(p.new) {
+		nu := p.new[name]
+		if nu.Masked || p.observed[name].running() || has(p.start, name) || has(p.stop, name) {
+			continue
+		}
+		ou := lookup(p.old, name)
+		var by []string
+		for _, owner := range nu.WantedBy {
+			if !strings.HasSuffix(owner, ".target") {
+				continue
+			}
+			if !p.observed[owner].running() && !has(p.start, owner) {
+				continue
+			}
+			if ou != nil && !ou.Masked && contains(ou.WantedBy, owner) {
+				continue // wanted before and still not running: left alone
+			}
+			by = append(by, owner)
+		}
+		if len(by) == 0 {
+			continue
+		}
+		if ou == nil || ou.Masked {
+			p.start[name] = "new, wanted by " + strings.Join(by, " ")
+		} else {
+			p.start[name] = "now wanted by " + strings.Join(by, " ")
+		}
+	}
+}
+
+func has(m map[string]string, k string) bool { _, ok := m[k]; return ok }
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// stopOrder stops sockets first, so they do not start a service being
+// stopped again; startOrder starts targets last.
+func stopOrder(name string) int {
+	if strings.HasSuffix(name, ".socket") {
+		return 0
+	}
+	return 1
+}
+
+func startOrder(name string) int {
+	if strings.HasSuffix(name, ".target") {
+		return 1
+	}
+	return 0
+}
+
+func actions(m map[string]string, order func(string) int) []UnitAction {
+	out := make([]UnitAction, 0, len(m))
+	for _, n := range sortedKeys(m) {
+		out = append(out, UnitAction{Unit: n, Reason: m[n]})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return order(out[i].Unit) < order(out[j].Unit) })
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// unitsDiffer reports whether systemd must reload: a unit appeared,
+// disappeared, was masked, or its options, drop-ins or links changed.
+func unitsDiffer(old, new map[string]*UnitFile) bool {
+	if len(old) != len(new) {
+		return true
+	}
+	for name, o := range old {
+		n := new[name]
+		if n == nil || o.Masked != n.Masked || !equalStrings(o.WantedBy, n.WantedBy) {
+			return true
+		}
+		if !equalStrings(flatOptions(o), flatOptions(n)) {
+			return true
+		}
+	}
+	return false
+}
+
+func flatOptions(u *UnitFile) []string {
+	var out []string
+	for _, o := range u.Merged() {
+		out = append(out, o.Section+"\x00"+o.Name+"\x00"+o.Value)
+	}
+	return out
+}
