@@ -161,6 +161,9 @@ func Main(ctx context.Context, env Env) int {
 	}
 	r := &Run{Env: env, Globals: g}
 	if err := c.run(ctx, r, opts, fs.Args()); err != nil {
+		if code, ok := err.(exitStatus); ok {
+			return int(code) // a child's or the target's, output relayed
+		}
 		var u errUsage
 		if errors.As(err, &u) {
 			fmt.Fprintf(env.Stderr, "kiln %s: %v\n", c.name, err)

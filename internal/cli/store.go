@@ -14,8 +14,8 @@ import (
 func init() {
 	register(&command{
 		name:    "store",
-		summary: "inspect the store: verify (re-hash every path), info PATH..., roots",
-		usage: `kiln store verify | info PATH... | roots
+		summary: "inspect the store: verify (re-hash every path), info PATH..., roots, missing, receive",
+		usage: `kiln store verify | info PATH... | roots | missing | receive
 
 verify re-hashes every registered store path and compares it with the hash
 recorded when it was built. It lists each path that is missing, changed,
@@ -27,22 +27,33 @@ link to one such as ./result): NAR hash and size, references, and the
 number of paths and bytes in its closure.
 
 roots lists the live GC roots: result links, profile generations and
-links under var/gcroots.`,
+links under var/gcroots.
+
+missing reads store paths from stdin, one a line, and prints those that
+are not valid here. receive reads a stream of paths (as kiln switch
+--target-host sends them) from stdin and adds them to the store, checking
+each NAR's hash before registering it.`,
 		run: runStore,
 	})
 }
 
 func runStore(ctx context.Context, r *Run, _ any, args []string) error {
 	if len(args) == 0 {
-		return usageErrorf("want 'kiln store verify', 'kiln store info PATH...' or 'kiln store roots'")
+		return usageErrorf("want 'kiln store verify', 'info PATH...', 'roots', 'missing' or 'receive'")
 	}
 	sub, args := args[0], args[1:]
 	switch {
 	case sub == "verify" && len(args) == 0:
 	case sub == "roots" && len(args) == 0:
 	case sub == "info" && len(args) > 0:
+	case sub == "missing" && len(args) == 0:
+	case sub == "receive" && len(args) == 0:
+		// the store of a kiln machine is mounted read-only (remote_store.go)
+		if done, err := r.inPrivateMountNS(ctx, r.storeDir()); done {
+			return err
+		}
 	default:
-		return usageErrorf("want 'kiln store verify', 'kiln store info PATH...' or 'kiln store roots'")
+		return usageErrorf("want 'kiln store verify', 'info PATH...', 'roots', 'missing' or 'receive'")
 	}
 	s, err := store.Open(r.storeDir())
 	if err != nil {
@@ -53,6 +64,10 @@ func runStore(ctx context.Context, r *Run, _ any, args []string) error {
 		return storeRoots(r, s)
 	case "info":
 		return storeInfo(r, s, args)
+	case "missing":
+		return storeMissing(r, s)
+	case "receive":
+		return storeReceive(ctx, r, s)
 	}
 	problems, err := s.Verify(ctx)
 	if err != nil {

@@ -1,0 +1,235 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/kiln-os/kiln/boot"
+	"github.com/kiln-os/kiln/store"
+)
+
+// What switch, rollback and generations share: the machine under a root
+// directory (/ on a kiln machine, a temp dir in tests), its store and
+// profile, its ESP at /boot, and the activation engine behind an
+// interface.
+
+// profileName is the system profile (kiln/var/profiles/system).
+const profileName = "system"
+
+// engine is what switching needs of the activation engine (package
+// activation); tests substitute a recording one.
+type engine interface {
+	// Plan returns the printable plan of switching root from the toplevel
+	// from (empty: none active) to the toplevel to.
+	Plan(ctx context.Context, root, from, to string) (string, error)
+	// Switch activates to on root and reports what it did.
+	Switch(ctx context.Context, root, to string, log func(string)) (switchResult, error)
+	Close()
+}
+
+// switchResult is what an activation did.
+type switchResult struct {
+	Summary string   // printable report
+	Failed  []string // units failed after the switch
+}
+
+// newEngine connects to the activation engine (systemd over D-Bus).
+var newEngine = func(context.Context) (engine, error) {
+	return nil, errors.New("this kiln has no activation engine")
+}
+
+// machine is a kiln machine under root.
+type machine struct {
+	root string
+	st   *store.Store
+}
+
+// openMachine opens the machine at root with its store (--store, else
+// root/kiln/store) and points r.Store at that store.
+func openMachine(r *Run, root string) (*machine, error) {
+	root = r.Path(root)
+	dir := r.Store
+	if dir == "" {
+		dir = filepath.Join(root, "kiln", "store")
+	}
+	r.Store = r.Path(dir)
+	st, err := store.Open(r.Store)
+	if err != nil {
+		return nil, err
+	}
+	return &machine{root: root, st: st}, nil
+}
+
+func (m *machine) espDir() string { return filepath.Join(m.root, "boot") }
+func (m *machine) loaderFile() string {
+	return filepath.Join(m.root, "kiln", "var", "lib", "bootloader.json")
+}
+func (m *machine) runLink(n string) string { return filepath.Join(m.root, "run", n) }
+
+// systemAt returns the toplevel a link such as /run/current-system points
+// to (zero when there is none).
+func (m *machine) systemAt(name string) store.Path {
+	target, err := os.Readlink(m.runLink(name))
+	if err != nil {
+		return store.Path{}
+	}
+	p, err := store.ParsePath(filepath.Base(target))
+	if err != nil {
+		return store.Path{}
+	}
+	return p
+}
+
+// generations lists the system profile's generations and the current one.
+func (m *machine) generations() ([]store.Generation, int, error) {
+	gens, err := m.st.Generations(profileName)
+	if err != nil {
+		return nil, 0, err
+	}
+	cur := 0
+	for _, g := range gens {
+		if g.Current {
+			cur = g.N
+		}
+	}
+	return gens, cur, nil
+}
+
+// removeGeneration deletes generation n's link (never the current one:
+// callers check). Its store paths stay until kiln gc.
+func (m *machine) removeGeneration(n int) error {
+	link := filepath.Join(m.st.ProfileDir(), fmt.Sprintf("%s-%d-link", profileName, n))
+	if err := os.Remove(link); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("delete generation %d: %w", n, err)
+	}
+	return nil
+}
+
+// loaderSettings are the bootloader options of the configuration last
+// switched to; kept in kiln/var/lib/bootloader.json so that rollback and
+// generations delete rewrite the ESP the same way.
+type loaderSettings struct {
+	Version        int    `json:"version"`
+	Timeout        int    `json:"timeout"`
+	MaxGenerations int    `json:"max_generations"`
+	ConsoleMode    string `json:"console_mode"`
+	Editor         bool   `json:"editor"`
+}
+
+// defaultLoader is the module defaults (modules/options.go).
+var defaultLoader = loaderSettings{Version: 1, Timeout: 3, MaxGenerations: 10, ConsoleMode: "keep"}
+
+func (m *machine) readLoader() loaderSettings {
+	b, err := os.ReadFile(m.loaderFile())
+	if err != nil {
+		return defaultLoader
+	}
+	var l loaderSettings
+	if json.Unmarshal(b, &l) != nil || l.Version != 1 {
+		return defaultLoader
+	}
+	return l
+}
+
+func (m *machine) saveLoader(l loaderSettings) error {
+	l.Version = 1
+	b, _ := json.MarshalIndent(l, "", "  ")
+	name := m.loaderFile()
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		return err
+	}
+	tmp := name + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(append(b, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, name)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("save %s: %w", name, err)
+	}
+	return nil
+}
+
+// syncBoot rewrites the ESP for every generation, the current one default.
+func (m *machine) syncBoot(ctx context.Context, l loaderSettings) (boot.ESPPlan, error) {
+	if fi, err := os.Stat(m.espDir()); err != nil || !fi.IsDir() {
+		return boot.ESPPlan{}, fmt.Errorf("no ESP at %s: is it mounted?", m.espDir())
+	}
+	gens, cur, err := boot.ProfileGenerations(m.st, profileName)
+	if err != nil {
+		return boot.ESPPlan{}, err
+	}
+	cfg := boot.LoaderConfig{Timeout: l.Timeout, ConsoleMode: l.ConsoleMode, Editor: l.Editor, MaxGenerations: l.MaxGenerations}
+	for _, g := range gens {
+		if g.N != cur {
+			continue
+		}
+		top, err := store.ParsePath(g.Toplevel)
+		if err != nil {
+			return boot.ESPPlan{}, err
+		}
+		closure, err := m.st.Closure(top)
+		if err != nil {
+			return boot.ESPPlan{}, err
+		}
+		for _, p := range closure {
+			if strings.HasPrefix(p.Name(), "systemd-boot-efi-") {
+				cfg.SystemdBoot = p.String() + "/usr/lib/systemd/boot/efi/systemd-bootx64.efi"
+			}
+		}
+	}
+	return boot.SyncESP(ctx, m.st, m.espDir(), gens, cur, cfg)
+}
+
+// activate switches the running system to top.
+func (m *machine) activate(ctx context.Context, r *Run, top store.Path) error {
+	eng, err := newEngine(ctx)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	start := time.Now()
+	res, err := eng.Switch(ctx, m.root, top.String(), func(line string) { r.Logf("%s", line) })
+	if err != nil {
+		return err
+	}
+	if res.Summary != "" {
+		r.Printf("%s", strings.TrimSuffix(res.Summary, "\n")+"\n")
+	}
+	r.Logf("activated %s in %s", top, time.Since(start).Round(time.Millisecond))
+	if len(res.Failed) > 0 {
+		return fmt.Errorf("%d unit%s failed after the switch: %s", len(res.Failed), plural(len(res.Failed)), strings.Join(res.Failed, ", "))
+	}
+	return nil
+}
+
+// dirSize is the bytes the files under dir take (allocated blocks).
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
