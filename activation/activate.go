@@ -14,15 +14,16 @@ type Phase int
 const (
 	// Boot: stage 2, before systemd starts.
 	Boot Phase = iota
-	// Switch: a running machine moves to another generation.
-	Switch
+	// SwitchPhase: a running machine moves to another generation (named so
+	// because Switch is the function that switches).
+	SwitchPhase
 )
 
 func (p Phase) String() string {
 	switch p {
 	case Boot:
 		return "boot"
-	case Switch:
+	case SwitchPhase:
 		return "switch"
 	}
 	return fmt.Sprintf("Phase(%d)", int(p))

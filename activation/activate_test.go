@@ -75,7 +75,7 @@ func TestActivate(t *testing.T) {
 	spec2.Wrappers = spec2.Wrappers[1:]
 	gen2 := makeToplevel(t, root, "gen2", spec2, without(baseGen, "motd").tree, swTree)
 	oldWrappers, _ := filepath.Glob(under(root, "/run/wrappers/wrappers.*"))
-	if err := Activate(root, gen2, Switch); err != nil {
+	if err := Activate(root, gen2, SwitchPhase); err != nil {
 		t.Fatal(err)
 	}
 	if got := readLink(t, root, "/run/booted-system"); got != gen1 {
@@ -131,7 +131,7 @@ func TestActivateBadSpec(t *testing.T) {
 }
 
 func TestPhaseString(t *testing.T) {
-	for p, want := range map[Phase]string{Boot: "boot", Switch: "switch", Phase(7): "Phase(7)"} {
+	for p, want := range map[Phase]string{Boot: "boot", SwitchPhase: "switch", Phase(7): "Phase(7)"} {
 		if got := p.String(); got != want {
 			t.Errorf("Phase(%d) = %q, want %q", int(p), got, want)
 		}

@@ -1,0 +1,109 @@
+package activation
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// Files of a switch, relative to the machine's root.
+const (
+	SwitchLockFile = "/kiln/var/lib/switch.lock"
+	JournalFile    = "/kiln/var/lib/switch-journal.json"
+)
+
+// JournalVersion is the version of the switch journal written; readers
+// accept every version up to it.
+const JournalVersion = 1
+
+// ErrSwitchRunning is returned when another switch holds the lock.
+var ErrSwitchRunning = errors.New("another switch is running")
+
+// Journal is what a switch still has to do, rewritten (temp, fsync,
+// rename) after each step, so that a switch interrupted at any point is
+// finished by the next one.
+type Journal struct {
+	Version   int    `json:"version"`
+	From      string `json:"from"`
+	To        string `json:"to"`
+	Activated bool   `json:"activated"` // Activate(To) has run
+	// DaemonReload: still to do.
+	DaemonReload bool         `json:"daemon_reload"`
+	Stop         []UnitAction `json:"stop"`
+	Reload       []UnitAction `json:"reload"`
+	Restart      []UnitAction `json:"restart"`
+	Start        []UnitAction `json:"start"`
+}
+
+// ReadJournal reads root's pending switch journal; nil when there is none.
+func ReadJournal(root string) (*Journal, error) {
+	name := under(root, JournalFile)
+	b, err := os.ReadFile(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read switch journal: %w", err)
+	}
+	var j Journal
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("switch journal %s: %w", name, err)
+	}
+	if j.Version < 1 || j.Version > JournalVersion {
+		return nil, fmt.Errorf("switch journal %s: version %d not supported", name, j.Version)
+	}
+	if j.To == "" {
+		return nil, fmt.Errorf("switch journal %s: no target toplevel", name)
+	}
+	return &j, nil
+}
+
+func writeJournal(root string, j *Journal) error {
+	j.Version = JournalVersion
+	b, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write switch journal: %w", err)
+	}
+	name := under(root, JournalFile)
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		return fmt.Errorf("write switch journal: %w", err)
+	}
+	if err := writeFileAtomic(name, append(b, '\n'), 0o644, -1, -1); err != nil {
+		return fmt.Errorf("write switch journal: %w", err)
+	}
+	return nil
+}
+
+func removeJournal(root string) error {
+	name := under(root, JournalFile)
+	if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove switch journal: %w", err)
+	}
+	return syncDir(filepath.Dir(name))
+}
+
+// lockSwitch takes root's switch lock without waiting. The lock is an
+// flock on an open file: it goes away with the process, so a killed
+// switch never leaves it behind.
+func lockSwitch(root string) (unlock func(), err error) {
+	name := under(root, SwitchLockFile)
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		return nil, fmt.Errorf("lock switch: %w", err)
+	}
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock switch: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("lock %s: %w", name, ErrSwitchRunning)
+		}
+		return nil, fmt.Errorf("lock %s: %w", name, err)
+	}
+	return func() { f.Close() }, nil
+}
