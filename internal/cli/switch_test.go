@@ -1,0 +1,372 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/kiln-os/kiln/boot"
+	"github.com/kiln-os/kiln/store"
+)
+
+// fakeEngine stands for package activation: it records what it was asked
+// and, like Activate, points run/current-system at what it switched to.
+type fakeEngine struct {
+	mu       sync.Mutex
+	plans    []string // "from -> to"
+	switches []string // toplevels
+	failed   []string // units to report failed
+}
+
+func (e *fakeEngine) Plan(_ context.Context, root, from, to string) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.plans = append(e.plans, orDash(from)+" -> "+to)
+	return fmt.Sprintf("would switch %s\n  from %s\n  to   %s\n", root, orDash(from), to), nil
+}
+
+func (e *fakeEngine) Switch(_ context.Context, root, to string, log func(string)) (switchResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.switches = append(e.switches, to)
+	link := filepath.Join(root, "run", "current-system")
+	os.MkdirAll(filepath.Dir(link), 0o755)
+	os.Remove(link + ".tmp")
+	if err := os.Symlink(to, link+".tmp"); err != nil {
+		return switchResult{}, err
+	}
+	if err := os.Rename(link+".tmp", link); err != nil {
+		return switchResult{}, err
+	}
+	log("switched to " + to)
+	return switchResult{Summary: "activated " + to + "\n", Failed: e.failed}, nil
+}
+
+func (e *fakeEngine) Close() {}
+
+func useFakeEngine(t *testing.T) *fakeEngine {
+	t.Helper()
+	e := &fakeEngine{}
+	old := newEngine
+	newEngine = func(context.Context) (engine, error) { return e, nil }
+	t.Cleanup(func() { newEngine = old })
+	return e
+}
+
+// testMachine is a kiln machine under a temp root: store, profiles, an ESP
+// directory at boot/ and run/.
+type testMachine struct {
+	root string
+	st   *store.Store
+}
+
+func newTestMachine(t testing.TB) *testMachine {
+	t.Helper()
+	root := t.TempDir()
+	for _, d := range []string{"boot", "run"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := store.Open(filepath.Join(root, "kiln", "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return &testMachine{root: root, st: st}
+}
+
+// buildTestPath builds a store path from files (name → content, "->x" a
+// symlink); "" as the only name makes the path a single file.
+func buildTestPath(t testing.TB, st *store.Store, name string, files map[string]string, refs ...store.Path) store.Path {
+	t.Helper()
+	key := store.NewKey("cli-switch-test/1")
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		key.Add(n, files[n])
+	}
+	for _, r := range refs {
+		key.AddPath("ref", r)
+	}
+	p, err := key.Path(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.Build(context.Background(), p, refs, func(tmp string) error {
+		if c, ok := files[""]; ok {
+			return os.WriteFile(tmp, []byte(c), 0o644)
+		}
+		for _, n := range names {
+			full := filepath.Join(tmp, n)
+			if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+				return err
+			}
+			c := files[n]
+			if target, ok := strings.CutPrefix(c, "->"); ok {
+				err = os.Symlink(target, full)
+			} else {
+				err = os.WriteFile(full, []byte(c), 0o644)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// system builds a toplevel like system.Build's: boot.json, kiln-version,
+// kernel and initrd links; kernel names its content (generations with
+// equal kernels share one ESP copy); extra refs join the closure.
+func (m *testMachine) system(t testing.TB, st *store.Store, host, kernel string, refs ...store.Path) store.Path {
+	t.Helper()
+	kpkg := buildTestPath(t, st, "linux-image-6.1.0-test", map[string]string{"boot/vmlinuz-6.1.0-test": "kernel " + kernel})
+	initrd := buildTestPath(t, st, "initrd-6.1.0-test", map[string]string{"": "initrd of " + kernel})
+	// The toplevel's name is its key: build it once to learn its path.
+	key := store.NewKey("cli-switch-test-toplevel/1").Add("host", host).AddPath("kernel", kpkg).AddPath("initrd", initrd)
+	for _, r := range refs {
+		key.AddPath("ref", r)
+	}
+	top, err := key.Path("kiln-system-" + host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := &boot.Bootspec{Version: boot.BootspecVersion, Label: "kiln 0.1.0 (Linux 6.1.0-test)", Toplevel: top.String(),
+		Init: top.String() + "/init", Kernel: top.String() + "/kernel", Initrd: top.String() + "/initrd",
+		KernelParams: []string{"root=LABEL=kiln-root", "rw", "host=" + host}, KilnVersion: "0.1.0"}
+	spec, err := bs.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := append([]store.Path{kpkg, initrd}, refs...)
+	err = st.Build(context.Background(), top, all, func(tmp string) error {
+		for _, step := range []error{
+			os.Mkdir(tmp, 0o755),
+			os.WriteFile(filepath.Join(tmp, "boot.json"), spec, 0o644),
+			os.WriteFile(filepath.Join(tmp, "kiln-version"), []byte("0.1.0\n"), 0o644),
+			os.Symlink(kpkg.String()+"/boot/vmlinuz-6.1.0-test", filepath.Join(tmp, "kernel")),
+			os.Symlink(initrd.String(), filepath.Join(tmp, "initrd")),
+		} {
+			if step != nil {
+				return step
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return top
+}
+
+// run runs the real CLI in-process on the machine (--root, its store).
+func (m *testMachine) run(t testing.TB, stdin io.Reader, args ...string) (int, string, string) {
+	t.Helper()
+	return runCLIWith(t, stdin, map[string]string{}, append([]string{"--store", m.st.Dir}, append(args, "--root", m.root)...)...)
+}
+
+func runCLIWith(t testing.TB, stdin io.Reader, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	var out, errb bytes.Buffer
+	code := Main(context.Background(), Env{
+		Args: args, Stdin: stdin, Stdout: &out, Stderr: &errb,
+		Getenv: func(k string) string { return env[k] }, Dir: t.TempDir(),
+	})
+	return code, out.String(), errb.String()
+}
+
+// state is what a switch may change on the machine: profile links, the
+// ESP's files, run/ links.
+func (m *testMachine) state(t testing.TB) string {
+	t.Helper()
+	var b strings.Builder
+	for _, dir := range []string{"kiln/var/profiles", "boot", "run"} {
+		filepath.WalkDir(filepath.Join(m.root, dir), func(p string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(m.root, p)
+			switch {
+			case d.Type()&os.ModeSymlink != 0:
+				target, _ := os.Readlink(p)
+				fmt.Fprintf(&b, "%s -> %s\n", rel, target)
+			case d.Type().IsRegular():
+				c, _ := os.ReadFile(p)
+				fmt.Fprintf(&b, "%s %x\n", rel, c)
+			}
+			return nil
+		})
+	}
+	return b.String()
+}
+
+func (m *testMachine) current(t testing.TB) (int, store.Path) {
+	t.Helper()
+	gens, err := m.st.Generations("system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range gens {
+		if g.Current {
+			return g.N, g.Path
+		}
+	}
+	return 0, store.Path{}
+}
+
+func (m *testMachine) readESP(t testing.TB, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(m.root, "boot", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestSwitchToplevel(t *testing.T) {
+	eng := useFakeEngine(t)
+	m := newTestMachine(t)
+	top1 := m.system(t, m.st, "one", "A")
+	top2 := m.system(t, m.st, "two", "B")
+	for i, top := range []store.Path{top1, top2, top2} {
+		code, out, errs := m.run(t, nil, "switch", "--toplevel", top.String())
+		if code != ExitOK {
+			t.Fatalf("switch %d: code %d, out %q, err %q", i, code, out, errs)
+		}
+		if !strings.Contains(out, "activated "+top.String()) {
+			t.Errorf("switch %d: output %q lacks the activation report", i, out)
+		}
+	}
+	if n, p := m.current(t); n != 2 || p != top2 {
+		t.Fatalf("current generation %d %s, want 2 %s (a repeated switch adds none)", n, p, top2)
+	}
+	if want := []string{top1.String(), top2.String(), top2.String()}; !slices.Equal(eng.switches, want) {
+		t.Errorf("activated %v, want %v", eng.switches, want)
+	}
+	if conf := m.readESP(t, "loader/loader.conf"); !strings.Contains(conf, "default kiln-generation-2.conf") {
+		t.Errorf("loader.conf = %q, want generation 2 as default", conf)
+	}
+	for _, n := range []int{1, 2} {
+		if e := m.readESP(t, "loader/entries/"+boot.EntryName(n)); !strings.Contains(e, "init=") {
+			t.Errorf("entry %d = %q", n, e)
+		}
+	}
+	// --boot: default entry, no activation
+	top3 := m.system(t, m.st, "three", "B")
+	if code, _, errs := m.run(t, nil, "switch", "--boot", "--toplevel", top3.String()); code != ExitOK {
+		t.Fatalf("switch --boot: %d %s", code, errs)
+	}
+	if len(eng.switches) != 3 {
+		t.Errorf("switch --boot activated: %v", eng.switches)
+	}
+	if conf := m.readESP(t, "loader/loader.conf"); !strings.Contains(conf, "default kiln-generation-3.conf") {
+		t.Errorf("loader.conf after --boot = %q, want generation 3 as default", conf)
+	}
+	// generations 2 and 3 share kernel B: the ESP has two kernels
+	kernels, _ := filepath.Glob(filepath.Join(m.root, "boot", "EFI", "kiln", "*vmlinuz*"))
+	if len(kernels) != 2 {
+		t.Errorf("ESP kernels %v, want 2 (one per distinct kernel)", kernels)
+	}
+	t.Logf("ESP usage for 3 generations, 2 kernels: %d bytes", dirSize(filepath.Join(m.root, "boot")))
+}
+
+func TestSwitchDryRunChangesNothing(t *testing.T) {
+	eng := useFakeEngine(t)
+	m := newTestMachine(t)
+	top1 := m.system(t, m.st, "one", "A")
+	top2 := m.system(t, m.st, "two", "A")
+	if code, _, errs := m.run(t, nil, "switch", "--toplevel", top1.String()); code != ExitOK {
+		t.Fatal(errs)
+	}
+	before := m.state(t)
+	code, out, errs := m.run(t, nil, "switch", "--dry-run", "--toplevel", top2.String())
+	if code != ExitOK {
+		t.Fatalf("dry run: %d %s", code, errs)
+	}
+	want := fmt.Sprintf("would switch %s\n  from %s\n  to   %s\n", m.root, top1, top2)
+	if out != want {
+		t.Errorf("dry run printed %q, want the plan %q", out, want)
+	}
+	if after := m.state(t); after != before {
+		t.Errorf("dry run changed the machine:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if len(eng.switches) != 1 {
+		t.Errorf("dry run activated: %v", eng.switches)
+	}
+}
+
+// A configuration that does not load, and a toplevel that is not there,
+// leave profiles, ESP and run/ as they were.
+func TestSwitchFailureLeavesMachineUntouched(t *testing.T) {
+	eng := useFakeEngine(t)
+	m := newTestMachine(t)
+	top1 := m.system(t, m.st, "one", "A")
+	if code, _, errs := m.run(t, nil, "switch", "--toplevel", top1.String()); code != ExitOK {
+		t.Fatal(errs)
+	}
+	before := m.state(t)
+	cfgDir := t.TempDir()
+	lock, err := os.ReadFile(filepath.Join("..", "..", "kiln.lock"))
+	if err != nil {
+		t.Skipf("no kiln.lock at the top of the tree: %v", err)
+	}
+	os.WriteFile(filepath.Join(cfgDir, "kiln.lock"), lock, 0o644)
+	bad := filepath.Join(cfgDir, "host.hcl")
+	os.WriteFile(bad, []byte("config {\n  networking.host_nmae = \"x\"\n}\n"), 0o644)
+	missing := m.system(t, newTestMachine(t).st, "elsewhere", "Z")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"bad config", []string{"switch", "-c", bad}, "configuration has 1 error"},
+		{"toplevel not in the store", []string{"switch", "--toplevel", missing.String()}, "is not in the store"},
+		{"no such generation", []string{"rollback", "--to", "7"}, "no generation 7"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errs := m.run(t, nil, tc.args...)
+			if code != ExitFailure || !strings.Contains(errs, tc.want) {
+				t.Fatalf("code %d, stderr %q; want 1 and %q", code, errs, tc.want)
+			}
+			if after := m.state(t); after != before {
+				t.Errorf("the machine changed:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+		})
+	}
+	if len(eng.switches) != 1 {
+		t.Errorf("activations %v, want only the first", eng.switches)
+	}
+}
+
+// A unit failing after the switch: the generation stays, exit status 1.
+func TestSwitchReportsFailedUnits(t *testing.T) {
+	eng := useFakeEngine(t)
+	eng.failed = []string{"broken.service"}
+	m := newTestMachine(t)
+	top := m.system(t, m.st, "one", "A")
+	code, _, errs := m.run(t, nil, "switch", "--toplevel", top.String())
+	if code != ExitFailure || !strings.Contains(errs, "1 unit failed after the switch: broken.service") {
+		t.Fatalf("code %d, stderr %q", code, errs)
+	}
+	if n, _ := m.current(t); n != 1 {
+		t.Errorf("current generation %d, want 1", n)
+	}
+}
