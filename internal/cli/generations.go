@@ -158,7 +158,12 @@ func (m *machine) generationInfos() ([]generationInfo, error) {
 			gi.KilnVersion = strings.TrimSpace(string(b))
 		}
 		if bs, err := boot.ReadBootspec(filepath.Join(dir, "boot.json")); err == nil {
-			gi.KernelVersion = strings.TrimPrefix(path.Base(bs.Kernel), "vmlinuz-")
+			// <hash>-vmlinuz-<ver> (a store file) or .../boot/vmlinuz-<ver>
+			if k, err := boot.ResolveLogical(m.st, bs.Kernel); err == nil {
+				if _, ver, ok := strings.Cut(path.Base(k), "vmlinuz-"); ok {
+					gi.KernelVersion = ver
+				}
+			}
 			if gi.KilnVersion == "" {
 				gi.KilnVersion = bs.KilnVersion
 			}

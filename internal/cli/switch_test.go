@@ -135,7 +135,8 @@ func buildTestPath(t testing.TB, st *store.Store, name string, files map[string]
 // equal kernels share one ESP copy); extra refs join the closure.
 func (m *testMachine) system(t testing.TB, st *store.Store, host, kernel string, refs ...store.Path) store.Path {
 	t.Helper()
-	kpkg := buildTestPath(t, st, "linux-image-6.1.0-test", map[string]string{"boot/vmlinuz-6.1.0-test": "kernel " + kernel})
+	// as system.Build makes them: the kernel and the initrd are store files
+	kpkg := buildTestPath(t, st, "vmlinuz-6.1.0-test", map[string]string{"": "kernel " + kernel})
 	initrd := buildTestPath(t, st, "initrd-6.1.0-test", map[string]string{"": "initrd of " + kernel})
 	// The toplevel's name is its key: build it once to learn its path.
 	key := store.NewKey("cli-switch-test-toplevel/1").Add("host", host).AddPath("kernel", kpkg).AddPath("initrd", initrd)
@@ -147,7 +148,7 @@ func (m *testMachine) system(t testing.TB, st *store.Store, host, kernel string,
 		t.Fatal(err)
 	}
 	bs := &boot.Bootspec{Version: boot.BootspecVersion, Label: "kiln 0.1.0 (Linux 6.1.0-test)", Toplevel: top.String(),
-		Init: top.String() + "/init", Kernel: top.String() + "/kernel", Initrd: top.String() + "/initrd",
+		Init: top.String() + "/init", Kernel: kpkg.String(), Initrd: initrd.String(),
 		KernelParams: []string{"root=LABEL=kiln-root", "rw", "host=" + host}, KilnVersion: "0.1.0"}
 	spec, err := bs.Marshal()
 	if err != nil {
@@ -159,7 +160,7 @@ func (m *testMachine) system(t testing.TB, st *store.Store, host, kernel string,
 			os.Mkdir(tmp, 0o755),
 			os.WriteFile(filepath.Join(tmp, "boot.json"), spec, 0o644),
 			os.WriteFile(filepath.Join(tmp, "kiln-version"), []byte("0.1.0\n"), 0o644),
-			os.Symlink(kpkg.String()+"/boot/vmlinuz-6.1.0-test", filepath.Join(tmp, "kernel")),
+			os.Symlink(kpkg.String(), filepath.Join(tmp, "kernel")),
 			os.Symlink(initrd.String(), filepath.Join(tmp, "initrd")),
 		} {
 			if step != nil {
