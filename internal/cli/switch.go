@@ -232,6 +232,7 @@ func switchTo(ctx context.Context, r *Run, m *machine, top store.Path, loader lo
 	if err != nil {
 		return err
 	}
+	r.fault("after-profile")
 	if _, err := m.syncBoot(ctx, loader); err != nil {
 		if created {
 			if prev > 0 {
@@ -244,6 +245,7 @@ func switchTo(ctx context.Context, r *Run, m *machine, top store.Path, loader lo
 	if err := m.saveLoader(loader); err != nil {
 		return err
 	}
+	r.fault("after-esp")
 	what := "is"
 	if !created {
 		what = "was already"

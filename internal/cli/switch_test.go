@@ -32,7 +32,7 @@ func (e *fakeEngine) Plan(_ context.Context, root, from, to string) (string, err
 	return fmt.Sprintf("would switch %s\n  from %s\n  to   %s\n", root, orDash(from), to), nil
 }
 
-func (e *fakeEngine) Switch(_ context.Context, root, to string, log func(string)) (switchResult, error) {
+func (e *fakeEngine) Switch(_ context.Context, root, to string, o switchOpts) (switchResult, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.switches = append(e.switches, to)
@@ -45,7 +45,7 @@ func (e *fakeEngine) Switch(_ context.Context, root, to string, log func(string)
 	if err := os.Rename(link+".tmp", link); err != nil {
 		return switchResult{}, err
 	}
-	log("switched to " + to)
+	o.log("switched to " + to)
 	return switchResult{Summary: "activated " + to + "\n", Failed: e.failed}, nil
 }
 
