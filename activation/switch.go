@@ -29,6 +29,10 @@ func (p *SwitchPlan) String() string {
 	}
 	fmt.Fprintf(&b, "switch from %s\n         to %s\n", from, p.To)
 	section := func(title, text string) {
+		if strings.HasPrefix(text, title+": ") && strings.Count(text, "\n") == 1 {
+			b.WriteString(text) // "etc: no changes"
+			return
+		}
 		b.WriteString(title + ":\n")
 		for _, l := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
 			b.WriteString("  " + l + "\n")
