@@ -163,6 +163,7 @@ var coreOptions = []coreDecl{
 	{"services.<name>.enable", "bool", `true`, "Whether NAME.service is installed and enabled.", `false`},
 	{"services.<name>.description", "string", `""`, "The unit's Description=.", `"my web app"`},
 	{"services.<name>.exec_start", "string", `""`, "The command line (ExecStart=).", `"${pkgs.nginx}/usr/sbin/nginx -g 'daemon off;'"`},
+	{"services.<name>.exec_reload", "string", `""`, "The command that makes the service reload its configuration (ExecReload=). Needed by reload_if_changed.", `"/bin/kill -HUP $MAINPID"`},
 	{"services.<name>.type", "string", `"simple"`, "The service Type=: simple, exec, forking, oneshot, notify or idle.", `"oneshot"`},
 	{"services.<name>.user", "string", `""`, "The user the service runs as (User=). Empty: root.", `"www-data"`},
 	{"services.<name>.environment", "map(string)", `{}`, "Environment variables of the service.", `{ LANG = "C.UTF-8" }`},
@@ -171,7 +172,7 @@ var coreOptions = []coreDecl{
 	{"services.<name>.wanted_by", "list(string)", `["multi-user.target"]`, "Targets that pull this service in ([Install] WantedBy=).", `["timers.target"]`},
 	{"services.<name>.restart", "string", `""`, "The Restart= policy. Empty: systemd's default (no).", `"on-failure"`},
 	{"services.<name>.restart_if_changed", "bool", `true`, "Restart the service when a switch changes its unit (else leave it running).", `false`},
-	{"services.<name>.reload_if_changed", "bool", `false`, "Reload instead of restarting the service when a switch changes its unit.", `true`},
+	{"services.<name>.reload_if_changed", "bool", `false`, "Reload (exec_reload) instead of restarting the service when a switch changes its unit.", `true`},
 	{"units.<name>.text", "string", `""`, "The whole text of a raw systemd unit; the label is its file name (NAME.TYPE).", `"[Timer]\nOnCalendar=daily\n"`},
 
 	{"mounts.<name>.device", "string", `""`, "The device to mount at the label's path.", `"/dev/disk/by-label/data"`},

@@ -55,7 +55,8 @@ type Service struct {
 	Enable           bool              `kiln:"enable"`
 	Description      string            `kiln:"description"`
 	ExecStart        string            `kiln:"exec_start"`
-	Type             string            `kiln:"type"` // simple, oneshot, forking, notify, exec, idle
+	ExecReload       string            `kiln:"exec_reload"` // needed by reload_if_changed
+	Type             string            `kiln:"type"`        // simple, oneshot, forking, notify, exec, idle
 	User             string            `kiln:"user"`
 	Environment      map[string]string `kiln:"environment"`
 	After            []string          `kiln:"after"`

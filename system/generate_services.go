@@ -70,6 +70,14 @@ func renderService(name string, s modules.Service) (string, error) {
 	if err := oneLine("exec_start", s.ExecStart); err != nil {
 		return "", err
 	}
+	if err := oneLine("exec_reload", s.ExecReload); err != nil {
+		return "", err
+	}
+	if s.ReloadIfChanged && s.ExecReload == "" {
+		// systemd refuses to reload a unit without ExecReload=, so a
+		// switch would fail on the first change.
+		return "", fmt.Errorf("reload_if_changed needs exec_reload (the command that reloads the service)")
+	}
 	lists := []struct {
 		what  string
 		units []string
@@ -99,6 +107,7 @@ func renderService(name string, s modules.Service) (string, error) {
 	b.WriteString("[Service]\n")
 	writeKey(&b, "Type", s.Type)
 	writeKey(&b, "ExecStart", s.ExecStart)
+	writeKey(&b, "ExecReload", s.ExecReload)
 	writeKey(&b, "User", s.User)
 	for _, k := range sortedNames(s.Environment) {
 		if !envNameRE.MatchString(k) {

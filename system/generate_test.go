@@ -223,7 +223,7 @@ var goldenCases = []struct {
 			Environment: map[string]string{"HOME": "/var/www", "GREETING": `say "hi" 100% \o/`, "MULTI": "a\nb"}},
 		"migrate": {Enable: true, ExecStart: "/usr/bin/true", Type: "oneshot",
 			WantedBy: []string{"multi-user.target", "web.target"}, RestartIfChanged: false},
-		"reloader": {Enable: true, ExecStart: "/usr/sbin/nginx", Type: "forking",
+		"reloader": {Enable: true, ExecStart: "/usr/sbin/nginx", Type: "forking", ExecReload: "/usr/sbin/nginx -s reload",
 			RestartIfChanged: true, ReloadIfChanged: true, WantedBy: []string{"multi-user.target"}},
 		"manual": {Enable: false, ExecStart: "/usr/bin/sleep infinity", RestartIfChanged: true,
 			WantedBy: []string{"multi-user.target"}},
@@ -417,6 +417,7 @@ func TestGenerateEtcErrors(t *testing.T) {
 		{"service suffix", modules.System{Services: map[string]modules.Service{"x.service": {ExecStart: "/bin/true"}}}, nil,
 			`services "x.service": "x.service" is not a service name (write it without .service)`},
 		{"multi-line exec", svc(modules.Service{ExecStart: "/bin/a\n/bin/b"}), nil, `services "x": exec_start "/bin/a\n/bin/b": must be one line`},
+		{"reload without exec_reload", svc(modules.Service{ReloadIfChanged: true}), nil, `services "x": reload_if_changed needs exec_reload`},
 		{"service and unit", modules.System{
 			Services: map[string]modules.Service{"x": {ExecStart: "/bin/true"}},
 			Units:    map[string]modules.Unit{"x.service": {Text: "[Service]\nExecStart=/bin/true\n"}},
