@@ -27,7 +27,8 @@ type Systemd interface {
 
 // ConnectSystemd connects to the system's systemd over D-Bus: the system
 // bus when there is one, else (as root) systemd's private socket
-// /run/systemd/private, which works without a D-Bus daemon.
+// /run/systemd/private, which works without a D-Bus daemon. The
+// connection is closed when ctx is done.
 func ConnectSystemd(ctx context.Context) (Systemd, error) {
 	c, err := sddbus.NewWithContext(ctx)
 	if err != nil {
