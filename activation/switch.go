@@ -119,7 +119,10 @@ type SwitchReport struct {
 	From, To string
 	// Resumed is the target of an interrupted switch finished first ("" if
 	// there was none).
-	Resumed                               string
+	Resumed string
+	// Dropped is the target of a switch interrupted before the last
+	// reboot, whose journal was dropped ("" if none).
+	Dropped                               string
 	Plan                                  *SwitchPlan
 	Stopped, Reloaded, Restarted, Started []string
 	// Errors lists the activation's and the jobs' failures, in order.
@@ -181,6 +184,15 @@ func Switch(ctx context.Context, root, toToplevel string, sd Systemd, opts Switc
 	if err != nil {
 		return nil, err
 	}
+	if pending != nil && pending.BootID != "" && pending.BootID != bootID(root) {
+		// The machine rebooted since: it booted a whole generation.
+		s.opts.Log("dropping the journal of a switch to %s interrupted before the last reboot", pending.To)
+		s.rep.Dropped = pending.To
+		if err := removeJournal(root); err != nil {
+			return nil, err
+		}
+		pending = nil
+	}
 	if pending != nil {
 		s.opts.Log("finishing the interrupted switch to %s", pending.To)
 		s.rep.Resumed = pending.To
@@ -193,7 +205,7 @@ func Switch(ctx context.Context, root, toToplevel string, sd Systemd, opts Switc
 		return s.rep, err
 	}
 	s.rep.Plan, s.rep.From = plan, plan.From
-	j := &Journal{From: plan.From, To: toToplevel, DaemonReload: plan.Units.DaemonReload,
+	j := &Journal{BootID: bootID(root), From: plan.From, To: toToplevel, DaemonReload: plan.Units.DaemonReload,
 		Stop: plan.Units.Stop, Reload: plan.Units.Reload, Restart: plan.Units.Restart, Start: plan.Units.Start}
 	if err := writeJournal(root, j); err != nil {
 		return s.rep, err

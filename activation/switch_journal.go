@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,7 +28,11 @@ var ErrSwitchRunning = errors.New("another switch is running")
 // rename) after each step, so that a switch interrupted at any point is
 // finished by the next one.
 type Journal struct {
-	Version   int    `json:"version"`
+	Version int `json:"version"`
+	// BootID is the kernel's boot id when the journal was written: after
+	// a reboot the booted generation was activated whole, and the jobs
+	// are stale.
+	BootID    string `json:"boot_id,omitempty"`
 	From      string `json:"from"`
 	To        string `json:"to"`
 	Activated bool   `json:"activated"` // Activate(To) has run
@@ -60,6 +65,15 @@ func ReadJournal(root string) (*Journal, error) {
 		return nil, fmt.Errorf("switch journal %s: no target toplevel", name)
 	}
 	return &j, nil
+}
+
+// bootID reads the machine's boot id ("" when unknown, as in tests).
+func bootID(root string) string {
+	b, err := os.ReadFile(under(root, "/proc/sys/kernel/random/boot_id"))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 func writeJournal(root string, j *Journal) error {

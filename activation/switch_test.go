@@ -426,3 +426,26 @@ func (s *stopDuring) Stop(ctx context.Context, name string) error {
 	}
 	return err
 }
+
+func TestSwitchDropsJournalOfAnotherBoot(t *testing.T) {
+	t.Setenv("KILN_TEST_FAULTS", "1")
+	root := t.TempDir()
+	_, gen2, sd := switchGenerations(t, root)
+	writeFiles(t, root, map[string]string{"/proc/sys/kernel/random/boot_id": "boot-1\n"})
+	if _, err := Switch(context.Background(), root, gen2, sd, SwitchOptions{CrashAt: "after-activate"}); !errors.Is(err, ErrCrashInjected) {
+		t.Fatalf("crash: %v", err)
+	}
+	if j, err := ReadJournal(root); err != nil || j == nil || j.BootID != "boot-1" {
+		t.Fatalf("journal %+v, %v; want one of boot-1", j, err)
+	}
+	// Rebooted: the boot activated gen2 whole and started its units.
+	writeFiles(t, root, map[string]string{"/proc/sys/kernel/random/boot_id": "boot-2\n"})
+	sd.calls = nil
+	rep, err := Switch(context.Background(), root, gen2, sd, SwitchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Dropped != gen2 || rep.Resumed != "" || len(sd.calls) != 0 {
+		t.Errorf("dropped %q resumed %q, jobs %v; want the stale journal dropped and no job replayed", rep.Dropped, rep.Resumed, sd.calls)
+	}
+}
