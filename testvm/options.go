@@ -27,6 +27,7 @@ type config struct {
 	name        string
 	qemu        string
 	disk        string
+	diskFormat  string
 	writable    bool
 	memoryMB    int
 	cpus        int
@@ -68,6 +69,10 @@ func WithDisk(path string) Option {
 func WithWritableDisk(path string) Option {
 	return func(c *config) { c.disk, c.writable = path, true }
 }
+
+// WithDiskFormat states the disk's format ("raw" or "qcow2") instead of
+// reading it from the image, which then need not exist yet.
+func WithDiskFormat(format string) Option { return func(c *config) { c.diskFormat = format } }
 
 // WithMemory sets the guest's memory in MiB (default 1024).
 func WithMemory(mb int) Option { return func(c *config) { c.memoryMB = mb } }

@@ -76,8 +76,14 @@ func newPlan(dir string, c config) (*Plan, error) {
 		if p.Disk, err = filepath.Abs(c.disk); err != nil {
 			return nil, fmt.Errorf("plan machine %s: %w", c.name, err)
 		}
-		if p.DiskFormat, err = diskFormat(p.Disk); err != nil {
-			return nil, fmt.Errorf("plan machine %s: %w", c.name, err)
+		switch p.DiskFormat = c.diskFormat; p.DiskFormat {
+		case "":
+			if p.DiskFormat, err = diskFormat(p.Disk); err != nil {
+				return nil, fmt.Errorf("plan machine %s: %w", c.name, err)
+			}
+		case "raw", "qcow2":
+		default:
+			return nil, fmt.Errorf("plan machine %s: disk format %q: want raw or qcow2", c.name, p.DiskFormat)
 		}
 		file, format := p.Disk, p.DiskFormat
 		if !c.writable {

@@ -28,6 +28,7 @@ func TestPlanGolden(t *testing.T) {
 		{"interactive", []Option{WithDisk(raw), WithInteractive(), WithPortForward(2222, 22)}},
 		{"bare", []Option{WithoutBackdoor(), WithoutNetwork(), WithArgs("-S"), WithOVMF("/fw/code.fd", "/fw/vars.fd")}},
 		{"kvm", []Option{WithAccel("kvm"), WithQEMU("/opt/qemu/bin/qemu-system-x86_64")}},
+		{"format-given", []Option{WithDisk("/not/yet/built.img"), WithDiskFormat("raw")}},
 	}
 	var got strings.Builder
 	for _, tc := range tests {
@@ -63,6 +64,7 @@ func TestPlanRejects(t *testing.T) {
 	}{
 		{"missing disk", dir, []Option{WithDisk(filepath.Join(dir, "nope.img"))}},
 		{"zero memory", dir, []Option{WithMemory(0)}},
+		{"unknown format", dir, []Option{WithDisk("/x.img"), WithDiskFormat("vmdk")}},
 		{"forward without network", dir, []Option{WithoutNetwork(), WithPortForward(1, 2)}},
 		{"socket path too long", long, nil},
 	} {
