@@ -45,7 +45,7 @@ func TestConnectSystemd(t *testing.T) {
 // there is no D-Bus daemon. systemd refuses to run a user manager on a
 // machine not booted with it, so it runs in a mount namespace where
 // /run/systemd/system exists.
-func userManager(t *testing.T, unitDir string) Systemd {
+func userManager(t testing.TB, unitDir string) Systemd {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for a mount namespace")
@@ -101,7 +101,7 @@ func userManager(t *testing.T, unitDir string) Systemd {
 }
 
 // start runs cmd and stops it (SIGTERM, then waits) when the test ends.
-func start(t *testing.T, cmd *exec.Cmd) {
+func start(t testing.TB, cmd *exec.Cmd) {
 	t.Helper()
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", cmd.Path, err)
