@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -21,8 +22,13 @@ type UnitFile struct {
 	// Path is the machine path the unit was found at (in the toplevel's
 	// etc or sw); "fstab" for mounts made from <toplevel>/etc/fstab the way
 	// systemd-fstab-generator makes them.
-	Path    string
-	Masked  bool // a link to /dev/null
+	Path   string
+	Masked bool // a link to /dev/null
+	// Package is the store path holding the unit file when that is a
+	// package (not the toplevel, its etc tree or its sw forest): a new
+	// package version changes the unit even when its text stays, as
+	// the program it runs changed.
+	Package string
 	Options []*unit.UnitOption
 	DropIns []DropIn
 	// WantedBy lists the units whose NAME.wants/ or NAME.requires/
@@ -117,7 +123,12 @@ var unitDirs = []string{"etc/systemd/system", "sw/lib/systemd/system"}
 // <toplevel>/etc/fstab. Symlinks are followed as the machine would see them
 // once toplevel is current: /etc, /usr, /lib point into the toplevel.
 func LoadUnits(root, toplevel string) (map[string]*UnitFile, error) {
-	r := unitResolver{root: root, toplevel: toplevel}
+	r := unitResolver{root: root, toplevel: toplevel, own: map[string]bool{toplevel: true}}
+	for _, d := range []string{"etc", "sw"} {
+		if h, _, err := r.resolve(path.Join(toplevel, d)); err == nil {
+			r.own[r.storePath(h)] = true
+		}
+	}
 	units := map[string]*UnitFile{}
 	dropIns := map[string]map[string]string{} // unit → conf name → logical path
 	wantedBy := map[string]map[string]bool{}
@@ -201,7 +212,7 @@ func addInstances(units map[string]*UnitFile, wantedBy map[string]map[string]boo
 		}
 		if tmpl := templateOf(name); tmpl != "" && units[tmpl] != nil {
 			t := units[tmpl]
-			units[name] = &UnitFile{Name: name, Path: t.Path, Masked: t.Masked, Options: t.Options}
+			units[name] = &UnitFile{Name: name, Path: t.Path, Masked: t.Masked, Package: t.Package, Options: t.Options}
 		}
 	}
 }
@@ -256,6 +267,9 @@ func (r unitResolver) loadUnit(name, p string) (*UnitFile, error) {
 	if masked {
 		return u, nil
 	}
+	if sp := r.storePath(host); !r.own[sp] {
+		u.Package = sp
+	}
 	if u.Options, err = parseUnitFile(host); err != nil {
 		return nil, fmt.Errorf("unit %s: %w", p, err)
 	}
@@ -277,7 +291,24 @@ func parseUnitFile(host string) ([]*unit.UnitOption, error) {
 // unitResolver follows symlinks the way the machine will once toplevel is
 // current: /etc/… is the toplevel's etc tree, /usr/… (and the merged-/usr
 // /lib, /bin, /sbin, /lib64) its sw forest, store paths are under root.
-type unitResolver struct{ root, toplevel string }
+type unitResolver struct {
+	root, toplevel string
+	own            map[string]bool // the toplevel's own store paths: itself, etc, sw
+}
+
+// storePath returns the logical store path ("/kiln/store/<hash>-<name>")
+// that host path h lies in, "" when it is outside the store.
+func (r unitResolver) storePath(h string) string {
+	rel, err := filepath.Rel(r.root, h)
+	if err != nil {
+		return ""
+	}
+	parts := strings.SplitN(filepath.ToSlash(rel), "/", 4)
+	if len(parts) < 3 || parts[0] != "kiln" || parts[1] != "store" {
+		return ""
+	}
+	return "/kiln/store/" + parts[2]
+}
 
 func (r unitResolver) mapPath(p string) string {
 	p = path.Clean(p)

@@ -173,6 +173,7 @@ func neverStopped(name string, u *UnitFile) bool {
 type planner struct {
 	old, new                           map[string]*UnitFile
 	observed                           map[string]UnitState
+	what                               map[string]string // why a unit counts as changed, when not its text
 	stop, start, restart, reload, skip map[string]string
 }
 
@@ -204,7 +205,7 @@ type planner struct {
 func PlanUnits(old, new map[string]*UnitFile, observed map[string]UnitState) UnitsPlan {
 	p := &planner{old: old, new: new, observed: observed,
 		stop: map[string]string{}, start: map[string]string{}, restart: map[string]string{},
-		reload: map[string]string{}, skip: map[string]string{}}
+		reload: map[string]string{}, skip: map[string]string{}, what: map[string]string{}}
 	for _, name := range sortedKeys(observed) {
 		if observed[name].running() {
 			p.planRunning(name)
@@ -243,6 +244,10 @@ func (p *planner) planRunning(name string) {
 		return
 	}
 	change := compareUnits(ou, nu)
+	if change == unitSame && ou.Package != "" && nu.Package != "" && ou.Package != nu.Package {
+		change = unitChanged
+		p.what[name] = "package changed: " + storeName(ou.Package) + " -> " + storeName(nu.Package)
+	}
 	if strings.HasSuffix(name, ".target") {
 		if change == unitSame {
 			return
@@ -270,31 +275,37 @@ func (p *planner) planRunning(name string) {
 }
 
 func (p *planner) planChanged(name string, nu *UnitFile) {
-	kind := path.Ext(name)
+	kind, what := path.Ext(name), p.changed(name)
 	switch {
 	case kind == ".slice" || kind == ".path":
 		// Applied by daemon-reload.
 	case kind == ".mount":
 		if neverStopped(name, nu) {
-			p.reload[name] = "changed, remounted: / and the store are never unmounted"
+			p.reload[name] = what + ", remounted: / and the store are never unmounted"
 		} else {
-			p.restart[name] = "changed mount"
+			p.restart[name] = what + " mount"
 		}
+	case name == "dbus.service":
+		// Restarting the system bus cuts every client off (Debian's dbus
+		// only reloads on upgrade; NixOS reloads it too).
+		p.reload[name] = what + "; the system bus is reloaded, never restarted"
+	case name == "dbus.socket":
+		p.skip[name] = what + ", but the system bus is never restarted"
 	case kind == ".socket":
 		p.planChangedSocket(name, nu)
 	case nu.marker("X-ReloadIfChanged", false) && !has(p.restart, name) && !has(p.stop, name):
-		p.reload[name] = "changed, reload_if_changed"
+		p.reload[name] = what + ", reload_if_changed"
 	case !nu.marker("X-RestartIfChanged", true):
-		p.skip[name] = "changed, but restart_if_changed = false: keeps running its old unit"
+		p.skip[name] = what + ", but restart_if_changed = false: keeps running its old unit"
 	case nu.Bool("Unit", "RefuseManualStop", false):
-		p.skip[name] = "changed, but RefuseManualStop=yes: keeps running its old unit"
+		p.skip[name] = what + ", but RefuseManualStop=yes: keeps running its old unit"
 	case nu.Bool("Unit", "X-OnlyManualStart", false):
-		p.skip[name] = "changed, but X-OnlyManualStart=yes: keeps running its old unit"
+		p.skip[name] = what + ", but X-OnlyManualStart=yes: keeps running its old unit"
 	case kind != ".service":
-		p.restart[name] = "changed"
+		p.restart[name] = what
 		delete(p.reload, name)
 	case !nu.marker("X-StopIfChanged", true):
-		p.restart[name] = "changed, X-StopIfChanged=false"
+		p.restart[name] = what + ", X-StopIfChanged=false"
 		delete(p.reload, name)
 	default:
 		p.planChangedService(name, nu)
@@ -305,6 +316,7 @@ func (p *planner) planChanged(name string, nu *UnitFile) {
 // unit never runs in the old environment, and starts it after — through
 // its socket when it is socket-activated.
 func (p *planner) planChangedService(name string, nu *UnitFile) {
+	what := p.changed(name)
 	sockets := nu.Values("Service", "Sockets")
 	if len(sockets) == 0 {
 		sockets = []string{strings.TrimSuffix(name, ".service") + ".socket"}
@@ -321,10 +333,10 @@ func (p *planner) planChangedService(name string, nu *UnitFile) {
 		}
 	}
 	if len(through) == 0 {
-		p.start[name] = "changed"
-		p.stop[name] = "changed, started again after activation"
+		p.start[name] = what
+		p.stop[name] = what + ", started again after activation"
 	} else {
-		p.stop[name] = "changed, started again through " + strings.Join(through, " ")
+		p.stop[name] = what + ", started again through " + strings.Join(through, " ")
 	}
 	delete(p.reload, name)
 }
@@ -445,4 +457,22 @@ func flatOptions(u *UnitFile) []string {
 		out = append(out, o.Section+"\x00"+o.Name+"\x00"+o.Value)
 	}
 	return out
+}
+
+// changed says how a unit changed, for the reasons printed.
+func (p *planner) changed(name string) string {
+	if w, ok := p.what[name]; ok {
+		return w
+	}
+	return "changed"
+}
+
+// storeName is the name part of a store path: "openssh-server-1_9.2p1" of
+// "/kiln/store/<hash>-openssh-server-1_9.2p1".
+func storeName(p string) string {
+	b := path.Base(p)
+	if i := strings.IndexByte(b, '-'); i >= 0 {
+		return b[i+1:]
+	}
+	return b
 }

@@ -9,8 +9,8 @@ import (
 
 // unitsToplevel writes a toplevel holding files into root and loads its
 // units with LoadUnits. Keys are relative to etc/systemd/system, or to
-// sw/lib/systemd/system with a "sw:" prefix, or "fstab"; a value "->X" is
-// a symlink.
+// sw/lib/systemd/system with a "sw:" prefix, or "fstab", or absolute
+// machine paths (packages' store paths); a value "->X" is a symlink.
 func unitsToplevel(t *testing.T, root, name string, files map[string]string) (string, map[string]*UnitFile) {
 	t.Helper()
 	top := "/kiln/store/" + strings.Repeat("u", 32-len(name)) + name + "-system"
@@ -22,6 +22,8 @@ func unitsToplevel(t *testing.T, root, name string, files map[string]string) (st
 		switch {
 		case k == "fstab":
 			out[etc+"/fstab"] = v
+		case strings.HasPrefix(k, "/"):
+			out[k] = v // a machine path: another store path
 		case strings.HasPrefix(k, "sw:"):
 			out[sw+"/lib/systemd/system/"+strings.TrimPrefix(k, "sw:")] = v
 		default:
@@ -364,6 +366,24 @@ func TestPlanUnits(t *testing.T) {
 			want:     "stop     getty@tty1.service (changed, started again after activation)\ndaemon-reload\nstart    getty@tty1.service (changed)\n",
 		},
 		{
+			name:     "package upgrade restarts its unit, same text or not",
+			old:      pkgUnits("1", map[string]string{"ssh.service": svcA, "dbus.service": svcA, "dbus.socket": sock, "cron.service": svcA}),
+			new:      pkgUnits("2", map[string]string{"ssh.service": svcA, "dbus.service": svcA, "dbus.socket": sock}),
+			observed: map[string]string{"ssh.service": "active", "dbus.service": "active", "dbus.socket": "active", "cron.service": "active"},
+			want: "stop     cron.service (removed)\n" +
+				"stop     ssh.service (package changed: pkg-1 -> pkg-2, started again after activation)\ndaemon-reload\n" +
+				"reload   dbus.service (package changed: pkg-1 -> pkg-2; the system bus is reloaded, never restarted)\n" +
+				"start    ssh.service (package changed: pkg-1 -> pkg-2)\n" +
+				"skip     dbus.socket (package changed: pkg-1 -> pkg-2, but the system bus is never restarted)\n",
+		},
+		{
+			name:     "same package: no change",
+			old:      pkgUnits("1", map[string]string{"ssh.service": svcA}),
+			new:      pkgUnits("1", map[string]string{"ssh.service": svcA}),
+			observed: map[string]string{"ssh.service": "active"},
+			want:     "units: no changes\n",
+		},
+		{
 			name:     "units the old generation did not provide are left alone",
 			old:      map[string]string{},
 			new:      map[string]string{},
@@ -386,4 +406,16 @@ func TestPlanUnits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pkgUnits puts units into a package store path "pkg-V" that the sw forest
+// links to, as kiln's sw does.
+func pkgUnits(v string, units map[string]string) map[string]string {
+	pkg := "/kiln/store/" + strings.Repeat(v, 32) + "-pkg-" + v
+	out := map[string]string{}
+	for n, text := range units {
+		out[pkg+"/lib/systemd/system/"+n] = text
+		out["sw:"+n] = "->" + pkg + "/lib/systemd/system/" + n
+	}
+	return out
 }
