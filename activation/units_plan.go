@@ -441,7 +441,7 @@ func unitsDiffer(old, new map[string]*UnitFile) bool {
 	}
 	for name, o := range old {
 		n := new[name]
-		if n == nil || o.Masked != n.Masked || !equalStrings(o.WantedBy, n.WantedBy) {
+		if n == nil || o.Masked != n.Masked || o.Package != n.Package || !equalStrings(o.WantedBy, n.WantedBy) {
 			return true
 		}
 		if !equalStrings(flatOptions(o), flatOptions(n)) {
