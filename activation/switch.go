@@ -109,6 +109,8 @@ type SwitchOptions struct {
 	// itself there with SIGKILL); if it returns, Switch returns
 	// ErrCrashInjected.
 	OnCrash func(point string)
+	// HoldsLock: the caller took LockSwitch already.
+	HoldsLock bool
 }
 
 // ErrCrashInjected is returned at SwitchOptions.CrashAt.
@@ -168,11 +170,13 @@ func (r *SwitchReport) String() string {
 // failures do not stop it: they are in the report (see OK); the error is
 // for what prevents switching at all.
 func Switch(ctx context.Context, root, toToplevel string, sd Systemd, opts SwitchOptions) (*SwitchReport, error) {
-	unlock, err := lockSwitch(root)
-	if err != nil {
-		return nil, err
+	if !opts.HoldsLock {
+		unlock, err := LockSwitch(root)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
 	}
-	defer unlock()
 	s := &switcher{ctx: ctx, root: root, sd: sd, opts: opts, rep: &SwitchReport{To: toToplevel}}
 	if os.Getenv("KILN_TEST_FAULTS") != "1" {
 		s.opts.CrashAt = ""

@@ -100,10 +100,12 @@ func removeJournal(root string) error {
 	return syncDir(filepath.Dir(name))
 }
 
-// lockSwitch takes root's switch lock without waiting. The lock is an
-// flock on an open file: it goes away with the process, so a killed
-// switch never leaves it behind.
-func lockSwitch(root string) (unlock func(), err error) {
+// LockSwitch takes root's switch lock without waiting (ErrSwitchRunning
+// when another process holds it). A command that does more than Switch
+// under one lock (profile, boot entries) takes it first and passes
+// SwitchOptions.HoldsLock. The lock is an flock on an open file: it goes
+// away with the process, so a killed switch never leaves it behind.
+func LockSwitch(root string) (unlock func(), err error) {
 	name := under(root, SwitchLockFile)
 	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 		return nil, fmt.Errorf("lock switch: %w", err)

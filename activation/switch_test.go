@@ -1,10 +1,13 @@
 package activation
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -354,7 +357,7 @@ func TestSwitchLock(t *testing.T) {
 	root := t.TempDir()
 	_, gen2, sd := switchGenerations(t, root)
 	before := sd.state()
-	unlock, err := lockSwitch(root)
+	unlock, err := LockSwitch(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,11 +371,15 @@ func TestSwitchLock(t *testing.T) {
 	if j, _ := ReadJournal(root); j != nil {
 		t.Fatalf("a locked-out switch wrote a journal")
 	}
-	unlock()
-	if _, err := Switch(context.Background(), root, gen2, sd, SwitchOptions{}); err != nil {
+	// The holder itself switches under its lock.
+	if _, err := Switch(context.Background(), root, gen2, sd, SwitchOptions{HoldsLock: true}); err != nil {
 		t.Fatal(err)
 	}
+	unlock()
 	wantSwitched(t, root, gen2, before, sd.state())
+	if _, err := Switch(context.Background(), root, gen2, sd, SwitchOptions{}); err != nil {
+		t.Fatalf("switch after the lock was released: %v", err)
+	}
 }
 
 func TestSwitchReportsFailures(t *testing.T) {
@@ -447,5 +454,35 @@ func TestSwitchDropsJournalOfAnotherBoot(t *testing.T) {
 	}
 	if rep.Dropped != gen2 || rep.Resumed != "" || len(sd.calls) != 0 {
 		t.Errorf("dropped %q resumed %q, jobs %v; want the stale journal dropped and no job replayed", rep.Dropped, rep.Resumed, sd.calls)
+	}
+}
+
+// TestSwitchLockOtherProcess holds the lock from another process (util-linux
+// flock), as a second `kiln switch` would.
+func TestSwitchLockOtherProcess(t *testing.T) {
+	if _, err := exec.LookPath("flock"); err != nil {
+		t.Skip("flock not installed")
+	}
+	root := t.TempDir()
+	_, gen2, sd := switchGenerations(t, root)
+	if err := os.MkdirAll(filepath.Dir(under(root, SwitchLockFile)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	holder := exec.Command("flock", "--exclusive", "--no-fork", under(root, SwitchLockFile), "sh", "-c", "echo held; exec sleep 60")
+	out, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, holder)
+	if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Switch(context.Background(), root, gen2, sd, SwitchOptions{}); !errors.Is(err, ErrSwitchRunning) {
+		t.Fatalf("switch while another process holds the lock: %v", err)
+	}
+	holder.Process.Kill()
+	holder.Wait()
+	if _, err := Switch(context.Background(), root, gen2, sd, SwitchOptions{}); err != nil {
+		t.Fatalf("switch after the holder died: %v", err)
 	}
 }
