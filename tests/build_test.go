@@ -1,7 +1,10 @@
 package tests
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,7 +44,8 @@ mounts "/mnt/scratch" {
 
 // TestBuildReproducibleAndUnitsVerify builds one host into two fresh
 // stores and checks that every part has the same store path and the same
-// content (NAR hash); then it judges the generated units with the
+// content (NAR hash) and that the two images are byte-identical; it runs
+// kiln audit over the locked closure; then it judges the generated units with the
 // closure's own systemd-analyze, chrooted into a tree laid out like the
 // machine (/usr → sw, /etc → the etc tree, /kiln/store), where every
 // store link resolves.
@@ -67,6 +71,20 @@ func TestBuildReproducibleAndUnitsVerify(t *testing.T) {
 	if tops[0] != tops[1] {
 		t.Fatalf("toplevels differ: %s and %s", tops[0], tops[1])
 	}
+	// The same system written twice, from two stores, is the same image.
+	var sums []string
+	for _, root := range roots {
+		img := filepath.Join(t.TempDir(), "disk.img")
+		kiln(t, bin, dir, "--store", filepath.Join(root, "kiln", "store"), "image", "-c", "host.hcl", "-o", img, "--size", "1G")
+		sums = append(sums, fileSum(t, img))
+		os.Remove(img)
+	}
+	if sums[0] != sums[1] {
+		t.Errorf("two images of one system differ: sha256 %s and %s", sums[0], sums[1])
+	}
+	// Every postinst of the locked closure is reviewed (kiln audit exits 1
+	// naming any package that is not).
+	kiln(t, bin, dir, "--store", filepath.Join(roots[0], "kiln", "store"), "audit", "-c", "host.hcl")
 	top, err := store.ParsePath(tops[0])
 	if err != nil {
 		t.Fatal(err)
@@ -153,4 +171,18 @@ func TestBuildReproducibleAndUnitsVerify(t *testing.T) {
 	if out, err := verify("broken.service"); err == nil || !strings.Contains(out, "does-not-exist") {
 		t.Errorf("verify of a broken unit: err %v, output %q; want a failure naming the program", err, out)
 	}
+}
+
+func fileSum(t *testing.T, name string) string {
+	t.Helper()
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
