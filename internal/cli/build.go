@@ -50,7 +50,15 @@ func runBuild(ctx context.Context, r *Run, opts any, args []string) error {
 		return err
 	}
 	if f.dryRun {
-		r.Printf("%s", b.plan)
+		for _, line := range strings.Split(strings.TrimRight(b.plan.String(), "\n"), "\n") {
+			state := "build"
+			if fields := strings.Fields(line); len(fields) == 2 {
+				if p, err := store.ParsePath(fields[1]); err == nil && b.st.Valid(p) {
+					state = "valid"
+				}
+			}
+			r.Printf("%s  (%s)\n", line, state)
+		}
 		return nil
 	}
 	if f.out != "" {
