@@ -98,7 +98,7 @@ func (s *shell) wait(ctx context.Context, check func() (bool, error)) error {
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return ctx.Err()
+			return context.Cause(ctx)
 		}
 	}
 }

@@ -68,6 +68,32 @@ func (c *console) Text() string {
 	return string(c.text)
 }
 
+// textLen is the length of the text so far.
+func (c *console) textLen() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.text)
+}
+
+// watch waits until re matches the text after from, without consuming
+// it, and returns the match; "" when ctx ends first.
+func (c *console) watch(ctx context.Context, re *regexp.Regexp, from int) string {
+	for {
+		c.mu.Lock()
+		m := re.Find(c.text[min(from, len(c.text)):])
+		ch := c.changed
+		c.mu.Unlock()
+		if m != nil {
+			return string(m)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ""
+		}
+	}
+}
+
 func (c *console) String() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -100,7 +126,7 @@ func (c *console) waitFor(ctx context.Context, re *regexp.Regexp, stop <-chan st
 		case <-stop:
 			stopped = true // all output is in: look once more
 		case <-ctx.Done():
-			return "", fmt.Errorf("wait for console text %q: %w", re, ctx.Err())
+			return "", fmt.Errorf("wait for console text %q: %w", re, context.Cause(ctx))
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -41,5 +42,32 @@ func TestConsoleWaitConsumesMatches(t *testing.T) {
 	close(stop)
 	if _, err := c.waitFor(ctx, re, stop); !errors.Is(err, ErrNotRunning) {
 		t.Errorf("wait on a stopped machine: %v, want ErrNotRunning", err)
+	}
+}
+
+// TestKernelPanicEndsWaits: a wait on a machine whose guest panicked
+// ends at once with ErrKernelPanic instead of running into its timeout.
+func TestKernelPanicEndsWaits(t *testing.T) {
+	m := &Machine{cfg: newConfig(nil), console: newConsole(nil)}
+	m.console.Write([]byte("an earlier boot: Kernel panic - not syncing: old\n"))
+	m.proc = &process{done: make(chan struct{}), start: m.console.textLen(), conn: nopConn{}}
+	errc := make(chan error)
+	go func() {
+		_, err := m.WaitForConsoleTextCtx(context.Background(), "login: ")
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		t.Fatalf("wait ended before the panic: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	m.console.Write([]byte("[    1.9] Kernel panic - not syncing: VFS: Unable to mount root fs\n"))
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrKernelPanic) || !strings.Contains(err.Error(), "VFS: Unable to mount root fs") {
+			t.Errorf("err = %v, want ErrKernelPanic naming the panic", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("wait did not end on the panic")
 	}
 }

@@ -44,6 +44,7 @@ type process struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	stderr *console
+	start  int           // where this run's console text starts
 	done   chan struct{} // closed when QEMU exited
 	err    error         // QEMU's exit, valid after done
 	conn   net.Conn
@@ -169,8 +170,27 @@ func (m *Machine) running() (*process, error) {
 	return nil, fmt.Errorf("machine %s: %w", m.cfg.name, ErrNotRunning)
 }
 
+// ErrKernelPanic reports a guest whose kernel panicked: waiting longer
+// for it is pointless.
+var ErrKernelPanic = errors.New("guest kernel panicked")
+
+var kernelPanic = regexp.MustCompile(`Kernel panic - not syncing: [^\n]*`)
+
+// bound limits a wait by the machine's timeout, and ends it early when
+// the guest's kernel panics (the error then says so).
 func (m *Machine) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, m.cfg.timeout)
+	ctx, cancelTimeout := context.WithTimeout(ctx, m.cfg.timeout)
+	p := m.current()
+	if p == nil {
+		return ctx, cancelTimeout
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		if line := m.console.watch(ctx, kernelPanic, p.start); line != "" {
+			cancel(fmt.Errorf("%w: %s", ErrKernelPanic, line))
+		}
+	}()
+	return ctx, func() { cancel(context.Canceled); cancelTimeout() }
 }
 
 // must fails the test (or panics without one) on err.
@@ -222,7 +242,7 @@ func (m *Machine) launch(ctx context.Context) (*process, error) {
 	cmd := exec.Command(m.plan.QEMU, m.plan.Args...)
 	cmd.Dir = m.plan.Dir
 	cmd.Stdout = m.console
-	p := &process{cmd: cmd, stderr: newConsole(nil), done: make(chan struct{})}
+	p := &process{cmd: cmd, stderr: newConsole(nil), start: m.console.textLen(), done: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	// QEMU dies with the test binary instead of outliving it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -287,7 +307,7 @@ func (m *Machine) waitExit(ctx context.Context, p *process) error {
 		m.current()
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return context.Cause(ctx)
 	}
 }
 

@@ -130,7 +130,7 @@ func (m *Machine) waitUntil(ctx context.Context, cmd string, success bool) (stri
 	for {
 		out, status, err := m.ExecuteCtx(ctx, cmd)
 		if err != nil {
-			if last != nil && ctx.Err() != nil {
+			if last != nil && ctx.Err() != nil && !errors.Is(err, ErrKernelPanic) {
 				return out, fmt.Errorf("%w; last try: %v", err, last)
 			}
 			return out, err
@@ -141,7 +141,7 @@ func (m *Machine) waitUntil(ctx context.Context, cmd string, success bool) (stri
 		last = &CommandError{cmd, status, out}
 		select {
 		case <-ctx.Done():
-			return out, fmt.Errorf("wait until %q %s: %w; last try: %v", abbreviate(cmd), map[bool]string{true: "succeeds", false: "fails"}[success], ctx.Err(), last)
+			return out, fmt.Errorf("wait until %q %s: %w; last try: %v", abbreviate(cmd), map[bool]string{true: "succeeds", false: "fails"}[success], context.Cause(ctx), last)
 		case <-time.After(pollInterval):
 		}
 	}
@@ -182,7 +182,7 @@ func (m *Machine) WaitForUnitCtx(ctx context.Context, unit string) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for unit %s: %w (state %s/%s)", unit, ctx.Err(), props["ActiveState"], props["SubState"])
+			return fmt.Errorf("wait for unit %s: %w (state %s/%s)", unit, context.Cause(ctx), props["ActiveState"], props["SubState"])
 		case <-time.After(pollInterval):
 		}
 	}
