@@ -173,6 +173,10 @@ func TestBootTestHost(t *testing.T) {
 		{"package on PATH", "command -v diff", "/usr/bin/diff"},
 		{"journal", "journalctl -b -q --no-pager -t systemd | grep -c 'Reached target' | awk '$1>0{print \"yes\"}'", "yes"},
 		{"networkd", "networkctl list --no-pager --no-legend | awk '$3 == \"ether\" {print $4, $5}'", "routable configured"},
+		{"ESP at /boot", "findmnt -n -o FSTYPE,LABEL /boot", "vfat   ESP"},
+		// bootctl is in Debian's systemd-boot, not in the default closure.
+		{"boot entry", "ls /boot/loader/entries", "kiln-generation-1.conf"},
+		{"current system", "readlink /run/current-system", top},
 		{"sshd listens", "ss -Hltn 'sport = :22' | wc -l | awk '$1>0{print \"yes\"}'", "yes"},
 	}
 	for _, c := range checks {
