@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kiln-os/kiln/boot"
+	"github.com/kiln-os/kiln/debian"
 	"github.com/kiln-os/kiln/modules"
 	"github.com/kiln-os/kiln/store"
 )
@@ -29,11 +30,21 @@ type Result struct {
 	Plan       *Plan
 }
 
-// Build makes the toplevel of sys from the locked, realized packages pk:
-// it plans every part, then builds the parts whose store paths are not yet
+// Build makes the toplevel of a configuration from its lock: it realizes
+// the locked packages (opts.Fetch says where from when some are missing),
+// plans every part, then builds the parts whose store paths are not yet
 // valid, independent ones in parallel. A rebuild with nothing changed only
-// plans.
-func Build(ctx context.Context, st *store.Store, sys *modules.System, pk Packages, opts Options) (*Result, error) {
+// plans. The lock must cover the configuration (WantedPackages).
+func Build(ctx context.Context, st *store.Store, cfg *modules.Config, lock *debian.Lock, opts Options) (*Result, error) {
+	paths, err := debian.Realize(ctx, st, lock, opts.Fetch)
+	if err != nil {
+		return nil, err
+	}
+	return BuildPackages(ctx, st, &cfg.System, NewPackageSet(st.Dir, paths), opts)
+}
+
+// BuildPackages is Build over packages already in the store.
+func BuildPackages(ctx context.Context, st *store.Store, sys *modules.System, pk Packages, opts Options) (*Result, error) {
 	p, err := MakePlan(sys, pk, opts)
 	if err != nil {
 		return nil, err

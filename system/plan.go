@@ -12,6 +12,7 @@ import (
 
 	"github.com/kiln-os/kiln/activation"
 	"github.com/kiln-os/kiln/boot"
+	"github.com/kiln-os/kiln/debian"
 	"github.com/kiln-os/kiln/modules"
 	"github.com/kiln-os/kiln/store"
 )
@@ -49,6 +50,8 @@ type Options struct {
 	Version string
 	// Progress, when set, hears about each part as it is reused or built.
 	Progress func(Event)
+	// Fetch is how Build realizes locked packages missing from the store.
+	Fetch debian.FetchOptions
 }
 
 // Event reports one part of a build.
