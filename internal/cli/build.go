@@ -165,6 +165,17 @@ func buildSystem(ctx context.Context, r *Run, hostFile string, planOnly bool) (*
 	if err != nil {
 		return nil, err
 	}
+	if entries, err := system.Audit(pk); err == nil {
+		var unreviewed []string
+		for _, e := range entries {
+			if e.Handled == "" {
+				unreviewed = append(unreviewed, e.Package)
+			}
+		}
+		if len(unreviewed) > 0 {
+			fmt.Fprintf(r.Stderr, "kiln: warning: maintainer scripts kiln does not replace yet: %s (see kiln audit)\n", strings.Join(unreviewed, ", "))
+		}
+	}
 	b := &built{st: st, cfg: cfg, plan: plan}
 	if planOnly {
 		return b, nil
