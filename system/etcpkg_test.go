@@ -156,6 +156,11 @@ func TestLayerEtc(t *testing.T) {
 			wantErr: `etc "ssh" is a file, but "ssh/sshd_config" needs it to be a directory`,
 		},
 		{
+			name:    "file where a directory is needed, past a sibling",
+			layers:  [][]EtcEntry{{{Path: "a", Data: []byte("x")}, {Path: "a-b/x", Data: []byte("y")}, {Path: "a/b", Data: []byte("z")}}},
+			wantErr: `etc "a" is a file, but "a/b" needs it to be a directory`,
+		},
+		{
 			name:   "siblings are fine",
 			layers: [][]EtcEntry{{{Path: "ssh", Data: []byte("x")}, {Path: "ssh-x/y", Data: []byte("y")}}},
 			want:   []string{"ssh link data=x", "ssh-x/y link data=y"},

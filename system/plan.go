@@ -278,12 +278,10 @@ func layerEtc(layers ...[]EtcEntry) ([]EtcEntry, error) {
 	for _, n := range orderedKeys(byPath) {
 		out = append(out, byPath[n])
 	}
-	for i := 1; i < len(out); i++ {
-		// Sorted: a directory's entries follow it ("a" < "a/b"; "a-b" <
-		// "a/b" too, so look back to the last non-sibling).
-		for j := i - 1; j >= 0 && strings.HasPrefix(out[i].Path, strings.SplitN(out[j].Path, "/", 2)[0]); j-- {
-			if strings.HasPrefix(out[i].Path, out[j].Path+"/") {
-				return nil, fmt.Errorf("etc %q is a file, but %q needs it to be a directory", out[j].Path, out[i].Path)
+	for _, e := range out {
+		for d := path.Dir(e.Path); d != "."; d = path.Dir(d) {
+			if _, ok := byPath[d]; ok {
+				return nil, fmt.Errorf("etc %q is a file, but %q needs it to be a directory", d, e.Path)
 			}
 		}
 	}
