@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -114,5 +116,132 @@ step "crash" {}
 	}
 	if len(built) != 1 || built[0] != filepath.Join(dir, "host.hcl") {
 		t.Errorf("built %q, want the config of pass.hcl", built)
+	}
+}
+
+const e2eHost = `
+networking {
+  host_name = "kilntest"
+}
+
+testing {
+  backdoor = true
+}
+
+ssh {
+  enable = true
+}
+`
+
+const e2eTest = `
+machine "kilntest" {
+  config = "host.hcl"
+}
+
+step "wait_for_unit" {
+  unit = "multi-user.target"
+}
+
+step "succeed" {
+  command = "hostname"
+  expect  = "^kilntest\n$"
+}
+
+step "succeed" {
+  name    = "framing"
+  command = <<-EOT
+    printf '%s\n' "it's \"quoted\"" 'multi
+    line' "$(head -c 300000 /dev/zero | tr '\0' x | wc -c)"
+  EOT
+  expect  = "^it's \"quoted\"\nmulti\nline\n300000\n$"
+}
+
+step "fail" {
+  command = "cat; exit 3"
+}
+
+step "wait_for_open_port" {
+  port = 22
+}
+
+step "reboot" {}
+
+step "select_generation" {
+  generation = 1
+}
+
+step "reboot" {}
+
+step "succeed" {
+  name    = "systemd-boot took the one-shot entry"
+  command = <<-EOT
+    test ! -e /sys/firmware/efi/efivars/LoaderEntryOneShot-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f
+    tr -d '\000' </sys/firmware/efi/efivars/LoaderEntrySelected-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f
+  EOT
+  expect  = "kiln-generation-1\\.conf$"
+}
+
+step "shutdown" {}
+`
+
+// TestTestBootsKilnSystem is kiln test end to end: it builds a system
+// with the test backdoor from the repository's kiln.lock, boots it and
+// drives it through the backdoor, reboots in place, reboots into a
+// generation chosen through LoaderEntryOneShot, and powers it off.
+func TestTestBootsKilnSystem(t *testing.T) {
+	needQEMU(t)
+	if testing.Short() {
+		t.Skip("builds and boots a system")
+	}
+	lock, err := os.ReadFile(filepath.Join("..", "..", "kiln.lock"))
+	if err != nil {
+		t.Skipf("no kiln.lock in the repository: %v", err)
+	}
+	dir := t.TempDir()
+	writeTestFile(t, dir, "kiln.lock", string(lock))
+	writeTestFile(t, dir, "host.hcl", e2eHost)
+	test := writeTestFile(t, dir, "e2e.hcl", e2eTest)
+	// Images go to a private cache; downloaded packages come from the
+	// user's, so that the test does not fetch them again.
+	cache := t.TempDir()
+	env := map[string]string{"HOME": os.Getenv("HOME"), "XDG_CACHE_HOME": cache, "KILN_MIRROR": os.Getenv("KILN_MIRROR")}
+	if err := os.MkdirAll(filepath.Join(cache, "kiln"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	userCache := filepath.Join(os.Getenv("HOME"), ".cache", "kiln")
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		userCache = filepath.Join(d, "kiln")
+	}
+	for _, d := range []string{"debs", "indices"} {
+		if _, err := os.Stat(filepath.Join(userCache, d)); err == nil {
+			os.Symlink(filepath.Join(userCache, d), filepath.Join(cache, "kiln", d))
+		}
+	}
+	// The system embeds the running kiln as its init: that must be a
+	// static binary, which the test binary is not.
+	bin := filepath.Join(t.TempDir(), "kiln")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/kiln")
+	build.Dir = filepath.Join("..", "..")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	cmd := exec.Command(bin, "--store", filepath.Join(dir, "store"), "test", test)
+	cmd.Dir = dir
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Env = append(cmd.Env, "PATH="+os.Getenv("PATH"))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	out := stdout.String()
+	if err != nil {
+		t.Fatalf("kiln test: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "--- PASS") {
+			t.Log(line)
+		}
 	}
 }
