@@ -249,12 +249,14 @@ func remoteReceive(c *ssh.Client, r *Run, kiln string, s *store.Store, paths []s
 	var errb strings.Builder
 	sess.Stdout, sess.Stderr = io.Discard, &errb
 	cmd := []string{kiln, "store", "receive"}
+	start := time.Now()
 	if err := sess.Start(shellJoin(cmd)); err != nil {
 		return transferStats{}, fmt.Errorf("start %s store receive: %w", kiln, err)
 	}
 	st, serr := sendPaths(in, s, paths)
 	in.Close()
 	code, werr := exitCode(sess.Wait())
+	st.Time = time.Since(start) // until the target has registered them all
 	msg := strings.TrimSpace(errb.String())
 	switch {
 	case werr != nil:

@@ -1,0 +1,392 @@
+package cli
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/kiln-os/kiln/debian"
+	"github.com/kiln-os/kiln/store"
+)
+
+// sshTarget is an in-process SSH server standing for a kiln machine: exec
+// requests naming a .../bin/kiln run the real CLI in-process against the
+// machine's temp store and root; anything else exits 127, as a shell
+// would for a missing program.
+type sshTarget struct {
+	m        *testMachine
+	addr     string
+	hostKey  ssh.PublicKey
+	keyFile  string // the client's private key (OpenSSH format)
+	home     string // the client's HOME, with .ssh/known_hosts
+	mu       sync.Mutex
+	commands []string
+}
+
+func startSSHTarget(t testing.TB, m *testMachine) *sshTarget {
+	t.Helper()
+	_, hostPriv, _ := ed25519.GenerateKey(rand.Reader)
+	hostSigner, err := ssh.NewSignerFromKey(hostPriv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientPub, clientPriv, _ := ed25519.GenerateKey(rand.Reader)
+	authorized, _ := ssh.NewPublicKey(clientPub)
+	blk, err := ssh.MarshalPrivateKey(clientPriv, "test key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	keyFile := filepath.Join(home, "id_ed25519")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(blk), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &ssh.ServerConfig{
+		PublicKeyCallback: func(c ssh.ConnMetadata, k ssh.PublicKey) (*ssh.Permissions, error) {
+			if c.User() == "root" && string(k.Marshal()) == string(authorized.Marshal()) {
+				return nil, nil
+			}
+			return nil, errors.New("not authorized")
+		},
+	}
+	cfg.AddHostKey(hostSigner)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &sshTarget{m: m, addr: ln.Addr().String(), hostKey: hostSigner.PublicKey(), keyFile: keyFile, home: home}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				st.serve(conn, cfg)
+			}()
+		}
+	}()
+	return st
+}
+
+func (s *sshTarget) serve(conn net.Conn, cfg *ssh.ServerConfig) {
+	defer conn.Close()
+	_, chans, reqs, err := ssh.NewServerConn(conn, cfg)
+	if err != nil {
+		return
+	}
+	go ssh.DiscardRequests(reqs)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for nc := range chans {
+		if nc.ChannelType() != "session" {
+			nc.Reject(ssh.UnknownChannelType, "sessions only")
+			continue
+		}
+		ch, creqs, err := nc.Accept()
+		if err != nil {
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer ch.Close()
+			for req := range creqs {
+				if req.Type != "exec" {
+					req.Reply(false, nil)
+					continue
+				}
+				var exec struct{ Command string }
+				if err := ssh.Unmarshal(req.Payload, &exec); err != nil {
+					req.Reply(false, nil)
+					continue
+				}
+				req.Reply(true, nil)
+				code := s.exec(exec.Command, ch, ch, ch.Stderr())
+				ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(code)}))
+				return
+			}
+		}()
+	}
+}
+
+// exec runs a command line the way the target's shell would run kiln.
+func (s *sshTarget) exec(line string, stdin io.Reader, stdout, stderr io.Writer) int {
+	s.mu.Lock()
+	s.commands = append(s.commands, line)
+	s.mu.Unlock()
+	argv, err := shellSplit(line)
+	if err != nil || len(argv) == 0 || !strings.HasSuffix(argv[0], "/bin/kiln") || argv[0] == "/usr/bin/kiln" {
+		fmt.Fprintf(stderr, "sh: %s: not found\n", line)
+		return 127
+	}
+	args := append([]string{"--store", s.m.st.Dir}, argv[1:]...)
+	if slices.Contains(argv, "switch") {
+		args = append(args, "--root", s.m.root)
+	}
+	return Main(context.Background(), Env{Argv0: argv[0], Args: args, Stdin: stdin, Stdout: stdout, Stderr: stderr,
+		Getenv: func(string) string { return "" }, Dir: s.m.root})
+}
+
+// shellSplit undoes shellJoin: words, single-quoted strings, backslash escapes.
+func shellSplit(line string) ([]string, error) {
+	var out []string
+	var cur strings.Builder
+	inWord, quoted := false, false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case quoted && c == '\'':
+			quoted = false
+		case quoted:
+			cur.WriteByte(c)
+		case c == '\'':
+			quoted, inWord = true, true
+		case c == '\\' && i+1 < len(line):
+			i++
+			cur.WriteByte(line[i])
+			inWord = true
+		case c == ' ':
+			if inWord {
+				out = append(out, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if quoted {
+		return nil, errors.New("unterminated quote")
+	}
+	if inWord {
+		out = append(out, cur.String())
+	}
+	return out, nil
+}
+
+func (s *sshTarget) client(t *testing.T, local *store.Store, args ...string) (int, string, string) {
+	t.Helper()
+	return runCLIWith(t, nil, map[string]string{"HOME": s.home},
+		append([]string{"--store", local.Dir}, append(args, "--target-host", "root@"+s.addr, "-i", s.keyFile)...)...)
+}
+
+func TestShellSplitUndoesShellJoin(t *testing.T) {
+	for _, args := range [][]string{
+		{"/run/current-system/sw/bin/kiln", "store", "missing"},
+		{"kiln", "--loader", `{"timeout":3,"console_mode":"keep"}`, "it's", "a b", "?*", ""},
+	} {
+		got, err := shellSplit(shellJoin(args))
+		if err != nil || !slices.Equal(got, args) {
+			t.Errorf("shellSplit(shellJoin(%q)) = %q, %v", args, got, err)
+		}
+	}
+}
+
+// realPackages realizes a few packages of the repository's kiln.lock into
+// st (from the kiln cache, else the mirror of the machine's apt sources).
+func realPackages(t testing.TB, st *store.Store, names ...string) []store.Path {
+	t.Helper()
+	lock, err := debian.ReadLock(filepath.Join("..", "..", "kiln.lock"))
+	if err != nil {
+		t.Skipf("no kiln.lock at the top of the tree: %v", err)
+	}
+	sub := *lock
+	sub.Packages = nil
+	for _, n := range names {
+		p, ok := lock.Package(n)
+		if !ok {
+			t.Fatalf("kiln.lock has no %s", n)
+		}
+		sub.Packages = append(sub.Packages, p)
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		t.Skip(err)
+	}
+	mirror, _ := debian.FindMirror("", os.Getenv, "/etc/apt")
+	paths, err := debian.Realize(context.Background(), st, &sub, debian.FetchOptions{Mirror: mirror, CacheDir: filepath.Join(cache, "kiln")})
+	if err != nil {
+		t.Skipf("cannot realize %v (no cache, no mirror?): %v", names, err)
+	}
+	var out []store.Path
+	for _, n := range names {
+		out = append(out, paths[n])
+	}
+	return out
+}
+
+// closurePackages are real Debian packages for the transfer: ~10 MB of
+// .debs, ~40 MB unpacked.
+var closurePackages = []string{"libc6", "coreutils", "bash", "perl-base", "libssl3", "libsystemd-shared", "systemd"}
+
+// Switch a machine over SSH: the real closure is copied (hashes checked
+// by the target's store receive), the target's kiln switches it, output
+// and exit status are relayed.
+func TestSwitchTargetHost(t *testing.T) {
+	eng := useFakeEngine(t)
+	local := newTestMachine(t)
+	pkgs := realPackages(t, local.st, closurePackages...)
+	top1 := local.system(t, local.st, "one", "A", pkgs...)
+	top2 := local.system(t, local.st, "two", "A", pkgs...)
+	target := newTestMachine(t)
+	srv := startSSHTarget(t, target)
+
+	// An unknown host is refused without --accept-new-host-key.
+	code, _, errs := srv.client(t, local.st, "switch", "--toplevel", top1.String())
+	if code != ExitFailure || !strings.Contains(errs, "--accept-new-host-key") {
+		t.Fatalf("unknown host: code %d, %q", code, errs)
+	}
+	if len(srv.commands) != 0 {
+		t.Fatalf("commands ran on an unverified host: %v", srv.commands)
+	}
+
+	code, out, errs := srv.client(t, local.st, "switch", "--toplevel", top1.String(), "--accept-new-host-key")
+	if code != ExitOK {
+		t.Fatalf("switch over ssh: code %d\nout %s\nerr %s", code, out, errs)
+	}
+	t.Logf("first copy (real closure): %s", lineWith(errs, "copied"))
+	closure, _ := local.st.Closure(top1)
+	if !strings.Contains(errs, fmt.Sprintf("(%d of %d closure paths were missing)", len(closure), len(closure))) {
+		t.Errorf("stderr %q: want every closure path copied", errs)
+	}
+	for _, p := range closure {
+		li, _ := local.st.Info(p)
+		ti, err := target.st.Info(p)
+		if err != nil || ti.NarHash != li.NarHash || !slices.Equal(ti.Refs, li.Refs) {
+			t.Errorf("%s on the target: %+v, %v; want %+v", p, ti, err, li)
+		}
+	}
+	if problems, err := target.st.Verify(context.Background()); err != nil || len(problems) > 0 {
+		t.Errorf("target store verify: %v %v", problems, err)
+	}
+	if n, p := target.current(t); n != 1 || p != top1 {
+		t.Errorf("target at generation %d %s, want 1 %s", n, p, top1)
+	}
+	if !strings.Contains(out, "generation 1 is "+top1.String()) || !strings.Contains(out, "activated "+top1.String()) {
+		t.Errorf("relayed output %q", out)
+	}
+	known, _ := os.ReadFile(filepath.Join(srv.home, ".ssh", "known_hosts"))
+	if !strings.Contains(string(known), strings.TrimSpace(string(ssh.MarshalAuthorizedKey(srv.hostKey)))) {
+		t.Errorf("known_hosts %q lacks the host key", known)
+	}
+
+	// dry run: only the new toplevel travels; the plan is printed, nothing changes
+	before := target.state(t)
+	code, out, errs = srv.client(t, local.st, "switch", "--dry-run", "--toplevel", top2.String())
+	if code != ExitOK {
+		t.Fatalf("dry run over ssh: %d %s", code, errs)
+	}
+	if !strings.Contains(errs, "(1 of ") {
+		t.Errorf("dry run copied %q, want only the new toplevel", lineWith(errs, "copied"))
+	}
+	if want := fmt.Sprintf("  from %s\n  to   %s\n", top1, top2); !strings.Contains(out, want) {
+		t.Errorf("dry run printed %q, want the plan with %q", out, want)
+	}
+	if after := target.state(t); after != before {
+		t.Errorf("dry run changed the target:\n%s\n%s", before, after)
+	}
+
+	// failed units on the target: exit status 1 relayed
+	eng.failed = []string{"broken.service"}
+	code, _, errs = srv.client(t, local.st, "switch", "--toplevel", top2.String())
+	if code != ExitFailure || !strings.Contains(errs, "broken.service") {
+		t.Errorf("failed unit over ssh: code %d, %q", code, errs)
+	}
+	if n, p := target.current(t); n != 2 || p != top2 {
+		t.Errorf("target at generation %d %s, want 2 %s", n, p, top2)
+	}
+	if want := []string{top1.String(), top2.String()}; !slices.Equal(eng.switches, want) {
+		t.Errorf("target activated %v, want %v", eng.switches, want)
+	}
+	if !strings.HasPrefix(srv.commands[0], "/run/current-system/sw/bin/kiln store missing") {
+		t.Errorf("first command %q", srv.commands[0])
+	}
+}
+
+func TestHostKeyMismatchRefused(t *testing.T) {
+	useFakeEngine(t)
+	local := newTestMachine(t)
+	top := local.system(t, local.st, "one", "A")
+	srv := startSSHTarget(t, newTestMachine(t))
+	_, other, _ := ed25519.GenerateKey(rand.Reader)
+	otherSigner, _ := ssh.NewSignerFromKey(other)
+	host, port, _ := net.SplitHostPort(srv.addr)
+	line := fmt.Sprintf("[%s]:%s %s", host, port, ssh.MarshalAuthorizedKey(otherSigner.PublicKey()))
+	os.MkdirAll(filepath.Join(srv.home, ".ssh"), 0o700)
+	os.WriteFile(filepath.Join(srv.home, ".ssh", "known_hosts"), []byte(line), 0o600)
+	code, _, errs := srv.client(t, local.st, "switch", "--toplevel", top.String(), "--accept-new-host-key")
+	if code != ExitFailure || !strings.Contains(errs, "does not match") {
+		t.Fatalf("changed host key: code %d, %q", code, errs)
+	}
+	if len(srv.commands) != 0 {
+		t.Errorf("commands ran: %v", srv.commands)
+	}
+}
+
+func lineWith(s, sub string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			return l
+		}
+	}
+	return ""
+}
+
+// BenchmarkSSHCopyClosure copies the real closure to an empty target
+// store over loopback SSH: store missing, then store receive.
+func BenchmarkSSHCopyClosure(b *testing.B) {
+	local := newTestMachine(b)
+	closure, err := local.st.Closure(realPackages(b, local.st, closurePackages...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var size int64
+	for _, p := range closure {
+		i, _ := local.st.Info(p)
+		size += i.NarSize
+	}
+	b.SetBytes(size)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		target := newTestMachine(b)
+		srv := startSSHTarget(b, target)
+		tgt, _ := parseTarget("root@" + srv.addr)
+		r := &Run{Env: Env{Stderr: io.Discard, Getenv: func(string) string { return "" }}}
+		b.StartTimer()
+		c, err := dialTarget(context.Background(), r, tgt, sshOptions{identity: srv.keyFile, acceptNew: true, knownHosts: filepath.Join(srv.home, "known_hosts")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		kiln, missing, err := remoteMissing(c, r, closure)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := remoteReceive(c, r, kiln, local.st, missing); err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+	b.ReportMetric(float64(len(closure)), "paths")
+}
