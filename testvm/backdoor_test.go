@@ -39,7 +39,7 @@ func forEachGuest(t *testing.T, f func(t *testing.T, g *fakeGuest)) {
 // to the terminal's master side the way QEMU's chardev socket is bridged
 // to the virtio console.
 type fakeGuest struct {
-	t      *testing.T
+	t      testing.TB
 	tty    string // the "hvc0" path
 	master *os.File
 	slave  *os.File // held open, as the kernel keeps hvc0
@@ -48,7 +48,7 @@ type fakeGuest struct {
 	guest  string // the guest's backdoor command
 }
 
-func openPTY(t *testing.T) (*os.File, string) {
+func openPTY(t testing.TB) (*os.File, string) {
 	t.Helper()
 	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
@@ -64,7 +64,9 @@ func openPTY(t *testing.T) (*os.File, string) {
 	return m, fmt.Sprintf("/dev/pts/%d", n)
 }
 
-func startFakeGuest(t *testing.T, guest string) *fakeGuest {
+func startFakeGuest(t *testing.T, guest string) *fakeGuest { return startFakeGuestB(t, guest) }
+
+func startFakeGuestB(t testing.TB, guest string) *fakeGuest {
 	t.Helper()
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("no bash")
@@ -246,5 +248,26 @@ func TestFrameIsOneLine(t *testing.T) {
 	_, marker2 := frame("x")
 	if string(marker) == string(marker2) || !strings.HasPrefix(string(marker), markerPrefix) {
 		t.Errorf("markers %q, %q: want unique, prefixed", marker, marker2)
+	}
+}
+
+// BenchmarkBackdoorRoundTrip measures one command's round trip through
+// the framing, a pseudo-terminal and a real bash (no VM).
+func BenchmarkBackdoorRoundTrip(b *testing.B) {
+	for _, name := range []string{"interactive", "script"} {
+		b.Run(name, func(b *testing.B) {
+			g := startFakeGuestB(b, guestCommands[name])
+			sh := g.connect()
+			ctx := context.Background()
+			if _, _, err := sh.run(ctx, "true"); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				if out, _, err := sh.run(ctx, "echo hi"); err != nil || out != "hi\n" {
+					b.Fatalf("%q, %v", out, err)
+				}
+			}
+		})
 	}
 }
