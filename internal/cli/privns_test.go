@@ -1,0 +1,97 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kiln-os/kiln/store"
+)
+
+// The test binary doubles as kiln: with KILN_CLI_TEST_MAIN=1 it runs the
+// CLI on its arguments (what inPrivateMountNS re-executes), and with
+// KILN_CLI_TEST_HELPER=readonly-receive it plays a kiln machine whose store
+// is bound read-only (in a mount namespace of its own).
+func TestMain(m *testing.M) {
+	switch {
+	case os.Getenv("KILN_CLI_TEST_MAIN") == "1":
+		os.Exit(Main(context.Background(), OSEnv()))
+	case os.Getenv("KILN_CLI_TEST_HELPER") == "readonly-receive":
+		os.Exit(readOnlyReceiveHelper())
+	}
+	os.Exit(m.Run())
+}
+
+func readOnlyReceiveHelper() int {
+	dir, streamFile := os.Getenv("KILN_TEST_STORE"), os.Getenv("KILN_TEST_STREAM")
+	fail := func(err error) int { fmt.Fprintln(os.Stderr, "helper:", err); return 3 }
+	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
+		return fail(err)
+	}
+	if err := unix.Mount(dir, dir, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NODEV, ""); err != nil {
+		return fail(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "probe"), 0o755); !errors.Is(err, syscall.EROFS) {
+		return fail(fmt.Errorf("store writable after the read-only bind: %v", err))
+	}
+	stream, err := os.Open(streamFile)
+	if err != nil {
+		return fail(err)
+	}
+	defer stream.Close()
+	os.Setenv("KILN_CLI_TEST_MAIN", "1") // the re-executed child runs the CLI
+	code := Main(context.Background(), Env{Args: []string{"--store", dir, "store", "receive"},
+		Stdin: stream, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
+	// This namespace (the machine's view) must still see it read-only.
+	if ro, flags, err := readOnlyMount(dir); err != nil || !ro || flags&unix.ST_NODEV == 0 {
+		return fail(fmt.Errorf("after receive the store is read-only %v (flags %#x, %v), want read-only nodev", ro, flags, err))
+	}
+	return code
+}
+
+// On a read-only store, store receive re-executes itself in a private
+// mount namespace and writes there; the caller's view stays read-only.
+func TestReceiveIntoReadOnlyStore(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("bind mounts need root")
+	}
+	src := newTestMachine(t).st
+	lib, app := twoPaths(t, src)
+	var stream bytes.Buffer
+	if _, err := sendPaths(&stream, src, []store.Path{app, lib}); err != nil {
+		t.Fatal(err)
+	}
+	streamFile := filepath.Join(t.TempDir(), "stream")
+	if err := os.WriteFile(streamFile, stream.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dst := newTestMachine(t).st
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "KILN_CLI_TEST_HELPER=readonly-receive", "KILN_TEST_STORE="+dst.Dir, "KILN_TEST_STREAM="+streamFile)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: unix.CLONE_NEWNS}
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("receive into a read-only store: %v\n%s", err, errb.String())
+	}
+	if !strings.Contains(errb.String(), "received 2 paths") {
+		t.Errorf("stderr %q", errb.String())
+	}
+	for _, p := range []store.Path{lib, app} {
+		if !dst.Valid(p) {
+			t.Errorf("%s not valid after receive", p)
+		}
+	}
+	if ro, _, _ := readOnlyMount(dst.Dir); ro {
+		t.Errorf("the test's own view of %s became read-only", dst.Dir)
+	}
+}
