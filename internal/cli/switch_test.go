@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -369,5 +370,40 @@ func TestSwitchReportsFailedUnits(t *testing.T) {
 	}
 	if n, _ := m.current(t); n != 1 {
 		t.Errorf("current generation %d, want 1", n)
+	}
+}
+
+// A full ESP fails the switch cleanly: the old entries stay, the profile
+// is put back, nothing is activated.
+func TestSwitchFullESP(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	eng := useFakeEngine(t)
+	m := newTestMachine(t)
+	esp := filepath.Join(m.root, "boot")
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", esp).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", esp).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", esp, err, out)
+		}
+	})
+	top1 := m.system(t, m.st, "one", "small")
+	if code, _, errs := m.run(t, nil, "switch", "--toplevel", top1.String()); code != ExitOK {
+		t.Fatal(errs)
+	}
+	before := m.state(t)
+	top2 := m.system(t, m.st, "two", strings.Repeat("big", 200<<10))
+	code, _, errs := m.run(t, nil, "switch", "--toplevel", top2.String())
+	if code != ExitFailure || !strings.Contains(errs, "not enough free space on the ESP") || !strings.Contains(errs, "generation 2 not added") {
+		t.Fatalf("switch onto a full ESP: code %d, %q", code, errs)
+	}
+	if after := m.state(t); after != before {
+		t.Errorf("the machine changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if len(eng.switches) != 1 {
+		t.Errorf("activated %v, want only generation 1", eng.switches)
 	}
 }
