@@ -91,3 +91,15 @@ func TestStoreReceiveRefusesDamage(t *testing.T) {
 		})
 	}
 }
+
+// The stream format is a contract between two kilns of different
+// versions: pin its bytes.
+func TestStoreStreamGolden(t *testing.T) {
+	src := newTestMachine(t).st
+	lib, app := twoPaths(t, src)
+	var stream bytes.Buffer
+	if _, err := sendPaths(&stream, src, []store.Path{app, lib}); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "store-stream.golden", stream.Bytes())
+}
