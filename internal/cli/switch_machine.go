@@ -57,6 +57,9 @@ type machine struct {
 // root/kiln/store) and points r.Store at that store.
 func openMachine(r *Run, root string) (*machine, error) {
 	root = r.Path(root)
+	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("machine root %s is not a directory", root)
+	}
 	dir := r.Store
 	if dir == "" {
 		dir = filepath.Join(root, "kiln", "store")
