@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -136,6 +137,12 @@ func buildTestPath(t testing.TB, st *store.Store, name string, files map[string]
 // equal kernels share one ESP copy); extra refs join the closure.
 func (m *testMachine) system(t testing.TB, st *store.Store, host, kernel string, refs ...store.Path) store.Path {
 	t.Helper()
+	return m.systemWith(t, st, host, kernel, nil, refs...)
+}
+
+// systemWith is system with extra files in the toplevel ("->x": a symlink).
+func (m *testMachine) systemWith(t testing.TB, st *store.Store, host, kernel string, extra map[string]string, refs ...store.Path) store.Path {
+	t.Helper()
 	// as system.Build makes them: the kernel and the initrd are store files
 	kpkg := buildTestPath(t, st, "vmlinuz-6.1.0-test", map[string]string{"": "kernel " + kernel})
 	initrd := buildTestPath(t, st, "initrd-6.1.0-test", map[string]string{"": "initrd of " + kernel})
@@ -143,6 +150,10 @@ func (m *testMachine) system(t testing.TB, st *store.Store, host, kernel string,
 	key := store.NewKey("cli-switch-test-toplevel/1").Add("host", host).AddPath("kernel", kpkg).AddPath("initrd", initrd)
 	for _, r := range refs {
 		key.AddPath("ref", r)
+	}
+	extraNames := slices.Sorted(maps.Keys(extra))
+	for _, n := range extraNames {
+		key.Add(n, extra[n])
 	}
 	top, err := key.Path("kiln-system-" + host)
 	if err != nil {
@@ -166,6 +177,20 @@ func (m *testMachine) system(t testing.TB, st *store.Store, host, kernel string,
 		} {
 			if step != nil {
 				return step
+			}
+		}
+		for _, n := range extraNames {
+			full := filepath.Join(tmp, n)
+			if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+				return err
+			}
+			if target, ok := strings.CutPrefix(extra[n], "->"); ok {
+				err = os.Symlink(target, full)
+			} else {
+				err = os.WriteFile(full, []byte(extra[n]), 0o644)
+			}
+			if err != nil {
+				return err
 			}
 		}
 		return nil
