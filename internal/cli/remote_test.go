@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/kiln-os/kiln/debian"
 	"github.com/kiln-os/kiln/store"
@@ -389,4 +390,52 @@ func BenchmarkSSHCopyClosure(b *testing.B) {
 		c.Close()
 	}
 	b.ReportMetric(float64(len(closure)), "paths")
+}
+
+// Without -i the key comes from ssh-agent ($SSH_AUTH_SOCK).
+func TestSwitchTargetHostWithAgent(t *testing.T) {
+	eng := useFakeEngine(t)
+	local := newTestMachine(t)
+	top := local.system(t, local.st, "agent", "A")
+	target := newTestMachine(t)
+	srv := startSSHTarget(t, target)
+	keyPEM, err := os.ReadFile(srv.keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := ssh.ParseRawPrivateKey(keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyring := agent.NewKeyring()
+	if err := keyring.Add(agent.AddedKey{PrivateKey: priv}); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { agent.ServeAgent(keyring, c); c.Close() }()
+		}
+	}()
+	env := map[string]string{"HOME": srv.home}
+	args := []string{"--store", local.st.Dir, "switch", "--toplevel", top.String(), "--target-host", "root@" + srv.addr, "--accept-new-host-key"}
+	if code, _, errs := runCLIWith(t, nil, env, args...); code != ExitFailure || !strings.Contains(errs, "no ssh key") {
+		t.Fatalf("without key or agent: code %d, %q", code, errs)
+	}
+	env["SSH_AUTH_SOCK"] = sock
+	if code, _, errs := runCLIWith(t, nil, env, args...); code != ExitOK {
+		t.Fatalf("with the agent: code %d, %q", code, errs)
+	}
+	if n, p := target.current(t); n != 1 || p != top || len(eng.switches) != 1 {
+		t.Errorf("target at %d %s (activations %v), want 1 %s", n, p, eng.switches, top)
+	}
 }
