@@ -33,6 +33,12 @@ func runGC(ctx context.Context, r *Run, opts any, args []string) error {
 	if len(args) != 0 {
 		return usageErrorf("gc takes no arguments")
 	}
+	if !o.dryRun {
+		// a kiln machine's store is mounted read-only (privns.go)
+		if done, err := r.inPrivateMountNS(ctx, r.storeDir()); done {
+			return err
+		}
+	}
 	s, err := store.Open(r.storeDir())
 	if err != nil {
 		return err
