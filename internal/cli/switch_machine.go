@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/kiln-os/kiln/boot"
 	"github.com/kiln-os/kiln/store"
 )
@@ -177,6 +179,10 @@ func (m *machine) syncBoot(ctx context.Context, l loaderSettings) (boot.ESPPlan,
 	if fi, err := os.Stat(m.espDir()); err != nil || !fi.IsDir() {
 		return boot.ESPPlan{}, fmt.Errorf("no ESP at %s: is it mounted?", m.espDir())
 	}
+	if m.root == "/" && !mountPoint("/boot") {
+		// entries written into the root file system would boot nothing
+		return boot.ESPPlan{}, errors.New("the ESP is not mounted at /boot")
+	}
 	gens, cur, err := boot.ProfileGenerations(m.st, profileName)
 	if err != nil {
 		return boot.ESPPlan{}, err
@@ -246,6 +252,15 @@ func (r *Run) fault(point string) {
 	if p := r.crashAt(); p != "" && p == point {
 		killSelf()
 	}
+}
+
+// mountPoint reports whether dir is on another file system than its parent.
+func mountPoint(dir string) bool {
+	var a, b unix.Stat_t
+	if unix.Stat(dir, &a) != nil || unix.Stat(filepath.Dir(dir), &b) != nil {
+		return false
+	}
+	return a.Dev != b.Dev
 }
 
 // dirSize is the sum of the sizes of the files under dir.
