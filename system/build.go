@@ -173,7 +173,13 @@ func (p *Plan) buildSw(st *store.Store, tmp string) error {
 		if n == p.Kernel.Package {
 			continue // its modules are in kernel-modules, its image in kernel
 		}
-		if err := f.add(swSource{Name: n, Logical: sp.String(), Phys: d}); err != nil {
+		src := swSource{Name: n, Logical: sp.String(), Phys: d}
+		if _, ok := p.pk.Path("man-db"); !ok {
+			// Manual pages without man-db are unreadable: 1.5k links of a
+			// block each in the default system.
+			src.Skip = []string{"usr/share/man"}
+		}
+		if err := f.add(src); err != nil {
 			return err
 		}
 	}

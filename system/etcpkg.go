@@ -216,7 +216,6 @@ var alternativeTable = []struct {
 	{"editor", "bin/editor", []string{"/usr/bin/nano", "/usr/bin/vim.basic", "/usr/bin/vim.tiny"}},
 	{"vi", "bin/vi", []string{"/usr/bin/vim.basic", "/usr/bin/vim.tiny", "/usr/bin/nvi"}},
 	{"view", "bin/view", []string{"/usr/bin/vim.basic", "/usr/bin/vim.tiny"}},
-	{"builtins.7.gz", "share/man/man7/builtins.7.gz", []string{"/usr/share/man/man7/bash-builtins.7.gz"}},
 }
 
 // chooseAlternatives picks, for each alternative, the first candidate a

@@ -32,7 +32,7 @@ const (
 // Builder versions, part of every key: bump one when its output changes
 // for equal inputs.
 const (
-	swBuilder       = "sw/2"
+	swBuilder       = "sw/3"
 	etcBuilder      = "etc/2"
 	kmodBuilder     = "kernel-modules/2"
 	kernelBuilder   = "kernel/1"

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -214,19 +215,14 @@ func TestBootTestHost(t *testing.T) {
 	}
 }
 
-// multiUserTime finds, in a serial log with systemd's status output, the
-// kernel timestamp of "Reached target multi-user.target" when the kernel
-// printed it with a [   12.345678] prefix.
+// multiUserTime finds, in a serial log, the kernel timestamp of systemd's
+// "Reached target multi-user.target" log line ([   12.345678] prefix).
 func multiUserTime(log string) (string, bool) {
-	for _, l := range strings.Split(log, "\n") {
-		if strings.Contains(l, "Reached target") && strings.Contains(l, "Multi-User") {
-			if i := strings.Index(l, "["); i >= 0 {
-				if j := strings.Index(l[i:], "]"); j > 0 {
-					return strings.TrimSpace(l[i+1:i+j]) + "s", true
-				}
-			}
-			return "", false
-		}
+	m := multiUserRE.FindStringSubmatch(log)
+	if m == nil {
+		return "", false
 	}
-	return "", false
+	return m[1] + "s", true
 }
+
+var multiUserRE = regexp.MustCompile(`\[\s*([0-9]+\.[0-9]+)\] systemd\[1\]: Reached target multi-user\.target`)
