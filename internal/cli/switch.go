@@ -50,7 +50,8 @@ activating would do and changes nothing on the machine.
 
 --target-host builds here, copies the store paths the target lacks over
 SSH (hashes checked on arrival) and runs the target's kiln to switch it,
-relaying its output and exit status. The key comes from -i or ssh-agent;
+relaying its output and exit status (with --dry-run too: the target needs
+the new toplevel to plan). The key comes from -i or ssh-agent;
 the host key must be in ~/.ssh/known_hosts, or is recorded there with
 --accept-new-host-key.`,
 		flags: func(fs *flag.FlagSet) any {
