@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -49,8 +50,9 @@ func init() {
 var buildImage = buildCachedImage
 
 // buildCachedImage builds the system and writes its image into the cache,
-// named by the toplevel's hash: the image of a toplevel is reproducible,
-// so an existing one is reused.
+// named by the toplevel and the boot loader settings (which the image
+// uses but the toplevel may not carry): the image of those is
+// reproducible, so an existing one is reused.
 func buildCachedImage(ctx context.Context, r *Run, hostFile string) (string, error) {
 	b, err := buildSystem(ctx, r, hostFile, false)
 	if err != nil {
@@ -60,7 +62,8 @@ func buildCachedImage(ctx context.Context, r *Run, hostFile string) (string, err
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("image cache: %w", err)
 	}
-	out := filepath.Join(dir, b.res.Toplevel.Base()+".img")
+	loader := sha256.Sum256(fmt.Appendf(nil, "%+v", b.cfg.System.Bootloader))
+	out := filepath.Join(dir, fmt.Sprintf("%s-%x.img", b.res.Toplevel.Base(), loader[:4]))
 	if _, err := os.Stat(out); err == nil {
 		r.Logf("reusing image %s", out)
 		return out, nil
