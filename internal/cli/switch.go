@@ -204,7 +204,7 @@ func buildOnlyChild(ctx context.Context, r *Run, m *machine, f *switchFlags) err
 
 // printPlan prints what switching to top would do; it changes nothing.
 func printPlan(ctx context.Context, r *Run, m *machine, top store.Path) error {
-	eng, err := newEngine(ctx)
+	eng, err := newEngine(ctx, m.root)
 	if err != nil {
 		return err
 	}

@@ -13,8 +13,14 @@ import (
 // over D-Bus.
 type systemdEngine struct{ sd activation.Systemd }
 
-// newEngine connects to the activation engine; tests replace it.
-var newEngine = func(ctx context.Context) (engine, error) {
+// newEngine connects to the activation engine for the machine at root;
+// tests replace it.
+var newEngine = func(ctx context.Context, root string) (engine, error) {
+	if root != "/" {
+		// systemd runs this machine, not the one under root: its jobs
+		// would start and stop this machine's units.
+		return nil, fmt.Errorf("cannot activate a machine under %s: systemd manages /; use --boot", root)
+	}
 	sd, err := activation.ConnectSystemd(ctx)
 	if err != nil {
 		return nil, err

@@ -42,7 +42,7 @@ func useFakeSystemd(t *testing.T) *fakeSystemd {
 	t.Helper()
 	sd := &fakeSystemd{}
 	old := newEngine
-	newEngine = func(context.Context) (engine, error) { return systemdEngine{sd}, nil }
+	newEngine = func(context.Context, string) (engine, error) { return systemdEngine{sd}, nil }
 	t.Cleanup(func() { newEngine = old })
 	return sd
 }

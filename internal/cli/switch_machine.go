@@ -211,7 +211,7 @@ func (m *machine) syncBoot(ctx context.Context, l loaderSettings) (boot.ESPPlan,
 
 // activate switches the running system to top.
 func (m *machine) activate(ctx context.Context, r *Run, top store.Path) error {
-	eng, err := newEngine(ctx)
+	eng, err := newEngine(ctx, m.root)
 	if err != nil {
 		return err
 	}

@@ -57,7 +57,7 @@ func useFakeEngine(t *testing.T) *fakeEngine {
 	t.Helper()
 	e := &fakeEngine{}
 	old := newEngine
-	newEngine = func(context.Context) (engine, error) { return e, nil }
+	newEngine = func(context.Context, string) (engine, error) { return e, nil }
 	t.Cleanup(func() { newEngine = old })
 	return e
 }
