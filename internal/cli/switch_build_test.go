@@ -1,0 +1,97 @@
+package cli
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// The whole local flow on a real configuration: build the default system
+// from the repository's kiln.lock into a temp machine, switch --boot,
+// change the host name, switch again, roll back; bootctl reads the ESP.
+func TestSwitchBuildsConfiguration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a whole system")
+	}
+	lock, err := os.ReadFile(filepath.Join("..", "..", "kiln.lock"))
+	if err != nil {
+		t.Skipf("no kiln.lock: %v", err)
+	}
+	host, err := os.ReadFile(filepath.Join("..", "..", "examples", "default.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	useFakeEngine(t)
+	m := newTestMachine(t)
+	cfg := t.TempDir()
+	os.WriteFile(filepath.Join(cfg, "kiln.lock"), lock, 0o644)
+	hostFile := filepath.Join(cfg, "host.hcl")
+	os.WriteFile(hostFile, host, 0o644)
+	cache, _ := os.UserCacheDir()
+	env := map[string]string{"XDG_CACHE_HOME": cache}
+	run := func(args ...string) string {
+		t.Helper()
+		code, out, errs := runCLIWith(t, nil, env, append([]string{"--store", m.st.Dir}, append(args, "--root", m.root)...)...)
+		if code != ExitOK {
+			if strings.Contains(errs, "mirror") || strings.Contains(errs, "fetch") {
+				t.Skipf("packages not available here: %s", errs)
+			}
+			t.Fatalf("%v: code %d\n%s%s", args, code, out, errs)
+		}
+		return out
+	}
+	esp := filepath.Join(m.root, "boot")
+
+	run("switch", "--boot", "-c", hostFile)
+	gen1 := dirSize(esp)
+	os.WriteFile(hostFile, []byte(strings.Replace(string(host), `host_name = "kiln"`, `host_name = "kiln2"`, 1)), 0o644)
+	run("switch", "--boot", "-c", hostFile)
+	gen2 := dirSize(esp) - gen1
+	t.Logf("ESP: %d bytes for the first generation, %d more for a host name change", gen1, gen2)
+	if gen2 > 4096 {
+		t.Errorf("a host name change added %d bytes to the ESP, want only an entry", gen2)
+	}
+	for _, f := range []string{"EFI/BOOT/BOOTX64.EFI", "EFI/systemd/systemd-bootx64.efi", "loader/entries/kiln-generation-2.conf"} {
+		if _, err := os.Stat(filepath.Join(esp, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if out := run("generations"); !regexp.MustCompile(`(?m)^ +2 .* 6\.1\.0-[0-9]+-cloud-amd64 +current$`).MatchString(out) {
+		t.Errorf("generations:\n%s", out)
+	}
+	run("rollback", "--boot")
+	list := bootctlList(t, esp)
+	for _, want := range []string{"id: kiln-generation-1.conf", "id: kiln-generation-2.conf", "(default)"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("bootctl list lacks %q:\n%s", want, list)
+		}
+	}
+	if i, j := strings.Index(list, "(default)"), strings.Index(list, "kiln-generation-1.conf"); i < 0 || j < i {
+		t.Errorf("bootctl list: generation 1 is not the default:\n%s", list)
+	}
+	if strings.Contains(list, "No such file") {
+		t.Errorf("bootctl list reports missing files:\n%s", list)
+	}
+}
+
+// bootctlList runs bootctl list on an ESP directory (bind-mounted onto
+// itself in a private mount namespace: bootctl wants a mount point).
+func bootctlList(t *testing.T, esp string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("bind mounts need root")
+	}
+	if _, err := exec.LookPath("bootctl"); err != nil {
+		t.Skip("no bootctl")
+	}
+	cmd := exec.Command("unshare", "--mount", "sh", "-c", `mount --bind "$1" "$1" && bootctl --esp-path="$1" --no-variables list`, "sh", esp)
+	cmd.Env = append(os.Environ(), "SYSTEMD_RELAX_ESP_CHECKS=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("bootctl list: %v\n%s", err, out)
+	}
+	return string(out)
+}
