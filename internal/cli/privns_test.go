@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -19,20 +20,44 @@ import (
 
 // The test binary doubles as kiln: with KILN_CLI_TEST_MAIN=1 it runs the
 // CLI on its arguments (what inPrivateMountNS re-executes), and with
-// KILN_CLI_TEST_HELPER=readonly-receive it plays a kiln machine whose store
-// is bound read-only (in a mount namespace of its own).
+// KILN_CLI_TEST_HELPER=readonly-store it plays a kiln machine whose store
+// is bound read-only (in a mount namespace of its own) and runs the CLI
+// with the arguments in KILN_TEST_ARGS (JSON).
 func TestMain(m *testing.M) {
 	switch {
 	case os.Getenv("KILN_CLI_TEST_MAIN") == "1":
 		os.Exit(Main(context.Background(), OSEnv()))
-	case os.Getenv("KILN_CLI_TEST_HELPER") == "readonly-receive":
-		os.Exit(readOnlyReceiveHelper())
+	case os.Getenv("KILN_CLI_TEST_HELPER") == "readonly-store":
+		os.Exit(readOnlyStoreHelper())
 	}
 	os.Exit(m.Run())
 }
 
-func readOnlyReceiveHelper() int {
-	dir, streamFile := os.Getenv("KILN_TEST_STORE"), os.Getenv("KILN_TEST_STREAM")
+// onReadOnlyStore runs the CLI with args and stdin (a file, or "") as a
+// machine whose store dir is bound read-only.
+func onReadOnlyStore(t *testing.T, dir, stdinFile string, args ...string) (string, string, error) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("bind mounts need root")
+	}
+	a, _ := json.Marshal(args)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "KILN_CLI_TEST_HELPER=readonly-store", "KILN_TEST_STORE="+dir,
+		"KILN_TEST_STDIN="+stdinFile, "KILN_TEST_ARGS="+string(a))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: unix.CLONE_NEWNS}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	return out.String(), errb.String(), err
+}
+
+func readOnlyStoreHelper() int {
+	dir, stdinFile := os.Getenv("KILN_TEST_STORE"), os.Getenv("KILN_TEST_STDIN")
+	var args []string
+	if err := json.Unmarshal([]byte(os.Getenv("KILN_TEST_ARGS")), &args); err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		return 3
+	}
 	fail := func(err error) int { fmt.Fprintln(os.Stderr, "helper:", err); return 3 }
 	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
 		return fail(err)
@@ -43,14 +68,18 @@ func readOnlyReceiveHelper() int {
 	if err := os.Mkdir(filepath.Join(dir, "probe"), 0o755); !errors.Is(err, syscall.EROFS) {
 		return fail(fmt.Errorf("store writable after the read-only bind: %v", err))
 	}
-	stream, err := os.Open(streamFile)
-	if err != nil {
-		return fail(err)
+	stdin := os.Stdin
+	if stdinFile != "" {
+		f, err := os.Open(stdinFile)
+		if err != nil {
+			return fail(err)
+		}
+		defer f.Close()
+		stdin = f
 	}
-	defer stream.Close()
 	os.Setenv("KILN_CLI_TEST_MAIN", "1") // the re-executed child runs the CLI
-	code := Main(context.Background(), Env{Args: []string{"--store", dir, "store", "receive"},
-		Stdin: stream, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
+	wd, _ := os.Getwd()
+	code := Main(context.Background(), Env{Args: args, Stdin: stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Dir: wd})
 	// This namespace (the machine's view) must still see it read-only.
 	if ro, flags, err := readOnlyMount(dir); err != nil || !ro || flags&unix.ST_NODEV == 0 {
 		return fail(fmt.Errorf("after receive the store is read-only %v (flags %#x, %v), want read-only nodev", ro, flags, err))
@@ -61,9 +90,6 @@ func readOnlyReceiveHelper() int {
 // On a read-only store, store receive re-executes itself in a private
 // mount namespace and writes there; the caller's view stays read-only.
 func TestReceiveIntoReadOnlyStore(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("bind mounts need root")
-	}
 	src := newTestMachine(t).st
 	lib, app := twoPaths(t, src)
 	var stream bytes.Buffer
@@ -75,16 +101,12 @@ func TestReceiveIntoReadOnlyStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := newTestMachine(t).st
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "KILN_CLI_TEST_HELPER=readonly-receive", "KILN_TEST_STORE="+dst.Dir, "KILN_TEST_STREAM="+streamFile)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: unix.CLONE_NEWNS}
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("receive into a read-only store: %v\n%s", err, errb.String())
+	_, errs, err := onReadOnlyStore(t, dst.Dir, streamFile, "--store", dst.Dir, "store", "receive")
+	if err != nil {
+		t.Fatalf("receive into a read-only store: %v\n%s", err, errs)
 	}
-	if !strings.Contains(errb.String(), "received 2 paths") {
-		t.Errorf("stderr %q", errb.String())
+	if !strings.Contains(errs, "received 2 paths") {
+		t.Errorf("stderr %q", errs)
 	}
 	for _, p := range []store.Path{lib, app} {
 		if !dst.Valid(p) {

@@ -45,7 +45,25 @@ func TestSwitchBuildsConfiguration(t *testing.T) {
 	}
 	esp := filepath.Join(m.root, "boot")
 
-	run("switch", "--boot", "-c", hostFile)
+	// The first build runs as on a kiln machine: the store bound
+	// read-only, so the build happens in a private mount namespace.
+	if os.Geteuid() == 0 {
+		out, errs, err := onReadOnlyStore(t, m.st.Dir, "", "--store", m.st.Dir, "switch", "--boot", "-c", hostFile, "--root", m.root)
+		if err != nil {
+			t.Fatalf("switch on a read-only store: %v\n%s%s", err, out, errs)
+		}
+		if !strings.Contains(out, "generation 1 is ") {
+			t.Errorf("switch on a read-only store printed %q", out)
+		}
+		if ro, _, _ := readOnlyMount(m.st.Dir); ro {
+			t.Fatal("the store became read-only here")
+		}
+		if left, _ := filepath.Glob(filepath.Join(m.st.StateDir, "gcroots", "kiln-switch-*")); len(left) > 0 {
+			t.Errorf("the build's temporary root is left: %v", left)
+		}
+	} else {
+		run("switch", "--boot", "-c", hostFile)
+	}
 	gen1 := dirSize(esp)
 	os.WriteFile(hostFile, []byte(strings.Replace(string(host), `host_name = "kiln"`, `host_name = "kiln2"`, 1)), 0o644)
 	run("switch", "--boot", "-c", hostFile)
