@@ -439,3 +439,23 @@ func TestSwitchTargetHostWithAgent(t *testing.T) {
 		t.Errorf("target at %d %s (activations %v), want 1 %s", n, p, eng.switches, top)
 	}
 }
+
+func TestParseTarget(t *testing.T) {
+	for _, tc := range []struct{ in, want, err string }{
+		{"root@host", "root@host:22", ""},
+		{"root@10.0.0.2:2222", "root@10.0.0.2:2222", ""},
+		{"root@[fe80::1]:2222", "root@[fe80::1]:2222", ""},
+		{"root@fe80::1", "root@[fe80::1]:22", ""},
+		{"host", "", "want USER@HOST[:PORT]"},
+		{"@host", "", "want USER@HOST[:PORT]"},
+		{"root@", "", "want USER@HOST[:PORT]"},
+	} {
+		got, err := parseTarget(tc.in)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("parseTarget(%q) = %v, %v; want error %q", tc.in, got, err, tc.err)
+		case tc.err == "" && (err != nil || got.String() != tc.want):
+			t.Errorf("parseTarget(%q) = %v, %v; want %s", tc.in, got, err, tc.want)
+		}
+	}
+}
