@@ -237,6 +237,9 @@ func remoteMissing(c *ssh.Client, r *Run, paths []store.Path) (kiln string, miss
 
 // remoteReceive streams paths into the target's store with its kiln.
 func remoteReceive(c *ssh.Client, r *Run, kiln string, s *store.Store, paths []store.Path) (transferStats, error) {
+	if len(paths) == 0 {
+		return transferStats{}, nil
+	}
 	sess, err := c.NewSession()
 	if err != nil {
 		return transferStats{}, fmt.Errorf("ssh session: %w", err)

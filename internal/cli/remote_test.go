@@ -459,3 +459,27 @@ func TestParseTarget(t *testing.T) {
 		}
 	}
 }
+
+// Switching to what the target has already copies nothing.
+func TestSwitchTargetHostNothingMissing(t *testing.T) {
+	useFakeEngine(t)
+	local := newTestMachine(t)
+	top := local.system(t, local.st, "same", "A")
+	target := newTestMachine(t)
+	srv := startSSHTarget(t, target)
+	for i, want := range []string{"copied 3 paths", "copied 0 paths"} {
+		code, _, errs := srv.client(t, local.st, "switch", "--toplevel", top.String(), "--accept-new-host-key")
+		if code != ExitOK || !strings.Contains(errs, want) {
+			t.Fatalf("switch %d: code %d, %q; want %q", i, code, errs, want)
+		}
+	}
+	receives := 0
+	for _, c := range srv.commands {
+		if strings.HasSuffix(c, "store receive") {
+			receives++
+		}
+	}
+	if receives != 1 {
+		t.Errorf("%d store receive sessions, want 1: %v", receives, srv.commands)
+	}
+}
