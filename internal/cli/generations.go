@@ -73,6 +73,13 @@ func runGenerations(ctx context.Context, r *Run, opts any, args []string) error 
 	if err != nil {
 		return err
 	}
+	if deleting {
+		unlock, err := m.lock()
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	infos, err := m.generationInfos()
 	if err != nil {
 		return err

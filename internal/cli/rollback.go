@@ -45,6 +45,11 @@ func runRollback(ctx context.Context, r *Run, opts any, args []string) error {
 	if err != nil {
 		return err
 	}
+	unlock, err := m.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	gens, cur, err := m.generations()
 	if err != nil {
 		return err

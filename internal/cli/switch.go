@@ -225,6 +225,11 @@ func printPlan(ctx context.Context, r *Run, m *machine, top store.Path) error {
 // bootOnly) activates it. When the ESP cannot be written, the profile is
 // put back as it was: the machine keeps booting and running what it did.
 func switchTo(ctx context.Context, r *Run, m *machine, top store.Path, loader loaderSettings, bootOnly bool) error {
+	unlock, err := m.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	_, prev, err := m.generations()
 	if err != nil {
 		return err

@@ -43,6 +43,8 @@ func (e systemdEngine) Switch(ctx context.Context, root, to string, o switchOpts
 		Log:     func(format string, a ...any) { o.log(fmt.Sprintf(format, a...)) },
 		CrashAt: o.crashAt,
 		OnCrash: func(string) { killSelf() },
+		// the CLI holds the lock across profile, boot entries and switch
+		HoldsLock: true,
 	})
 	var res switchResult
 	if rep != nil {

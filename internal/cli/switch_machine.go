@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/kiln-os/kiln/activation"
 	"github.com/kiln-os/kiln/boot"
 	"github.com/kiln-os/kiln/store"
 )
@@ -107,6 +108,13 @@ func (m *machine) generations() ([]store.Generation, int, error) {
 		}
 	}
 	return gens, cur, nil
+}
+
+// lock takes the machine's switch lock (activation.LockSwitch) for the
+// whole of a switch, rollback or deletion: profile, boot entries and
+// activation; a second one fails at once instead of interleaving.
+func (m *machine) lock() (unlock func(), err error) {
+	return activation.LockSwitch(m.root)
 }
 
 // removeGeneration deletes generation n's link (never the current one:

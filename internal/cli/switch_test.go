@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/kiln-os/kiln/activation"
 	"github.com/kiln-os/kiln/boot"
 	"github.com/kiln-os/kiln/store"
 )
@@ -430,5 +431,38 @@ func TestSwitchFullESP(t *testing.T) {
 	}
 	if len(eng.switches) != 1 {
 		t.Errorf("activated %v, want only generation 1", eng.switches)
+	}
+}
+
+// A second switch, rollback or deletion while one runs fails at once and
+// changes nothing.
+func TestSwitchLock(t *testing.T) {
+	useFakeEngine(t)
+	m := newTestMachine(t)
+	top1 := m.system(t, m.st, "one", "A")
+	top2 := m.system(t, m.st, "two", "A")
+	for _, top := range []store.Path{top1, top2} {
+		if code, _, errs := m.run(t, nil, "switch", "--toplevel", top.String()); code != ExitOK {
+			t.Fatal(errs)
+		}
+	}
+	unlock, err := activation.LockSwitch(m.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	before := m.state(t)
+	for _, args := range [][]string{
+		{"switch", "--toplevel", top1.String()},
+		{"rollback"},
+		{"generations", "delete", "1"},
+	} {
+		code, _, errs := m.run(t, nil, args...)
+		if code != ExitFailure || !strings.Contains(errs, "another switch is running") {
+			t.Errorf("%v while locked: code %d, %q", args, code, errs)
+		}
+	}
+	if after := m.state(t); after != before {
+		t.Errorf("the machine changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
