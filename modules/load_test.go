@@ -196,7 +196,7 @@ After=dev-hvc0.device
 X-RestartIfChanged=false
 [Service]
 Environment=PATH=/run/wrappers/bin:/usr/sbin:/usr/bin:/sbin:/bin TERM=dumb HOME=/root
-ExecStart=/bin/bash --noprofile --norc -c 'stty -F /dev/hvc0 raw -echo; echo kiln-backdoor-ready >/dev/hvc0; exec /bin/bash --noprofile --norc </dev/hvc0 >/dev/hvc0 2>&1'
+ExecStart=/bin/bash --noprofile --norc -c 'exec </dev/hvc0 >/dev/hvc0 2>&1; stty raw -echo; echo kiln-backdoor-ready; exec /bin/bash --noprofile --norc /dev/hvc0'
 KillSignal=SIGHUP
 [Install]
 WantedBy=sysinit.target
@@ -217,6 +217,11 @@ func TestBackdoorExtra(t *testing.T) {
 	}
 	if diff := cmp.Diff(backdoorUnit, u.Text); diff != "" {
 		t.Errorf("backdoor unit (-want +got):\n%s", diff)
+	}
+	// The getty systemd-getty-generator would start on hvc0 is masked
+	// by an empty unit file.
+	if g, ok := cfg.System.Units["serial-getty@hvc0.service"]; !ok || g.Text != "" {
+		t.Errorf("serial-getty@hvc0.service = %+v, %v; want an empty (masking) unit", g, ok)
 	}
 	// Without Packages, pkgs.NAME is a placeholder path.
 	v, err := cfg.Value("packages")

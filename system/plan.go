@@ -211,17 +211,6 @@ func (p *Plan) planEtc() error {
 	if hw, ok := p.Parts[PartHwdb]; ok {
 		derived = append(derived, EtcEntry{Path: "udev/hwdb.bin", Target: hw.String() + "/hwdb.bin", Kind: EtcLink})
 	}
-	if _, ok := p.sys.Units[backdoorUnit]; ok {
-		// systemd-getty-generator starts a getty on /dev/hvc0 (a virtual
-		// console); the test backdoor needs the port to itself.
-		derived = append(derived, EtcEntry{Path: "systemd/system/serial-getty@hvc0.service", Target: "/dev/null", Kind: EtcSymlink})
-		// hvc0 resets its termios when its last file is closed
-		// (TTY_DRIVER_RESET_TERMIOS), so `stty -F /dev/hvc0 raw` before
-		// opening it for the shell is undone, and the shell reading a tty
-		// interactively echoes and prompts. Keep the port open across
-		// stty and read commands from it as a script (NixOS does too).
-		derived = append(derived, EtcEntry{Path: "systemd/system/" + backdoorUnit + ".d/kiln-hvc0.conf", Kind: EtcLink, Data: []byte(backdoorDropIn)})
-	}
 	gen, err := GenerateEtc(p.sys, p.pk)
 	if err != nil {
 		return fmt.Errorf("plan etc: %w", err)
@@ -248,16 +237,6 @@ func (p *Plan) planEtc() error {
 	p.Parts[PartEtc], err = k.Path("etc")
 	return err
 }
-
-// backdoorUnit is the test backdoor's unit (testing.backdoor).
-const backdoorUnit = "kiln-backdoor.service"
-
-// backdoorDropIn replaces the backdoor's command line: same protocol
-// (a ready line, then a raw shell without echo or prompt on /dev/hvc0).
-const backdoorDropIn = `[Service]
-ExecStart=
-ExecStart=/bin/bash --noprofile --norc -c 'exec </dev/hvc0 >/dev/hvc0 2>&1; stty raw -echo; echo kiln-backdoor-ready; exec /bin/bash --noprofile --norc /dev/hvc0'
-`
 
 // layerEtc merges layers, a later entry replacing an earlier one with the
 // same path. A file where another entry needs a directory is an error.

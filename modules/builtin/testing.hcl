@@ -10,6 +10,18 @@ option "testing.backdoor" {
 config {
   when = config.testing.backdoor
 
+  # systemd-getty-generator starts a getty on /dev/hvc0 (a virtual
+  # console); the backdoor needs the port to itself. An empty unit file
+  # masks the unit, as a link to /dev/null would (NixOS does the same).
+  units "serial-getty@hvc0.service" {
+    text = ""
+  }
+
+  # hvc0 resets its termios when its last file is closed, so a
+  # `stty -F /dev/hvc0 raw` before the shell opens the port is undone and
+  # an interactive shell echoes and prompts. Keep the port open across stty
+  # and let bash read its commands from it as a script (no prompt, no
+  # echo): a ready line, then raw command text.
   units "kiln-backdoor.service" {
     text = <<EOT
 [Unit]
@@ -21,7 +33,7 @@ After=dev-hvc0.device
 X-RestartIfChanged=false
 [Service]
 Environment=PATH=/run/wrappers/bin:/usr/sbin:/usr/bin:/sbin:/bin TERM=dumb HOME=/root
-ExecStart=/bin/bash --noprofile --norc -c 'stty -F /dev/hvc0 raw -echo; echo kiln-backdoor-ready >/dev/hvc0; exec /bin/bash --noprofile --norc </dev/hvc0 >/dev/hvc0 2>&1'
+ExecStart=/bin/bash --noprofile --norc -c 'exec </dev/hvc0 >/dev/hvc0 2>&1; stty raw -echo; echo kiln-backdoor-ready; exec /bin/bash --noprofile --norc /dev/hvc0'
 KillSignal=SIGHUP
 [Install]
 WantedBy=sysinit.target
