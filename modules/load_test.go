@@ -40,6 +40,7 @@ func (p testPackages) Names() []string {
 var basePackages = []string{"systemd", "udev", "dbus", "dash", "bash", "coreutils", "libc-bin", "grep", "sed",
 	"findutils", "ncurses-base", "gzip", "hostname", "mawk", "login", "passwd", "util-linux", "kmod", "iproute2",
 	"procps", "libpam-modules", "libpam-runtime", "base-files", "base-passwd", "less", "tzdata", "systemd-boot-efi",
+	"systemd-boot", "systemd-resolved",
 	"openssh-server"}
 
 func packageSet() testPackages {

@@ -57,6 +57,8 @@ var auditHandled = map[string]string{
 	"perl-base":               "nothing needed",
 	"procps":                  "nothing needed (sysctl.d from config)",
 	"systemd":                 "sysusers (activation), tmpfiles at boot, machine-id (stage 2)",
+	"systemd-boot":            "never run: kiln installs the loader and writes the entries on the ESP (bootctl is only used on the machine)",
+	"systemd-resolved":        "systemd-resolve user (sysusers), resolv.conf link and unit enabled by the generator when networking.dhcp",
 	"tar":                     "nothing needed (rmt alternative)",
 	"tzdata":                  "localtime and timezone from config",
 	"ucf":                     "nothing needed",

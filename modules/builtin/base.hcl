@@ -9,7 +9,6 @@ packages = mkBefore([
   pkgs.kmod, pkgs.iproute2, pkgs.procps,
   pkgs.libpam-modules, pkgs.libpam-runtime,
   pkgs.base-files, pkgs.base-passwd, pkgs.less, pkgs.tzdata,
-  pkgs.systemd-boot-efi,
 ])
 
 users "root" {
