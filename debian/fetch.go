@@ -28,6 +28,10 @@ type FetchOptions struct {
 	// Progress, when set, is called (serialized) as bytes arrive and as
 	// packages finish.
 	Progress func(Progress)
+	// Documentation makes Realize also restore documentation outputs
+	// (DocStorePath) that a collection removed while their main output
+	// stayed; a fresh unpack always makes both.
+	Documentation bool
 }
 
 // Progress is a snapshot of a Fetch or Realize.

@@ -123,10 +123,19 @@ func (l *Lock) StorePath(name string) (store.Path, bool) {
 	return sp, err == nil
 }
 
-// StorePath returns the store path the package unpacks to:
-// FixedPath("deb", sha256, name-version).
+// StorePath returns the store path the package unpacks to, its main
+// output: FixedPath("deb/2", sha256, name-version). It holds everything
+// but the documentation (see SplitDocs); "/2" since the split.
 func (p LockedPackage) StorePath() (store.Path, error) {
-	return store.FixedPath("deb", p.SHA256, p.Name+"-"+sanitizeVersion(p.Version))
+	return store.FixedPath("deb/2", p.SHA256, p.Name+"-"+sanitizeVersion(p.Version))
+}
+
+// DocStorePath returns the store path of the package's documentation
+// output, FixedPath("deb-doc/2", sha256, name-version-doc), as Nix's
+// multiple outputs do. It exists only when the package has
+// documentation: the main output then holds DocMarker.
+func (p LockedPackage) DocStorePath() (store.Path, error) {
+	return store.FixedPath("deb-doc/2", p.SHA256, p.Name+"-"+sanitizeVersion(p.Version)+"-doc")
 }
 
 // sanitizeVersion maps a Debian version onto store name characters

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/kiln-os/kiln/store"
@@ -28,7 +30,7 @@ func Realize(ctx context.Context, st *store.Store, l *Lock, opts FetchOptions) (
 			return nil, fmt.Errorf("store path of %s: %w", p.Name, err)
 		}
 		out[p.Name] = sp
-		if !st.Valid(sp) {
+		if !st.Valid(sp) || opts.Documentation && docMissing(st, p, sp) {
 			todo = append(todo, p)
 		}
 	}
@@ -73,9 +75,49 @@ func realizeOne(ctx context.Context, st *store.Store, p LockedPackage, sp store.
 			return err
 		}
 	}
-	err := st.Build(ctx, sp, nil, func(tmp string) error {
-		return UnpackDeb(o.DebFile(p), tmp, p.SHA256)
-	})
+	doc, err := p.DocStorePath()
+	if err != nil {
+		return err
+	}
+	// The documentation output is built inside the main one's fill, so
+	// that it is valid before the main output names it in DocMarker.
+	buildDoc := func(staged string) error {
+		return st.Build(ctx, doc, nil, func(tmp string) error { return os.Rename(staged, tmp) })
+	}
+	switch {
+	case st.Valid(sp) && !docMissing(st, p, sp):
+		return nil // made meanwhile by another process
+	case st.Valid(sp):
+		// Only the documentation is missing: unpack again beside it.
+		err = st.Build(ctx, doc, nil, func(tmp string) error {
+			full := tmp + ".full"
+			defer os.RemoveAll(full)
+			if err := UnpackDeb(o.DebFile(p), full, p.SHA256); err != nil {
+				return err
+			}
+			has, err := SplitDocs(full, tmp)
+			if err == nil && !has {
+				err = fmt.Errorf("%s names %s, but the package has no documentation", DocMarker, doc)
+			}
+			return err
+		})
+	default:
+		err = st.Build(ctx, sp, nil, func(tmp string) error {
+			if err := UnpackDeb(o.DebFile(p), tmp, p.SHA256); err != nil {
+				return err
+			}
+			staged := tmp + ".doc"
+			defer os.RemoveAll(staged)
+			has, err := SplitDocs(tmp, staged)
+			if err != nil || !has {
+				return err
+			}
+			if err := buildDoc(staged); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(tmp, DocMarker), []byte(doc.String()+"\n"), 0o644)
+		})
+	}
 	if err != nil {
 		// A cached file that went bad after download fails anywhere in
 		// the unpack: check it, and drop it so the next run fetches it.
@@ -90,6 +132,17 @@ func realizeOne(ctx context.Context, st *store.Store, p LockedPackage, sp store.
 		return fmt.Errorf("realize %s %s: %w", p.Name, p.Version, err)
 	}
 	return nil
+}
+
+// docMissing reports whether the main output sp names a documentation
+// output that is not valid.
+func docMissing(st *store.Store, p LockedPackage, sp store.Path) bool {
+	b, err := os.ReadFile(filepath.Join(st.Physical(sp), DocMarker))
+	if err != nil {
+		return false
+	}
+	doc, err := store.ParsePath(strings.TrimSpace(string(b)))
+	return err == nil && !st.Valid(doc)
 }
 
 func fileSHA256(name string) (string, error) {

@@ -87,6 +87,44 @@ func TestRealize(t *testing.T) {
 	if st, err := os.Stat(filepath.Join(hello, "usr/bin/hello")); err != nil || st.Mode().Perm() != 0o555 {
 		t.Errorf("usr/bin/hello mode %v (%v), want 0555", st.Mode(), err)
 	}
+	// The documentation went to its own output, named in DocMarker; the
+	// copyright and locale.alias stayed.
+	hp, _ := l.Package("hello")
+	doc, err := hp.DocStorePath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Valid(doc) || doc.Name() != "hello-1_2.0_rc1-1-doc" {
+		t.Errorf("documentation output %s: valid %v", doc, st.Valid(doc))
+	}
+	if b, err := os.ReadFile(filepath.Join(hello, DocMarker)); err != nil || string(b) != doc.String()+"\n" {
+		t.Errorf("%s = %q (%v), want %s", DocMarker, b, err, doc)
+	}
+	for name, in := range map[string]string{
+		"usr/share/doc/hello/copyright":            hello,
+		"usr/share/locale/locale.alias":            hello,
+		"usr/share/doc/hello/x":                    st.Physical(doc),
+		"usr/share/man/man1/hello.1.gz":            st.Physical(doc),
+		"usr/share/locale/fr/LC_MESSAGES/hello.mo": st.Physical(doc),
+	} {
+		if _, err := os.Lstat(filepath.Join(in, name)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		other := hello
+		if in == hello {
+			other = st.Physical(doc)
+		}
+		if _, err := os.Lstat(filepath.Join(other, name)); err == nil {
+			t.Errorf("%s is in both outputs", name)
+		}
+	}
+	lh, _ := l.Package("libhello")
+	if ld, _ := lh.DocStorePath(); st.Valid(ld) {
+		t.Errorf("libhello has no documentation, yet %s is valid", ld)
+	}
+	if _, err := os.Lstat(filepath.Join(st.Physical(paths["libhello"]), DocMarker)); err == nil {
+		t.Errorf("libhello has a %s", DocMarker)
+	}
 	for _, n := range []string{"libhello", "base"} {
 		if !st.Valid(paths[n]) {
 			t.Errorf("%s not valid", n)
@@ -369,5 +407,55 @@ func TestRealizeRetriesTransportErrors(t *testing.T) {
 	}
 	if last.BytesDone != last.BytesTotal {
 		t.Errorf("progress ends at %d of %d bytes", last.BytesDone, last.BytesTotal)
+	}
+}
+
+// TestRealizeRestoresDocs: a collection that kept a package but took its
+// documentation output (nothing referred to it) is undone by Realize with
+// Documentation set, from the cached .deb; without it, nothing happens.
+func TestRealizeRestoresDocs(t *testing.T) {
+	f := newFixture(t)
+	l := fixtureLock(t, f)
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	opts := fixtureOpts(t, f)
+	paths, err := Realize(context.Background(), st, l, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hp, _ := l.Package("hello")
+	doc, _ := hp.DocStorePath()
+	st.Close()
+	st = openStore(t, dir)
+	for n, p := range paths {
+		if err := st.AddRoot(filepath.Join(dir, "root-"+n), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.GC(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if st.Valid(doc) || !st.Valid(paths["hello"]) {
+		t.Fatalf("after GC: doc valid %v, hello valid %v; want only hello", st.Valid(doc), st.Valid(paths["hello"]))
+	}
+	if _, err := Realize(context.Background(), st, l, opts); err != nil {
+		t.Fatal(err)
+	}
+	if st.Valid(doc) {
+		t.Errorf("Realize without Documentation restored %s", doc)
+	}
+	f.srv.Close() // from the cache
+	opts.Documentation = true
+	if _, err := Realize(context.Background(), st, l, opts); err != nil {
+		t.Fatal(err)
+	}
+	if !st.Valid(doc) {
+		t.Fatalf("Realize with Documentation did not restore %s", doc)
+	}
+	if _, err := os.Stat(filepath.Join(st.Physical(doc), "usr/share/doc/hello/x")); err != nil {
+		t.Error(err)
+	}
+	if _, err := os.Stat(filepath.Join(st.Physical(doc), "usr/share/doc/hello/copyright")); err == nil {
+		t.Error("the restored documentation output has the copyright")
 	}
 }

@@ -24,6 +24,9 @@ type System struct {
 	Console    Console            `kiln:"console"`
 	SSH        SSH                `kiln:"ssh"`
 	Testing    Testing            `kiln:"testing"`
+	// Documentation puts the packages' documentation outputs (usr/share/
+	// doc, man, info, locale: debian.SplitDocs) into the sw tree.
+	Documentation Documentation `kiln:"documentation"`
 	// Referenced lists every Debian package named anywhere through pkgs.X
 	// (in packages, exec_start strings, etc text...), sorted and unique. The
 	// closure is built from Packages ∪ Referenced ∪ the base set.
@@ -117,6 +120,10 @@ type SSH struct {
 }
 
 // Testing holds what only test systems set.
+type Documentation struct {
+	Enable bool `kiln:"enable"`
+}
+
 type Testing struct {
 	// Backdoor adds kiln-backdoor.service: a root shell on /dev/hvc0 that
 	// the VM test driver speaks to.

@@ -36,7 +36,9 @@ type Result struct {
 // valid, independent ones in parallel. A rebuild with nothing changed only
 // plans. The lock must cover the configuration (WantedPackages).
 func Build(ctx context.Context, st *store.Store, cfg *modules.Config, lock *debian.Lock, opts Options) (*Result, error) {
-	paths, err := debian.Realize(ctx, st, lock, opts.Fetch)
+	fetch := opts.Fetch
+	fetch.Documentation = fetch.Documentation || cfg.System.Documentation.Enable
+	paths, err := debian.Realize(ctx, st, lock, fetch)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +96,7 @@ func (p *Plan) Build(ctx context.Context, st *store.Store) (*Result, error) {
 		g.Go(func() error {
 			return part(PartInitrd, nil, func(tmp string) error { return p.buildInitrd(st, tmp, &r.InitrdSize) })
 		})
-		return part(PartSw, append(p.pkgRefs(), kmods, kiln), func(tmp string) error {
+		return part(PartSw, append(p.pkgRefs(), append(p.docRefs(), kmods, kiln)...), func(tmp string) error {
 			return p.buildSw(st, tmp)
 		})
 	})
@@ -177,6 +179,15 @@ func (p *Plan) buildSw(st *store.Store, tmp string) error {
 		if _, ok := p.pk.Path("man-db"); !ok {
 			// Manual pages without man-db are unreadable: 1.5k links of a
 			// block each in the default system.
+			src.Skip = []string{"usr/share/man"}
+		}
+		if err := f.add(src); err != nil {
+			return err
+		}
+	}
+	for _, d := range p.docs {
+		src := swSource{Name: d.path.Name(), Logical: d.path.String(), Phys: d.phys}
+		if _, ok := p.pk.Path("man-db"); !ok {
 			src.Skip = []string{"usr/share/man"}
 		}
 		if err := f.add(src); err != nil {
@@ -358,6 +369,15 @@ func (p *Plan) pkgRefs() []store.Path {
 			sp, _ := p.pk.Path(n)
 			out = append(out, sp)
 		}
+	}
+	return out
+}
+
+// docRefs are the documentation outputs in sw.
+func (p *Plan) docRefs() []store.Path {
+	var out []store.Path
+	for _, d := range p.docs {
+		out = append(out, d.path)
 	}
 	return out
 }

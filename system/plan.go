@@ -79,8 +79,9 @@ type Plan struct {
 	initrdMods []string
 	etc        []EtcEntry // final layered entries
 	alts       []alternative
-	spec       []byte // activation.json
-	bootspec   []byte // boot.json
+	docs       []docOutput // documentation outputs in sw (documentation.enable)
+	spec       []byte      // activation.json
+	bootspec   []byte      // boot.json
 	pkgPaths   []store.Path
 }
 
@@ -134,7 +135,15 @@ func MakePlan(sys *modules.System, pk Packages, opts Options) (*Plan, error) {
 		return nil, err
 	}
 	p.alts = chooseAlternatives(pk)
+	if sys.Documentation.Enable {
+		if p.docs, err = docOutputs(pk); err != nil {
+			return nil, fmt.Errorf("plan: %w", err)
+		}
+	}
 	k := p.allPackagesKey(swBuilder).AddPath("kernel-modules", p.Parts[PartKernelModules]).AddPath("kiln", p.Parts[PartKiln])
+	for _, d := range p.docs {
+		k.AddPath("doc", d.path)
+	}
 	for _, a := range p.alts {
 		k.Add("alternative", a.Link+"="+a.Name)
 	}

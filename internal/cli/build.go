@@ -145,7 +145,7 @@ func buildSystem(ctx context.Context, r *Run, hostFile string, planOnly bool) (*
 	mirror, merr := debian.FindMirror(r.Mirror, r.Getenv, "/etc/apt")
 	bar := newBar(r, "fetch")
 	paths, err := debian.Realize(ctx, st, lock, debian.FetchOptions{
-		Mirror: mirror, CacheDir: r.cacheDir(),
+		Mirror: mirror, CacheDir: r.cacheDir(), Documentation: cfg.System.Documentation.Enable,
 		Progress: func(p debian.Progress) { bar.set(int64(p.Done), int64(p.Total), p.Package) },
 	})
 	bar.done()
