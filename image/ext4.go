@@ -19,6 +19,10 @@ import (
 
 // mke2fsConf pins the ext4 features, so the image does not depend on the
 // build host's /etc/mke2fs.conf. All are supported by Linux 6.1.
+// inline_data keeps small files and symlinks up to ~150 bytes in the
+// inode: the sw forest's store-path links (longer than the 60 bytes of a
+// fast symlink) and the many tiny files of a closure then cost no 4 KiB
+// block each (the default system's image: 242 -> 228 MiB used).
 const mke2fsConf = `[defaults]
 	base_features = sparse_super,large_file,filetype,resize_inode,dir_index,ext_attr
 	default_mntopts = acl,user_xattr
@@ -30,7 +34,7 @@ const mke2fsConf = `[defaults]
 	lazy_itable_init = 1
 [fs_types]
 	ext4 = {
-		features = has_journal,extent,huge_file,flex_bg,metadata_csum,64bit,dir_nlink,extra_isize
+		features = has_journal,extent,huge_file,flex_bg,metadata_csum,64bit,dir_nlink,extra_isize,inline_data
 	}
 `
 

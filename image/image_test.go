@@ -103,6 +103,9 @@ func fixture(t *testing.T) Layout {
 	must(os.WriteFile(filepath.Join(sp, "bin/hello"), bytes.Repeat([]byte("#!/bin/sh\necho hello\n"), 3000), 0o555))
 	must(os.Link(filepath.Join(sp, "bin/hello"), filepath.Join(sp, "bin/hi")))
 	must(os.Symlink("hello", filepath.Join(sp, "bin/hey")))
+	// A store-path link, longer than ext4's 60-byte fast symlinks (the sw
+	// forest is thousands of these).
+	must(os.Symlink("/kiln/store/0a1b2c3d4f5g6h7i8j9k0l1m2n3p4q5r-hello/bin/hello-far-away", filepath.Join(sp, "bin/far")))
 	for i := range 300 { // a directory bigger than one block
 		must(os.WriteFile(filepath.Join(sp, fmt.Sprintf("bin/tool-%03d", i)), []byte{byte(i)}, 0o444))
 	}
@@ -209,6 +212,10 @@ func TestWrite(t *testing.T) {
 		{"/tmp", "Mode:  01777"}, {"/root", "Mode:  0700"}, {"/kiln/store/0a1b2c3d4f5g6h7i8j9k0l1m2n3p4q5r-hello", "Mode:  0555"},
 		{"/kiln/store/0a1b2c3d4f5g6h7i8j9k0l1m2n3p4q5r-hello/bin/hello", "Links: 2"},
 		{"/kiln/var/profiles/system-1-link", `Fast link dest: "/kiln/store/0a1b2c3d4f5g6h7i8j9k0l1m2n3p4q5r-hello"`},
+		// inline_data: a long link and a small file take no data block.
+		{"/kiln/store/0a1b2c3d4f5g6h7i8j9k0l1m2n3p4q5r-hello/bin/far", "Blockcount: 0"},
+		{"/kiln/store/0a1b2c3d4f5g6h7i8j9k0l1m2n3p4q5r-hello/bin/far", `Fast link dest: "/kiln/store/0a1b2c3d4f5g6h7i8j9k0l1m2n3p4q5r-hello/bin/hello-far-away"`},
+		{"/kiln/store/0a1b2c3d4f5g6h7i8j9k0l1m2n3p4q5r-hello/bin/tool-001", "Size of inline data"},
 		{"/boot", "User:     0   Group:     0"},
 		{"/etc", "mtime: 0x00000001"},
 	} {
