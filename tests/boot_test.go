@@ -174,9 +174,15 @@ func TestBootTestHost(t *testing.T) {
 		{"package on PATH", "command -v diff", "/usr/bin/diff"},
 		{"journal", "journalctl -b -q --no-pager -t systemd | grep -c 'Reached target' | awk '$1>0{print \"yes\"}'", "yes"},
 		{"networkd", "networkctl list --no-pager --no-legend | awk '$3 == \"ether\" {print $4, $5}'", "routable configured"},
+		// networking.dhcp brings systemd-resolved: its stub is
+		// resolv.conf, and it has the DNS server DHCP gave (QEMU's).
+		{"resolv.conf", "readlink /etc/resolv.conf; grep '^nameserver' /etc/resolv.conf", "/run/systemd/resolve/stub-resolv.conf\nnameserver 127.0.0.53"},
+		{"resolved DNS", "resolvectl dns --no-pager | grep -o '10\\.0\\.2\\.3' | head -1", "10.0.2.3"},
 		{"ESP at /boot", "findmnt -n -o FSTYPE,LABEL /boot", "vfat   ESP"},
-		// bootctl is in Debian's systemd-boot, not in the default closure.
 		{"boot entry", "ls /boot/loader/entries", "kiln-generation-1.conf"},
+		// bootctl (Debian's systemd-boot, in the bootloader module) reads
+		// the ESP mounted at /boot.
+		{"bootctl list", "bootctl list --no-pager | awk '$1 == \"id:\" && $2 ~ /^kiln/ {print $2}'", "kiln-generation-1.conf"},
 		{"current system", "readlink /run/current-system", top},
 		{"sshd listens", "ss -Hltn 'sport = :22' | wc -l | awk '$1>0{print \"yes\"}'", "yes"},
 	}
