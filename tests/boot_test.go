@@ -164,6 +164,7 @@ func TestBootTestHost(t *testing.T) {
 	if out := m.Succeed("systemctl --failed --no-legend --plain"); strings.TrimSpace(out) != "" {
 		t.Errorf("failed units:\n%s", out)
 	}
+	t.Logf("systemd-analyze time: %s", strings.TrimSpace(m.Succeed("systemd-analyze time --no-pager")))
 	checks := []struct{ name, cmd, want string }{
 		{"host name", "hostname", "kilntest"},
 		{"user", "id -un alice", "alice"},

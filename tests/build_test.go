@@ -146,9 +146,15 @@ func TestBuildReproducibleAndUnitsVerify(t *testing.T) {
 	}
 	var units []string
 	for _, e := range ents {
-		if e.Type().IsRegular() {
-			units = append(units, e.Name())
+		if !e.Type().IsRegular() {
+			continue
 		}
+		// An empty unit file masks its unit (testing.backdoor masks
+		// serial-getty@hvc0.service): there is nothing to verify.
+		if fi, err := e.Info(); err != nil || fi.Size() == 0 {
+			continue
+		}
+		units = append(units, e.Name())
 	}
 	if len(units) < 2 {
 		t.Fatalf("generated units: %v, want hello.service and kiln-backdoor.service at least", units)
