@@ -16,14 +16,14 @@ const module = "github.com/kiln-os/kiln"
 var allowed = map[string][]string{
 	"cmd/kiln":     {"internal/cli"},
 	"internal/cli": {"*"},
-	"modules":      {},
+	"modules":      {"internal/suggest"},
 	"store":        {"internal/..."},
 	"debian":       {"store", "internal/..."},
 	"boot":         {"store", "internal/..."},
 	"image":        {"store", "boot", "internal/..."},
 	"activation":   {"store", "boot", "internal/..."},
 	"system":       {"modules", "store", "debian", "boot", "boot/stage1", "activation", "internal/..."},
-	"testvm":       {},
+	"testvm":       {"internal/fsutil"},
 	// The declarative VM test engine and the end-to-end tests drive everything.
 	"internal/testdriver": {"*"},
 	"tests":               {"*"},

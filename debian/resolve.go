@@ -3,6 +3,7 @@ package debian
 import (
 	"errors"
 	"fmt"
+	"github.com/kiln-os/kiln/internal/suggest"
 	"regexp"
 	"sort"
 	"strings"
@@ -291,7 +292,7 @@ func (rs *resolver) nearNames(name string) string {
 	for n := range rs.u.pkgs {
 		// Score: a name that extends the wanted one first, then by edit
 		// distance; ties go to the shorter name.
-		switch d := editDistance(name, n, 3); {
+		switch d := suggest.Distance(name, n, 3); {
 		case len(name) >= 4 && strings.HasPrefix(n, name):
 			ns = append(ns, near{n, 1})
 		case d <= 2:
@@ -318,34 +319,4 @@ func (rs *resolver) nearNames(name string) string {
 		names[i] = n.name
 	}
 	return " (did you mean " + strings.Join(names, ", ") + "?)"
-}
-
-// editDistance is the Levenshtein distance of a and b, or limit when it
-// is at least limit.
-func editDistance(a, b string, limit int) int {
-	if d := len(a) - len(b); d >= limit || -d >= limit {
-		return limit
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		best := cur[0]
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			best = min(best, cur[j])
-		}
-		if best >= limit {
-			return limit
-		}
-		prev, cur = cur, prev
-	}
-	return min(prev[len(b)], limit)
 }

@@ -2,6 +2,7 @@ package modules
 
 import (
 	"fmt"
+	"github.com/kiln-os/kiln/internal/suggest"
 	"sort"
 	"strings"
 
@@ -146,7 +147,7 @@ func (l *loader) unknownOption(at *inst, name string, r hcl.Range) {
 func (l *loader) suggestOption(at *inst, name string) string {
 	best, bestD := "", maxSuggestDistance(name)+1
 	for _, c := range at.opt.childNames() {
-		if d := editDistance(name, c); d < bestD {
+		if d := suggest.Distance(name, c, 0); d < bestD {
 			best, bestD = joinPath(at.path, c, false), d
 		}
 	}
@@ -157,7 +158,7 @@ func (l *loader) suggestOption(at *inst, name string) string {
 	walk = func(o *optNode) {
 		for _, c := range o.childNames() {
 			child := o.children[c]
-			if d := editDistance(name, c); d < bestD {
+			if d := suggest.Distance(name, c, 0); d < bestD {
 				best, bestD = child.path, d
 			}
 			switch child.kind {
@@ -189,7 +190,7 @@ func nearNames(name string, names []string, n int) []string {
 		if abs(len(s)-len(name)) > limit {
 			continue
 		}
-		if d := editDistance(name, s); d <= limit {
+		if d := suggest.Distance(name, s, limit+1); d <= limit {
 			cs = append(cs, cand{s, d})
 		}
 	}
@@ -225,31 +226,4 @@ func quoteJoin(ss []string) string {
 		return q[0] + " or " + q[1]
 	}
 	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
-}
-
-// editDistance is the optimal string alignment distance: insertions,
-// deletions, substitutions and transpositions of neighbours cost 1.
-func editDistance(a, b string) int {
-	rows := make([][]int, len(a)+1)
-	for i := range rows {
-		rows[i] = make([]int, len(b)+1)
-		rows[i][0] = i
-	}
-	for j := range rows[0] {
-		rows[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d := min(rows[i-1][j]+1, rows[i][j-1]+1, rows[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d = min(d, rows[i-2][j-2]+1)
-			}
-			rows[i][j] = d
-		}
-	}
-	return rows[len(a)][len(b)]
 }

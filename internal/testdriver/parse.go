@@ -9,6 +9,7 @@ package testdriver
 
 import (
 	"fmt"
+	"github.com/kiln-os/kiln/internal/suggest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -217,7 +218,7 @@ func (p *parser) step(b *hcl.Block, index int, diags *hcl.Diagnostics) *Step {
 	own, ok := stepAttrs[kind]
 	if !ok {
 		*diags = append(*diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown step kind",
-			Detail: fmt.Sprintf("%q is not a step kind%s. Kinds: %s.", kind, suggest(string(kind)), kindList()), Subject: b.LabelRanges[0].Ptr()})
+			Detail: fmt.Sprintf("%q is not a step kind%s. Kinds: %s.", kind, suggestKind(string(kind)), kindList()), Subject: b.LabelRanges[0].Ptr()})
 		return nil
 	}
 	schema := &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "machine"}, {Name: "name"}, {Name: "timeout"}}}
@@ -307,37 +308,15 @@ func kindList() string {
 }
 
 // suggest returns ` (did you mean "X"?)` for a near kind.
-func suggest(s string) string {
-	best, bestD := "", 4
+func suggestKind(s string) string {
+	kinds := make([]string, 0, len(Kinds()))
 	for _, k := range Kinds() {
-		if d := editDistance(s, string(k)); d < bestD {
-			best, bestD = string(k), d
-		}
+		kinds = append(kinds, string(k))
 	}
-	if best == "" {
-		return ""
+	if best := suggest.Closest(s, kinds, 3); best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
+	return ""
 }
 
 // value evaluates a literal attribute (no variables or functions).

@@ -1,0 +1,95 @@
+// Package fsutil writes files and symlinks so that a crash leaves either
+// the old or the new version, never a part: a temporary file in the same
+// directory, fsync, rename, fsync of the directory. Every kiln writer of
+// state (store records, profiles, /etc, ids, journals, EFI variables)
+// goes through it.
+package fsutil
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+)
+
+// WriteFile replaces name with data and mode.
+func WriteFile(name string, data []byte, mode os.FileMode) error {
+	return WriteFileOwned(name, data, mode, -1, -1)
+}
+
+// WriteFileOwned is WriteFile that also sets the owner; uid or gid < 0
+// leaves it alone. The mode is set after chown, which clears setuid bits.
+func WriteFileOwned(name string, data []byte, mode os.FileMode, uid, gid int) error {
+	dir := filepath.Dir(name)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".kiln-tmp-")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil && (uid >= 0 || gid >= 0) {
+		err = f.Chown(uid, gid)
+	}
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, name)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return SyncDir(dir)
+}
+
+// Symlink makes link point to target, replacing any non-directory there
+// in one rename.
+func Symlink(target, link string) error {
+	dir := filepath.Dir(link)
+	tmp := filepath.Join(dir, "."+filepath.Base(link)+".kiln-tmp-"+uniqueSuffix())
+	if err := os.Symlink(target, tmp); err != nil {
+		return fmt.Errorf("link %s: %w", link, err)
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("link %s: %w", link, err)
+	}
+	return SyncDir(dir)
+}
+
+// SyncDir fsyncs a directory so that renames in it are durable. File
+// systems that cannot sync a directory (EINVAL, e.g. some FAT drivers) are
+// not an error: there the rename is as durable as it gets.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil && !errors.Is(err, syscall.EINVAL) {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+var seq atomic.Uint64
+
+// uniqueSuffix names temporary links. Not crypto/rand: in early boot
+// getrandom blocks until the kernel's pool is initialized (seconds under
+// QEMU), and the name only has to be unique among this machine's writers.
+func uniqueSuffix() string {
+	return strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(seq.Add(1), 16)
+}
