@@ -3,6 +3,7 @@ package activation
 import (
 	"errors"
 	"fmt"
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"os"
 	"path"
 	"strings"
@@ -151,7 +152,7 @@ func (a Activator) layout(root, toplevel string, phase Phase) error {
 				continue
 			}
 		}
-		errs = append(errs, symlinkAtomic(l.target, p))
+		errs = append(errs, fsutil.Symlink(l.target, p))
 	}
 	return errors.Join(errs...)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"os"
 	"path"
 	"path/filepath"
@@ -319,7 +320,7 @@ func ApplyEtc(root string, plan EtcPlan) error {
 		return fmt.Errorf("apply etc: %w", err)
 	}
 	if plan.Static != plan.OldStatic {
-		if err := symlinkAtomic(plan.Static, filepath.Join(etc, "static")); err != nil {
+		if err := fsutil.Symlink(plan.Static, filepath.Join(etc, "static")); err != nil {
 			return fmt.Errorf("apply etc: %w", err)
 		}
 	}
@@ -345,7 +346,7 @@ func ApplyEtc(root string, plan EtcPlan) error {
 		le := plan.Ledger.Files[a.Path]
 		switch a.Entry.Kind {
 		case EtcLink, EtcSymlink:
-			if err := symlinkAtomic(le.Target, dst); err != nil {
+			if err := fsutil.Symlink(le.Target, dst); err != nil {
 				return fmt.Errorf("make /etc/%s: %w", a.Path, err)
 			}
 		case EtcCopy:
@@ -384,7 +385,7 @@ func writeCopy(dst string, a EtcAction, le LedgerEntry, ids *idLookup) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(dst, data, mode, uid, gid)
+	return fsutil.WriteFileOwned(dst, data, mode, uid, gid)
 }
 
 func writeLedger(root string, l Ledger) error {
@@ -399,7 +400,7 @@ func writeLedger(root string, l Ledger) error {
 	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 		return fmt.Errorf("write etc ledger: %w", err)
 	}
-	if err := writeFileAtomic(name, append(b, '\n'), 0o644, -1, -1); err != nil {
+	if err := fsutil.WriteFile(name, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write etc ledger: %w", err)
 	}
 	return nil

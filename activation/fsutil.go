@@ -6,9 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync/atomic"
 )
 
 // under returns the host path of machine path p under root.
@@ -59,77 +57,4 @@ func resolveIn(root, p string) (string, error) {
 		cur = "/"
 	}
 	return under(root, cur), nil
-}
-
-// writeFileAtomic writes data to name through a temporary file in the same
-// directory: write, fsync, chmod/chown, rename, fsync the directory.
-// uid/gid < 0 leave ownership alone.
-func writeFileAtomic(name string, data []byte, mode os.FileMode, uid, gid int) error {
-	dir := filepath.Dir(name)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(name)+".kiln-tmp-")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename this fails harmlessly
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if uid >= 0 || gid >= 0 {
-		if err := tmp.Chown(uid, gid); err != nil {
-			tmp.Close()
-			return fmt.Errorf("chown %s: %w", name, err)
-		}
-	}
-	// After chown: chown clears setuid bits.
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("chmod %s: %w", name, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("sync %s: %w", name, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if err := os.Rename(tmp.Name(), name); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	return syncDir(dir)
-}
-
-// symlinkAtomic makes name a symlink to target, replacing whatever
-// non-directory is there in one rename.
-func symlinkAtomic(target, name string) error {
-	tmp := filepath.Join(filepath.Dir(name), "."+filepath.Base(name)+".kiln-tmp-"+randHex())
-	if err := os.Symlink(target, tmp); err != nil {
-		return fmt.Errorf("link %s: %w", name, err)
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("link %s: %w", name, err)
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
-}
-
-var tmpSeq atomic.Uint64
-
-// randHex names temporary files. Not crypto/rand: in early boot
-// getrandom blocks until the kernel's pool is initialized (seconds under
-// QEMU), and the name only has to be unique among this machine's writers.
-func randHex() string {
-	return strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(tmpSeq.Add(1), 16)
 }

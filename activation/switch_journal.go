@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,7 +87,7 @@ func writeJournal(root string, j *Journal) error {
 	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 		return fmt.Errorf("write switch journal: %w", err)
 	}
-	if err := writeFileAtomic(name, append(b, '\n'), 0o644, -1, -1); err != nil {
+	if err := fsutil.WriteFile(name, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write switch journal: %w", err)
 	}
 	return nil
@@ -97,7 +98,7 @@ func removeJournal(root string) error {
 	if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove switch journal: %w", err)
 	}
-	return syncDir(filepath.Dir(name))
+	return fsutil.SyncDir(filepath.Dir(name))
 }
 
 // LockSwitch takes root's switch lock without waiting (ErrSwitchRunning

@@ -3,6 +3,7 @@ package activation
 import (
 	"context"
 	"errors"
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"net"
 	"os"
 	"os/exec"
@@ -200,7 +201,7 @@ func (e etcView) DaemonReload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := symlinkAtomic(dir, e.link); err != nil {
+	if err := fsutil.Symlink(dir, e.link); err != nil {
 		return err
 	}
 	return e.Systemd.DaemonReload(ctx)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"os"
 	"path/filepath"
 	"sort"
@@ -391,5 +392,5 @@ func writeIfChanged(name string, data []byte, mode os.FileMode, uid, gid int) er
 			return nil
 		}
 	}
-	return writeFileAtomic(name, data, mode, uid, gid)
+	return fsutil.WriteFileOwned(name, data, mode, uid, gid)
 }

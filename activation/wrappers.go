@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"os"
 	"path/filepath"
 	"sort"
@@ -83,7 +84,7 @@ func ApplyWrappers(root string, plan WrappersPlan) error {
 			return fmt.Errorf("wrapper %s: %w", w.Name, err)
 		}
 	}
-	if err := symlinkAtomic(filepath.Base(dir), filepath.Join(base, "bin")); err != nil {
+	if err := fsutil.Symlink(filepath.Base(dir), filepath.Join(base, "bin")); err != nil {
 		return fmt.Errorf("apply wrappers: %w", err)
 	}
 	old, _ := filepath.Glob(filepath.Join(base, "wrappers.*"))
@@ -120,7 +121,7 @@ func makeWrapper(dir string, w Wrapper, src string, ids *idLookup) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, w.Name), data, mode, uid, gid)
+	return fsutil.WriteFileOwned(filepath.Join(dir, w.Name), data, mode, uid, gid)
 }
 
 // wrappersCurrent reports whether bin already holds exactly the planned

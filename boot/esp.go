@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"io"
 	"os"
 	"path"
@@ -174,14 +175,8 @@ func writeFileAtomic(name string, data []byte) error {
 
 func syncDirs(dirs map[string]bool) error {
 	for d := range dirs {
-		f, err := os.Open(d)
-		if err != nil {
+		if err := fsutil.SyncDir(d); err != nil {
 			return fmt.Errorf("sync esp dir: %w", err)
-		}
-		err = f.Sync()
-		f.Close()
-		if err != nil && !errors.Is(err, unix.EINVAL) {
-			return fmt.Errorf("sync esp dir %s: %w", d, err)
 		}
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -201,7 +202,9 @@ func (a *Archive) cachedGet(ctx context.Context, u string, dg FileDigest) ([]byt
 			ErrDigestMismatch, u, got, len(data), dg.SHA256, dg.Size)
 	}
 	if cached != "" {
-		if err := writeFileAtomic(cached, data); err != nil {
+		if err := os.MkdirAll(filepath.Dir(cached), 0o755); err != nil {
+			a.warnf("cache index: %v", err)
+		} else if err := fsutil.WriteFile(cached, data, 0o644); err != nil {
 			a.warnf("cache index: %v", err)
 		}
 	}

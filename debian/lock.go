@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"os"
 	"slices"
 	"sort"
@@ -213,7 +214,7 @@ func (l *Lock) Write(file string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(file, data)
+	return fsutil.WriteFile(file, data, 0o644)
 }
 
 // ReadLock reads a kiln.lock, refusing versions it does not know.

@@ -2,8 +2,8 @@ package image
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -66,7 +66,7 @@ func Write(ctx context.Context, out string, m *Manifest, progress func(done, tot
 	if err := os.Rename(tmp.Name(), out); err != nil {
 		return fmt.Errorf("write image: %w", err)
 	}
-	return syncDir(filepath.Dir(out))
+	return fsutil.SyncDir(filepath.Dir(out))
 }
 
 // writeGPT writes the protective MBR and both GPT headers with go-diskfs.
@@ -132,16 +132,4 @@ func treeSize(dir string) (int64, error) {
 		return 0, fmt.Errorf("root tree: %w", err)
 	}
 	return total, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -167,7 +168,7 @@ func (s *Store) seal(tmp, dst string) (Info, error) {
 			return Info{}, fmt.Errorf("set mtime of %s: %w", dst, err)
 		}
 	}
-	if err := syncDir(s.Dir); err != nil {
+	if err := fsutil.SyncDir(s.Dir); err != nil {
 		return Info{}, err
 	}
 	return Info{NarHash: narHash, NarSize: narSize, Registered: time.Now().UTC().Truncate(time.Millisecond)}, nil

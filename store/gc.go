@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -63,10 +64,10 @@ func (s *Store) AddRoot(link string, p Path) error {
 	}
 	sum := sha256.Sum256([]byte(abs))
 	auto := filepath.Join(s.StateDir, "gcroots", "auto", nix32(fold(sum[:], 20)))
-	if err := symlinkAtomic(abs, auto); err != nil {
+	if err := fsutil.Symlink(abs, auto); err != nil {
 		return fmt.Errorf("add root %s: %w", link, err)
 	}
-	if err := symlinkAtomic(s.Physical(p), abs); err != nil {
+	if err := fsutil.Symlink(s.Physical(p), abs); err != nil {
 		return fmt.Errorf("add root: %w", err)
 	}
 	return nil
@@ -229,7 +230,7 @@ func (s *Store) collect(ctx context.Context, dryRun bool) (GCReport, error) {
 			return GCReport{}, fmt.Errorf("unregister %s: %w", p, err)
 		}
 	}
-	if err := syncDir(s.dbDir()); err != nil {
+	if err := fsutil.SyncDir(s.dbDir()); err != nil {
 		return GCReport{}, err
 	}
 	for _, p := range rep.Deleted {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -94,10 +95,10 @@ func WriteProfileLinks(profilesDir, profile string, n int, toplevel Path) error 
 
 func writeProfileLinks(dir, profile string, n int, target string) error {
 	gen := genLink(profile, n)
-	if err := symlinkAtomic(target, filepath.Join(dir, gen)); err != nil {
+	if err := fsutil.Symlink(target, filepath.Join(dir, gen)); err != nil {
 		return err
 	}
-	return symlinkAtomic(gen, filepath.Join(dir, profile))
+	return fsutil.Symlink(gen, filepath.Join(dir, profile))
 }
 
 func genLink(profile string, n int) string { return profile + "-" + strconv.Itoa(n) + "-link" }
@@ -152,7 +153,7 @@ func (s *Store) SetCurrent(profile string, n int) error {
 	if _, err := os.Lstat(filepath.Join(s.ProfileDir(), gen)); err != nil {
 		return fmt.Errorf("set %s to generation %d: %w", profile, n, err)
 	}
-	if err := symlinkAtomic(gen, filepath.Join(s.ProfileDir(), profile)); err != nil {
+	if err := fsutil.Symlink(gen, filepath.Join(s.ProfileDir(), profile)); err != nil {
 		return fmt.Errorf("set %s to generation %d: %w", profile, n, err)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -135,7 +136,7 @@ func (s *Store) register(info Info) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.recordFile(info.Path), append(b, '\n'), 0o644)
+	return fsutil.WriteFile(s.recordFile(info.Path), append(b, '\n'), 0o644)
 }
 
 // registered lists every path with a record, valid or not.
@@ -155,64 +156,6 @@ func (s *Store) registered() ([]Path, error) {
 		}
 	}
 	return out, nil
-}
-
-// writeFileAtomic writes name so that readers see the old or the new
-// content, never a part: temp file, fsync, rename, fsync of the directory.
-func writeFileAtomic(name string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(name)
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(name)+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, name)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	return syncDir(dir)
-}
-
-// symlinkAtomic makes link point to target, replacing what was there.
-func symlinkAtomic(target, link string) error {
-	dir := filepath.Dir(link)
-	tmp := filepath.Join(dir, "."+filepath.Base(link)+".tmp"+randSuffix())
-	if err := os.Symlink(target, tmp); err != nil {
-		return fmt.Errorf("link %s: %w", link, err)
-	}
-	if err := os.Rename(tmp, link); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("link %s: %w", link, err)
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }
 
 // cleanTemp removes what dead builders and collectors left under Dir/.tmp.

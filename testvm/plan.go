@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"io"
 	"net"
 	"os"
@@ -159,7 +160,7 @@ func (p *Plan) Prepare() error {
 		if err != nil {
 			return fmt.Errorf("prepare machine: read OVMF vars: %w", err)
 		}
-		if err := writeFileAtomic(p.VarsFile, vars, 0o644); err != nil {
+		if err := fsutil.WriteFile(p.VarsFile, vars, 0o644); err != nil {
 			return fmt.Errorf("prepare machine: %w", err)
 		}
 	}

@@ -6,8 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"os"
-	"path/filepath"
 	"strings"
 	"unicode/utf16"
 )
@@ -381,7 +381,7 @@ func SetVariableFile(path string, v Variable) error {
 	if err := s.Set(v); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	return writeFileAtomic(path, s.Bytes(), 0o644)
+	return fsutil.WriteFile(path, s.Bytes(), 0o644)
 }
 
 // ReadVariablesFile lists the variables of the OVMF VARS image at path.
@@ -399,32 +399,4 @@ func ReadVariablesFile(path string) ([]Variable, error) {
 		return nil, fmt.Errorf("read variables of %s: %w", path, err)
 	}
 	return vs, nil
-}
-
-// writeFileAtomic writes data to a temporary file next to path, syncs it
-// and renames it over path.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
