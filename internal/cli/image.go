@@ -87,8 +87,9 @@ func writeImage(ctx context.Context, r *Run, b *built, out string, size int64) e
 }
 
 // stageImage makes root (the ext4 root tree: the toplevel's closure under
-// kiln/store, hard-linked from the store, the system profile and the empty
-// top-level directories) and returns the ESP files (ESP path → host file),
+// kiln/store, hard-linked from the store, their validity records under
+// kiln/var/db, the system profile and the empty top-level directories)
+// and returns the ESP files (ESP path → host file),
 // generated ones written under espDir.
 func stageImage(st *store.Store, top store.Path, root, espDir string, timeout int, consoleMode string, editor bool) (map[string]string, error) {
 	closure, err := st.Closure(top)
@@ -103,6 +104,12 @@ func stageImage(st *store.Store, top store.Path, root, espDir string, timeout in
 		if err := linkTree(st.Physical(p), filepath.Join(storeDir, p.Base())); err != nil {
 			return nil, fmt.Errorf("stage %s: %w", p, err)
 		}
+	}
+	// The closure's validity records: without them the machine's store
+	// holds nothing valid (kiln store missing asks for every path, and
+	// switch, rollback and gc cannot read a generation's closure).
+	if err := st.ExportRecords(filepath.Join(root, "kiln", "var"), closure...); err != nil {
+		return nil, err
 	}
 	if err := store.WriteProfileLinks(filepath.Join(root, "kiln", "var", "profiles"), "system", 1, top); err != nil {
 		return nil, err
