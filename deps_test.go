@@ -16,14 +16,14 @@ const module = "github.com/kiln-os/kiln"
 var allowed = map[string][]string{
 	"cmd/kiln":     {"internal/cli"},
 	"internal/cli": {"*"},
-	"modules":      {"internal/suggest"},
+	"modules":      {"internal/suggest", "internal/golden"},
 	"store":        {"internal/..."},
 	"debian":       {"store", "internal/..."},
 	"boot":         {"store", "internal/..."},
 	"image":        {"store", "boot", "internal/..."},
 	"activation":   {"store", "boot", "internal/..."},
 	"system":       {"modules", "store", "debian", "boot", "boot/stage1", "activation", "internal/..."},
-	"testvm":       {"internal/fsutil"},
+	"testvm":       {"internal/fsutil", "internal/golden"},
 	// The declarative VM test engine and the end-to-end tests drive everything.
 	"internal/testdriver": {"*"},
 	"tests":               {"*"},

@@ -2,17 +2,14 @@ package debian
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/kiln-os/kiln/internal/golden"
 	"github.com/kiln-os/kiln/store"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func goldenLock(t *testing.T) *Lock {
 	t.Helper()
@@ -41,19 +38,7 @@ func TestLockGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "kiln.lock.golden")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create)", err)
-	}
-	if d := cmp.Diff(string(want), string(got)); d != "" {
-		t.Errorf("lock differs from %s (-want +got):\n%s", golden, d)
-	}
+	golden.Check(t, filepath.Join("testdata", "kiln.lock.golden"), got)
 	if bytes.Contains(got, []byte("http")) {
 		t.Error("the lock names a URL")
 	}

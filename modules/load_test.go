@@ -2,7 +2,6 @@ package modules
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,9 +11,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/zclconf/go-cty/cty"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files")
+	"github.com/kiln-os/kiln/internal/golden"
+)
 
 // testPackages is a small package set, as the lock would provide.
 type testPackages map[string]string
@@ -47,24 +46,6 @@ func packageSet() testPackages {
 	return newTestPackages(append(basePackages, "nginx", "vim", "vim-tiny", "curl", "iputils-ping", "nginx-light")...)
 }
 
-// checkGolden compares got with testdata file name, or rewrites it.
-func checkGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(name, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(name)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s differs (-want +got):\n%s", name, diff)
-	}
-}
-
 // TestGolden loads testdata/*/host.hcl. A case whose name starts with err_
 // must fail: the golden file holds the diagnostics as a user sees them.
 // Other cases print, for each path of their "# eval:" line, the merged value
@@ -83,7 +64,7 @@ func TestGolden(t *testing.T) {
 				if !diags.HasErrors() {
 					t.Fatalf("Load succeeded, want diagnostics")
 				}
-				checkGolden(t, filepath.Join(dir, "want.txt"), []byte(DiagnosticText(diags, 0)))
+				golden.Check(t, filepath.Join(dir, "want.txt"), []byte(DiagnosticText(diags, 0)))
 				return
 			}
 			if diags.HasErrors() {
@@ -93,7 +74,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, filepath.Join(dir, "want.txt"), []byte(render(t, cfg, string(src))))
+			golden.Check(t, filepath.Join(dir, "want.txt"), []byte(render(t, cfg, string(src))))
 		})
 	}
 }

@@ -4,10 +4,12 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/kiln-os/kiln/internal/golden"
 )
 
 func TestOptionsMarkdownInSync(t *testing.T) {
-	checkGolden(t, "../docs/options.md", OptionsMarkdown(Options()))
+	golden.Check(t, "../docs/options.md", OptionsMarkdown(Options()))
 }
 
 // TestOptionsCoverSystem keeps the one declaration honest: every field of

@@ -2,15 +2,14 @@ package store
 
 import (
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files in testdata")
+	"github.com/kiln-os/kiln/internal/golden"
+)
 
 func goldenRecord(t *testing.T) Info {
 	t.Helper()
@@ -32,19 +31,7 @@ func TestRecordGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "record-v1.json")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("record =\n%s\nwant (%s)\n%s", got, golden, want)
-	}
+	golden.Check(t, filepath.Join("testdata", "record-v1.json"), got)
 	r, err := s.readRecord(info.Path)
 	if err != nil {
 		t.Fatal(err)

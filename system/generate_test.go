@@ -1,7 +1,6 @@
 package system
 
 import (
-	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -12,11 +11,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kiln-os/kiln/internal/golden"
 	"github.com/kiln-os/kiln/modules"
 	"github.com/kiln-os/kiln/store"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/generate/*.golden")
 
 // fakePkgDir is a Packages over a directory holding one subdirectory per
 // package (unpacked trees).
@@ -129,23 +127,7 @@ func renderEntries(entries []EtcEntry) string {
 
 func checkGenerateGolden(t *testing.T, name, got string) {
 	t.Helper()
-	file := filepath.Join("testdata", "generate", name+".golden")
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("read golden file (run with -update to create it): %v", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", file, diff)
-	}
+	golden.Check(t, filepath.Join("testdata", "generate", name+".golden"), []byte(got))
 }
 
 func intp(i int) *int { return &i }

@@ -7,11 +7,11 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/kiln-os/kiln/internal/golden"
 	"github.com/kiln-os/kiln/modules"
 )
 
-// The -update flag (declared in generate_test.go) rewrites testdata/plan too.
+// The -update flag (of internal/golden) rewrites testdata/plan too.
 
 // planPackages is a small but complete fake closure.
 func planPackages(t *testing.T) *treePackages {
@@ -64,30 +64,14 @@ func TestPlanGolden(t *testing.T) {
 		}
 		fmt.Fprintf(&etc, "%-8s %-40s %s\n", e.Kind, e.Path, what)
 	}
-	golden := map[string][]byte{
+	files := map[string][]byte{
 		"plan.txt":        []byte(p.String()),
 		"etc.txt":         etc.Bytes(),
 		"activation.json": p.spec,
 		"boot.json":       p.bootspec,
 	}
-	for name, got := range golden {
-		file := filepath.Join("testdata", "plan", name)
-		if *update {
-			if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(file, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatalf("%v (run go test -update)", err)
-		}
-		if d := cmp.Diff(string(want), string(got)); d != "" {
-			t.Errorf("%s (-want +got):\n%s", name, d)
-		}
+	for name, got := range files {
+		golden.Check(t, filepath.Join("testdata", "plan", name), got)
 	}
 
 	// A configuration change moves etc and the toplevel, nothing else.

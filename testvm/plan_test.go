@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/kiln-os/kiln/internal/golden"
 )
 
 // TestPlanGolden pins the QEMU command lines, with the state directory
@@ -39,19 +39,7 @@ func TestPlanGolden(t *testing.T) {
 		s := strings.NewReplacer(dir, "$DIR", raw, "$DISK", qcow, "$DISK").Replace(p.String())
 		got.WriteString("# " + tc.name + "\n" + s + "\n\n")
 	}
-	golden := filepath.Join("testdata", "plans.golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(got.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create)", err)
-	}
-	if diff := cmp.Diff(string(want), got.String()); diff != "" {
-		t.Errorf("plans differ from %s (-want +got):\n%s", golden, diff)
-	}
+	golden.Check(t, filepath.Join("testdata", "plans.golden"), []byte(got.String()))
 }
 
 func TestPlanRejects(t *testing.T) {

@@ -4,15 +4,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files")
+	"github.com/kiln-os/kiln/internal/golden"
+)
 
 const ovmfVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 
@@ -104,19 +103,7 @@ func TestVarStoreGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := []byte(hex.Dump(s.Bytes()[:free]))
-			golden := filepath.Join("testdata", "varstore-"+tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create)", err)
-			}
-			if diff := cmp.Diff(string(want), string(got)); diff != "" {
-				t.Errorf("image differs from %s (-want +got):\n%s", golden, diff)
-			}
+			golden.Check(t, filepath.Join("testdata", "varstore-"+tc.name+".golden"), got)
 			if rest := s.Bytes()[free:]; bytes.Count(rest, []byte{0xFF}) != len(rest) {
 				t.Errorf("bytes after the last variable are not erased flash")
 			}

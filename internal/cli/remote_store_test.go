@@ -3,9 +3,11 @@ package cli
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/kiln-os/kiln/internal/golden"
 	"github.com/kiln-os/kiln/store"
 )
 
@@ -101,5 +103,5 @@ func TestStoreStreamGolden(t *testing.T) {
 	if _, err := sendPaths(&stream, src, []store.Path{app, lib}); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "store-stream.golden", stream.Bytes())
+	golden.Check(t, filepath.Join("testdata", "store-stream.golden"), stream.Bytes())
 }

@@ -1,17 +1,13 @@
 package testdriver
 
 import (
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/kiln-os/kiln/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // dump renders a parsed test for golden comparison.
 func dump(t *Test) string {
@@ -57,19 +53,7 @@ func TestParseGolden(t *testing.T) {
 			if strings.HasPrefix(name, "ok-") == diags.HasErrors() {
 				t.Errorf("%s: errors = %v, want errors only for err-* files:\n%s", f, diags.HasErrors(), got)
 			}
-			golden := strings.TrimSuffix(f, ".hcl") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create)", err)
-			}
-			if diff := cmp.Diff(string(want), got); diff != "" {
-				t.Errorf("%s (-want +got):\n%s", golden, diff)
-			}
+			golden.Check(t, strings.TrimSuffix(f, ".hcl")+".golden", []byte(got))
 		})
 	}
 }

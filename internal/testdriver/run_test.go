@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/kiln-os/kiln/internal/golden"
 )
 
 // fakeVM records every call in a log shared by the machines of a run and
@@ -240,20 +239,7 @@ step "wait_for_unit" {
 				t.Errorf("Run = %v, want %v", pass, tc.pass)
 			}
 			got := out.String() + "--- calls\n" + strings.Join(calls, "\n") + "\n"
-			golden := filepath.Join("testdata", "run", tc.name+".golden")
-			if *update {
-				os.MkdirAll(filepath.Dir(golden), 0o755)
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create)", err)
-			}
-			if diff := cmp.Diff(string(want), got); diff != "" {
-				t.Errorf("%s (-want +got):\n%s", golden, diff)
-			}
+			golden.Check(t, filepath.Join("testdata", "run", tc.name+".golden"), []byte(got))
 		})
 	}
 }
