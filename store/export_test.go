@@ -42,6 +42,16 @@ func TestExportRecords(t *testing.T) {
 	for _, p := range closure {
 		if !there.Valid(p) {
 			t.Errorf("%s not valid in the target store", p)
+			continue
+		}
+		// Reproducible images: the registration time is fixed, the rest kept.
+		got, _ := there.Info(p)
+		want, _ := s.Info(p)
+		if !got.Registered.Equal(ExportedRegistration) {
+			t.Errorf("%s exported with registration time %v, want %v", p, got.Registered, ExportedRegistration)
+		}
+		if got.NarHash != want.NarHash || len(got.Refs) != len(want.Refs) {
+			t.Errorf("%s exported as %+v, want the record %+v", p, got, want)
 		}
 	}
 	if problems, err := there.Verify(context.Background()); err != nil || len(problems) != 0 {

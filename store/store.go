@@ -231,7 +231,9 @@ func (s *Store) lockGC(ctx context.Context, exclusive bool) (*fileLock, error) {
 // directory (targetStateDir/db/paths), e.g. the /kiln/var of an image
 // whose /kiln/store receives those paths, so that the store there knows
 // them as valid with their hashes and references. Every path must be
-// valid here.
+// valid here. The exported records carry ExportedRegistration as their
+// registration time, as store files carry mtime 1: an image made from two
+// stores that built the same paths at different times is the same image.
 func (s *Store) ExportRecords(targetStateDir string, paths ...Path) error {
 	dir := filepath.Join(targetStateDir, "db", "paths")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -241,13 +243,18 @@ func (s *Store) ExportRecords(targetStateDir string, paths ...Path) error {
 		if !s.Valid(p) {
 			return fmt.Errorf("export record of %s: %w", p, ErrNotValid)
 		}
-		b, err := os.ReadFile(s.recordFile(p))
+		r, err := s.readRecord(p)
+		if err != nil {
+			return fmt.Errorf("export record of %s: %w", p, err)
+		}
+		r.Version, r.Registered = dbVersion, ExportedRegistration
+		b, err := json.MarshalIndent(r, "", "  ")
 		if err != nil {
 			return fmt.Errorf("export record of %s: %w", p, err)
 		}
 		// A staging tree, not a live store: atomic but not fsynced.
 		name := filepath.Join(dir, p.Base()+".json")
-		if err := os.WriteFile(name+".tmp", b, 0o644); err != nil {
+		if err := os.WriteFile(name+".tmp", append(b, '\n'), 0o644); err != nil {
 			return fmt.Errorf("export record of %s: %w", p, err)
 		}
 		if err := os.Rename(name+".tmp", name); err != nil {
@@ -256,3 +263,6 @@ func (s *Store) ExportRecords(targetStateDir string, paths ...Path) error {
 	}
 	return nil
 }
+
+// ExportedRegistration is the registration time of exported records.
+var ExportedRegistration = time.Unix(1, 0).UTC()
