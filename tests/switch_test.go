@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,10 +19,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/kiln-os/kiln/internal/golden"
 	"github.com/kiln-os/kiln/testvm"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // switchHost is the issue 5 scenario system. Generation 1 and 2 differ by:
 // "changed" (its environment), "same" (unchanged), "removed" (only in 1),
@@ -163,28 +161,6 @@ var storeHash = regexp.MustCompile(`/kiln/store/[0-9a-z]{20,}-`)
 // that the golden plan holds only what the switch does.
 func normalizePlan(s string) string {
 	return storeHash.ReplaceAllString(s, "/kiln/store/HASH-")
-}
-
-// golden compares got with testdata/NAME, or rewrites it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	file := filepath.Join(repoRoot(t), "tests", "testdata", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs (-want +got; -update rewrites it):\n%s", name, diff)
-	}
 }
 
 // guest is a booted scenario machine with the checks the scenarios share.
@@ -368,7 +344,7 @@ func TestSwitchGenerations(t *testing.T) {
 			t.Fatalf("dry run: exit %d\n%s%s", dry.code, dry.stdout, dry.stderr)
 		}
 		t.Logf("dry run over SSH (build cached, closure copied, plan): %s\n%s", dry.took.Round(time.Millisecond), dry.stderr)
-		golden(t, "switch-plan.golden", normalizePlan(dry.stdout))
+		golden.Check(t, filepath.Join(repoRoot(t), "tests", "testdata", "switch-plan.golden"), []byte(normalizePlan(dry.stdout)))
 		if got := g.mustKiln("generations"); got != gensBefore {
 			t.Errorf("the dry run changed the generations:\n%s\nwas\n%s", got, gensBefore)
 		}
