@@ -34,7 +34,7 @@ const (
 const (
 	swBuilder       = "sw/3"
 	etcBuilder      = "etc/2"
-	kmodBuilder     = "kernel-modules/2"
+	kmodBuilder     = "kernel-modules/3"
 	kernelBuilder   = "kernel/1"
 	initrdBuilder   = "initrd/1"
 	hwdbBuilder     = "hwdb/1"
@@ -179,7 +179,15 @@ func (p *Plan) planKernel() error {
 	}
 	p.Kernel = k
 	p.KernelPath, _ = p.pk.Path(k.Package)
-	if p.Parts[PartKernelModules], err = p.allPackagesKey(kmodBuilder).Add("kernel", k.Package).Path("kernel-modules-" + k.Version); err != nil {
+	// The module tree is the kernel package's, indexed by the locked
+	// depmod: nothing else goes in, so an unrelated package does not make
+	// a new tree (nor a new initrd to copy to the ESP and over SSH).
+	mk := store.NewKey(kmodBuilder).Add("kernel", k.Package).AddPath("kernel-package", p.KernelPath)
+	if kmod, _, ok := find(p.pk, "usr/bin/kmod"); ok {
+		kp, _ := p.pk.Path(kmod)
+		mk.AddPath("kmod", kp)
+	}
+	if p.Parts[PartKernelModules], err = mk.Path("kernel-modules-" + k.Version); err != nil {
 		return err
 	}
 	if p.Parts[PartKernel], err = store.NewKey(kernelBuilder).AddPath("package", p.KernelPath).Add("file", k.Vmlinuz).Path("vmlinuz-" + k.Version); err != nil {

@@ -14,8 +14,10 @@ import (
 // The -update flag (of internal/golden) rewrites testdata/plan too.
 
 // planPackages is a small but complete fake closure.
-func planPackages(t *testing.T) *treePackages {
-	return newTreePackages(t, map[string][]string{
+func planPackages(t *testing.T) *treePackages { return newTreePackages(t, planPackageFiles()) }
+
+func planPackageFiles() map[string][]string {
+	return map[string][]string{
 		"linux-image-6.1.0-1-cloud-amd64": {
 			"boot/vmlinuz-6.1.0-1-cloud-amd64",
 			"lib/modules/6.1.0-1-cloud-amd64/modules.builtin=kernel/fs/ext4/ext4.ko\n",
@@ -36,7 +38,7 @@ func planPackages(t *testing.T) *treePackages {
 		"kmod":        {"bin/kmod"},
 		"diffutils":   {"usr/bin/diff"},
 		"base-passwd": {"usr/share/base-passwd/passwd.master"},
-	})
+	}
 }
 
 func TestPlanGolden(t *testing.T) {
@@ -85,5 +87,40 @@ func TestPlanGolden(t *testing.T) {
 		if want := part == PartEtc || part == PartToplevel; moved != want {
 			t.Errorf("after a host name change, %s moved = %v, want %v", part, moved, want)
 		}
+	}
+}
+
+// A package added to the closure moves what holds every package (sw, etc,
+// hwdb, the toplevel) but not the kernel parts: the kernel image, its
+// module tree and the initrd keep their paths, so a switch copies no new
+// kernel or initrd over SSH or onto the ESP.
+func TestPlanPackageChangeKeepsKernelParts(t *testing.T) {
+	kilnBin := filepath.Join(t.TempDir(), "kiln")
+	if err := os.WriteFile(kilnBin, []byte("not really kiln"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sys := &modules.System{
+		Networking: modules.Networking{HostName: "h"},
+		Kernel:     modules.Kernel{Package: "linux-image-cloud-amd64"},
+	}
+	opts := Options{KilnBinary: kilnBin, Version: "0.0.0-test"}
+	p, err := MakePlan(sys, planPackages(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := planPackageFiles()
+	files["hello"] = []string{"usr/bin/hello"}
+	sys.Packages = []string{"hello"}
+	q, err := MakePlan(sys, newTreePackages(t, files), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range []string{PartKernel, PartKernelModules, PartInitrd, PartKiln} {
+		if p.Parts[part] != q.Parts[part] {
+			t.Errorf("adding a package moved %s: %s -> %s", part, p.Parts[part], q.Parts[part])
+		}
+	}
+	if p.Parts[PartSw] == q.Parts[PartSw] {
+		t.Errorf("adding a package did not move sw (%s)", p.Parts[PartSw])
 	}
 }
