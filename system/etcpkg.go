@@ -132,6 +132,11 @@ func derivedEtc(pk Packages) ([]EtcEntry, error) {
 	}
 	add("nsswitch.conf", ns)
 	add("shells", shells(pk))
+	// kmod's postinst creates /etc/modules, which its
+	// modules-load.d/modules.conf links to.
+	if _, ok := pk.Path("kmod"); ok {
+		add("modules", []byte(etcModules))
+	}
 	osr, err := osRelease(pk)
 	if err != nil {
 		return nil, err
@@ -142,6 +147,10 @@ func derivedEtc(pk Packages) ([]EtcEntry, error) {
 	}
 	return out, nil
 }
+
+const etcModules = `# /etc/modules: kernel modules to load at boot time, one per line.
+# kiln writes kernel.modules to /etc/modules-load.d/kiln.conf instead.
+`
 
 const defaultNsswitch = `passwd:         files systemd
 group:          files systemd
@@ -216,6 +225,8 @@ var alternativeTable = []struct {
 	{"editor", "bin/editor", []string{"/usr/bin/nano", "/usr/bin/vim.basic", "/usr/bin/vim.tiny"}},
 	{"vi", "bin/vi", []string{"/usr/bin/vim.basic", "/usr/bin/vim.tiny", "/usr/bin/nvi"}},
 	{"view", "bin/view", []string{"/usr/bin/vim.basic", "/usr/bin/vim.tiny"}},
+	// tar's etc/rmt links to /usr/sbin/rmt.
+	{"rmt", "sbin/rmt", []string{"/usr/sbin/rmt-tar"}},
 }
 
 // chooseAlternatives picks, for each alternative, the first candidate a
