@@ -195,12 +195,15 @@ func PlanEtc(root string, spec *Spec, etcDir string) (EtcPlan, error) {
 	for _, e := range entries {
 		if e.Kind == EtcLink {
 			// A link to nothing would hide the problem until a program
-			// fails to read it; skip it and say so instead.
-			src, err := resolveIn(root, path.Join(etcDir, e.Path))
+			// fails to read it; skip it and say so instead. Only the entry
+			// itself must be in the tree: a symlink there may point at
+			// what this very activation creates (etc/rmt -> /usr/sbin/rmt
+			// -> /etc/alternatives/rmt) or at what the machine provides.
+			dir, err := resolveIn(root, path.Join(etcDir, path.Dir(e.Path)))
 			if err != nil {
 				return EtcPlan{}, fmt.Errorf("etc %s: %w", e.Path, err)
 			}
-			if _, err := os.Stat(src); err != nil {
+			if _, err := os.Lstat(filepath.Join(dir, path.Base(e.Path))); err != nil {
 				p.Warnings = append(p.Warnings, fmt.Sprintf("%s: not in the etc tree %s; not linked", e.Path, etcDir))
 				continue
 			}

@@ -286,3 +286,27 @@ func TestPlanEtcMissingFromTree(t *testing.T) {
 		t.Errorf("/etc/ghost was linked to nothing")
 	}
 }
+
+// An entry that is a symlink in the etc tree is linked even when its
+// target does not resolve yet: it may point at what the same activation
+// creates (etc/rmt -> /usr/sbin/rmt -> /etc/alternatives/rmt) or at what
+// the running machine provides.
+func TestPlanEtcLinksDanglingTreeSymlink(t *testing.T) {
+	root := t.TempDir()
+	entries := []EtcEntry{{Path: "rmt", Kind: EtcLink}, {Path: "alternatives/rmt", Kind: EtcLink}}
+	top := makeToplevel(t, root, "gen1", &Spec{Version: 1, Etc: entries},
+		map[string]string{"rmt": "->/usr/sbin/rmt", "alternatives/rmt": "->/usr/sbin/rmt-tar"}, nil)
+	plan, err := PlanEtc(root, &Spec{Version: 1, Etc: entries}, top+"/etc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Warnings) != 0 {
+		t.Errorf("warnings %q, want none:\n%s", plan.Warnings, plan)
+	}
+	if err := ApplyEtc(root, plan); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.Readlink(under(root, "/etc/rmt")); got != "/etc/static/rmt" {
+		t.Errorf("/etc/rmt -> %q, want /etc/static/rmt", got)
+	}
+}
