@@ -119,88 +119,21 @@ step "crash" {}
 	}
 }
 
-const e2eHost = `
-networking {
-  host_name = "kilntest"
-}
-
-testing {
-  backdoor = true
-}
-
-ssh {
-  enable = true
-}
-`
-
-const e2eTest = `
-machine "kilntest" {
-  config = "host.hcl"
-}
-
-step "wait_for_unit" {
-  unit = "multi-user.target"
-}
-
-step "succeed" {
-  command = "hostname"
-  expect  = "^kilntest\n$"
-}
-
-step "succeed" {
-  name    = "framing"
-  command = <<-EOT
-    printf '%s\n' "it's \"quoted\"" 'multi
-    line' "$(head -c 300000 /dev/zero | tr '\0' x | wc -c)"
-  EOT
-  expect  = "^it's \"quoted\"\nmulti\nline\n300000\n$"
-}
-
-step "fail" {
-  command = "cat; exit 3"
-}
-
-step "wait_for_open_port" {
-  port = 22
-}
-
-step "reboot" {}
-
-step "select_generation" {
-  generation = 1
-}
-
-step "reboot" {}
-
-step "succeed" {
-  name    = "systemd-boot took the one-shot entry"
-  command = <<-EOT
-    test ! -e /sys/firmware/efi/efivars/LoaderEntryOneShot-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f
-    tr -d '\000' </sys/firmware/efi/efivars/LoaderEntrySelected-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f
-  EOT
-  expect  = "kiln-generation-1\\.conf$"
-}
-
-step "shutdown" {}
-`
-
-// TestTestBootsKilnSystem is kiln test end to end: it builds a system
-// with the test backdoor from the repository's kiln.lock, boots it and
-// drives it through the backdoor, reboots in place, reboots into a
-// generation chosen through LoaderEntryOneShot, and powers it off.
+// TestTestBootsKilnSystem is kiln test end to end on the shipped
+// tests/vm/smoke.hcl: it builds a system with the test backdoor from the
+// repository's kiln.lock, boots it and drives it through the backdoor,
+// reboots in place, reboots into a generation chosen through
+// LoaderEntryOneShot, and powers it off.
 func TestTestBootsKilnSystem(t *testing.T) {
 	needQEMU(t)
 	if testing.Short() {
 		t.Skip("builds and boots a system")
 	}
-	lock, err := os.ReadFile(filepath.Join("..", "..", "kiln.lock"))
+	test, err := filepath.Abs(filepath.Join("..", "..", "tests", "vm", "smoke.hcl"))
 	if err != nil {
-		t.Skipf("no kiln.lock in the repository: %v", err)
+		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	writeTestFile(t, dir, "kiln.lock", string(lock))
-	writeTestFile(t, dir, "host.hcl", e2eHost)
-	test := writeTestFile(t, dir, "e2e.hcl", e2eTest)
 	// Images go to a private cache; downloaded packages come from the
 	// user's, so that the test does not fetch them again.
 	cache := t.TempDir()
