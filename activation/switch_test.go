@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kiln-os/kiln/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -461,7 +462,7 @@ func TestSwitchDropsJournalOfAnotherBoot(t *testing.T) {
 // flock), as a second `kiln switch` would.
 func TestSwitchLockOtherProcess(t *testing.T) {
 	if _, err := exec.LookPath("flock"); err != nil {
-		t.Skip("flock not installed")
+		testenv.SkipOrFail(t, "%v", "flock not installed")
 	}
 	root := t.TempDir()
 	_, gen2, sd := switchGenerations(t, root)

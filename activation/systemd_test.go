@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"github.com/kiln-os/kiln/internal/fsutil"
+	"github.com/kiln-os/kiln/internal/testenv"
 	"net"
 	"os"
 	"os/exec"
@@ -49,11 +50,11 @@ func TestConnectSystemd(t *testing.T) {
 func userManager(t testing.TB, unitDir string) Systemd {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root for a mount namespace")
+		testenv.SkipOrFail(t, "%v", "needs root for a mount namespace")
 	}
 	for _, tool := range []string{"unshare", "/lib/systemd/systemd"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed: %v", tool, err)
+			testenv.SkipOrFail(t, "%s not installed: %v", tool, err)
 		}
 	}
 	dir := t.TempDir()

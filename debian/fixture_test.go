@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/kiln-os/kiln/internal/testenv"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -78,7 +79,7 @@ var fixtureDebs = []fixtureDeb{
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	if _, err := exec.LookPath("dpkg-deb"); err != nil {
-		t.Skip("dpkg-deb not installed")
+		testenv.SkipOrFail(t, "%v", "dpkg-deb not installed")
 	}
 	f := &fixture{root: t.TempDir(), debs: map[string]string{}}
 	cfg := &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA, Time: func() time.Time { return time.Now().Add(-time.Hour) }}

@@ -2,6 +2,7 @@ package debian
 
 import (
 	"context"
+	"github.com/kiln-os/kiln/internal/testenv"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,11 +22,11 @@ func realArchive(t testing.TB) *Archive {
 	}
 	m, err := FindMirror("", os.Getenv, "/etc/apt")
 	if err != nil {
-		t.Skipf("no mirror: %v", err)
+		testenv.SkipOrFail(t, "no mirror: %v", err)
 	}
 	kr, err := ReadKeyring(DefaultKeyring)
 	if err != nil {
-		t.Skipf("no Debian keyring: %v", err)
+		testenv.SkipOrFail(t, "no Debian keyring: %v", err)
 	}
 	return &Archive{
 		Mirror:   m,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kiln-os/kiln/internal/testenv"
 	"net/http"
 	"os"
 	"os/exec"
@@ -265,7 +266,7 @@ func TestRealizeConcurrent(t *testing.T) {
 // surfaces and no path becomes valid.
 func TestRealizeFullDisk(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
+		testenv.SkipOrFail(t, "%v", "mounting a tmpfs needs root")
 	}
 	f := newFixture(t)
 	// A big incompressible file makes the unpack overflow the tmpfs.
@@ -289,7 +290,7 @@ func TestRealizeFullDisk(t *testing.T) {
 	l := NewLock(nil, Request{Packages: []string{"bigpkg"}}, res)
 	mnt := t.TempDir()
 	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, fmt.Sprintf("size=%d", len(data)/2)); err != nil {
-		t.Skipf("mount tmpfs: %v", err)
+		testenv.SkipOrFail(t, "mount tmpfs: %v", err)
 	}
 	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
 	st := openStore(t, mnt)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"github.com/kiln-os/kiln/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,7 +64,7 @@ func TestExportRecords(t *testing.T) {
 // building fails clearly.
 func TestReadOnlyStore(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("bind mounts need root")
+		testenv.SkipOrFail(t, "%v", "bind mounts need root")
 	}
 	s := openTest(t)
 	p := build(t, s, "present", nil, tree{"f": "x"})

@@ -3,6 +3,7 @@ package system
 import (
 	"bytes"
 	"fmt"
+	"github.com/kiln-os/kiln/internal/testenv"
 	"io"
 	"os"
 	"os/exec"
@@ -34,14 +35,14 @@ func realPackages(t *testing.T, names ...string) fakePkgDir {
 	t.Helper()
 	for _, tool := range []string{"apt-get", "dpkg-deb"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("no %s on this machine: %v", tool, err)
+			testenv.SkipOrFail(t, "no %s on this machine: %v", tool, err)
 		}
 	}
 	cache := os.Getenv("KILN_TEST_DEBS")
 	if cache == "" {
 		dir, err := os.UserCacheDir()
 		if err != nil {
-			t.Skipf("no cache directory: %v", err)
+			testenv.SkipOrFail(t, "no cache directory: %v", err)
 		}
 		cache = filepath.Join(dir, "kiln-test", "debs")
 	}
@@ -311,7 +312,7 @@ func needTool(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		t.Skipf("no %s on this machine: %v", name, err)
+		testenv.SkipOrFail(t, "no %s on this machine: %v", name, err)
 	}
 	return p
 }
@@ -445,7 +446,7 @@ func TestEnablementMatchesSystemctl(t *testing.T) {
 func TestFstabGenerator(t *testing.T) {
 	gen := "/usr/lib/systemd/system-generators/systemd-fstab-generator"
 	if _, err := os.Stat(gen); err != nil {
-		t.Skipf("no fstab generator: %v", err)
+		testenv.SkipOrFail(t, "no fstab generator: %v", err)
 	}
 	needTool(t, "systemd-analyze")
 	pk := realPackages(t, realPackageNames...)
@@ -554,7 +555,7 @@ func TestSshdConfig(t *testing.T) {
 	}
 	if err := run(t); err != nil {
 		if strings.Contains(err.Error(), "unshare failed") || strings.Contains(err.Error(), "Operation not permitted") {
-			t.Skipf("no user namespaces here: %v", err)
+			testenv.SkipOrFail(t, "no user namespaces here: %v", err)
 		}
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kiln-os/kiln/internal/testenv"
 	"io"
 	"net"
 	"os"
@@ -52,7 +53,7 @@ func openPTY(t testing.TB) (*os.File, string) {
 	t.Helper()
 	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
-		t.Skipf("no pseudo-terminals: %v", err)
+		testenv.SkipOrFail(t, "no pseudo-terminals: %v", err)
 	}
 	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
 		t.Fatalf("unlock pty: %v", err)
@@ -69,7 +70,7 @@ func startFakeGuest(t *testing.T, guest string) *fakeGuest { return startFakeGue
 func startFakeGuestB(t testing.TB, guest string) *fakeGuest {
 	t.Helper()
 	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("no bash")
+		testenv.SkipOrFail(t, "%v", "no bash")
 	}
 	g := &fakeGuest{t: t, guest: guest}
 	g.master, g.tty = openPTY(t)

@@ -1,6 +1,7 @@
 package testvm
 
 import (
+	"github.com/kiln-os/kiln/internal/testenv"
 	"os/exec"
 	"testing"
 	"time"
@@ -10,7 +11,7 @@ import (
 // is right for some machine, and the plan must follow it.
 func TestKVMProbe(t *testing.T) {
 	if _, err := exec.LookPath(defaultQEMU); err != nil {
-		t.Skip("no QEMU")
+		testenv.SkipOrFail(t, "%v", "no QEMU")
 	}
 	start := time.Now()
 	ok := kvmCreatesVM() && kvmRunsFirmware(defaultQEMU, DefaultOVMFCode)

@@ -1,6 +1,7 @@
 package testvm
 
 import (
+	"github.com/kiln-os/kiln/internal/testenv"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,7 +67,7 @@ func TestPlanRejects(t *testing.T) {
 
 func TestPlanPrepareKeepsState(t *testing.T) {
 	if _, err := os.Stat(DefaultOVMFVars); err != nil {
-		t.Skip("no OVMF vars")
+		testenv.SkipOrFail(t, "%v", "no OVMF vars")
 	}
 	dir := filepath.Join(t.TempDir(), "state")
 	p, err := NewPlan(dir, WithAccel("tcg"))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"github.com/kiln-os/kiln/internal/testenv"
 	"os"
 	"path/filepath"
 	"testing"
@@ -116,7 +117,7 @@ func TestVarStoreGolden(t *testing.T) {
 func TestVarStoreOVMF(t *testing.T) {
 	orig, err := os.ReadFile(ovmfVars)
 	if err != nil {
-		t.Skipf("no OVMF vars image: %v", err)
+		testenv.SkipOrFail(t, "no OVMF vars image: %v", err)
 	}
 	path := filepath.Join(t.TempDir(), "vars.fd")
 	if err := os.WriteFile(path, orig, 0o644); err != nil {

@@ -3,6 +3,7 @@ package stage1
 import (
 	"context"
 	"errors"
+	"github.com/kiln-os/kiln/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,7 +82,7 @@ func TestResolve(t *testing.T) {
 func mkfsExt4(t *testing.T, file, label, uuid string) {
 	t.Helper()
 	if _, err := exec.LookPath("mkfs.ext4"); err != nil {
-		t.Skip("mkfs.ext4 not installed (make deps)")
+		testenv.SkipOrFail(t, "%v", "mkfs.ext4 not installed (make deps)")
 	}
 	args := []string{"-q", "-F", "-L", label, "-U", uuid, file, "4M"}
 	if out, err := exec.Command("mkfs.ext4", args...).CombinedOutput(); err != nil {

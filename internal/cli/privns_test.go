@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kiln-os/kiln/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,7 +39,7 @@ func TestMain(m *testing.M) {
 func onReadOnlyStore(t *testing.T, dir, stdinFile string, args ...string) (string, string, error) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("bind mounts need root")
+		testenv.SkipOrFail(t, "%v", "bind mounts need root")
 	}
 	a, _ := json.Marshal(args)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")

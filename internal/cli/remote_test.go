@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/kiln-os/kiln/internal/testenv"
 	"io"
 	"net"
 	"os"
@@ -210,7 +211,7 @@ func realPackages(t testing.TB, st *store.Store, names ...string) []store.Path {
 	t.Helper()
 	lock, err := debian.ReadLock(filepath.Join("..", "..", "kiln.lock"))
 	if err != nil {
-		t.Skipf("no kiln.lock at the top of the tree: %v", err)
+		testenv.SkipOrFail(t, "no kiln.lock at the top of the tree: %v", err)
 	}
 	sub := *lock
 	sub.Packages = nil
@@ -223,12 +224,12 @@ func realPackages(t testing.TB, st *store.Store, names ...string) []store.Path {
 	}
 	cache, err := os.UserCacheDir()
 	if err != nil {
-		t.Skip(err)
+		testenv.SkipOrFail(t, "%v", err)
 	}
 	mirror, _ := debian.FindMirror("", os.Getenv, "/etc/apt")
 	paths, err := debian.Realize(context.Background(), st, &sub, debian.FetchOptions{Mirror: mirror, CacheDir: filepath.Join(cache, "kiln")})
 	if err != nil {
-		t.Skipf("cannot realize %v (no cache, no mirror?): %v", names, err)
+		testenv.SkipOrFail(t, "cannot realize %v (no cache, no mirror?): %v", names, err)
 	}
 	var out []store.Path
 	for _, n := range names {
