@@ -82,7 +82,7 @@ func newFixture(t *testing.T) *fixture {
 		testenv.SkipOrFail(t, "%v", "dpkg-deb not installed")
 	}
 	f := &fixture{root: t.TempDir(), debs: map[string]string{}}
-	cfg := &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA, Time: func() time.Time { return time.Now().Add(-time.Hour) }}
+	cfg := &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA, Time: func() time.Time { return fixtureNow.Add(-time.Hour) }}
 	key, err := openpgp.NewEntity("kiln test archive", "", "archive@example.invalid", cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -118,8 +118,15 @@ func (f *fixture) setServe(fn func(w http.ResponseWriter, r *http.Request) bool)
 func (f *fixture) mirror() *Mirror { return &Mirror{Default: f.srv.URL, Suites: map[string]string{}} }
 
 func (f *fixture) archive(t *testing.T) *Archive {
-	return &Archive{Mirror: f.mirror(), Keyring: f.keyring, CacheDir: t.TempDir(), Warnf: t.Logf}
+	return &Archive{Mirror: f.mirror(), Keyring: f.keyring, CacheDir: t.TempDir(), Warnf: t.Logf,
+		Now: func() time.Time { return fixtureNow }}
 }
+
+// fixtureNow is the one clock of everything the fixture archive signs and
+// verifies (key creation, signatures, Valid-Until), so that no test
+// depends on the day it runs. Its InRelease files are dated an hour
+// before and valid for a week.
+var fixtureNow = time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
 
 // buildDeb makes a .deb with dpkg-deb and returns its Packages stanza.
 func (f *fixture) buildDeb(t *testing.T, d fixtureDeb) string {
@@ -210,7 +217,7 @@ func (f *fixture) writeIndex(t *testing.T, suite string, index []byte) {
 func (f *fixture) writeInRelease(t *testing.T, suite, text string, key *openpgp.Entity) {
 	t.Helper()
 	var buf bytes.Buffer
-	w, err := clearsign.Encode(&buf, key.PrivateKey, nil)
+	w, err := clearsign.Encode(&buf, key.PrivateKey, &packet.Config{Time: func() time.Time { return fixtureNow }})
 	if err != nil {
 		t.Fatal(err)
 	}
