@@ -19,25 +19,37 @@ import (
 	godbus "github.com/godbus/dbus/v5"
 )
 
-// TestConnectSystemd talks to the machine's systemd when there is one
-// (read-only: it lists units).
+// TestConnectSystemd runs ConnectSystemd as it runs on a machine without a
+// D-Bus daemon: the test binary runs again in a mount namespace where
+// /run is empty but for /run/systemd/private, bound to a real systemd
+// manager's private socket, and lists that manager's units.
 func TestConnectSystemd(t *testing.T) {
-	if _, err := os.Stat("/run/systemd/system"); err != nil {
-		t.Skip("this machine was not booted with systemd; the VM tests exercise ConnectSystemd")
+	if os.Getenv("KILN_CONNECT_SYSTEMD_CHILD") != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		sd, err := ConnectSystemd(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sd.Close()
+		units, err := sd.ListUnits(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !units["init.scope"].running() {
+			t.Errorf("the manager's init.scope is %+v, want running", units["init.scope"])
+		}
+		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	sd, err := ConnectSystemd(ctx)
-	if err != nil {
-		t.Skipf("no system bus or private systemd socket reachable: %v", err)
-	}
-	defer sd.Close()
-	units, err := sd.ListUnits(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !units["-.mount"].running() {
-		t.Errorf("-.mount is %+v, want active", units["-.mount"])
+	private, _ := startUserManager(t, t.TempDir())
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
+		`mount -t tmpfs tmpfs /run && mkdir /run/systemd && touch /run/systemd/private &&
+		 mount --bind "$1" /run/systemd/private && exec "$2" -test.run='^TestConnectSystemd$' -test.v`,
+		"sh", private, os.Args[0])
+	cmd.Env = append(os.Environ(), "KILN_CONNECT_SYSTEMD_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestConnectSystemd") {
+		t.Fatalf("ConnectSystemd in a namespace: %v\n%s", err, out)
 	}
 }
 
@@ -49,40 +61,7 @@ func TestConnectSystemd(t *testing.T) {
 // /run/systemd/system exists.
 func userManager(t testing.TB, unitDir string) Systemd {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		testenv.SkipOrFail(t, "%v", "needs root for a mount namespace")
-	}
-	for _, tool := range []string{"unshare", "/lib/systemd/systemd"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			testenv.SkipOrFail(t, "%s not installed: %v", tool, err)
-		}
-	}
-	dir := t.TempDir()
-	run := filepath.Join(dir, "run")
-	if err := os.Mkdir(run, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	manager := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
-		"mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system && exec /lib/systemd/systemd --user")
-	manager.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+run, "XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
-		"DBUS_SESSION_BUS_ADDRESS=unix:path="+filepath.Join(run, "no-bus"),
-		// Searched first; the trailing colon keeps the default user
-		// units (default.target).
-		"SYSTEMD_UNIT_PATH="+unitDir+":")
-	var log strings.Builder
-	manager.Stdout, manager.Stderr = &log, &log
-	start(t, manager)
-	private := filepath.Join(run, "systemd", "private")
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := os.Stat(private); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("systemd --user did not come up:\n%s", log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	private, log := startUserManager(t, unitDir)
 	c, err := sddbus.NewConnection(func() (*godbus.Conn, error) {
 		conn, err := godbus.Dial("unix:path=" + private)
 		if err != nil {
@@ -100,6 +79,41 @@ func userManager(t testing.TB, unitDir string) Systemd {
 	sd := &dbusSystemd{c: c}
 	t.Cleanup(sd.Close)
 	return sd
+}
+
+// startUserManager starts a real systemd user manager whose units come
+// first from unitDir and returns its private socket and its log.
+func startUserManager(t testing.TB, unitDir string) (string, *strings.Builder) {
+	t.Helper()
+	testenv.NeedRoot(t, "a mount namespace")
+	testenv.NeedTools(t, "unshare", "/lib/systemd/systemd")
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run")
+	if err := os.Mkdir(run, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	manager := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
+		"mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system && exec /lib/systemd/systemd --user")
+	manager.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+run, "XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
+		"DBUS_SESSION_BUS_ADDRESS=unix:path="+filepath.Join(run, "no-bus"),
+		// Searched first; the trailing colon keeps the default user
+		// units (default.target).
+		"SYSTEMD_UNIT_PATH="+unitDir+":")
+	log := &strings.Builder{}
+	manager.Stdout, manager.Stderr = log, log
+	start(t, manager)
+	private := filepath.Join(run, "systemd", "private")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(private); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("systemd --user did not come up:\n%s", log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return private, log
 }
 
 // start runs cmd and stops it (SIGTERM, then waits) when the test ends.

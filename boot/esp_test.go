@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/kiln-os/kiln/internal/testenv"
 )
 
 // fakeStore writes the files gens and cfg refer to under a temporary
@@ -30,26 +31,6 @@ func fakeStore(t *testing.T, gens []Generation, cfg LoaderConfig) func(string) s
 		}
 	}
 	return src
-}
-
-// bootctlList runs the real `bootctl list` on a directory. bootctl wants
-// the root of a FAT file system; SYSTEMD_RELAX_ESP_CHECKS lifts the FAT
-// check and a bind mount of the directory onto itself, in a private mount
-// namespace of a user namespace, makes it a file system root without
-// privileges.
-func bootctlList(t *testing.T, esp string) string {
-	t.Helper()
-	if _, err := exec.LookPath("bootctl"); err != nil {
-		t.Fatalf("bootctl is needed (make deps): %v", err)
-	}
-	cmd := exec.Command("unshare", "--mount", "--map-root-user", "--propagation", "private", "sh", "-c",
-		`mount --bind "$1" "$1" && exec bootctl --esp-path="$1" --no-variables --no-pager list`, "sh", esp)
-	cmd.Env = append(os.Environ(), "SYSTEMD_RELAX_ESP_CHECKS=1", "SYSTEMD_COLORS=0")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("bootctl list: %v\n%s", err, out)
-	}
-	return string(out)
 }
 
 func TestApplyESP(t *testing.T) {
@@ -92,7 +73,7 @@ func TestApplyESP(t *testing.T) {
 		t.Errorf("kernel copied wrong: %q", k)
 	}
 
-	out := bootctlList(t, esp)
+	out := testenv.BootctlList(t, esp)
 	for _, w := range []string{"id: kiln-generation-3.conf", "id: kiln-generation-2.conf", "(default)",
 		"version: Generation 3 kiln 0.1.0", "linux: /EFI/kiln/1111111111111111111111111111111b-vmlinuz-6.1.0-57-cloud-amd64"} {
 		if !strings.Contains(out, w) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-os/kiln/internal/testenv"
 	"github.com/kiln-os/kiln/store"
 )
 
@@ -112,7 +113,7 @@ func TestSyncESP(t *testing.T) {
 		if want := "default " + EntryName(s.def) + "\n"; !strings.Contains(string(conf), want) {
 			t.Errorf("%s: loader.conf lacks %q:\n%s", s.name, want, conf)
 		}
-		if out := bootctlList(t, esp); strings.Contains(out, "No such file") {
+		if out := testenv.BootctlList(t, esp); strings.Contains(out, "No such file") {
 			t.Errorf("%s: bootctl list shows a missing file:\n%s", s.name, out)
 		}
 	}

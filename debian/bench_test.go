@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/kiln-os/kiln/internal/testenv"
 )
 
 // BenchmarkUnpackXZ compares unpacking a data.tar.xz through the host's xz
@@ -15,7 +17,7 @@ import (
 func BenchmarkUnpackXZ(b *testing.B) {
 	deb, sum := largestCachedDeb()
 	if deb == "" {
-		b.Skip("no cached .debs: run the integration test first")
+		testenv.SkipOrFail(b, "%v", "no cached .debs: run the integration test first")
 	}
 	st, _ := os.Stat(deb)
 	for _, pure := range []bool{false, true} {

@@ -2,13 +2,14 @@ package debian
 
 import (
 	"context"
-	"github.com/kiln-os/kiln/internal/testenv"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kiln-os/kiln/internal/testenv"
 
 	"github.com/kiln-os/kiln/store"
 )
@@ -17,9 +18,7 @@ import (
 // skips the test when there is none or -short is set.
 func realArchive(t testing.TB) *Archive {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs the network (-short)")
-	}
+	testenv.NeedLiveArchive(t)
 	m, err := FindMirror("", os.Getenv, "/etc/apt")
 	if err != nil {
 		testenv.SkipOrFail(t, "no mirror: %v", err)

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	goldenfile "github.com/kiln-os/kiln/internal/golden"
+	"github.com/kiln-os/kiln/internal/testenv"
 )
 
 func golden(t *testing.T, name string, got []byte) {
@@ -178,7 +179,7 @@ func TestWrite(t *testing.T) {
 			t.Errorf("ESP %s: got %d bytes (%v), want %d", p, len(got), err, len(want))
 		}
 	}
-	if out := bootctlList(t, espTree); !strings.Contains(out, "id: kiln-generation-1.conf") || strings.Contains(out, "No such file") {
+	if out := testenv.BootctlList(t, espTree); !strings.Contains(out, "id: kiln-generation-1.conf") || strings.Contains(out, "No such file") {
 		t.Errorf("bootctl list:\n%s", out)
 	}
 
@@ -303,19 +304,4 @@ func fileHash(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return fmt.Sprintf("%x", h.Sum(nil))
-}
-
-// bootctlList runs the real bootctl on a directory holding an ESP's files:
-// SYSTEMD_RELAX_ESP_CHECKS lifts the FAT check, a bind mount in a private
-// mount namespace makes the directory a file system root.
-func bootctlList(t *testing.T, esp string) string {
-	t.Helper()
-	cmd := exec.Command("unshare", "--mount", "--map-root-user", "--propagation", "private", "sh", "-c",
-		`mount --bind "$1" "$1" && exec bootctl --esp-path="$1" --no-variables --no-pager list`, "sh", esp)
-	cmd.Env = append(os.Environ(), "SYSTEMD_RELAX_ESP_CHECKS=1", "SYSTEMD_COLORS=0")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("bootctl list: %v\n%s", err, out)
-	}
-	return string(out)
 }

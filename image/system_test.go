@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/kiln-os/kiln/boot"
+	"github.com/kiln-os/kiln/internal/testenv"
 	"github.com/kiln-os/kiln/store"
 )
 
@@ -136,7 +137,7 @@ func TestSystemLayout(t *testing.T) {
 	run(t, "fsck.vfat", "-n", espImg)
 	espTree := filepath.Join(dir, "esp")
 	run(t, "mcopy", "-s", "-n", "-i", espImg, "::/", espTree)
-	out := bootctlList(t, espTree)
+	out := testenv.BootctlList(t, espTree)
 	for _, w := range []string{"id: kiln-generation-2.conf", "id: kiln-generation-1.conf",
 		"options: init=" + tops[1].String() + "/init root=LABEL=kiln-root rw quiet"} {
 		if !strings.Contains(out, w) {

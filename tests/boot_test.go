@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/kiln-os/kiln/internal/testenv"
 	"github.com/kiln-os/kiln/testvm"
 )
 
@@ -27,21 +28,6 @@ import (
 func repoRoot(t testing.TB) string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Dir(filepath.Dir(file))
-}
-
-// needVM skips without QEMU unless KILN_VMTEST is set (CI sets it: there
-// the test must run).
-func needVM(t *testing.T) {
-	t.Helper()
-	if os.Getenv("KILN_VMTEST") != "" {
-		return
-	}
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		t.Skip("no qemu-system-x86_64 and KILN_VMTEST unset")
-	}
-	if testing.Short() {
-		t.Skip("VM test in -short mode")
-	}
 }
 
 // kilnBinary builds the static kiln binary once per test run.
@@ -130,7 +116,7 @@ packages = [pkgs.diffutils]
 // test host, built into an image, booted under QEMU/OVMF, checked from
 // inside and through SSH.
 func TestBootTestHost(t *testing.T) {
-	needVM(t)
+	testenv.NeedVM(t)
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)

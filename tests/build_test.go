@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-os/kiln/internal/testenv"
 	"github.com/kiln-os/kiln/store"
 )
 
@@ -50,9 +51,7 @@ mounts "/mnt/scratch" {
 // machine (/usr → sw, /etc → the etc tree, /kiln/store), where every
 // store link resolves.
 func TestBuildReproducibleAndUnitsVerify(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a whole system")
-	}
+	testenv.Slow(t, "builds a whole system")
 	for _, tool := range []string{"unshare", "chroot"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s: %v", tool, err)

@@ -4,29 +4,15 @@ import (
 	"bytes"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-)
 
-// needQEMU skips a VM test on a machine without QEMU and OVMF, unless
-// KILN_VMTEST is set: then the test must run.
-func needQEMU(t *testing.T) {
-	t.Helper()
-	_, errQ := exec.LookPath(defaultQEMU)
-	_, errO := os.Stat(DefaultOVMFCode)
-	if errQ == nil && errO == nil {
-		return
-	}
-	if os.Getenv("KILN_VMTEST") != "" {
-		t.Fatalf("KILN_VMTEST is set but QEMU or OVMF is missing: %v, %v", errQ, errO)
-	}
-	t.Skip("no QEMU or OVMF (set KILN_VMTEST to require them)")
-}
+	"github.com/kiln-os/kiln/internal/testenv"
+)
 
 // syncBuffer is a bytes.Buffer safe for QEMU's output goroutine.
 type syncBuffer struct {
@@ -62,7 +48,7 @@ func emptyDisk(t *testing.T) string {
 // cannot boot, then tries the network card: serial capture and its copy,
 // the disk overlay, the network and a port forward, shutdown and cleanup.
 func TestOVMFBoots(t *testing.T) {
-	needQEMU(t)
+	testenv.NeedVM(t)
 	disk := emptyDisk(t)
 	var serial syncBuffer
 	m := Start(t, WithName("ovmf"), WithDisk(disk), WithoutBackdoor(), WithFreeHostPort(22),
@@ -110,7 +96,7 @@ func TestOVMFBoots(t *testing.T) {
 // one would be reformatted and the variable lost). Then the shell sets a
 // variable and powers off, and the store OVMF wrote is read back.
 func TestSelectGenerationThroughOVMF(t *testing.T) {
-	needQEMU(t)
+	testenv.NeedVM(t)
 	m := Start(t, WithName("varstore"), WithoutBackdoor(), WithoutNetwork(), WithMemory(256), WithTimeout(90*time.Second))
 	m.WaitForConsoleText(`Shell> `)
 	m.SelectGeneration(3)

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/cavaliergopher/cpio"
+
+	"github.com/kiln-os/kiln/internal/testenv"
 )
 
 // TestBootVM boots Debian's cloud kernel under QEMU with an initrd whose
@@ -28,14 +30,8 @@ import (
 // The kernel is the one kiln.lock pins, fetched with apt-get and checked
 // against the lock's sha256.
 func TestBootVM(t *testing.T) {
-	if os.Getenv("KILN_VMTEST") == "" {
-		t.Skip("KILN_VMTEST not set")
-	}
-	for _, tool := range []string{"qemu-system-x86_64", "apt-get", "dpkg-deb", "mkfs.ext4", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("KILN_VMTEST is set but %s is missing (make deps): %v", tool, err)
-		}
-	}
+	testenv.NeedVM(t)
+	testenv.NeedTools(t, "apt-get", "dpkg-deb", "mkfs.ext4", "go")
 	dir := t.TempDir()
 	kiln := buildStatic(t, dir, "kiln", "../../cmd/kiln")
 	testInit := buildStatic(t, dir, "testinit", "./testdata/testinit")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kiln-os/kiln/activation"
 	"github.com/kiln-os/kiln/boot"
+	"github.com/kiln-os/kiln/internal/testenv"
 	"github.com/kiln-os/kiln/store"
 )
 
@@ -354,7 +355,7 @@ func TestSwitchFailureLeavesMachineUntouched(t *testing.T) {
 	cfgDir := t.TempDir()
 	lock, err := os.ReadFile(filepath.Join("..", "..", "kiln.lock"))
 	if err != nil {
-		t.Skipf("no kiln.lock at the top of the tree: %v", err)
+		t.Fatalf("the repository's kiln.lock: %v", err)
 	}
 	os.WriteFile(filepath.Join(cfgDir, "kiln.lock"), lock, 0o644)
 	bad := filepath.Join(cfgDir, "host.hcl")
@@ -402,9 +403,7 @@ func TestSwitchReportsFailedUnits(t *testing.T) {
 // A full ESP fails the switch cleanly: the old entries stay, the profile
 // is put back, nothing is activated.
 func TestSwitchFullESP(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
+	testenv.NeedRoot(t, "mounting a tmpfs")
 	eng := useFakeEngine(t)
 	m := newTestMachine(t)
 	esp := filepath.Join(m.root, "boot")

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kiln-os/kiln/internal/testenv"
 )
 
 func writeTestFile(t *testing.T, dir, name, src string) string {
@@ -61,7 +63,7 @@ func TestTestInvalidFile(t *testing.T) {
 // line, the serial tail and the QEMU command line. The config machine's
 // image comes through buildImage, stubbed here.
 func TestTestRunsMachines(t *testing.T) {
-	needQEMU(t)
+	testenv.NeedVM(t)
 	dir := t.TempDir()
 	disk := emptyDisk(t)
 	saved := buildImage
@@ -125,10 +127,8 @@ step "crash" {}
 // reboots in place, reboots into a generation chosen through
 // LoaderEntryOneShot, and powers it off.
 func TestTestBootsKilnSystem(t *testing.T) {
-	needQEMU(t)
-	if testing.Short() {
-		t.Skip("builds and boots a system")
-	}
+	testenv.NeedVM(t)
+	testenv.Slow(t, "builds and boots a system")
 	test, err := filepath.Abs(filepath.Join("..", "..", "tests", "vm", "smoke.hcl"))
 	if err != nil {
 		t.Fatal(err)

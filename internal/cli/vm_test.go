@@ -5,24 +5,14 @@ import (
 	"context"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-)
 
-// needQEMU skips without QEMU unless KILN_VMTEST is set.
-func needQEMU(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		if os.Getenv("KILN_VMTEST") != "" {
-			t.Fatalf("KILN_VMTEST is set but QEMU is missing: %v", err)
-		}
-		t.Skip("no QEMU (set KILN_VMTEST to require it)")
-	}
-}
+	"github.com/kiln-os/kiln/internal/testenv"
+)
 
 func emptyDisk(t *testing.T) string {
 	t.Helper()
@@ -113,7 +103,7 @@ func (w *watchWriter) Write(p []byte) (int, error) {
 // TestVMBootsInteractively runs kiln vm on an empty disk: the firmware's
 // messages reach stdout, and Ctrl-A X typed on stdin quits QEMU.
 func TestVMBootsInteractively(t *testing.T) {
-	needQEMU(t)
+	testenv.NeedVM(t)
 	disk := emptyDisk(t)
 	stdin, typeKeys := io.Pipe()
 	out := &watchWriter{want: "BdsDxe: failed to load Boot0001", seen: make(chan struct{})}
