@@ -24,10 +24,11 @@ type loader struct {
 	conds   []*condition
 	seq     int
 
-	pkgPaths   map[string]string // store path → package name, for every pkgs.NAME seen
-	referenced map[string]bool   // packages in the winning definitions
-	stack      []frame
-	diags      hcl.Diagnostics
+	pkgPaths     map[string]string // store path → package name, for every pkgs.NAME seen
+	referenced   map[string]bool   // packages in the winning definitions
+	reportedPkgs map[string]bool   // unknown package uses already reported
+	stack        []frame
+	diags        hcl.Diagnostics
 }
 
 // inst is an instance of an option node at a concrete path: the root, a
@@ -105,6 +106,8 @@ type ref struct {
 
 type pkgRef struct {
 	name, path string
+	rng        hcl.Range
+	unknown    bool // not in LoadOptions.Packages: an error once evaluated
 }
 
 func newLoader(opts LoadOptions) (*loader, hcl.Diagnostics) {

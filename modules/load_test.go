@@ -232,3 +232,41 @@ ssh.port has type number: number required, but have bool.
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// A pkgs.NAME the package set lacks is an error only where it is
+// evaluated: under a false `when` (ssh.hcl's openssh-server on a host
+// without ssh) it is neither resolved nor reported.
+func TestUnknownPackageOnlyWhenEvaluated(t *testing.T) {
+	pkgs := newTestPackages(basePackages[:len(basePackages)-1]...) // no openssh-server
+	dir := t.TempDir()
+	host := filepath.Join(dir, "host.hcl")
+	for _, tc := range []struct {
+		src     string
+		wantErr bool
+	}{
+		{"networking {\n  host_name = \"x\"\n}\n", false},
+		{"config {\n  when = false\n  packages = [pkgs.nosuch]\n}\n", false},
+		{"ssh {\n  enable = true\n}\n", true},
+		{"config {\n  when = true\n  packages = [pkgs.nosuch]\n}\n", true},
+	} {
+		if err := os.WriteFile(host, []byte(tc.src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, diags := Load(host, LoadOptions{Packages: pkgs})
+		if got := diags.HasErrors(); got != tc.wantErr {
+			t.Errorf("%q: errors %v, want %v: %s", tc.src, got, tc.wantErr, diags.Error())
+			continue
+		}
+		if tc.wantErr {
+			if n := len(diags); n != 1 || !strings.Contains(diags[0].Summary, "Unknown package") {
+				t.Errorf("%q: want one unknown-package error, got %s", tc.src, diags.Error())
+			}
+			continue
+		}
+		for _, p := range append(cfg.System.Packages, cfg.System.Referenced...) {
+			if p == "openssh-server" || p == "nosuch" {
+				t.Errorf("%q: %s is wanted although its when is false", tc.src, p)
+			}
+		}
+	}
+}

@@ -2,9 +2,10 @@ package modules
 
 import (
 	"fmt"
-	"github.com/kiln-os/kiln/internal/suggest"
 	"sort"
 	"strings"
+
+	"github.com/kiln-os/kiln/internal/suggest"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -120,15 +121,30 @@ func (l *loader) resolvePkg(t hcl.Traversal) (pkgRef, bool) {
 	}
 	sp, ok := p.Path(name)
 	if !ok {
-		detail := "No package of that name is known."
-		if near := nearNames(name, p.Names(), 3); len(near) > 0 {
-			detail = fmt.Sprintf("Did you mean %s?", quoteJoin(near))
-		}
-		l.errorf(t.SourceRange(), fmt.Sprintf("Unknown package %q", name), detail)
-		return pkgRef{}, false
+		// Reported only if the expression is evaluated: a pkgs.NAME under a
+		// false `when` (ssh.hcl's openssh-server on a host without ssh) is
+		// neither locked nor resolved.
+		return pkgRef{name: name, rng: t.SourceRange(), unknown: true}, true
 	}
 	l.pkgPaths[sp] = name
 	return pkgRef{name: name, path: sp}, true
+}
+
+// unknownPackage reports a package the lock does not have, once per use.
+func (l *loader) unknownPackage(p pkgRef) {
+	key := rangeText(p.rng)
+	if l.reportedPkgs[key] {
+		return
+	}
+	if l.reportedPkgs == nil {
+		l.reportedPkgs = map[string]bool{}
+	}
+	l.reportedPkgs[key] = true
+	detail := "No package of that name is known."
+	if near := nearNames(p.name, l.opts.Packages.Names(), 3); len(near) > 0 {
+		detail = fmt.Sprintf("Did you mean %s?", quoteJoin(near))
+	}
+	l.errorf(p.rng, fmt.Sprintf("Unknown package %q", p.name), detail)
 }
 
 // unknownOption reports name, unknown under at, with the nearest option.

@@ -24,6 +24,9 @@ func (l *loader) evalCtx(f *file, refs []ref, pkgs []pkgRef, label *string) *hcl
 	if len(pkgs) > 0 {
 		m := map[string]cty.Value{}
 		for _, p := range pkgs {
+			if p.unknown {
+				l.unknownPackage(p)
+			}
 			m[p.name] = cty.StringVal(p.path).Mark(pkgMark(p.name))
 		}
 		vars["pkgs"] = cty.ObjectVal(m)

@@ -27,7 +27,13 @@ step "fail" {
 }
 
 step "wait_for_open_port" {
-  port = 22
+  port = 7777
+}
+
+step "succeed" {
+  name    = "a host without ssh has no sshd"
+  command = "! test -e /usr/sbin/sshd && ! systemctl cat ssh.service 2>/dev/null && echo none"
+  expect  = "^none\n$"
 }
 
 step "reboot" {}
