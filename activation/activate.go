@@ -80,6 +80,11 @@ func (a Activator) Activate(root, toplevel string, phase Phase) error {
 		logLines(logf, ep.String())
 		step("etc", ApplyEtc(root, ep))
 	}
+	if hp, err := PlanHostname(root, spec); err != nil {
+		step("host name", err)
+	} else {
+		step("host name", ApplyHostname(root, hp))
+	}
 	if wp, err := PlanWrappers(root, spec); err != nil {
 		step("wrappers", err)
 	} else {

@@ -158,3 +158,51 @@ func TestActivateFixesTmpMode(t *testing.T) {
 	}
 	wantMode(t, root, "/tmp", os.ModeDir|os.ModeSticky|0o777, 0, 0)
 }
+
+// A switch sets the running host name (the kernel's, under root) to the
+// generation's; a root without a running kernel is left alone.
+func TestActivateSetsHostname(t *testing.T) {
+	for _, tc := range []struct {
+		name, running, want, after, plan string
+	}{
+		{"changed", "a", "b", "b", "host name: a -> b\n"},
+		{"unchanged", "b", "b", "b", "host name: b (unchanged)\n"},
+		{"not set", "a", "", "a", "host name: not set by this generation\n"},
+		{"no kernel", "", "b", "", "host name: b (no running kernel under this root)\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			kernel := under(root, kernelHostname)
+			if tc.running != "" {
+				if err := os.MkdirAll(filepath.Dir(kernel), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(kernel, []byte(tc.running+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			spec := &Spec{Version: SpecVersion, HostName: tc.want}
+			plan, err := PlanHostname(root, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := plan.String(); got != tc.plan {
+				t.Errorf("plan %q, want %q", got, tc.plan)
+			}
+			top := makeToplevel(t, root, "gen1", spec, nil, nil)
+			if err := Activate(root, top, SwitchPhase); err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(kernel)
+			if tc.running == "" {
+				if err == nil {
+					t.Errorf("activation made %s in a root without it", kernelHostname)
+				}
+				return
+			}
+			if strings.TrimSpace(string(got)) != tc.after {
+				t.Errorf("running host name %q after activation, want %q", got, tc.after)
+			}
+		})
+	}
+}

@@ -21,7 +21,8 @@ import (
 
 // SpecVersion is the version of activation.json this package writes and
 // reads. Readers accept every version up to this one.
-const SpecVersion = 1
+// Version 2 added host_name.
+const SpecVersion = 2
 
 // SpecFile is the name of the Spec inside a toplevel.
 const SpecFile = "activation.json"
@@ -30,6 +31,7 @@ const SpecFile = "activation.json"
 // store paths.
 type Spec struct {
 	Version  int        `json:"version"`
+	HostName string     `json:"host_name,omitempty"` // set on the running kernel by a switch
 	Etc      []EtcEntry `json:"etc"`
 	Users    []User     `json:"users"`
 	Groups   []Group    `json:"groups"`
@@ -153,6 +155,9 @@ func (s *Spec) Encode() ([]byte, error) {
 // paths without duplicates, known kinds, octal modes, unique user and group
 // names, wrappers with names and sources.
 func (s *Spec) Validate() error {
+	if s.HostName != "" && !ValidHostname(s.HostName) {
+		return fmt.Errorf("host name %q: want 1 to 64 letters, digits, - and ., not starting or ending with - or .", s.HostName)
+	}
 	seen := map[string]bool{}
 	for _, e := range s.Etc {
 		if err := validEtcPath(e.Path); err != nil {

@@ -21,7 +21,7 @@ func TestParseSpec(t *testing.T) {
  "users":[{"name":"alice","uid":null,"group":"users","groups":["wheel"],"home":"/home/alice","shell":"/bin/bash","system":false,"create_home":true,"description":"Alice","hashed_password_file":"/var/lib/secrets/alice"}],
  "groups":[{"name":"wheel","gid":10,"members":[]}],
  "wrappers":[{"name":"su","source":"/usr/bin/su","owner":"root","group":"root","mode":"4755"}]}`, ""},
-		{"future version", `{"version":2}`, "version 2 not supported"},
+		{"future version", `{"version":3}`, "version 3 not supported"},
 		{"no version", `{}`, "version 0 not supported"},
 		{"unknown field", `{"version":1,"bogus":1}`, "unknown field"},
 		{"bad kind", `{"version":1,"etc":[{"path":"a","kind":"hardlink"}]}`, `unknown kind "hardlink"`},

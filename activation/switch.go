@@ -16,6 +16,7 @@ type SwitchPlan struct {
 	Users    UsersPlan
 	Etc      EtcPlan
 	Wrappers WrappersPlan
+	Hostname HostnamePlan
 	Units    UnitsPlan
 }
 
@@ -41,6 +42,7 @@ func (p *SwitchPlan) String() string {
 	section("users", p.Users.String())
 	section("etc", p.Etc.String())
 	section("wrappers", p.Wrappers.String())
+	b.WriteString(p.Hostname.String())
 	var u strings.Builder
 	for _, a := range p.Units.Stop {
 		fmt.Fprintf(&u, "%-8s %s (%s)\n", "stop", a.Unit, a.Reason)
@@ -75,6 +77,9 @@ func PlanSwitch(ctx context.Context, root, fromToplevel, toToplevel string, sd S
 	}
 	if p.Wrappers, err = PlanWrappers(root, spec); err != nil {
 		return nil, fmt.Errorf("plan switch: wrappers: %w", err)
+	}
+	if p.Hostname, err = PlanHostname(root, spec); err != nil {
+		return nil, fmt.Errorf("plan switch: %w", err)
 	}
 	old := map[string]*UnitFile{}
 	if fromToplevel != "" {

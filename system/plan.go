@@ -355,7 +355,7 @@ func (p *Plan) planActivation() error {
 	if err := acc.applyConfig(p.sys); err != nil {
 		return fmt.Errorf("plan users: %w", err)
 	}
-	spec := activation.Spec{Version: activation.SpecVersion}
+	spec := activation.Spec{Version: activation.SpecVersion, HostName: p.sys.Networking.HostName}
 	spec.Users, spec.Groups = acc.spec()
 	for _, e := range p.etc {
 		se := activation.EtcEntry{Path: e.Path, Kind: activation.EtcKind(e.Kind)}

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/kiln-os/kiln/internal/golden"
+	"github.com/kiln-os/kiln/internal/testenv"
 	"github.com/kiln-os/kiln/testvm"
 )
 
@@ -27,13 +28,13 @@ import (
 // "changed" (its environment), "same" (unchanged), "removed" (only in 1),
 // "added" (only in 2), the socket-activated "sockd" (its environment),
 // the user bob (only in 2), hello on PATH (only in 2) and
-// /etc/kiln-test/gen. Generation 3 is generation 2 with one service
+// /etc/kiln-test/gen and the host name. Generation 3 is generation 2 with one service
 // changed, for the timing of a one-service switch.
 func switchHost(key string, gen int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `
 networking {
-  host_name = "kilnswitch"
+  host_name = "%s"
 }
 
 testing {
@@ -80,7 +81,7 @@ units "sockd.socket" {
 etc "kiln-test/gen" {
   text = "generation %d\n"
 }
-`, key, gen, min(gen, 2), min(gen, 2))
+`, hostName(gen), key, gen, min(gen, 2), min(gen, 2))
 	if gen == 1 {
 		b.WriteString(`
 services "removed" {
@@ -99,6 +100,15 @@ packages = [pkgs.hello]
 `)
 	}
 	return b.String()
+}
+
+// hostName is generation gen's host name: a switch and a rollback set the
+// running one.
+func hostName(gen int) string {
+	if gen == 1 {
+		return "kilnswitch"
+	}
+	return "kilnswitch2"
 }
 
 // sshKey makes an ed25519 key: its authorized_keys line and its private
@@ -236,6 +246,7 @@ func gen1Checks(top string) [][3]string {
 		{"bob not a login user", "getent passwd bob | cut -d: -f7 | grep -v nologin", ""},
 		{"no hello on PATH", "command -v hello", ""},
 		{"etc", "cat /etc/kiln-test/gen", "generation 1"},
+		{"host name", "hostname", hostName(1)},
 	}
 }
 
@@ -250,6 +261,7 @@ func gen2Checks(top string) [][3]string {
 		{"bob", "getent passwd bob | cut -d: -f1,7", "bob:/bin/bash"},
 		{"hello on PATH", "hello", "Hello, world!"},
 		{"etc", "cat /etc/kiln-test/gen", "generation 2"},
+		{"host name", "hostname", hostName(2)},
 	}
 }
 
@@ -279,7 +291,7 @@ func (g guest) espState() string {
 // rollback without a reboot, kill -9 of kiln switch at several points, a
 // full ESP and a bad configuration.
 func TestSwitchGenerations(t *testing.T) {
-	needVM(t)
+	testenv.NeedVM(t)
 	key, keyFile := sshKey(t)
 	bin := kilnBinary(t)
 	dir := hostDir(t, switchHost(key, 1))
