@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/fsutil"
 	"os"
 	"path"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
+	"github.com/kiln-os/kiln/internal/versioned"
 )
 
 // LedgerFile is where activation records the /etc files it made, relative
@@ -143,11 +145,8 @@ func ReadLedger(root string) (Ledger, error) {
 	if err != nil {
 		return l, fmt.Errorf("read etc ledger: %w", err)
 	}
-	if err := json.Unmarshal(b, &l); err != nil {
+	if _, err := versioned.Decode(b, LedgerVersion, &l); err != nil {
 		return l, fmt.Errorf("etc ledger %s: %w", under(root, LedgerFile), err)
-	}
-	if l.Version < 1 || l.Version > LedgerVersion {
-		return l, fmt.Errorf("etc ledger %s: version %d not supported", under(root, LedgerFile), l.Version)
 	}
 	if l.Files == nil {
 		l.Files = map[string]LedgerEntry{}

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/fsutil"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
+	"github.com/kiln-os/kiln/internal/versioned"
 
 	"golang.org/x/sys/unix"
 )
@@ -56,11 +58,8 @@ func ReadJournal(root string) (*Journal, error) {
 		return nil, fmt.Errorf("read switch journal: %w", err)
 	}
 	var j Journal
-	if err := json.Unmarshal(b, &j); err != nil {
+	if _, err := versioned.Decode(b, JournalVersion, &j); err != nil {
 		return nil, fmt.Errorf("switch journal %s: %w", name, err)
-	}
-	if j.Version < 1 || j.Version > JournalVersion {
-		return nil, fmt.Errorf("switch journal %s: version %d not supported", name, j.Version)
 	}
 	if j.To == "" {
 		return nil, fmt.Errorf("switch journal %s: no target toplevel", name)

@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/fsutil"
 	"os"
 	"slices"
 	"sort"
 	"strings"
 
+	"github.com/kiln-os/kiln/internal/fsutil"
+	"github.com/kiln-os/kiln/internal/versioned"
 	"github.com/kiln-os/kiln/store"
 )
 
@@ -232,19 +233,8 @@ func ReadLock(file string) (*Lock, error) {
 
 // ParseLock parses the JSON of a kiln.lock.
 func ParseLock(data []byte) (*Lock, error) {
-	var probe struct {
-		Version int `json:"version"`
-	}
-	if err := json.Unmarshal(data, &probe); err != nil {
-		return nil, err
-	}
-	if probe.Version != LockVersion {
-		return nil, fmt.Errorf("lock version %d, this kiln reads version %d", probe.Version, LockVersion)
-	}
 	l := &Lock{}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(l); err != nil {
+	if _, err := versioned.Decode(data, LockVersion, l); err != nil {
 		return nil, err
 	}
 	if !slices.IsSortedFunc(l.Packages, func(a, b LockedPackage) int { return strings.Compare(a.Name, b.Name) }) {
