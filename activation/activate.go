@@ -3,10 +3,12 @@ package activation
 import (
 	"errors"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/fsutil"
 	"os"
 	"path"
 	"strings"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // Phase says why activation runs.
@@ -40,14 +42,14 @@ type Activator struct {
 // path): /run/current-system (and /run/booted-system at boot), the FHS
 // links, users and groups, /etc, setuid wrappers and an empty
 // /etc/machine-id. It is Activator{}.Activate.
-func Activate(root, toplevel string, phase Phase) error {
-	return Activator{}.Activate(root, toplevel, phase)
+func Activate(root, top string, phase Phase) error {
+	return Activator{}.Activate(root, top, phase)
 }
 
 // Activate: see the package function. Every step runs even when an
 // earlier one failed (a half-activated machine that boots beats one that
 // does not); the errors are joined.
-func (a Activator) Activate(root, toplevel string, phase Phase) error {
+func (a Activator) Activate(root, top string, phase Phase) error {
 	logf := a.Log
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -60,12 +62,12 @@ func (a Activator) Activate(root, toplevel string, phase Phase) error {
 	}
 	// The layout comes first and needs no spec: with /run/current-system
 	// and /usr in place, systemd still starts when the rest fails.
-	step("file system layout", a.layout(root, toplevel, phase))
+	step("file system layout", a.layout(root, top, phase))
 	step("machine-id", ensureMachineID(root))
-	spec, err := ReadSpec(under(root, path.Join(toplevel, SpecFile)))
+	spec, err := toplevel.ReadActivationSpec(under(root, path.Join(top, toplevel.ActivationFile)))
 	if err != nil {
 		errs = append(errs, err)
-		return fmt.Errorf("activate %s: %w", toplevel, errors.Join(errs...))
+		return fmt.Errorf("activate %s: %w", top, errors.Join(errs...))
 	}
 
 	if up, err := PlanUsers(root, spec); err != nil {
@@ -74,7 +76,7 @@ func (a Activator) Activate(root, toplevel string, phase Phase) error {
 		logLines(logf, up.String())
 		step("users", ApplyUsers(root, up))
 	}
-	if ep, err := PlanEtc(root, spec, path.Join(toplevel, "etc")); err != nil {
+	if ep, err := PlanEtc(root, spec, path.Join(top, "etc")); err != nil {
 		step("etc", err)
 	} else {
 		logLines(logf, ep.String())
@@ -91,7 +93,7 @@ func (a Activator) Activate(root, toplevel string, phase Phase) error {
 		step("wrappers", ApplyWrappers(root, wp))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("activate %s: %w", toplevel, err)
+		return fmt.Errorf("activate %s: %w", top, err)
 	}
 	return nil
 }
@@ -123,7 +125,7 @@ var fhsDirs = []struct {
 	{"/root", 0o700, false}, {"/home", 0o755, false}, {"/run", 0o755, false},
 }
 
-func (a Activator) layout(root, toplevel string, phase Phase) error {
+func (a Activator) layout(root, top string, phase Phase) error {
 	var errs []error
 	for _, d := range fhsDirs {
 		p := under(root, d.name)
@@ -139,9 +141,9 @@ func (a Activator) layout(root, toplevel string, phase Phase) error {
 		}
 		errs = append(errs, os.Chmod(p, d.mode)) // past the umask
 	}
-	links := []struct{ name, target string }{{"/run/current-system", toplevel}}
+	links := []struct{ name, target string }{{"/run/current-system", top}}
 	if phase == Boot {
-		links = append(links, struct{ name, target string }{"/run/booted-system", toplevel})
+		links = append(links, struct{ name, target string }{"/run/booted-system", top})
 	}
 	for _, l := range append(links, fhsLinks...) {
 		p := under(root, l.name)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-os/kiln/toplevel"
+
 	goldenfile "github.com/kiln-os/kiln/internal/golden"
 )
 
@@ -40,7 +42,7 @@ func writeFiles(t testing.TB, root string, files map[string]string) {
 // makeToplevel writes a toplevel named NAME into root's store: its
 // activation.json, its etc tree (as a separate store path it links to, the
 // way the builder makes it) and a sw tree. It returns the logical path.
-func makeToplevel(t testing.TB, root, name string, spec *Spec, etc, sw map[string]string) string {
+func makeToplevel(t testing.TB, root, name string, spec *toplevel.ActivationSpec, etc, sw map[string]string) string {
 	t.Helper()
 	top := "/kiln/store/" + strings.Repeat("t", 31) + name[len(name)-1:] + "-" + name
 	etcPath := "/kiln/store/" + strings.Repeat("e", 31) + name[len(name)-1:] + "-etc"
@@ -60,7 +62,7 @@ func makeToplevel(t testing.TB, root, name string, spec *Spec, etc, sw map[strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFiles(t, root, map[string]string{top + "/" + SpecFile: string(b)})
+	writeFiles(t, root, map[string]string{top + "/" + toplevel.ActivationFile: string(b)})
 	return top
 }
 
@@ -81,3 +83,5 @@ func readLink(t testing.TB, root, p string) string {
 	}
 	return s
 }
+
+func intp(i int) *int { return &i }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path"
 	"strings"
+
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // SwitchPlan is everything a switch would do (`kiln switch --dry-run`
@@ -65,7 +67,7 @@ func PlanSwitch(ctx context.Context, root, fromToplevel, toToplevel string, sd S
 		fromToplevel, _ = os.Readlink(under(root, "/run/current-system"))
 	}
 	p := &SwitchPlan{From: fromToplevel, To: toToplevel}
-	spec, err := ReadSpec(under(root, path.Join(toToplevel, SpecFile)))
+	spec, err := toplevel.ReadActivationSpec(under(root, path.Join(toToplevel, toplevel.ActivationFile)))
 	if err != nil {
 		return nil, fmt.Errorf("plan switch: %w", err)
 	}

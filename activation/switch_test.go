@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/kiln-os/kiln/internal/testenv"
+	"github.com/kiln-os/kiln/toplevel"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -168,11 +170,11 @@ func switchGenerations(t *testing.T, root string) (gen1, gen2 string, sd *fakeSy
 	gen := func(name string, units map[string]string, motd string, extraUser bool) string {
 		spec := baseSpec()
 		tree := map[string]string{"motd": motd}
-		spec.Etc = append(spec.Etc, EtcEntry{Path: "motd", Kind: EtcLink})
+		spec.Etc = append(spec.Etc, toplevel.EtcEntry{Path: "motd", Kind: toplevel.EtcLink})
 		for u, text := range units {
 			p := "systemd/system/" + u
 			tree[p] = text
-			spec.Etc = append(spec.Etc, EtcEntry{Path: p, Kind: EtcLink})
+			spec.Etc = append(spec.Etc, toplevel.EtcEntry{Path: p, Kind: toplevel.EtcLink})
 			by := "multi-user.target"
 			if strings.HasSuffix(u, ".socket") {
 				by = "sockets.target"
@@ -181,10 +183,10 @@ func switchGenerations(t *testing.T, root string) (gen1, gen2 string, sd *fakeSy
 			}
 			link := "systemd/system/" + by + ".wants/" + u
 			tree[link] = "->/etc/systemd/system/" + u
-			spec.Etc = append(spec.Etc, EtcEntry{Path: link, Kind: EtcSymlink, Target: "/etc/systemd/system/" + u})
+			spec.Etc = append(spec.Etc, toplevel.EtcEntry{Path: link, Kind: toplevel.EtcSymlink, Target: "/etc/systemd/system/" + u})
 		}
 		if extraUser {
-			spec.Users = append(spec.Users, User{Name: "bob", Group: "users", Home: "/home/bob", Shell: "/bin/sh"})
+			spec.Users = append(spec.Users, toplevel.User{Name: "bob", Group: "users", Home: "/home/bob", Shell: "/bin/sh"})
 		}
 		return makeToplevel(t, root, name, spec, tree, sw)
 	}

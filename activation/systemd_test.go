@@ -3,8 +3,6 @@ package activation
 import (
 	"context"
 	"errors"
-	"github.com/kiln-os/kiln/internal/fsutil"
-	"github.com/kiln-os/kiln/internal/testenv"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
+	"github.com/kiln-os/kiln/internal/testenv"
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 	godbus "github.com/godbus/dbus/v5"

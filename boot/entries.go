@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kiln-os/kiln/toplevel"
+
 	"github.com/kiln-os/kiln/store"
 )
 
@@ -25,7 +27,7 @@ type Generation struct {
 }
 
 // GenerationFromBootspec makes the Generation numbered n from a bootspec.
-func GenerationFromBootspec(n int, b *Bootspec, created time.Time) Generation {
+func GenerationFromBootspec(n int, b *toplevel.Bootspec, created time.Time) Generation {
 	return Generation{N: n, Toplevel: b.Toplevel, Kernel: b.Kernel, Initrd: b.Initrd,
 		Params: b.KernelParams, Label: b.Label, Created: created}
 }

@@ -1,3 +1,14 @@
+// Package boot writes what a kiln system needs to boot: the initrd (a
+// deterministic newc cpio archive holding the stage-1 init and the kernel
+// modules the root device needs), systemd-boot Type #1 entries and
+// loader.conf for every generation, and the synchronisation of an EFI
+// System Partition with them. It reads the generations' bootspecs
+// (toplevel.Bootspec, the contract between a toplevel and the boot
+// loader).
+//
+// It does not build toplevels (package system does), does not run stage 1
+// (package boot/stage1), does not decide when the ESP is rewritten
+// (package machine does) and does not write disk images (package image).
 package boot
 
 import (
@@ -8,6 +19,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/kiln-os/kiln/toplevel"
 
 	"github.com/kiln-os/kiln/store"
 )
@@ -22,7 +35,7 @@ func ProfileGenerations(st *store.Store, profile string) (gens []Generation, cur
 		return nil, 0, err
 	}
 	for _, g := range sgens {
-		bs, err := ReadBootspec(filepath.Join(st.Physical(g.Path), "boot.json"))
+		bs, err := toplevel.ReadBootspec(filepath.Join(st.Physical(g.Path), "boot.json"))
 		if err != nil {
 			return nil, 0, fmt.Errorf("generation %d of %s: %w", g.N, profile, err)
 		}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-os/kiln/toplevel"
+
 	"github.com/kiln-os/kiln/internal/testenv"
 	"github.com/kiln-os/kiln/store"
 )
@@ -43,7 +45,7 @@ func syncStore(t *testing.T) (*store.Store, func(kernel string, params ...string
 		if err != nil {
 			t.Fatal(err)
 		}
-		bs := Bootspec{Version: BootspecVersion, Label: "kiln test (Linux " + kver + ")", Toplevel: top.String(),
+		bs := toplevel.Bootspec{Version: toplevel.BootspecVersion, Label: "kiln test (Linux " + kver + ")", Toplevel: top.String(),
 			Init: top.String() + "/init", Kernel: top.String() + "/kernel", Initrd: top.String() + "/initrd", KernelParams: params}
 		data, _ := bs.Marshal()
 		err = st.Build(ctx, top, []store.Path{kernel, initrd}, func(tmp string) error {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kiln-os/kiln/toplevel"
+
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kiln-os/kiln/boot"
@@ -190,7 +192,7 @@ func copyFile(src, dst string, mode fs.FileMode) error {
 func stageESP(st *store.Store, dir string, loader boot.LoaderConfig, toplevels []store.Path) (map[string]string, error) {
 	var gens []boot.Generation
 	for i, top := range toplevels {
-		bs, err := boot.ReadBootspec(filepath.Join(st.Physical(top), "boot.json"))
+		bs, err := toplevel.ReadBootspec(filepath.Join(st.Physical(top), "boot.json"))
 		if err != nil {
 			return nil, err
 		}

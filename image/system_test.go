@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-os/kiln/toplevel"
+
 	"github.com/kiln-os/kiln/boot"
 	"github.com/kiln-os/kiln/internal/testenv"
 	"github.com/kiln-os/kiln/store"
@@ -70,7 +72,7 @@ func testStore(t *testing.T) (*store.Store, []store.Path) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		bs := boot.Bootspec{Version: boot.BootspecVersion, Label: "kiln test (Linux 6.1.0-56-cloud-amd64)",
+		bs := toplevel.Bootspec{Version: toplevel.BootspecVersion, Label: "kiln test (Linux 6.1.0-56-cloud-amd64)",
 			Toplevel: top.String(), Init: top.String() + "/init", Kernel: top.String() + "/kernel",
 			Initrd: top.String() + "/initrd", KernelParams: params, KilnVersion: "0.1.0"}
 		data, err := bs.Marshal()
@@ -187,7 +189,7 @@ func TestSystemLayoutErrors(t *testing.T) {
 	// systemd-boot-efi found in the closure; a store without it.
 	bare, _ := store.Open(filepath.Join(t.TempDir(), "store"))
 	p, _ := store.NewKey("bare").Path("kiln-system-bare")
-	bs, _ := (&boot.Bootspec{Version: 1, Toplevel: p.String(), Init: p.String() + "/init", Kernel: p.String() + "/k", Initrd: p.String() + "/i"}).Marshal()
+	bs, _ := (&toplevel.Bootspec{Version: 1, Toplevel: p.String(), Init: p.String() + "/init", Kernel: p.String() + "/k", Initrd: p.String() + "/i"}).Marshal()
 	err := bare.Build(context.Background(), p, nil, func(tmp string) error {
 		os.Mkdir(tmp, 0o755)
 		os.WriteFile(filepath.Join(tmp, "k"), []byte("k"), 0o644)

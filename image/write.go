@@ -3,11 +3,12 @@ package image
 import (
 	"context"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/fsutil"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
 
 	diskfs "github.com/diskfs/go-diskfs"
 	"github.com/diskfs/go-diskfs/backend/file"

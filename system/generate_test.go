@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-os/kiln/toplevel"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kiln-os/kiln/internal/golden"
@@ -101,10 +103,10 @@ func renderEntries(entries []EtcEntry) string {
 	for _, e := range entries {
 		kind := e.Kind
 		if kind == "" {
-			kind = EtcLink
+			kind = toplevel.EtcLink
 		}
 		fmt.Fprintf(&b, "=== %s (%s", e.Path, kind)
-		if kind == EtcCopy {
+		if kind == toplevel.EtcCopy {
 			fmt.Fprintf(&b, " %s %s:%s", e.Mode, e.User, e.Group)
 		}
 		b.WriteString(")")
@@ -336,13 +338,13 @@ func TestGenerateEtcModes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]struct {
-		kind string
+		kind toplevel.EtcKind
 		mode fs.FileMode
 	}{
-		"a": {EtcCopy, 0o640},
-		"b": {EtcCopy, fs.ModeSetuid | 0o755},
-		"c": {EtcCopy, fs.ModeSticky | 0o777},
-		"d": {EtcLink, 0},
+		"a": {toplevel.EtcCopy, 0o640},
+		"b": {toplevel.EtcCopy, fs.ModeSetuid | 0o755},
+		"c": {toplevel.EtcCopy, fs.ModeSticky | 0o777},
+		"d": {toplevel.EtcLink, 0},
 	}
 	for _, e := range got {
 		w, ok := want[e.Path]

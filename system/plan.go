@@ -10,8 +10,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/kiln-os/kiln/activation"
-	"github.com/kiln-os/kiln/boot"
+	"github.com/kiln-os/kiln/toplevel"
+
 	"github.com/kiln-os/kiln/debian"
 	"github.com/kiln-os/kiln/modules"
 	"github.com/kiln-os/kiln/store"
@@ -38,7 +38,7 @@ const (
 	kernelBuilder   = "kernel/1"
 	initrdBuilder   = "initrd/1"
 	hwdbBuilder     = "hwdb/1"
-	toplevelBuilder = "toplevel/2"
+	toplevelBuilder = "toplevel/3"
 )
 
 // Options tune a build.
@@ -223,10 +223,10 @@ func (p *Plan) planEtc() error {
 		return fmt.Errorf("plan etc: %w", err)
 	}
 	if tmpf != nil {
-		derived = append(derived, EtcEntry{Path: "tmpfiles.d/kiln-var.conf", Data: tmpf, Kind: EtcLink})
+		derived = append(derived, EtcEntry{Path: "tmpfiles.d/kiln-var.conf", Data: tmpf, Kind: toplevel.EtcLink})
 	}
 	if hw, ok := p.Parts[PartHwdb]; ok {
-		derived = append(derived, EtcEntry{Path: "udev/hwdb.bin", Target: hw.String() + "/hwdb.bin", Kind: EtcLink})
+		derived = append(derived, EtcEntry{Path: "udev/hwdb.bin", Target: hw.String() + "/hwdb.bin", Kind: toplevel.EtcLink})
 	}
 	gen, err := GenerateEtc(p.sys, p.pk)
 	if err != nil {
@@ -262,7 +262,7 @@ func layerEtc(layers ...[]EtcEntry) ([]EtcEntry, error) {
 	for _, l := range layers {
 		for _, e := range l {
 			if e.Kind == "" {
-				e.Kind = EtcLink
+				e.Kind = toplevel.EtcLink
 			}
 			if err := validEtcEntry(e); err != nil {
 				return nil, err
@@ -294,12 +294,12 @@ func validEtcEntry(e EtcEntry) error {
 			n++
 		}
 	}
-	if n > 1 || (n == 0 && e.Kind != EtcCopy && e.Kind != EtcLink) {
+	if n > 1 || (n == 0 && e.Kind != toplevel.EtcCopy && e.Kind != toplevel.EtcLink) {
 		return fmt.Errorf("etc %q: want exactly one of data, source or target", e.Path)
 	}
 	switch e.Kind {
-	case EtcLink, EtcCopy:
-	case EtcSymlink:
+	case toplevel.EtcLink, toplevel.EtcCopy:
+	case toplevel.EtcSymlink:
 		if e.Target == "" {
 			return fmt.Errorf("etc %q: symlink without target", e.Path)
 		}
@@ -355,19 +355,19 @@ func (p *Plan) planActivation() error {
 	if err := acc.applyConfig(p.sys); err != nil {
 		return fmt.Errorf("plan users: %w", err)
 	}
-	spec := activation.Spec{Version: activation.SpecVersion, HostName: p.sys.Networking.HostName}
+	spec := toplevel.ActivationSpec{Version: toplevel.ActivationVersion, HostName: p.sys.Networking.HostName}
 	spec.Users, spec.Groups = acc.spec()
 	for _, e := range p.etc {
-		se := activation.EtcEntry{Path: e.Path, Kind: activation.EtcKind(e.Kind)}
+		se := toplevel.EtcEntry{Path: e.Path, Kind: e.Kind}
 		switch e.Kind {
-		case EtcCopy:
+		case toplevel.EtcCopy:
 			m := e.Mode.Perm()
 			if m == 0 {
 				m = 0o644
 			}
 			se.Mode = fmt.Sprintf("%04o", uint32(m)|specialOctal(e.Mode))
 			se.User, se.Group = orRoot(e.User), orRoot(e.Group)
-		case EtcSymlink:
+		case toplevel.EtcSymlink:
 			se.Target = e.Target
 		}
 		spec.Etc = append(spec.Etc, se)
@@ -378,7 +378,7 @@ func (p *Plan) planActivation() error {
 			continue
 		}
 		sp, _ := p.pk.Path(name)
-		spec.Wrappers = append(spec.Wrappers, activation.Wrapper{
+		spec.Wrappers = append(spec.Wrappers, toplevel.Wrapper{
 			Name: path.Base(w.file), Source: sp.String() + "/" + rel, Owner: w.owner, Group: w.group, Mode: w.mode,
 		})
 	}
@@ -420,10 +420,12 @@ func (p *Plan) planToplevel() error {
 	sp, _ := p.pk.Path("systemd")
 	p.Systemd = sp
 	h := sha256.Sum256(p.spec)
+	loader := loaderOf(p.sys)
 	k := store.NewKey(toplevelBuilder).
 		Add("version", p.opts.Version).
 		Add("activation", hex.EncodeToString(h[:])).
 		Add("params", strings.Join(p.Params, " ")).
+		Add("loader", fmt.Sprintf("%+v", loader)).
 		AddPath("systemd", p.Systemd)
 	for _, n := range orderedKeys(p.Parts) {
 		k.AddPath(n, p.Parts[n])
@@ -437,15 +439,21 @@ func (p *Plan) planToplevel() error {
 		return fmt.Errorf("plan toplevel: %w", err)
 	}
 	p.Parts[PartToplevel] = top
-	bs := boot.Bootspec{
-		Version: boot.BootspecVersion, Label: p.Label, Toplevel: top.String(), Init: top.String() + "/init",
+	bs := toplevel.Bootspec{
+		Version: toplevel.BootspecVersion, Label: p.Label, Toplevel: top.String(), Init: top.String() + "/init",
 		Kernel: p.Parts[PartKernel].String(), Initrd: p.Parts[PartInitrd].String(),
-		KernelParams: p.Params, KilnVersion: p.opts.Version,
+		KernelParams: p.Params, KilnVersion: p.opts.Version, Loader: &loader,
 	}
 	if p.bootspec, err = bs.Marshal(); err != nil {
 		return err
 	}
 	return nil
+}
+
+// loaderOf is the bootspec's record of the bootloader options.
+func loaderOf(sys *modules.System) toplevel.Loader {
+	bl := sys.Bootloader
+	return toplevel.Loader{Timeout: bl.Timeout, MaxGenerations: bl.MaxGenerations, ConsoleMode: bl.ConsoleMode, Editor: bl.Editor}
 }
 
 func fileSHA256(name string) (string, error) {

@@ -9,12 +9,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/suggest"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/kiln-os/kiln/internal/suggest"
 )
 
 // Env is everything the CLI reads from or writes to the outside world.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kiln-os/kiln/toplevel"
+
 	"github.com/kiln-os/kiln/boot"
 	"github.com/kiln-os/kiln/store"
 )
@@ -164,7 +166,7 @@ func (m *machine) generationInfos() ([]generationInfo, error) {
 		if b, err := os.ReadFile(filepath.Join(dir, "kiln-version")); err == nil {
 			gi.KilnVersion = strings.TrimSpace(string(b))
 		}
-		if bs, err := boot.ReadBootspec(filepath.Join(dir, "boot.json")); err == nil {
+		if bs, err := toplevel.ReadBootspec(filepath.Join(dir, "boot.json")); err == nil {
 			// <hash>-vmlinuz-<ver> (a store file) or .../boot/vmlinuz-<ver>
 			if k, err := boot.ResolveLogical(m.st, bs.Kernel); err == nil {
 				if _, ver, ok := strings.Cut(path.Base(k), "vmlinuz-"); ok {

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/kiln-os/kiln/toplevel"
+
 	"github.com/kiln-os/kiln/activation"
 	"github.com/kiln-os/kiln/boot"
 	"github.com/kiln-os/kiln/internal/testenv"
@@ -161,7 +163,7 @@ func (m *testMachine) systemWith(t testing.TB, st *store.Store, host, kernel str
 	if err != nil {
 		t.Fatal(err)
 	}
-	bs := &boot.Bootspec{Version: boot.BootspecVersion, Label: "kiln 0.1.0 (Linux 6.1.0-test)", Toplevel: top.String(),
+	bs := &toplevel.Bootspec{Version: toplevel.BootspecVersion, Label: "kiln 0.1.0 (Linux 6.1.0-test)", Toplevel: top.String(),
 		Init: top.String() + "/init", Kernel: kpkg.String(), Initrd: initrd.String(),
 		KernelParams: []string{"root=LABEL=kiln-root", "rw", "host=" + host}, KilnVersion: "0.1.0"}
 	spec, err := bs.Marshal()

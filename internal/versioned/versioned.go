@@ -52,7 +52,7 @@ func Decode(data []byte, current int, v any) (int, error) {
 		Version int `json:"version"`
 	}
 	if err := json.Unmarshal(data, &probe); err != nil {
-		return 0, fmt.Errorf("decode: %w", err)
+		return 0, err
 	}
 	if probe.Version < 1 || probe.Version > current {
 		return probe.Version, &VersionError{Got: probe.Version, Max: current}
@@ -60,7 +60,7 @@ func Decode(data []byte, current int, v any) (int, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return probe.Version, fmt.Errorf("decode: %w", err)
+		return probe.Version, err
 	}
 	return probe.Version, nil
 }

@@ -25,8 +25,8 @@ func TestDecode(t *testing.T) {
 		{"no version", `{"name":"a"}`, 0, "version 0 not supported (this kiln reads 1 to 2)", true},
 		{"negative", `{"version":-1}`, -1, "version -1 not supported", true},
 		{"unknown field", `{"version":2,"bogus":1}`, 2, `unknown field "bogus"`, false},
-		{"not json", `version 2`, 0, "decode: invalid character", false},
-		{"trailing data", `{"version":1}{"version":1}`, 0, "decode: invalid character", false},
+		{"not json", `version 2`, 0, "invalid character", false},
+		{"trailing data", `{"version":1}{"version":1}`, 0, "invalid character", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var d doc
