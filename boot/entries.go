@@ -24,12 +24,13 @@ type Generation struct {
 	Params   []string // kernel parameters, without init=
 	Label    string   // "kiln 0.1.0 (Linux 6.1.0-x)"
 	Created  time.Time
+	Loader   *toplevel.Loader // the boot loader settings of its bootspec (nil: none recorded)
 }
 
 // GenerationFromBootspec makes the Generation numbered n from a bootspec.
 func GenerationFromBootspec(n int, b *toplevel.Bootspec, created time.Time) Generation {
 	return Generation{N: n, Toplevel: b.Toplevel, Kernel: b.Kernel, Initrd: b.Initrd,
-		Params: b.KernelParams, Label: b.Label, Created: created}
+		Params: b.KernelParams, Label: b.Label, Created: created, Loader: b.Loader}
 }
 
 // LoaderConfig is systemd-boot's configuration.

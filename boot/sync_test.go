@@ -120,27 +120,3 @@ func TestSyncESP(t *testing.T) {
 		}
 	}
 }
-
-func TestResolveLogical(t *testing.T) {
-	st, toplevel := syncStore(t)
-	top := toplevel("6.1.0-56", "rw")
-	tests := []struct{ in, want, err string }{
-		{top.String() + "/kernel", "-linux-image-6.1.0-56/boot/vmlinuz-6.1.0-56", ""},
-		{top.String() + "/initrd", "-initrd-6.1.0-56", ""},
-		{top.String() + "/boot.json", top.Base() + "/boot.json", ""},
-		{top.String() + "/missing", "", "no such file"},
-		{"/etc/passwd", "", "leads out of /kiln/store"},
-	}
-	for _, tc := range tests {
-		got, err := ResolveLogical(st, tc.in)
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%s: got %q, %v; want an error containing %q", tc.in, got, err, tc.err)
-			}
-			continue
-		}
-		if err != nil || !strings.HasSuffix(got, tc.want) || !strings.HasPrefix(got, store.LogicalDir+"/") {
-			t.Errorf("%s: got %q, %v; want …%s", tc.in, got, err, tc.want)
-		}
-	}
-}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/kiln-os/kiln/internal/testenv"
+	"github.com/kiln-os/kiln/store"
 )
 
 // BenchmarkUnpackXZ compares unpacking a data.tar.xz through the host's xz
@@ -56,7 +57,7 @@ func largestCachedDeb() (string, string) {
 	if best == "" {
 		return "", ""
 	}
-	sum, err := fileSHA256(best)
+	sum, err := store.FileSHA256(best)
 	if err != nil {
 		return "", ""
 	}

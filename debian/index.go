@@ -6,13 +6,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/fsutil"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 )

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/kiln-os/kiln/toplevel"
@@ -18,21 +17,17 @@ import (
 	"github.com/kiln-os/kiln/store"
 )
 
-// SystemOptions says how SystemLayout stages an image.
+// SystemOptions says how SystemLayout stages an image. The boot loader
+// settings are the current toplevel's (its bootspec's, else
+// toplevel.DefaultLoader), and systemd-boot comes from the closure
+// (boot.FindSystemdBoot).
 type SystemOptions struct {
-	// Loader configures systemd-boot. An empty Loader.SystemdBoot is looked
-	// up in the closure: a systemd-boot-efi* path holding
-	// usr/lib/systemd/boot/efi/systemd-bootx64.efi.
-	Loader        boot.LoaderConfig
 	Size, ESPSize int64 // as in Layout; 0 for the defaults
 	// Dir is where the trees are staged; it must not exist. Default: a new
 	// directory in the store's state directory, on the store's file
 	// system, so that files are hard-linked rather than copied.
 	Dir string
 }
-
-// efiInPackage is where Debian's systemd-boot-efi ships the boot loader.
-const efiInPackage = "usr/lib/systemd/boot/efi/systemd-bootx64.efi"
 
 // SystemLayout stages the toplevels as generations 1…n of the system
 // profile, the last one current and the boot loader's default: a root tree
@@ -63,7 +58,7 @@ func SystemLayout(st *store.Store, opts SystemOptions, toplevels ...store.Path) 
 	if err := stageRoot(st, root, toplevels); err != nil {
 		return Layout{}, nil, fmt.Errorf("stage system image: %w", err)
 	}
-	esp, err := stageESP(st, filepath.Join(dir, "esp"), opts.Loader, toplevels)
+	esp, err := stageESP(st, filepath.Join(dir, "esp"), toplevels)
 	if err != nil {
 		return Layout{}, nil, fmt.Errorf("stage system image: %w", err)
 	}
@@ -189,30 +184,25 @@ func copyFile(src, dst string, mode fs.FileMode) error {
 // stageESP plans the ESP for the toplevels' bootspecs and returns its
 // files: store files by their physical paths, generated ones written under
 // dir.
-func stageESP(st *store.Store, dir string, loader boot.LoaderConfig, toplevels []store.Path) (map[string]string, error) {
+func stageESP(st *store.Store, dir string, toplevels []store.Path) (map[string]string, error) {
 	var gens []boot.Generation
 	for i, top := range toplevels {
-		bs, err := toplevel.ReadBootspec(filepath.Join(st.Physical(top), "boot.json"))
+		g, err := boot.ReadGeneration(st, i+1, top, time.Time{})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("generation %d: %w", i+1, err)
 		}
-		// Name kernels and initrds by the store path that holds them, not
-		// by a toplevel's link to it, so generations share one copy.
-		if bs.Kernel, err = boot.ResolveLogical(st, bs.Kernel); err != nil {
-			return nil, fmt.Errorf("generation %d kernel: %w", i+1, err)
-		}
-		if bs.Initrd, err = boot.ResolveLogical(st, bs.Initrd); err != nil {
-			return nil, fmt.Errorf("generation %d initrd: %w", i+1, err)
-		}
-		gens = append(gens, boot.GenerationFromBootspec(i+1, bs, time.Time{}))
+		gens = append(gens, g)
 	}
-	if loader.SystemdBoot == "" {
-		efi, err := findSystemdBoot(st, toplevels)
-		if err != nil {
-			return nil, err
-		}
-		loader.SystemdBoot = efi
+	settings := toplevel.DefaultLoader
+	if l := gens[len(gens)-1].Loader; l != nil {
+		settings = *l
 	}
+	loader := boot.LoaderConfigOf(settings)
+	efi, err := boot.FindSystemdBoot(st, toplevels...)
+	if err != nil {
+		return nil, err
+	}
+	loader.SystemdBoot = efi
 	plan, err := boot.PlanESP(gens, len(toplevels), loader, nil)
 	if err != nil {
 		return nil, err
@@ -220,11 +210,11 @@ func stageESP(st *store.Store, dir string, loader boot.LoaderConfig, toplevels [
 	files := map[string]string{}
 	for p, f := range plan.Files {
 		if f.Source != "" {
-			logical, err := boot.ResolveLogical(st, f.Source)
+			logical, err := st.ResolveLogical(f.Source)
 			if err != nil {
 				return nil, fmt.Errorf("ESP file %s: %w", p, err)
 			}
-			files[p] = boot.Physical(st, logical)
+			files[p] = st.PhysicalPath(logical)
 			continue
 		}
 		host := filepath.Join(dir, filepath.FromSlash(p))
@@ -237,22 +227,6 @@ func stageESP(st *store.Store, dir string, loader boot.LoaderConfig, toplevels [
 		files[p] = host
 	}
 	return files, nil
-}
-
-func findSystemdBoot(st *store.Store, toplevels []store.Path) (string, error) {
-	closure, err := st.Closure(toplevels...)
-	if err != nil {
-		return "", err
-	}
-	for _, p := range closure {
-		if !strings.HasPrefix(p.Name(), "systemd-boot-efi") {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(st.Physical(p), efiInPackage)); err == nil {
-			return p.String() + "/" + efiInPackage, nil
-		}
-	}
-	return "", fmt.Errorf("no systemd-boot-efi package with %s in the closure of %s: add systemd-boot-efi to the system's packages or set the boot loader's path", efiInPackage, toplevels[len(toplevels)-1])
 }
 
 // removeStaged deletes a staging directory, making its read-only store

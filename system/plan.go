@@ -123,7 +123,7 @@ func MakePlan(sys *modules.System, pk Packages, opts Options) (*Plan, error) {
 		sp, _ := pk.Path(n)
 		p.pkgPaths = append(p.pkgPaths, sp)
 	}
-	sum, err := fileSHA256(opts.KilnBinary)
+	sum, err := store.FileSHA256(opts.KilnBinary)
 	if err != nil {
 		return nil, fmt.Errorf("plan: kiln binary: %w", err)
 	}
@@ -454,19 +454,6 @@ func (p *Plan) planToplevel() error {
 func loaderOf(sys *modules.System) toplevel.Loader {
 	bl := sys.Bootloader
 	return toplevel.Loader{Timeout: bl.Timeout, MaxGenerations: bl.MaxGenerations, ConsoleMode: bl.ConsoleMode, Editor: bl.Editor}
-}
-
-func fileSHA256(name string) (string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // SetProgress sets the function that hears about each part as Build

@@ -13,7 +13,6 @@ import (
 
 	"github.com/kiln-os/kiln/toplevel"
 
-	"github.com/kiln-os/kiln/boot"
 	"github.com/kiln-os/kiln/store"
 )
 
@@ -168,7 +167,7 @@ func (m *machine) generationInfos() ([]generationInfo, error) {
 		}
 		if bs, err := toplevel.ReadBootspec(filepath.Join(dir, "boot.json")); err == nil {
 			// <hash>-vmlinuz-<ver> (a store file) or .../boot/vmlinuz-<ver>
-			if k, err := boot.ResolveLogical(m.st, bs.Kernel); err == nil {
+			if k, err := m.st.ResolveLogical(bs.Kernel); err == nil {
 				if _, ver, ok := strings.Cut(path.Base(k), "vmlinuz-"); ok {
 					gi.KernelVersion = ver
 				}

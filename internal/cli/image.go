@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kiln-os/kiln/boot"
 	"github.com/kiln-os/kiln/image"
 )
 
@@ -59,11 +58,7 @@ func runImage(ctx context.Context, r *Run, opts any, args []string) error {
 // (image.SystemLayout) and writes the disk image.
 func writeImage(ctx context.Context, r *Run, b *built, out string, size int64) error {
 	start := time.Now()
-	bl := b.cfg.System.Bootloader
-	l, cleanup, err := image.SystemLayout(b.st, image.SystemOptions{
-		Loader: boot.LoaderConfig{Timeout: bl.Timeout, ConsoleMode: bl.ConsoleMode, Editor: bl.Editor},
-		Size:   size,
-	}, b.res.Toplevel)
+	l, cleanup, err := image.SystemLayout(b.st, image.SystemOptions{Size: size}, b.res.Toplevel)
 	if err != nil {
 		return err
 	}

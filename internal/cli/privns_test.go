@@ -95,7 +95,7 @@ func TestReceiveIntoReadOnlyStore(t *testing.T) {
 	src := newTestMachine(t).st
 	lib, app := twoPaths(t, src)
 	var stream bytes.Buffer
-	if _, err := sendPaths(&stream, src, []store.Path{app, lib}); err != nil {
+	if _, err := src.SendStream(&stream, []store.Path{app, lib}); err != nil {
 		t.Fatal(err)
 	}
 	streamFile := filepath.Join(t.TempDir(), "stream")

@@ -236,27 +236,27 @@ func remoteMissing(c *ssh.Client, r *Run, paths []store.Path) (kiln string, miss
 }
 
 // remoteReceive streams paths into the target's store with its kiln.
-func remoteReceive(c *ssh.Client, r *Run, kiln string, s *store.Store, paths []store.Path) (transferStats, error) {
+func remoteReceive(c *ssh.Client, r *Run, kiln string, s *store.Store, paths []store.Path) (store.TransferStats, error) {
 	if len(paths) == 0 {
-		return transferStats{}, nil
+		return store.TransferStats{}, nil
 	}
 	sess, err := c.NewSession()
 	if err != nil {
-		return transferStats{}, fmt.Errorf("ssh session: %w", err)
+		return store.TransferStats{}, fmt.Errorf("ssh session: %w", err)
 	}
 	defer sess.Close()
 	in, err := sess.StdinPipe()
 	if err != nil {
-		return transferStats{}, err
+		return store.TransferStats{}, err
 	}
 	var errb strings.Builder
 	sess.Stdout, sess.Stderr = io.Discard, &errb
 	cmd := []string{kiln, "store", "receive"}
 	start := time.Now()
 	if err := sess.Start(shellJoin(cmd)); err != nil {
-		return transferStats{}, fmt.Errorf("start %s store receive: %w", kiln, err)
+		return store.TransferStats{}, fmt.Errorf("start %s store receive: %w", kiln, err)
 	}
-	st, serr := sendPaths(in, s, paths)
+	st, serr := s.SendStream(in, paths)
 	in.Close()
 	code, werr := exitCode(sess.Wait())
 	st.Time = time.Since(start) // until the target has registered them all

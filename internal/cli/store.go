@@ -175,7 +175,7 @@ func storeInfo(r *Run, s *store.Store, args []string) error {
 	}
 	for _, j := range out {
 		r.Printf("%s\n  nar:        %s, %s\n  closure:    %d paths, %s\n  registered: %s\n",
-			j.Path, j.NarHash, gcBytes(j.NarSize), j.ClosurePaths, gcBytes(j.ClosureSize), j.Registered.Format("2006-01-02 15:04:05 MST"))
+			j.Path, j.NarHash, store.FormatBytes(j.NarSize), j.ClosurePaths, store.FormatBytes(j.ClosureSize), j.Registered.Format("2006-01-02 15:04:05 MST"))
 		for _, ref := range j.Refs {
 			r.Printf("  ref:        %s\n", ref)
 		}
