@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"github.com/kiln-os/kiln/toplevel"
 
 	"github.com/kiln-os/kiln/store"
@@ -221,7 +222,7 @@ func unreferenced(existing fs.FS, files map[string]ESPFile) ([]string, error) {
 		}
 		for _, e := range ents {
 			name := dir + "/" + e.Name()
-			ours := strings.HasPrefix(e.Name(), tempPrefix) ||
+			ours := fsutil.IsTemp(e.Name()) ||
 				dir == KilnDir || dir == EntriesDir && strings.HasPrefix(e.Name(), entryPrefix)
 			if _, wanted := files[name]; ours && !wanted && !e.IsDir() {
 				del = append(del, name)
