@@ -114,32 +114,21 @@ var fhsLinks = []struct{ name, target string }{
 	{"/lib64", "usr/lib64"},
 }
 
-// fhsDirs are made when missing; /tmp's mode is also enforced (an image
-// may hold it as a plain directory).
-var fhsDirs = []struct {
-	name    string
-	mode    os.FileMode
-	enforce bool
-}{
-	{"/etc", 0o755, false}, {"/var", 0o755, false}, {"/tmp", os.ModeSticky | 0o777, true},
-	{"/root", 0o700, false}, {"/home", 0o755, false}, {"/run", 0o755, false},
-}
-
 func (a Activator) layout(root, top string, phase Phase) error {
 	var errs []error
-	for _, d := range fhsDirs {
-		p := under(root, d.name)
+	for _, d := range toplevel.RootDirs {
+		p := under(root, d.Name)
 		if fi, err := os.Lstat(p); err == nil {
-			if d.enforce && fi.IsDir() && fi.Mode()&(os.ModePerm|os.ModeSticky) != d.mode {
-				errs = append(errs, os.Chmod(p, d.mode))
+			if d.Enforce && fi.IsDir() && fi.Mode()&(os.ModePerm|os.ModeSticky) != d.Mode {
+				errs = append(errs, os.Chmod(p, d.Mode))
 			}
 			continue
 		}
-		if err := os.Mkdir(p, d.mode); err != nil {
+		if err := os.Mkdir(p, d.Mode); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		errs = append(errs, os.Chmod(p, d.mode)) // past the umask
+		errs = append(errs, os.Chmod(p, d.Mode)) // past the umask
 	}
 	links := []struct{ name, target string }{{"/run/current-system", top}}
 	if phase == Boot {

@@ -8,7 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
+
+	"github.com/kiln-os/kiln/internal/parallel"
 
 	"github.com/kiln-os/kiln/store"
 )
@@ -43,20 +44,12 @@ func Realize(ctx context.Context, st *store.Store, l *Lock, opts FetchOptions) (
 			pr.p.BytesTotal += p.Size
 		}
 	}
-	errs := make([]error, len(todo))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, opts.jobs())
-	for i, p := range todo {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			errs[i] = realizeOne(ctx, st, p, out[p.Name], &opts, pr)
-			pr.add(0, 1, p.Name)
-		}()
-	}
-	wg.Wait()
+	errs := parallel.Do(len(todo), opts.jobs(), func(i int) error {
+		p := todo[i]
+		err := realizeOne(ctx, st, p, out[p.Name], &opts, pr)
+		pr.add(0, 1, p.Name)
+		return err
+	})
 	if err := joinFetchErrors(todo, errs); err != nil {
 		return nil, err
 	}

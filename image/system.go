@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/kiln-os/kiln/toplevel"
+	"github.com/kiln-os/kiln/internal/parallel"
 
-	"golang.org/x/sync/errgroup"
+	"github.com/kiln-os/kiln/toplevel"
 
 	"github.com/kiln-os/kiln/boot"
 	"github.com/kiln-os/kiln/store"
@@ -66,15 +66,6 @@ func SystemLayout(st *store.Store, opts SystemOptions, toplevels ...store.Path) 
 	return Layout{Size: opts.Size, ESPSize: opts.ESPSize, Seed: current.Hash(), ESP: esp, RootDir: root}, remove, nil
 }
 
-// fhsDirs are the empty top-level directories of a kiln root.
-var fhsDirs = []struct {
-	name string
-	mode fs.FileMode
-}{
-	{"boot", 0o755}, {"dev", 0o755}, {"etc", 0o755}, {"home", 0o755}, {"mnt", 0o755}, {"proc", 0o755},
-	{"root", 0o700}, {"run", 0o755}, {"sys", 0o755}, {"tmp", 0o777 | fs.ModeSticky}, {"var", 0o755},
-}
-
 func stageRoot(st *store.Store, root string, toplevels []store.Path) error {
 	closure, err := st.Closure(toplevels...)
 	if err != nil {
@@ -86,17 +77,14 @@ func stageRoot(st *store.Store, root string, toplevels []store.Path) error {
 	}
 	// Linking is bound by metadata latency, not CPU: a few store paths at
 	// a time.
-	var g errgroup.Group
-	g.SetLimit(4)
-	for _, p := range closure {
-		g.Go(func() error {
-			if err := linkTree(st.Physical(p), filepath.Join(storeDir, p.Base())); err != nil {
-				return fmt.Errorf("stage %s: %w", p, err)
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	errs := parallel.Do(len(closure), 4, func(i int) error {
+		p := closure[i]
+		if err := linkTree(st.Physical(p), filepath.Join(storeDir, p.Base())); err != nil {
+			return fmt.Errorf("stage %s: %w", p, err)
+		}
+		return nil
+	})
+	if err := parallel.First(errs); err != nil {
 		return err
 	}
 	if err := st.ExportRecords(filepath.Join(root, "kiln", "var"), closure...); err != nil {
@@ -108,12 +96,12 @@ func stageRoot(st *store.Store, root string, toplevels []store.Path) error {
 			return err
 		}
 	}
-	for _, d := range fhsDirs {
-		p := filepath.Join(root, d.name)
+	for _, d := range toplevel.RootDirs {
+		p := filepath.Join(root, d.Name)
 		if err := os.Mkdir(p, 0o755); err != nil {
 			return err
 		}
-		if err := os.Chmod(p, d.mode); err != nil {
+		if err := os.Chmod(p, d.Mode); err != nil {
 			return err
 		}
 	}
