@@ -30,12 +30,11 @@ func BenchmarkUnpackXZ(b *testing.B) {
 			continue
 		}
 		b.Run(name, func(b *testing.B) {
-			pureGoXZ = pure
-			defer func() { pureGoXZ = false }()
+			u := Unpacker{PureGoXZ: pure}
 			b.SetBytes(st.Size())
 			for i := 0; b.Loop(); i++ {
 				dir := filepath.Join(b.TempDir(), fmt.Sprint(i))
-				if err := UnpackDeb(deb, dir, sum); err != nil {
+				if err := u.UnpackDeb(deb, dir, sum); err != nil {
 					b.Fatal(err)
 				}
 				b.StopTimer()

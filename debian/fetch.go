@@ -30,6 +30,8 @@ type FetchOptions struct {
 	// Progress, when set, is called (serialized) as bytes arrive and as
 	// packages finish.
 	Progress func(Progress)
+	// Unpack unpacks the .debs (its zero value in kiln; tests set hooks).
+	Unpack Unpacker
 	// Documentation makes Realize also restore documentation outputs
 	// (DocStorePath) that a collection removed while their main output
 	// stayed; a fresh unpack always makes both.

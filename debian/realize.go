@@ -82,7 +82,7 @@ func realizeOne(ctx context.Context, st *store.Store, p LockedPackage, sp store.
 		err = st.Build(ctx, doc, nil, func(tmp string) error {
 			full := tmp + ".full"
 			defer os.RemoveAll(full)
-			if err := UnpackDeb(o.DebFile(p), full, p.SHA256); err != nil {
+			if err := o.Unpack.UnpackDeb(o.DebFile(p), full, p.SHA256); err != nil {
 				return err
 			}
 			has, err := SplitDocs(full, tmp)
@@ -93,7 +93,7 @@ func realizeOne(ctx context.Context, st *store.Store, p LockedPackage, sp store.
 		})
 	default:
 		err = st.Build(ctx, sp, nil, func(tmp string) error {
-			if err := UnpackDeb(o.DebFile(p), tmp, p.SHA256); err != nil {
+			if err := o.Unpack.UnpackDeb(o.DebFile(p), tmp, p.SHA256); err != nil {
 				return err
 			}
 			staged := tmp + ".doc"

@@ -366,14 +366,14 @@ func realizeAndHang(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unpackHook = func(name string) {
+	hang := func(name string) {
 		if name == "usr/bin/hello-again" {
 			os.WriteFile(filepath.Join(dir, "unpacking"), nil, 0o644)
 			select {} // wait for the kill
 		}
 	}
 	m, _ := ParseMirror(os.Getenv("KILN_TEST_MIRROR"))
-	Realize(context.Background(), openStore(t, dir), l, FetchOptions{Mirror: m, CacheDir: os.Getenv("KILN_TEST_CACHE"), Jobs: 1})
+	Realize(context.Background(), openStore(t, dir), l, FetchOptions{Mirror: m, CacheDir: os.Getenv("KILN_TEST_CACHE"), Jobs: 1, Unpack: Unpacker{Hook: hang}})
 	t.Fatal("Realize returned; it should have been killed")
 }
 

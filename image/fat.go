@@ -7,8 +7,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"strconv"
-	"sync"
 
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/filesystem"
@@ -35,24 +33,12 @@ func espSize(m *Manifest) (int64, error) {
 	return total, nil
 }
 
-// sourceDateEpoch guards SOURCE_DATE_EPOCH, through which go-diskfs takes
-// the timestamps of the FAT entries it creates (it has no other way).
-var sourceDateEpoch sync.Mutex
-
 // writeESP makes the FAT32 file system and copies the files in, sorted.
+// go-diskfs dates the entries it makes with the clock (or the process's
+// SOURCE_DATE_EPOCH, which kiln never sets: changing the environment
+// races every other goroutine's exec); fixFAT32 then dates every entry
+// fatTime.
 func writeESP(ctx context.Context, f *os.File, m *Manifest, p *progressor) error {
-	sourceDateEpoch.Lock()
-	defer sourceDateEpoch.Unlock()
-	old, had := os.LookupEnv("SOURCE_DATE_EPOCH")
-	os.Setenv("SOURCE_DATE_EPOCH", strconv.Itoa(fatTime))
-	defer func() {
-		if had {
-			os.Setenv("SOURCE_DATE_EPOCH", old)
-		} else {
-			os.Unsetenv("SOURCE_DATE_EPOCH")
-		}
-	}()
-
 	esp := m.ESP()
 	fsys, err := makeFAT32(f, esp)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"time"
 )
 
 // fixFAT32 corrects what go-diskfs v1.9.4 leaves for fsck.vfat to
@@ -11,10 +12,16 @@ import (
 //   - a directory's ".." entry must name cluster 0 when the parent is the
 //     root directory (FAT spec); go-diskfs writes the root's cluster (2).
 //     Its timestamps are also taken from "." (go-diskfs writes a bogus date);
-//   - the FSInfo free-cluster count, left "unknown" (0xFFFFFFFF), is set.
+//   - the FSInfo free-cluster count, left "unknown" (0xFFFFFFFF), is set;
+//   - every entry's timestamps are fatTime (go-diskfs dates them now), so
+//     the same files make the same bytes.
 func fixFAT32(f *os.File, off int64) error {
 	v, err := readFATVolume(f, off)
 	if err != nil {
+		return fmt.Errorf("fix ESP: %w", err)
+	}
+	date, clock := fatDateTime(time.Unix(fatTime, 0).UTC())
+	if err := v.setTimes(v.rootCluster, date, clock, 0); err != nil {
 		return fmt.Errorf("fix ESP: %w", err)
 	}
 	if err := v.fixDotDot(v.rootCluster, 0, 0); err != nil {
@@ -130,6 +137,65 @@ func (v *fatVolume) fixDotDot(dir, parent uint32, depth int) error {
 			if err := v.fixDotDot(sub, dir, depth+1); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// fatDateTime encodes t as a FAT directory entry's date and time.
+func fatDateTime(t time.Time) (date, clock uint16) {
+	date = uint16((t.Year()-1980)<<9 | int(t.Month())<<5 | t.Day())
+	clock = uint16(t.Hour()<<11 | t.Minute()<<5 | t.Second()/2)
+	return date, clock
+}
+
+// setTimes dates every entry of the directory at cluster dir, and of its
+// subdirectories, date and clock: creation (with its 10 ms part), access
+// and modification.
+func (v *fatVolume) setTimes(dir uint32, date, clock uint16, depth int) error {
+	if depth > 32 {
+		return fmt.Errorf("directories nested too deep")
+	}
+	clusters, err := v.chain(dir)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, v.clusterSize)
+	for _, c := range clusters {
+		if _, err := v.f.ReadAt(buf, v.clusterOffset(c)); err != nil {
+			return err
+		}
+		end := false
+		var subs []uint32
+		for e := 0; e+32 <= len(buf); e += 32 {
+			ent := buf[e : e+32]
+			if ent[0] == 0 {
+				end = true
+				break
+			}
+			if ent[0] == 0xe5 || ent[11] == 0x0f {
+				continue // deleted, or a long-name slot (it has no times)
+			}
+			ent[13] = 0
+			binary.LittleEndian.PutUint16(ent[14:], clock)
+			binary.LittleEndian.PutUint16(ent[16:], date)
+			binary.LittleEndian.PutUint16(ent[18:], date)
+			binary.LittleEndian.PutUint16(ent[22:], clock)
+			binary.LittleEndian.PutUint16(ent[24:], date)
+			if ent[11]&0x10 != 0 && ent[0] != '.' {
+				subs = append(subs, uint32(binary.LittleEndian.Uint16(ent[20:]))<<16|uint32(binary.LittleEndian.Uint16(ent[26:])))
+			}
+		}
+		if _, err := v.f.WriteAt(buf, v.clusterOffset(c)); err != nil {
+			return err
+		}
+		for _, sub := range subs {
+			if err := v.setTimes(sub, date, clock, depth+1); err != nil {
+				return err
+			}
+		}
+		if end {
+			return nil
 		}
 	}
 	return nil

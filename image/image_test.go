@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -304,4 +305,22 @@ func fileHash(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+// Every ESP entry is dated fatTime, set after go-diskfs wrote it with the
+// clock (kiln never sets the process's SOURCE_DATE_EPOCH).
+func TestESPTimestampsFixed(t *testing.T) {
+	img, m := writeImage(t, fixture(t))
+	esp := extract(t, img, m.ESP(), filepath.Join(t.TempDir(), "esp.img"))
+	out := run(t, "mdir", "-/", "-a", "-i", esp, "::/")
+	dated := regexp.MustCompile(`(?m)^\S.*\s(\d{4}-\d\d-\d\d\s+\d+:\d\d)\s`)
+	entries := dated.FindAllStringSubmatch(out, -1)
+	if len(entries) < 10 {
+		t.Fatalf("mdir listed %d dated entries:\n%s", len(entries), out)
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e[1], "1980-01-01") || !strings.HasSuffix(e[1], " 0:00") {
+			t.Errorf("ESP entry dated %s, want 1980-01-01 0:00: %s", e[1], strings.TrimSpace(e[0]))
+		}
+	}
 }
