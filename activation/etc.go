@@ -57,21 +57,21 @@ const (
 
 // EtcAction is one planned change.
 type EtcAction struct {
-	Op    EtcOp
-	Path  string            // relative to /etc
-	Entry toplevel.EtcEntry // what to make (create, replace, backup, adopt)
+	Op    EtcOp             `json:"op"`
+	Path  string            `json:"path"`  // relative to /etc
+	Entry toplevel.EtcEntry `json:"entry"` // what to make (create, replace, backup, adopt)
 	// Source is the host path of a copy's content, resolved at plan time.
-	Source string
+	Source string `json:"source,omitempty"`
 }
 
 // EtcPlan is what ApplyEtc does: point /etc/static at the new etc tree,
 // then remove, back up and create entries.
 type EtcPlan struct {
-	Static    string // new target of /etc/static
-	OldStatic string // current target ("" if none)
-	Actions   []EtcAction
-	Ledger    Ledger   // written after the actions
-	Warnings  []string // entries skipped
+	Static    string      `json:"static"`     // new target of /etc/static
+	OldStatic string      `json:"old_static"` // current target ("" if none)
+	Actions   []EtcAction `json:"actions"`
+	Ledger    Ledger      `json:"ledger"`             // written after the actions
+	Warnings  []string    `json:"warnings,omitempty"` // entries skipped
 }
 
 // Empty reports whether applying the plan changes nothing.

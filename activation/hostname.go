@@ -19,8 +19,8 @@ const kernelHostname = "/proc/sys/kernel/hostname"
 // systemd sets the host name from /etc/hostname only at boot, so a switch
 // sets it (as NixOS's activation does).
 type HostnamePlan struct {
-	Current string // "" when the root has no running kernel (a test root)
-	Want    string // "" when the generation names none
+	Current string `json:"current"` // "" when the root has no running kernel (a test root)
+	Want    string `json:"want"`    // "" when the generation names none
 }
 
 // Change reports whether applying the plan changes the running host name.

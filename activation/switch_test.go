@@ -489,3 +489,63 @@ func TestSwitchLockOtherProcess(t *testing.T) {
 		t.Fatalf("switch after the holder died: %v", err)
 	}
 }
+
+// The switch applies the activation it planned and records it in the
+// journal: users, /etc, host name and wrappers, as the dry run printed
+// them (never a password hash).
+func TestSwitchJournalsThePlan(t *testing.T) {
+	t.Setenv("KILN_TEST_FAULTS", "1")
+	root := t.TempDir()
+	_, gen2, sd := switchGenerations(t, root)
+	plan, err := PlanSwitch(context.Background(), root, "", gen2, sd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Switch(context.Background(), root, gen2, sd, SwitchOptions{CrashAt: "before-activate", OnCrash: func(string) {}})
+	if !errors.Is(err, ErrCrashInjected) {
+		t.Fatalf("switch crashing before the activation: %v", err)
+	}
+	raw, err := os.ReadFile(under(root, JournalFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := ReadJournal(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Version != JournalVersion || j.Activation == nil || j.Activated {
+		t.Fatalf("journal: version %d, activation %v, activated %v", j.Version, j.Activation, j.Activated)
+	}
+	if got, want := j.Activation.Users.String(), plan.Users.String(); got != want {
+		t.Errorf("journaled users plan:\n%s\nwant the dry run's:\n%s", got, want)
+	}
+	if got, want := j.Activation.Etc.String(), plan.Etc.String(); got != want {
+		t.Errorf("journaled etc plan:\n%s\nwant the dry run's:\n%s", got, want)
+	}
+	if got, want := j.Activation.Wrappers.String(), plan.Wrappers.String(); got != want || j.Activation.Hostname != plan.Hostname {
+		t.Errorf("journaled wrappers %q host name %+v, want %q %+v", got, j.Activation.Hostname, want, plan.Hostname)
+	}
+	if strings.Contains(string(raw), "alicehash") || !strings.Contains(string(raw), `"add user bob uid 1001`) {
+		t.Errorf("the journal holds a password hash, or not the plan's changes:\n%s", raw)
+	}
+	// The journal's record is not a plan to apply.
+	if err := ApplyUsers(root, j.Activation.Users); err == nil {
+		t.Error("a users plan read back from the journal was applied")
+	}
+}
+
+// A version 1 journal (no activation recorded) still finishes.
+func TestSwitchResumesVersion1Journal(t *testing.T) {
+	root := t.TempDir()
+	_, gen2, sd := switchGenerations(t, root)
+	writeFiles(t, root, map[string]string{JournalFile: `{"version":1,"from":"","to":"` + gen2 + `","activated":false,` +
+		`"daemon_reload":true,"stop":null,"reload":null,"restart":null,"start":null}`})
+	rep, err := Switch(context.Background(), root, gen2, sd, SwitchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Resumed != gen2 || !rep.OK() {
+		t.Errorf("resumed %q, errors %v", rep.Resumed, rep.Errors)
+	}
+	wantLine(t, root, "/etc/passwd", "bob:x:1001:100::/home/bob:/bin/sh")
+}

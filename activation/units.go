@@ -319,17 +319,22 @@ func (r unitResolver) storePath(h string) store.Path {
 	return p
 }
 
-func (r unitResolver) mapPath(p string) string {
+func (r unitResolver) mapPath(p string) string { return intoToplevel(r.toplevel, p) }
+
+// intoToplevel maps machine path p to where it will lead once top is the
+// current system: /etc into top's etc tree, /usr (and the merged-/usr
+// /lib, /lib64, /bin, /sbin) into its sw forest. Other paths stay.
+func intoToplevel(top, p string) string {
 	p = path.Clean(p)
 	switch {
 	case p == "/etc" || strings.HasPrefix(p, "/etc/"):
-		return path.Join(r.toplevel, "etc", strings.TrimPrefix(p, "/etc"))
+		return path.Join(top, "etc", strings.TrimPrefix(p, "/etc"))
 	case p == "/usr" || strings.HasPrefix(p, "/usr/"):
-		return path.Join(r.toplevel, "sw", strings.TrimPrefix(p, "/usr"))
+		return path.Join(top, "sw", strings.TrimPrefix(p, "/usr"))
 	}
 	for _, d := range []string{"/lib", "/lib64", "/bin", "/sbin"} {
 		if p == d || strings.HasPrefix(p, d+"/") {
-			return path.Join(r.toplevel, "sw", p)
+			return path.Join(top, "sw", p)
 		}
 	}
 	return p

@@ -29,8 +29,8 @@ const lockedShell = "/usr/sbin/nologin"
 // gshadow (password hashes are read from hashed_password_file only when
 // applying, never kept in the plan), ids.json and new home directories.
 type UsersPlan struct {
-	Changes  []string // human-readable, in order: groups, users, locks, homes
-	Warnings []string
+	Changes  []string `json:"changes"` // human-readable, in order: groups, users, locks, homes
+	Warnings []string `json:"warnings,omitempty"`
 
 	passwd, group, shadow, gshadow *table
 	ids                            IDs

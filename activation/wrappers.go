@@ -19,8 +19,8 @@ const WrappersDir = "/run/wrappers"
 
 // WrappersPlan is the set of wrappers ApplyWrappers makes.
 type WrappersPlan struct {
-	Wrappers []toplevel.Wrapper
-	sources  map[string]string // name → host path of the resolved source
+	Wrappers []toplevel.Wrapper `json:"wrappers"`
+	sources  map[string]string  // name → host path of the resolved source
 }
 
 // String prints the plan.
@@ -35,13 +35,14 @@ func (p WrappersPlan) String() string {
 	return b.String()
 }
 
-// PlanWrappers resolves each wrapper's source under root (following the
-// machine's own symlinks, e.g. /usr -> /run/current-system/sw).
-func PlanWrappers(root string, spec *toplevel.ActivationSpec) (WrappersPlan, error) {
+// PlanWrappers resolves each wrapper's source under root as the machine
+// will see it once top is current: /usr, /bin, /lib… in top's sw forest,
+// the store's symlinks followed under root.
+func PlanWrappers(root string, spec *toplevel.ActivationSpec, top string) (WrappersPlan, error) {
 	p := WrappersPlan{Wrappers: append([]toplevel.Wrapper{}, spec.Wrappers...), sources: map[string]string{}}
 	sort.Slice(p.Wrappers, func(i, j int) bool { return p.Wrappers[i].Name < p.Wrappers[j].Name })
 	for _, w := range p.Wrappers {
-		src, err := resolveIn(root, w.Source)
+		src, err := resolveIn(root, intoToplevel(top, w.Source))
 		if err != nil {
 			return WrappersPlan{}, fmt.Errorf("wrapper %s: %w", w.Name, err)
 		}

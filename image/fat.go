@@ -15,7 +15,7 @@ import (
 
 // espSize sums the ESP files and checks that they fit, with room to spare
 // for FAT metadata and later generations' kernels.
-func espSize(m *Manifest) (int64, error) {
+func espSize(m *DiskPlan) (int64, error) {
 	var total int64
 	for _, f := range m.ESPFiles {
 		fi, err := os.Stat(f.Source)
@@ -38,7 +38,7 @@ func espSize(m *Manifest) (int64, error) {
 // SOURCE_DATE_EPOCH, which kiln never sets: changing the environment
 // races every other goroutine's exec); fixFAT32 then dates every entry
 // fatTime.
-func writeESP(ctx context.Context, f *os.File, m *Manifest, p *progressor) error {
+func writeESP(ctx context.Context, f *os.File, m *DiskPlan, p *progressor) error {
 	esp := m.ESP()
 	fsys, err := makeFAT32(f, esp)
 	if err != nil {

@@ -35,7 +35,7 @@ type SystemOptions struct {
 // records under kiln/var/db; the profile links; the empty top-level
 // directories) and the ESP files planned by boot.PlanESP from their
 // bootspecs. The Layout's seed is the current toplevel's hash. cleanup
-// removes the staged trees; call it after Write.
+// removes the staged trees; call it after ApplyDisk.
 func SystemLayout(st *store.Store, opts SystemOptions, toplevels ...store.Path) (l Layout, cleanup func() error, err error) {
 	if len(toplevels) == 0 {
 		return Layout{}, nil, errors.New("stage system image: no toplevel")

@@ -12,7 +12,6 @@ import (
 
 	"github.com/kiln-os/kiln/toplevel"
 
-	"github.com/kiln-os/kiln/debian"
 	"github.com/kiln-os/kiln/modules"
 	"github.com/kiln-os/kiln/store"
 )
@@ -41,17 +40,13 @@ const (
 	toplevelBuilder = "toplevel/3"
 )
 
-// Options tune a build.
-type Options struct {
+// PlanOptions say what goes into every system besides its configuration.
+type PlanOptions struct {
 	// KilnBinary is the host path of the static kiln binary (the CLI
 	// passes os.Executable()). It becomes stage 1, stage 2 and bin/kiln.
 	KilnBinary string
 	// Version is kiln's version, written as kiln-version.
 	Version string
-	// Progress, when set, hears about each part as it is reused or built.
-	Progress func(Event)
-	// Fetch is how Build realizes locked packages missing from the store.
-	Fetch debian.FetchOptions
 }
 
 // Event reports one part of a build.
@@ -62,9 +57,9 @@ type Event struct {
 	Err    error
 }
 
-// Plan is everything a build will make, computed without writing: each
-// part's store path from the hashes of its inputs. It prints as text.
-type Plan struct {
+// BuildPlan is everything a build will make, computed without writing:
+// each part's store path from the hashes of its inputs. It prints as text.
+type BuildPlan struct {
 	Parts      map[string]store.Path
 	Kernel     kernelInfo
 	KernelPath store.Path // the kernel package
@@ -74,7 +69,7 @@ type Plan struct {
 
 	sys        *modules.System
 	pk         Packages
-	opts       Options
+	opts       PlanOptions
 	kilnSum    string
 	initrdMods []string
 	etc        []EtcEntry // final layered entries
@@ -86,7 +81,7 @@ type Plan struct {
 }
 
 // String lists the parts and their store paths, one per line, sorted.
-func (p *Plan) String() string {
+func (p *BuildPlan) String() string {
 	var b strings.Builder
 	names := orderedKeys(p.Parts)
 	for _, n := range names {
@@ -108,17 +103,17 @@ func WantedPackages(sys *modules.System) []string {
 	return out
 }
 
-// MakePlan computes the store paths of a system's parts. It reads the
+// PlanBuild computes the store paths of a system's parts. It reads the
 // packages (their etc trees, sysusers, PAM profiles...) but writes
 // nothing.
-func MakePlan(sys *modules.System, pk Packages, opts Options) (*Plan, error) {
+func PlanBuild(sys *modules.System, pk Packages, opts PlanOptions) (*BuildPlan, error) {
 	if opts.KilnBinary == "" {
 		return nil, fmt.Errorf("plan: no kiln binary given")
 	}
 	if opts.Version == "" {
 		opts.Version = "0"
 	}
-	p := &Plan{sys: sys, pk: pk, opts: opts, Parts: map[string]store.Path{}}
+	p := &BuildPlan{sys: sys, pk: pk, opts: opts, Parts: map[string]store.Path{}}
 	for _, n := range pk.Names() {
 		sp, _ := pk.Path(n)
 		p.pkgPaths = append(p.pkgPaths, sp)
@@ -164,7 +159,7 @@ func MakePlan(sys *modules.System, pk Packages, opts Options) (*Plan, error) {
 	return p, p.planToplevel()
 }
 
-func (p *Plan) allPackagesKey(builder string) *store.Key {
+func (p *BuildPlan) allPackagesKey(builder string) *store.Key {
 	k := store.NewKey(builder)
 	for _, sp := range p.pkgPaths {
 		k.AddPath("package", sp)
@@ -172,7 +167,7 @@ func (p *Plan) allPackagesKey(builder string) *store.Key {
 	return k
 }
 
-func (p *Plan) planKernel() error {
+func (p *BuildPlan) planKernel() error {
 	k, err := findKernel(p.pk, p.sys.Kernel.Package)
 	if err != nil {
 		return fmt.Errorf("plan: %w", err)
@@ -209,7 +204,7 @@ func (p *Plan) planKernel() error {
 // planEtc layers the etc entries: package conffiles < what maintainer
 // scripts would have generated < the configuration's (GenerateEtc, whose
 // last entries are the user's `etc`).
-func (p *Plan) planEtc() error {
+func (p *BuildPlan) planEtc() error {
 	pkgEtc, err := packageEtc(p.pk)
 	if err != nil {
 		return fmt.Errorf("plan etc: %w", err)
@@ -347,7 +342,7 @@ var setuidPrograms = []struct{ file, owner, group, mode string }{
 	{"usr/sbin/unix_chkpwd", "root", "shadow", "2755"},
 }
 
-func (p *Plan) planActivation() error {
+func (p *BuildPlan) planActivation() error {
 	acc, err := packageAccounts(p.pk)
 	if err != nil {
 		return fmt.Errorf("plan users: %w", err)
@@ -414,7 +409,7 @@ func orRoot(s string) string {
 // baseKernelParams come first on every kernel command line.
 var baseKernelParams = []string{"root=" + rootSpec, "rootfstype=ext4", "rw"}
 
-func (p *Plan) planToplevel() error {
+func (p *BuildPlan) planToplevel() error {
 	p.Params = append(append([]string{}, baseKernelParams...), p.sys.Kernel.Params...)
 	p.Label = fmt.Sprintf("kiln %s (Linux %s)", p.opts.Version, p.Kernel.Version)
 	sp, _ := p.pk.Path("systemd")
@@ -455,7 +450,3 @@ func loaderOf(sys *modules.System) toplevel.Loader {
 	bl := sys.Bootloader
 	return toplevel.Loader{Timeout: bl.Timeout, MaxGenerations: bl.MaxGenerations, ConsoleMode: bl.ConsoleMode, Editor: bl.Editor}
 }
-
-// SetProgress sets the function that hears about each part as Build
-// reuses or builds it.
-func (p *Plan) SetProgress(fn func(Event)) { p.opts.Progress = fn }

@@ -17,7 +17,7 @@ func TestKVMProbe(t *testing.T) {
 	ok := kvmCreatesVM() && kvmRunsFirmware(defaultQEMU, DefaultOVMFCode)
 	took := time.Since(start)
 	t.Logf("KVM usable: %v (probe took %v)", ok, took)
-	p, err := NewPlan(t.TempDir(), WithoutBackdoor())
+	p, err := PlanVM(t.TempDir(), WithoutBackdoor())
 	if err != nil {
 		t.Fatal(err)
 	}

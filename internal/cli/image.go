@@ -63,12 +63,12 @@ func writeImage(ctx context.Context, r *Run, b *built, out string, size int64) e
 		return err
 	}
 	defer cleanup()
-	m, err := image.Plan(l)
+	m, err := image.PlanDisk(l)
 	if err != nil {
 		return fmt.Errorf("plan image: %w", err)
 	}
 	bar := newBar(r, "image")
-	err = image.Write(ctx, out, m, func(done, total int64) { bar.set(done, total, "") })
+	err = image.ApplyDisk(ctx, out, m, func(done, total int64) { bar.set(done, total, "") })
 	bar.done()
 	if err != nil {
 		return err

@@ -127,7 +127,7 @@ func runVM(ctx context.Context, r *Run, opts any, args []string) error {
 	if len(args) == 0 {
 		o = append(o, testvm.WithDiskFormat("raw")) // kiln writes raw images; in a dry run there is none yet
 	}
-	plan, err := testvm.NewPlan(state, o...)
+	plan, err := testvm.PlanVM(state, o...)
 	if err != nil {
 		return err
 	}
@@ -135,7 +135,7 @@ func runVM(ctx context.Context, r *Run, opts any, args []string) error {
 		r.Printf("%s\n", plan)
 		return nil
 	}
-	if err := plan.Prepare(); err != nil {
+	if err := testvm.ApplyVM(plan); err != nil {
 		return err
 	}
 	if f.sshPort != 0 {
