@@ -1,6 +1,7 @@
 package image
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -230,4 +231,21 @@ func removeStaged(dir string) error {
 		return fmt.Errorf("remove staged image %s: %w", dir, err)
 	}
 	return nil
+}
+
+// WriteSystem writes the disk image of the toplevels (the last one
+// current) from st to out: it stages them (SystemLayout), plans the disk
+// (PlanDisk), writes it (ApplyDisk, progress may be nil) and removes the
+// staged trees.
+func WriteSystem(ctx context.Context, st *store.Store, out string, opts SystemOptions, progress func(done, total int64), toplevels ...store.Path) error {
+	l, cleanup, err := SystemLayout(st, opts, toplevels...)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	plan, err := PlanDisk(l)
+	if err != nil {
+		return fmt.Errorf("plan image: %w", err)
+	}
+	return ApplyDisk(ctx, out, plan, progress)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -56,26 +57,28 @@ func (w Warning) String() string {
 	return "maintainer scripts kiln does not replace yet: " + strings.Join(w.Unreplaced, ", ") + " (see kiln audit)"
 }
 
-// NoLockError is a configuration without a kiln.lock.
+// NoLockError is a configuration without a kiln.lock (kiln lock makes
+// one).
 type NoLockError struct {
-	Lock, HostFile string
+	Lock string
 }
 
 func (e *NoLockError) Error() string {
-	return fmt.Sprintf("no %s beside the configuration: run 'kiln lock%s' first", debian.LockFile, configFlag(e.HostFile))
+	return fmt.Sprintf("no %s beside the configuration", filepath.Base(e.Lock))
 }
 
 func (e *NoLockError) Unwrap() error { return fs.ErrNotExist }
 
 // StaleLockError is a lock that does not cover the configuration: it
-// neither locks nor was resolved for the Missing packages.
+// neither locks nor was resolved for the Missing packages (kiln lock
+// resolves them).
 type StaleLockError struct {
-	Lock, HostFile string
-	Missing        []string
+	Lock    string
+	Missing []string
 }
 
 func (e *StaleLockError) Error() string {
-	return fmt.Sprintf("%s is stale: it does not lock %s; run 'kiln lock%s'", e.Lock, strings.Join(e.Missing, ", "), configFlag(e.HostFile))
+	return fmt.Sprintf("%s is stale: it does not lock %s", e.Lock, strings.Join(e.Missing, ", "))
 }
 
 // ConfigError is a configuration that does not load; its Diagnostics say
@@ -98,13 +101,6 @@ func (e *ConfigError) Error() string {
 	return fmt.Sprintf("configuration has %d error%s", n, s)
 }
 
-func configFlag(hostFile string) string {
-	if hostFile == "" {
-		return ""
-	}
-	return " -c " + hostFile
-}
-
 // Build is the one build pipeline of every verb that needs a system: it
 // reads the lock beside the configuration, loads the configuration with
 // the lock's packages, checks that the lock covers it, realizes the locked
@@ -118,7 +114,7 @@ func configFlag(hostFile string) string {
 func Build(ctx context.Context, o Options) (*Result, error) {
 	lock, err := debian.ReadLock(o.LockFile)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, &NoLockError{Lock: o.LockFile, HostFile: o.HostFile}
+		return nil, &NoLockError{Lock: o.LockFile}
 	}
 	if err != nil {
 		return nil, err
@@ -128,13 +124,13 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		// A package the lock lacks is an unknown pkgs.NAME: say the lock
 		// is stale when the configuration loads without the lock.
 		if all, adiags := modules.Load(o.HostFile, modules.LoadOptions{}); !adiags.HasErrors() {
-			if err := checkLock(lock, &all.System, o); err != nil {
+			if err := checkLock(lock, &all.System, o.LockFile); err != nil {
 				return nil, err
 			}
 		}
 		return nil, &ConfigError{Diagnostics: diags}
 	}
-	if err := checkLock(lock, &cfg.System, o); err != nil {
+	if err := checkLock(lock, &cfg.System, o.LockFile); err != nil {
 		return nil, err
 	}
 	fetch := o.Fetch
@@ -179,7 +175,7 @@ func (p *BuildPlan) result() *Result {
 
 // checkLock fails with a StaleLockError when lock lacks a package sys
 // wants.
-func checkLock(lock *debian.Lock, sys *modules.System, o Options) error {
+func checkLock(lock *debian.Lock, sys *modules.System, lockFile string) error {
 	roots := map[string]bool{}
 	for _, n := range lock.Roots.Packages {
 		roots[n] = true
@@ -191,7 +187,7 @@ func checkLock(lock *debian.Lock, sys *modules.System, o Options) error {
 		}
 	}
 	if len(missing) > 0 {
-		return &StaleLockError{Lock: o.LockFile, HostFile: o.HostFile, Missing: missing}
+		return &StaleLockError{Lock: lockFile, Missing: missing}
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/kiln-os/kiln/internal/testenv"
+	"github.com/kiln-os/kiln/machine"
 
 	"golang.org/x/sys/unix"
 
@@ -83,7 +84,7 @@ func readOnlyStoreHelper() int {
 	wd, _ := os.Getwd()
 	code := Main(context.Background(), Env{Args: args, Stdin: stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Dir: wd})
 	// This namespace (the machine's view) must still see it read-only.
-	if ro, flags, err := readOnlyMount(dir); err != nil || !ro || flags&unix.ST_NODEV == 0 {
+	if ro, flags, err := machine.ReadOnlyMount(dir); err != nil || !ro || flags&unix.ST_NODEV == 0 {
 		return fail(fmt.Errorf("after receive the store is read-only %v (flags %#x, %v), want read-only nodev", ro, flags, err))
 	}
 	return code
@@ -115,7 +116,7 @@ func TestReceiveIntoReadOnlyStore(t *testing.T) {
 			t.Errorf("%s not valid after receive", p)
 		}
 	}
-	if ro, _, _ := readOnlyMount(dst.Dir); ro {
+	if ro, _, _ := machine.ReadOnlyMount(dst.Dir); ro {
 		t.Errorf("the test's own view of %s became read-only", dst.Dir)
 	}
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 
+	"github.com/kiln-os/kiln/store"
 	"github.com/kiln-os/kiln/testvm"
 )
 
@@ -45,16 +45,17 @@ func init() {
 	})
 }
 
-// buildImage builds the disk image of a host file ("" for the default
-// system) and returns its path. kiln vm -c and kiln test use it.
-var buildImage = buildCachedImage
-
-// buildCachedImage builds the system and writes its image into the cache,
-// named by the toplevel and the boot loader settings (which the image
-// uses but the toplevel may not carry): the image of those is
-// reproducible, so an existing one is reused.
-func buildCachedImage(ctx context.Context, r *Run, hostFile string) (string, error) {
-	b, err := buildSystem(ctx, r, hostFile, false)
+// cachedImage builds the system of a host file ("" for the default
+// system) and writes its image into the cache, named by the toplevel
+// (which carries everything the image holds: the image of a toplevel is
+// reproducible, so an existing one is reused). kiln vm -c and kiln test
+// use it, through Run.buildImage.
+func cachedImage(ctx context.Context, r *Run, hostFile string) (string, error) {
+	st, err := store.Open(r.storeDir())
+	if err != nil {
+		return "", err
+	}
+	res, err := r.build(ctx, st, hostFile, false)
 	if err != nil {
 		return "", err
 	}
@@ -62,22 +63,13 @@ func buildCachedImage(ctx context.Context, r *Run, hostFile string) (string, err
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("image cache: %w", err)
 	}
-	loader := sha256.Sum256(fmt.Appendf(nil, "%+v", b.cfg.System.Bootloader))
-	out := filepath.Join(dir, fmt.Sprintf("%s-%x.img", b.res.Toplevel.Base(), loader[:4]))
+	out := filepath.Join(dir, res.Toplevel.Base()+".img")
 	if _, err := os.Stat(out); err == nil {
 		r.Logf("reusing image %s", out)
 		return out, nil
 	}
 	size, _ := parseSize("2G")
-	tmp := out + ".tmp"
-	if err := writeImage(ctx, r, b, tmp, size); err != nil {
-		os.Remove(tmp)
-		return "", err
-	}
-	if err := os.Rename(tmp, out); err != nil {
-		return "", fmt.Errorf("image cache: %w", err)
-	}
-	return out, nil
+	return out, writeImage(ctx, r, st, res.Toplevel, out, size)
 }
 
 func runVM(ctx context.Context, r *Run, opts any, args []string) error {
@@ -98,7 +90,7 @@ func runVM(ctx context.Context, r *Run, opts any, args []string) error {
 			return fmt.Errorf("disk image: %w", err)
 		}
 	} else if !f.dryRun {
-		img, err := buildImage(ctx, r, f.config)
+		img, err := r.image(ctx, f.config)
 		if err != nil {
 			return err
 		}
