@@ -2,6 +2,7 @@ package debian
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -251,4 +252,41 @@ func ParseLock(data []byte) (*Lock, error) {
 		}
 	}
 	return l, nil
+}
+
+// ResolveLock resolves req against a's verified indices (Load, Resolve)
+// and returns the lock that pins the result (NewLock).
+func (a *Archive) ResolveLock(ctx context.Context, req Request) (*Lock, error) {
+	u, inputs, err := a.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := Resolve(u, req)
+	if err != nil {
+		return nil, err
+	}
+	return NewLock(inputs, req, res), nil
+}
+
+// Changes lists what l adds ("+ NAME VERSION"), removes ("- …") and
+// upgrades or downgrades ("~ NAME OLD → NEW") compared with old, sorted
+// by name.
+func (l *Lock) Changes(old *Lock) []string {
+	var lines []string
+	for _, p := range l.Packages {
+		o, ok := old.Package(p.Name)
+		switch {
+		case !ok:
+			lines = append(lines, fmt.Sprintf("+ %s %s", p.Name, p.Version))
+		case o.Version != p.Version:
+			lines = append(lines, fmt.Sprintf("~ %s %s → %s", p.Name, o.Version, p.Version))
+		}
+	}
+	for _, o := range old.Packages {
+		if _, ok := l.Package(o.Name); !ok {
+			lines = append(lines, fmt.Sprintf("- %s %s", o.Name, o.Version))
+		}
+	}
+	sort.SliceStable(lines, func(i, j int) bool { return lines[i][2:] < lines[j][2:] })
+	return lines
 }

@@ -57,3 +57,39 @@ func (s *Store) ResolveLogical(logical string) (string, error) {
 	}
 	return "", fmt.Errorf("resolve %s: too many symbolic links", orig)
 }
+
+// PathOf returns the store path an argument names: a store path (logical
+// or physical, or a file inside one) or a link to one, like ./result.
+func (s *Store) PathOf(arg string) (Path, error) {
+	if p, err := ParsePath(arg); err == nil {
+		return p, nil
+	}
+	target := arg
+	if resolved, err := filepath.EvalSymlinks(arg); err == nil {
+		target = resolved
+	}
+	for _, dir := range []string{s.Dir, LogicalDir} {
+		if rest, ok := strings.CutPrefix(target, dir+"/"); ok {
+			base, _, _ := strings.Cut(rest, "/")
+			return ParsePath(base)
+		}
+	}
+	return Path{}, fmt.Errorf("%s is not in the store %s", arg, s.Dir)
+}
+
+// ClosureSize returns the number of paths in p's closure and the sum of
+// their NAR sizes.
+func (s *Store) ClosureSize(p Path) (paths int, narSize int64, err error) {
+	closure, err := s.Closure(p)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, c := range closure {
+		info, err := s.Info(c)
+		if err != nil {
+			return 0, 0, err
+		}
+		narSize += info.NarSize
+	}
+	return len(closure), narSize, nil
+}

@@ -56,3 +56,30 @@ func TestResolveLogical(t *testing.T) {
 		}
 	}
 }
+
+func TestPathOf(t *testing.T) {
+	s := openTest(t)
+	p, err := NewKey("pathof-test").Path("thing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Build(context.Background(), p, nil, func(tmp string) error {
+		os.Mkdir(tmp, 0o755)
+		return os.WriteFile(filepath.Join(tmp, "f"), []byte("x"), 0o644)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), "result")
+	os.Symlink(s.Physical(p), link)
+	for _, arg := range []string{p.String(), p.Base(), p.String() + "/f", s.Physical(p) + "/f", link} {
+		if got, err := s.PathOf(arg); err != nil || got != p {
+			t.Errorf("PathOf(%s) = %s, %v; want %s", arg, got, err, p)
+		}
+	}
+	if _, err := s.PathOf("/etc/passwd"); err == nil || !strings.Contains(err.Error(), "is not in the store") {
+		t.Errorf("PathOf(/etc/passwd): %v", err)
+	}
+	if n, size, err := s.ClosureSize(p); err != nil || n != 1 || size <= 0 {
+		t.Errorf("ClosureSize = %d, %d, %v", n, size, err)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/fsutil"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
 )
 
 // Profiles, as in NixOS: StateDir/profiles/<profile>-<N>-link -> toplevel

@@ -101,7 +101,7 @@ func (r *Run) build(ctx context.Context, st *store.Store, hostFile string, planO
 		PlanOptions: system.PlanOptions{KilnBinary: exe, Version: Version},
 		Store:       st, HostFile: r.Path(hostFile), LockFile: r.lockFor(hostFile), PlanOnly: planOnly,
 		Fetch: debian.FetchOptions{Mirror: mirror, CacheDir: r.cacheDir(),
-			Progress: func(p debian.Progress) { bar.set(int64(p.Done), int64(p.Total), p.Package) }},
+			Progress: bar.fetch},
 		NoMirror: noMirror,
 		Progress: func(e system.Event) {
 			parts++
@@ -155,6 +155,7 @@ type bar struct {
 	drawn bool
 	last  int64 // percent last drawn
 	item  string
+	at    time.Time // when last drawn
 	off   bool
 }
 
@@ -175,17 +176,26 @@ func (b *bar) set(done, total int64, item string) {
 		return
 	}
 	pct := done * 100 / total
-	if b.drawn && pct == b.last && item == b.item {
+	if b.drawn && (pct == b.last && item == b.item || done < total && time.Since(b.at) < 100*time.Millisecond) {
 		return
 	}
-	b.last, b.item = pct, item
+	b.last, b.item, b.at = pct, item, time.Now()
 	const width = 30
 	n := int(done * width / total)
-	if len(item) > 30 {
-		item = item[:30]
+	if len(item) > 50 {
+		item = item[:50]
 	}
-	fmt.Fprintf(b.r.Stderr, "\r%-6s [%s%s] %3d%% %-30s", b.what, strings.Repeat("#", n), strings.Repeat(".", width-n), pct, item)
+	fmt.Fprintf(b.r.Stderr, "\r%-6s [%s%s] %3d%% %-50s", b.what, strings.Repeat("#", n), strings.Repeat(".", width-n), pct, item)
 	b.drawn = true
+}
+
+// fetch draws a fetch's progress: packages done, MiB downloaded.
+func (b *bar) fetch(p debian.Progress) {
+	item := fmt.Sprintf("%d/%d %s", p.Done, p.Total, p.Package)
+	if p.BytesTotal > 0 {
+		item = fmt.Sprintf("%d/%d, %.1f/%.1f MiB %s", p.Done, p.Total, float64(p.BytesDone)/(1<<20), float64(p.BytesTotal)/(1<<20), p.Package)
+	}
+	b.set(int64(p.Done), int64(p.Total), item)
 }
 
 func (b *bar) done() {

@@ -3,10 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"path/filepath"
-	"strings"
 
 	"github.com/kiln-os/kiln/store"
 )
@@ -83,14 +80,14 @@ func runStore(ctx context.Context, r *Run, _ any, args []string) error {
 			Problems []jsonProblem `json:"problems"`
 		}{Problems: []jsonProblem{}}
 		for _, p := range problems {
-			out.Problems = append(out.Problems, jsonProblem{p.Path, problemKind(p.Err), p.Err.Error()})
+			out.Problems = append(out.Problems, jsonProblem{p.Path, p.Kind(), p.Err.Error()})
 		}
 		if err := storeJSON(r, out); err != nil {
 			return err
 		}
 	} else {
 		for _, p := range problems {
-			r.Printf("%-13s %s: %v\n", problemKind(p.Err), p.Path, p.Err)
+			r.Printf("%-13s %s: %v\n", p.Kind(), p.Path, p.Err)
 		}
 	}
 	if len(problems) > 0 {
@@ -100,23 +97,6 @@ func runStore(ctx context.Context, r *Run, _ any, args []string) error {
 		r.Printf("store %s verified: no problems\n", s.Dir)
 	}
 	return nil
-}
-
-func problemKind(err error) string {
-	for _, k := range []struct {
-		err  error
-		name string
-	}{
-		{store.ErrMissing, "missing"},
-		{store.ErrChanged, "changed"},
-		{store.ErrNotCanonical, "not-canonical"},
-		{store.ErrBadRecord, "bad-record"},
-	} {
-		if errors.Is(err, k.err) {
-			return k.name
-		}
-	}
-	return "error"
 }
 
 func storeJSON(r *Run, v any) error {
@@ -148,7 +128,7 @@ type storeInfoJSON struct {
 func storeInfo(r *Run, s *store.Store, args []string) error {
 	var out []storeInfoJSON
 	for _, a := range args {
-		p, err := storeArg(s, r.Path(a))
+		p, err := s.PathOf(r.Path(a))
 		if err != nil {
 			return err
 		}
@@ -156,17 +136,9 @@ func storeInfo(r *Run, s *store.Store, args []string) error {
 		if err != nil {
 			return err
 		}
-		closure, err := s.Closure(p)
-		if err != nil {
+		j := storeInfoJSON{Info: info}
+		if j.ClosurePaths, j.ClosureSize, err = s.ClosureSize(p); err != nil {
 			return err
-		}
-		j := storeInfoJSON{Info: info, ClosurePaths: len(closure)}
-		for _, c := range closure {
-			ci, err := s.Info(c)
-			if err != nil {
-				return err
-			}
-			j.ClosureSize += ci.NarSize
 		}
 		out = append(out, j)
 	}
@@ -181,23 +153,4 @@ func storeInfo(r *Run, s *store.Store, args []string) error {
 		}
 	}
 	return nil
-}
-
-// storeArg accepts a store path (logical or physical, or inside one) or a
-// link to one, like ./result.
-func storeArg(s *store.Store, arg string) (store.Path, error) {
-	if p, err := store.ParsePath(arg); err == nil {
-		return p, nil
-	}
-	target := arg
-	if resolved, err := filepath.EvalSymlinks(arg); err == nil {
-		target = resolved
-	}
-	for _, dir := range []string{s.Dir, store.LogicalDir} {
-		if rest, ok := strings.CutPrefix(target, dir+"/"); ok {
-			base, _, _ := strings.Cut(rest, "/")
-			return store.ParsePath(base)
-		}
-	}
-	return store.Path{}, fmt.Errorf("%s is not in the store %s", arg, s.Dir)
 }

@@ -164,7 +164,7 @@ func killSelf() {
 // configuration built into the machine's store.
 func (r *Run) toplevel(ctx context.Context, m *machine.Machine, f *switchFlags) (store.Path, error) {
 	if f.toplevel != "" {
-		top, err := storeArg(m.Store, f.toplevel)
+		top, err := m.Store.PathOf(f.toplevel)
 		if err != nil {
 			return store.Path{}, err
 		}
@@ -236,7 +236,7 @@ func switchRemote(ctx context.Context, r *Run, f *switchFlags) error {
 	}
 	var top store.Path
 	if f.toplevel != "" {
-		if top, err = storeArg(st, r.Path(f.toplevel)); err != nil {
+		if top, err = st.PathOf(r.Path(f.toplevel)); err != nil {
 			return err
 		}
 	} else {
