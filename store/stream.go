@@ -29,6 +29,37 @@ import (
 // within version 1. A new field may be added (readers ignore what they do
 // not know); a change of meaning is version 2, in the first line.
 
+// Before a stream, the sender asks which paths the receiver lacks: it
+// writes their logical paths, one a line; the receiver (`kiln store
+// missing`, WriteMissing) answers with those not valid in its store, in
+// the order asked.
+
+// WriteMissing reads store paths from r, one a line, and writes to w
+// those that are not valid in s, in the order read.
+func (s *Store) WriteMissing(w io.Writer, r io.Reader) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 64<<10)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		p, err := ParsePath(line)
+		if err != nil {
+			return err
+		}
+		if !s.Valid(p) {
+			if _, err := fmt.Fprintf(w, "%s\n", p); err != nil {
+				return err
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read paths: %w", err)
+	}
+	return nil
+}
+
 // StreamMagic is the first line of a store stream.
 const StreamMagic = "kiln-store-stream 1"
 

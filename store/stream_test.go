@@ -115,3 +115,17 @@ func TestFormatBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteMissing(t *testing.T) {
+	s := openTest(t)
+	lib, app := streamPaths(t, s)
+	other, _ := NewKey("elsewhere").Path("other")
+	var out bytes.Buffer
+	in := app.String() + "\n\n" + other.String() + "\n" + lib.String() + "\n"
+	if err := s.WriteMissing(&out, strings.NewReader(in)); err != nil || out.String() != other.String()+"\n" {
+		t.Errorf("WriteMissing = %q, %v; want only %s", out.String(), err, other)
+	}
+	if err := s.WriteMissing(&out, strings.NewReader("not-a-path\n")); err == nil {
+		t.Error("a line that is no store path was accepted")
+	}
+}

@@ -45,7 +45,7 @@ func runStore(ctx context.Context, r *Run, _ any, args []string) error {
 	case sub == "info" && len(args) > 0:
 	case sub == "missing" && len(args) == 0:
 	case sub == "receive" && len(args) == 0:
-		// the store of a kiln machine is mounted read-only (remote_store.go)
+		// the store of a kiln machine is mounted read-only (privns.go)
 		if done, err := r.inPrivateMountNS(ctx, r.storeDir()); done {
 			return err
 		}
@@ -62,9 +62,14 @@ func runStore(ctx context.Context, r *Run, _ any, args []string) error {
 	case "info":
 		return storeInfo(r, s, args)
 	case "missing":
-		return storeMissing(r, s)
+		return s.WriteMissing(r.Stdout, r.Stdin)
 	case "receive":
-		return storeReceive(ctx, r, s)
+		st, err := s.ReceiveStream(ctx, r.Stdin, func(p store.Path) { r.Logf("received %s", p) })
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(r.Stderr, "received %s\n", st)
+		return nil
 	}
 	problems, err := s.Verify(ctx)
 	if err != nil {

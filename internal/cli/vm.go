@@ -2,12 +2,9 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 
 	"github.com/kiln-os/kiln/store"
@@ -127,48 +124,10 @@ func runVM(ctx context.Context, r *Run, opts any, args []string) error {
 		r.Printf("%s\n", plan)
 		return nil
 	}
-	if err := testvm.ApplyVM(plan); err != nil {
-		return err
-	}
 	if f.sshPort != 0 {
 		fmt.Fprintf(r.Stderr, "kiln vm: booting %s; ssh -p %d root@127.0.0.1; Ctrl-A X quits\n", disk, f.sshPort)
 	} else {
 		fmt.Fprintf(r.Stderr, "kiln vm: booting %s; Ctrl-A X quits\n", disk)
 	}
-	argv := plan.Command()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = r.Stdout, r.Stderr
-	if err := attachStdin(cmd, r.Stdin); err != nil {
-		return err
-	}
-	if err := cmd.Run(); err != nil {
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			return fmt.Errorf("qemu: %v", err)
-		}
-		return fmt.Errorf("run qemu: %w", err)
-	}
-	return nil
-}
-
-// attachStdin gives QEMU the terminal directly. Other readers (tests) are
-// copied through a pipe by a goroutine that is left behind when QEMU
-// exits: os/exec would wait for it to see the reader's end.
-func attachStdin(cmd *exec.Cmd, in io.Reader) error {
-	if in == nil {
-		return nil
-	}
-	if f, ok := in.(*os.File); ok {
-		cmd.Stdin = f
-		return nil
-	}
-	w, err := cmd.StdinPipe()
-	if err != nil {
-		return fmt.Errorf("qemu stdin: %w", err)
-	}
-	go func() {
-		io.Copy(w, in)
-		w.Close()
-	}()
-	return nil
+	return testvm.RunInteractive(ctx, plan, r.Stdin, r.Stdout, r.Stderr)
 }
