@@ -144,36 +144,42 @@ type DeleteResult struct {
 // It refuses, before deleting any, a number that is no generation, the
 // current generation and the one that booted.
 func (m *Machine) DeleteGenerations(ctx context.Context, nums []int) (*DeleteResult, error) {
-	unlock, err := m.Lock()
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	gens, err := m.Generations()
-	if err != nil {
-		return nil, err
-	}
-	byN := map[int]Generation{}
-	for _, g := range gens {
-		byN[g.N] = g
-	}
-	for _, n := range nums {
-		g, ok := byN[n]
-		switch {
-		case !ok:
-			return nil, fmt.Errorf("no generation %d", n)
-		case g.Current:
-			return nil, fmt.Errorf("generation %d is the current one: switch or roll back to another first", n)
-		case g.Booted:
-			return nil, fmt.Errorf("generation %d is the one that booted: reboot into another first", n)
+	return m.deleteSome(ctx, func(gens []Generation) ([]int, error) {
+		byN := map[int]Generation{}
+		for _, g := range gens {
+			byN[g.N] = g
 		}
-	}
-	return m.deleteGenerations(ctx, nums)
+		for _, n := range nums {
+			g, ok := byN[n]
+			switch {
+			case !ok:
+				return nil, fmt.Errorf("no generation %d", n)
+			case g.Current:
+				return nil, fmt.Errorf("generation %d is the current one: switch or roll back to another first", n)
+			case g.Booted:
+				return nil, fmt.Errorf("generation %d is the one that booted: reboot into another first", n)
+			}
+		}
+		return nums, nil
+	})
 }
 
 // DeleteOlderThan deletes, as DeleteGenerations does, the generations made
 // more than age before now, except the current and the booted one.
 func (m *Machine) DeleteOlderThan(ctx context.Context, age time.Duration, now time.Time) (*DeleteResult, error) {
+	return m.deleteSome(ctx, func(gens []Generation) ([]int, error) {
+		var del []int
+		for _, g := range gens {
+			if now.Sub(g.Date) > age && !g.Current && !g.Booted {
+				del = append(del, g.N)
+			}
+		}
+		return del, nil
+	})
+}
+
+// deleteSome deletes the generations pick chooses, under the lock.
+func (m *Machine) deleteSome(ctx context.Context, pick func([]Generation) ([]int, error)) (*DeleteResult, error) {
 	unlock, err := m.Lock()
 	if err != nil {
 		return nil, err
@@ -183,11 +189,9 @@ func (m *Machine) DeleteOlderThan(ctx context.Context, age time.Duration, now ti
 	if err != nil {
 		return nil, err
 	}
-	var del []int
-	for _, g := range gens {
-		if now.Sub(g.Date) > age && !g.Current && !g.Booted {
-			del = append(del, g.N)
-		}
+	del, err := pick(gens)
+	if err != nil {
+		return nil, err
 	}
 	return m.deleteGenerations(ctx, del)
 }
