@@ -13,10 +13,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/kiln-os/kiln/toplevel"
-
 	"github.com/kiln-os/kiln/internal/fsutil"
 	"github.com/kiln-os/kiln/internal/versioned"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // LedgerFile is where activation records the /etc files it made, relative

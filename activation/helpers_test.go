@@ -6,9 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kiln-os/kiln/toplevel"
-
 	goldenfile "github.com/kiln-os/kiln/internal/golden"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // golden compares got with testdata/NAME.golden (rewritten with -update).

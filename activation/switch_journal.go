@@ -8,10 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/kiln-os/kiln/internal/fsutil"
 	"github.com/kiln-os/kiln/internal/versioned"
-
-	"golang.org/x/sys/unix"
 )
 
 // Files of a switch, relative to the machine's root.

@@ -13,10 +13,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/kiln-os/kiln/internal/testenv"
 	"github.com/kiln-os/kiln/toplevel"
-
-	"github.com/google/go-cmp/cmp"
 )
 
 // fakeSystemd is a service manager in memory: jobs change unit states and

@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-os/kiln/internal/fsutil"
-	"github.com/kiln-os/kiln/internal/testenv"
-
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 	godbus "github.com/godbus/dbus/v5"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
+	"github.com/kiln-os/kiln/internal/testenv"
 )
 
 // TestConnectSystemd runs ConnectSystemd as it runs on a machine without a

@@ -11,9 +11,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/kiln-os/kiln/store"
-
 	"github.com/coreos/go-systemd/v22/unit"
+
+	"github.com/kiln-os/kiln/store"
 )
 
 // UnitFile is one unit as a toplevel provides it: the main file's options

@@ -11,9 +11,8 @@ import (
 	"time"
 
 	"github.com/kiln-os/kiln/internal/fsutil"
-	"github.com/kiln-os/kiln/toplevel"
-
 	"github.com/kiln-os/kiln/store"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // Generation is one bootable generation of the system profile.

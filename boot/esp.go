@@ -11,9 +11,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/kiln-os/kiln/internal/fsutil"
-
 	"golang.org/x/sys/unix"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
 )
 
 // ErrESPFull reports an ESP without room for a plan's new files.

@@ -8,10 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kiln-os/kiln/toplevel"
-
 	"github.com/kiln-os/kiln/internal/testenv"
 	"github.com/kiln-os/kiln/store"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // syncStore builds kernels, initrds and toplevels whose bootspecs name

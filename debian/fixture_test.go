@@ -17,12 +17,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-os/kiln/internal/testenv"
-
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/ulikunitz/xz"
+
+	"github.com/kiln-os/kiln/internal/testenv"
 )
 
 // fixture is a small Debian archive served over HTTP: real .debs built by

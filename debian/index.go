@@ -13,9 +13,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kiln-os/kiln/internal/fsutil"
-
 	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
 )
 
 // Package is one stanza of a Packages index, with the fields kiln uses.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/kiln-os/kiln/internal/golden"
 	"github.com/kiln-os/kiln/store"
 )

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/kiln-os/kiln/internal/parallel"
-
 	"github.com/kiln-os/kiln/store"
 )
 

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/kiln-os/kiln/internal/testenv"
-
 	"github.com/kiln-os/kiln/store"
 )
 

@@ -10,12 +10,10 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/kiln-os/kiln/internal/parallel"
-
-	"github.com/kiln-os/kiln/toplevel"
-
 	"github.com/kiln-os/kiln/boot"
+	"github.com/kiln-os/kiln/internal/parallel"
 	"github.com/kiln-os/kiln/store"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // SystemOptions says how SystemLayout stages an image. The boot loader

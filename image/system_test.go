@@ -7,11 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kiln-os/kiln/toplevel"
-
 	"github.com/kiln-os/kiln/boot"
 	"github.com/kiln-os/kiln/internal/testenv"
 	"github.com/kiln-os/kiln/store"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // testStore builds a small store: a kernel package, an initrd, Debian's

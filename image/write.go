@@ -8,11 +8,11 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/kiln-os/kiln/internal/fsutil"
-
 	diskfs "github.com/diskfs/go-diskfs"
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/partition/gpt"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
 )
 
 // ApplyDisk writes the image m describes to out: into a temporary file next to

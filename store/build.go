@@ -11,9 +11,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/kiln-os/kiln/internal/fsutil"
-
 	"golang.org/x/sys/unix"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
 )
 
 // Build makes p unless it is valid already. fill creates p's content at

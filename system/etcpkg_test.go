@@ -5,10 +5,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kiln-os/kiln/toplevel"
-
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/kiln-os/kiln/modules"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 func TestSysusers(t *testing.T) {

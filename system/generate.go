@@ -9,9 +9,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kiln-os/kiln/toplevel"
-
 	"github.com/kiln-os/kiln/modules"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // GenerateEtc returns every /etc entry that follows from the typed

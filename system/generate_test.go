@@ -9,13 +9,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kiln-os/kiln/toplevel"
-
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kiln-os/kiln/internal/golden"
 	"github.com/kiln-os/kiln/modules"
 	"github.com/kiln-os/kiln/store"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // fakePkgDir is a Packages over a directory holding one subdirectory per

@@ -11,12 +11,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kiln-os/kiln/internal/testenv"
-	"github.com/kiln-os/kiln/toplevel"
-
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kiln-os/kiln/internal/testenv"
 	"github.com/kiln-os/kiln/modules"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // These tests judge the generated files with the real tools: systemd-analyze

@@ -12,11 +12,10 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/kiln-os/kiln/toplevel"
-
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/kiln-os/kiln/boot"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // kernelInfo is the kernel image package of a system.

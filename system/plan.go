@@ -10,10 +10,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/kiln-os/kiln/toplevel"
-
 	"github.com/kiln-os/kiln/modules"
 	"github.com/kiln-os/kiln/store"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // Part names: the store paths a system is made of.

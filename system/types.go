@@ -14,9 +14,8 @@ package system
 import (
 	"io/fs"
 
-	"github.com/kiln-os/kiln/toplevel"
-
 	"github.com/kiln-os/kiln/store"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // Packages is the set of locked packages, unpacked into the store.

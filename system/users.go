@@ -8,9 +8,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kiln-os/kiln/toplevel"
-
 	"github.com/kiln-os/kiln/modules"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // Users and groups come from three places, later winning per name: the

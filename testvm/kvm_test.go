@@ -1,10 +1,11 @@
 package testvm
 
 import (
-	"github.com/kiln-os/kiln/internal/testenv"
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/kiln-os/kiln/internal/testenv"
 )
 
 // TestKVMProbe runs the probe and checks it against a plan: either answer

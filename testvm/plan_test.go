@@ -1,13 +1,13 @@
 package testvm
 
 import (
-	"github.com/kiln-os/kiln/internal/testenv"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/kiln-os/kiln/internal/golden"
+	"github.com/kiln-os/kiln/internal/testenv"
 )
 
 // TestPlanGolden pins the QEMU command lines, with the state directory

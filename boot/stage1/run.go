@@ -18,9 +18,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kiln-os/kiln/toplevel"
-
 	"golang.org/x/sys/unix"
+
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // NewRoot is where stage 1 mounts the root file system before switching.

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/kiln-os/kiln/internal/testenv"
 	"github.com/kiln-os/kiln/toplevel"
-
-	"github.com/google/go-cmp/cmp"
 )
 
 func TestParseCmdline(t *testing.T) {

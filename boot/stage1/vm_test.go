@@ -16,11 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-os/kiln/toplevel"
-
 	"github.com/cavaliergopher/cpio"
 
 	"github.com/kiln-os/kiln/internal/testenv"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // TestBootVM boots Debian's cloud kernel under QEMU with an initrd whose

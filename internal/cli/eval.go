@@ -10,9 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/zclconf/go-cty/cty"
+
 	"github.com/kiln-os/kiln/modules"
 	"github.com/kiln-os/kiln/system"
-	"github.com/zclconf/go-cty/cty"
 )
 
 type evalFlags struct {

@@ -10,11 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-os/kiln/machine"
-
 	"golang.org/x/sys/unix"
 
 	"github.com/kiln-os/kiln/boot"
+	"github.com/kiln-os/kiln/machine"
 	"github.com/kiln-os/kiln/store"
 )
 

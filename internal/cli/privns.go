@@ -8,8 +8,9 @@ import (
 	"os/exec"
 	"syscall"
 
-	"github.com/kiln-os/kiln/machine"
 	"golang.org/x/sys/unix"
+
+	"github.com/kiln-os/kiln/machine"
 )
 
 // A kiln machine binds its store read-only onto itself (stage 2): a verb

@@ -13,11 +13,10 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/kiln-os/kiln/internal/testenv"
-	"github.com/kiln-os/kiln/machine"
-
 	"golang.org/x/sys/unix"
 
+	"github.com/kiln-os/kiln/internal/testenv"
+	"github.com/kiln-os/kiln/machine"
 	"github.com/kiln-os/kiln/store"
 )
 

@@ -13,14 +13,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kiln-os/kiln/internal/sshtest"
-	"github.com/kiln-os/kiln/internal/testenv"
-	"github.com/kiln-os/kiln/machine"
-
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/kiln-os/kiln/debian"
+	"github.com/kiln-os/kiln/internal/sshtest"
+	"github.com/kiln-os/kiln/internal/testenv"
+	"github.com/kiln-os/kiln/machine"
 	"github.com/kiln-os/kiln/store"
 )
 

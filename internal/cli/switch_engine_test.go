@@ -9,9 +9,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/kiln-os/kiln/machine"
-
 	"github.com/kiln-os/kiln/activation"
+	"github.com/kiln-os/kiln/machine"
 	"github.com/kiln-os/kiln/store"
 )
 

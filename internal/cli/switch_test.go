@@ -15,14 +15,12 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/kiln-os/kiln/machine"
-
-	"github.com/kiln-os/kiln/toplevel"
-
 	"github.com/kiln-os/kiln/activation"
 	"github.com/kiln-os/kiln/boot"
 	"github.com/kiln-os/kiln/internal/testenv"
+	"github.com/kiln-os/kiln/machine"
 	"github.com/kiln-os/kiln/store"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // fakeEngine stands for package activation: it records what it was asked
