@@ -6,8 +6,9 @@
 // same bytes, every UUID derived from Layout.Seed.
 //
 // PlanDisk computes a DiskPlan (pure data, printable); ApplyDisk writes it.
-// SystemLayout stages a Layout from toplevels in a store. The package
-// does not build toplevels and does not boot images.
+// SystemLayout stages a Layout from toplevels in a store; WriteSystem does
+// the three. The package does not build toplevels and does not boot
+// images.
 package image
 
 import (

@@ -4,10 +4,13 @@
 // boot.json (the contracts of package toplevel) and the toplevel that ties
 // them together.
 //
-// Building is split in two: Plan computes, without touching the store, the
-// store path of every part from the hashes of its inputs; Build realizes
-// the parts whose paths are not yet valid. The package never prints and
-// never runs maintainer scripts: what they would have done is generated
+// Build is the one pipeline every verb that needs a system calls: lock,
+// configuration, realized packages, plan, audit, build. Building itself is
+// split in two: PlanBuild computes, without touching the store, the store
+// path of every part from the hashes of its inputs (a BuildPlan);
+// ApplyBuild realizes the parts whose paths are not yet valid. The package
+// never prints (warnings and progress are data and callbacks) and never
+// runs maintainer scripts: what they would have done is generated
 // declaratively (DESIGN.md §9).
 package system
 
