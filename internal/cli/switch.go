@@ -38,13 +38,15 @@ func init() {
 
 switch builds the configuration (or takes the toplevel P already in the
 store), adds it as a new generation of the system profile, rewrites the
-boot entries on the ESP (/boot) with it as the default, and activates it:
-/etc, users, setuid wrappers and systemd units change to the new
-generation's, and only the units that changed are restarted. It exits 1
-when units failed. A configuration that does not build changes nothing.
+boot entries on the ESP (/boot) with it as the default and its own boot
+loader settings, and activates it: /etc, users, setuid wrappers, the host
+name and systemd units change to the new generation's, and only the units
+that changed are restarted. It exits 1 when units failed. A configuration
+that does not build changes nothing.
 
 --boot only makes it the default for the next boot. --dry-run prints what
-activating would do and changes nothing on the machine.
+activating would do, the plan a switch then applies, and changes nothing
+on the machine.
 
 --target-host builds here, copies the store paths the target lacks over
 SSH (hashes checked on arrival) and runs the target's kiln to switch it,
