@@ -2,12 +2,13 @@ package activation
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/kiln-os/kiln/internal/versioned"
 )
 
 // table is one colon-separated account file (passwd, group, shadow,
@@ -144,11 +145,8 @@ func ReadIDs(root string) (IDs, error) {
 	if err != nil {
 		return ids, fmt.Errorf("read ids: %w", err)
 	}
-	if err := json.Unmarshal(b, &ids); err != nil {
+	if _, err := versioned.Decode(b, IDsVersion, &ids); err != nil {
 		return ids, fmt.Errorf("ids %s: %w", name, err)
-	}
-	if ids.Version < 1 || ids.Version > IDsVersion {
-		return ids, fmt.Errorf("ids %s: version %d not supported", name, ids.Version)
 	}
 	if ids.UIDs == nil {
 		ids.UIDs = map[string]int{}

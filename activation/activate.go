@@ -1,12 +1,27 @@
+// Package activation makes a machine match a toplevel: stage 2 (the init a
+// kernel or stage 1 execs from a toplevel), /etc through /etc/static, users
+// and groups, setuid wrappers, the running host name, and the units of a
+// switch, driven over systemd's D-Bus API. Every step is planned first
+// (PlanActivation, PlanSwitch: values that print as text) and the plan is
+// what is applied (ApplyActivation, Switch, whose journal records it),
+// always under an explicit root directory, so tests use a temporary
+// directory as the machine.
+//
+// It does not build anything: the system builder writes activation.json
+// (toplevel.ActivationSpec) into each toplevel, and this package only
+// reads it. Generations, boot entries and the order of a switch's steps
+// belong to package machine.
 package activation
 
 import (
 	"errors"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/fsutil"
 	"os"
 	"path"
 	"strings"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // Phase says why activation runs.
@@ -36,64 +51,135 @@ type Activator struct {
 	Log func(format string, a ...any)
 }
 
+// ActivationPlan is what activating a toplevel changes on the machine
+// besides its units: accounts, /etc, the running host name and the setuid
+// wrappers, each planned (PlanUsers, PlanEtc, PlanHostname, PlanWrappers)
+// and applied (ApplyActivation) as a whole. It records as JSON what it
+// changes, never a password hash; a plan read back from JSON cannot be
+// applied (the accounts it read are not in it).
+type ActivationPlan struct {
+	Toplevel string       `json:"toplevel"`
+	Users    UsersPlan    `json:"users"`
+	Etc      EtcPlan      `json:"etc"`
+	Hostname HostnamePlan `json:"host_name"`
+	Wrappers WrappersPlan `json:"wrappers"`
+	// unplanned names the steps that could not be planned (PlanActivation
+	// returned their errors): applying leaves them out.
+	unplanned map[string]bool
+}
+
+// PlanActivation plans activating top (a logical store path) on the
+// machine under root, reading its activation spec and the machine's
+// accounts, /etc and host name; wrapper sources are resolved in top as
+// the machine will see them once top is current. It changes nothing. A
+// step that cannot be planned is left out of the plan and its error
+// joined to the others; the plan of every other step is returned.
+func PlanActivation(root, top string) (*ActivationPlan, error) {
+	p := &ActivationPlan{Toplevel: top, unplanned: map[string]bool{}}
+	spec, err := toplevel.ReadActivationSpec(under(root, path.Join(top, toplevel.ActivationFile)))
+	if err != nil {
+		for _, s := range []string{"users", "etc", "host name", "wrappers"} {
+			p.unplanned[s] = true
+		}
+		return p, err
+	}
+	var errs []error
+	step := func(name string, err error) {
+		if err != nil {
+			p.unplanned[name] = true
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	p.Users, err = PlanUsers(root, spec)
+	step("users", err)
+	p.Etc, err = PlanEtc(root, spec, path.Join(top, "etc"))
+	step("etc", err)
+	p.Hostname, err = PlanHostname(root, spec)
+	step("host name", err)
+	p.Wrappers, err = PlanWrappers(root, spec, top)
+	step("wrappers", err)
+	return p, errors.Join(errs...)
+}
+
 // Activate makes the machine under root match toplevel (a logical store
 // path): /run/current-system (and /run/booted-system at boot), the FHS
 // links, users and groups, /etc, setuid wrappers and an empty
 // /etc/machine-id. It is Activator{}.Activate.
-func Activate(root, toplevel string, phase Phase) error {
-	return Activator{}.Activate(root, toplevel, phase)
+func Activate(root, top string, phase Phase) error {
+	return Activator{}.Activate(root, top, phase)
 }
 
-// Activate: see the package function. Every step runs even when an
-// earlier one failed (a half-activated machine that boots beats one that
-// does not); the errors are joined.
-func (a Activator) Activate(root, toplevel string, phase Phase) error {
+// Activate: see the package function. The layout comes first, then the
+// plan (PlanActivation) is made and applied (ApplyActivation). Every step
+// runs even when an earlier one failed (a half-activated machine that
+// boots beats one that does not); the errors are joined.
+func (a Activator) Activate(root, top string, phase Phase) error {
+	// The layout needs no spec: with /run/current-system and /usr in
+	// place, systemd still starts when the rest fails.
+	errs := a.prepare(root, top, phase)
+	p, err := PlanActivation(root, top)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, a.applySteps(root, p))
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("activate %s: %w", top, err)
+	}
+	return nil
+}
+
+// ApplyActivation carries out p on the machine under root: the layout
+// and /etc/machine-id, then p's users, /etc, host name and wrappers, each
+// step even when an earlier one failed (the errors are joined).
+func (a Activator) ApplyActivation(root string, p *ActivationPlan, phase Phase) error {
+	errs := a.prepare(root, p.Toplevel, phase)
+	errs = append(errs, a.applySteps(root, p))
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("activate %s: %w", p.Toplevel, err)
+	}
+	return nil
+}
+
+// prepare makes the file system layout and the machine-id.
+func (a Activator) prepare(root, top string, phase Phase) []error {
+	var errs []error
+	if err := a.layout(root, top, phase); err != nil {
+		errs = append(errs, fmt.Errorf("file system layout: %w", err))
+	}
+	if err := ensureMachineID(root); err != nil {
+		errs = append(errs, fmt.Errorf("machine-id: %w", err))
+	}
+	return errs
+}
+
+// applySteps applies the planned steps of p, in order.
+func (a Activator) applySteps(root string, p *ActivationPlan) error {
 	logf := a.Log
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
 	var errs []error
-	step := func(name string, err error) {
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+	for _, s := range []struct {
+		name  string
+		text  func() string // logged before applying; nil: nothing
+		apply func() error
+	}{
+		{"users", p.Users.String, func() error { return ApplyUsers(root, p.Users) }},
+		{"etc", p.Etc.String, func() error { return ApplyEtc(root, p.Etc) }},
+		{"host name", nil, func() error { return ApplyHostname(root, p.Hostname) }},
+		{"wrappers", nil, func() error { return ApplyWrappers(root, p.Wrappers) }},
+	} {
+		if p.unplanned[s.name] {
+			continue
+		}
+		if s.text != nil {
+			logLines(logf, s.text())
+		}
+		if err := s.apply(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.name, err))
 		}
 	}
-	// The layout comes first and needs no spec: with /run/current-system
-	// and /usr in place, systemd still starts when the rest fails.
-	step("file system layout", a.layout(root, toplevel, phase))
-	step("machine-id", ensureMachineID(root))
-	spec, err := ReadSpec(under(root, path.Join(toplevel, SpecFile)))
-	if err != nil {
-		errs = append(errs, err)
-		return fmt.Errorf("activate %s: %w", toplevel, errors.Join(errs...))
-	}
-
-	if up, err := PlanUsers(root, spec); err != nil {
-		step("users", err)
-	} else {
-		logLines(logf, up.String())
-		step("users", ApplyUsers(root, up))
-	}
-	if ep, err := PlanEtc(root, spec, path.Join(toplevel, "etc")); err != nil {
-		step("etc", err)
-	} else {
-		logLines(logf, ep.String())
-		step("etc", ApplyEtc(root, ep))
-	}
-	if hp, err := PlanHostname(root, spec); err != nil {
-		step("host name", err)
-	} else {
-		step("host name", ApplyHostname(root, hp))
-	}
-	if wp, err := PlanWrappers(root, spec); err != nil {
-		step("wrappers", err)
-	} else {
-		step("wrappers", ApplyWrappers(root, wp))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("activate %s: %w", toplevel, err)
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func logLines(logf func(string, ...any), text string) {
@@ -112,36 +198,25 @@ var fhsLinks = []struct{ name, target string }{
 	{"/lib64", "usr/lib64"},
 }
 
-// fhsDirs are made when missing; /tmp's mode is also enforced (an image
-// may hold it as a plain directory).
-var fhsDirs = []struct {
-	name    string
-	mode    os.FileMode
-	enforce bool
-}{
-	{"/etc", 0o755, false}, {"/var", 0o755, false}, {"/tmp", os.ModeSticky | 0o777, true},
-	{"/root", 0o700, false}, {"/home", 0o755, false}, {"/run", 0o755, false},
-}
-
-func (a Activator) layout(root, toplevel string, phase Phase) error {
+func (a Activator) layout(root, top string, phase Phase) error {
 	var errs []error
-	for _, d := range fhsDirs {
-		p := under(root, d.name)
+	for _, d := range toplevel.RootDirs {
+		p := under(root, d.Name)
 		if fi, err := os.Lstat(p); err == nil {
-			if d.enforce && fi.IsDir() && fi.Mode()&(os.ModePerm|os.ModeSticky) != d.mode {
-				errs = append(errs, os.Chmod(p, d.mode))
+			if d.Enforce && fi.IsDir() && fi.Mode()&(os.ModePerm|os.ModeSticky) != d.Mode {
+				errs = append(errs, os.Chmod(p, d.Mode))
 			}
 			continue
 		}
-		if err := os.Mkdir(p, d.mode); err != nil {
+		if err := os.Mkdir(p, d.Mode); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		errs = append(errs, os.Chmod(p, d.mode)) // past the umask
+		errs = append(errs, os.Chmod(p, d.Mode)) // past the umask
 	}
-	links := []struct{ name, target string }{{"/run/current-system", toplevel}}
+	links := []struct{ name, target string }{{"/run/current-system", top}}
 	if phase == Boot {
-		links = append(links, struct{ name, target string }{"/run/booted-system", toplevel})
+		links = append(links, struct{ name, target string }{"/run/booted-system", top})
 	}
 	for _, l := range append(links, fhsLinks...) {
 		p := under(root, l.name)

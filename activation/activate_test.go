@@ -5,12 +5,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kiln-os/kiln/toplevel"
 )
 
-func fullSpec() *Spec {
+func fullSpec() *toplevel.ActivationSpec {
 	s := baseSpec()
 	s.Etc = baseGen.entries
-	s.Wrappers = []Wrapper{
+	s.Wrappers = []toplevel.Wrapper{
 		{Name: "su", Source: "/usr/bin/su", Owner: "root", Group: "root", Mode: "4755"},
 		{Name: "unix_chkpwd", Source: "/usr/sbin/unix_chkpwd", Owner: "root", Group: "shadow", Mode: "2755"},
 	}
@@ -101,7 +103,7 @@ func TestActivate(t *testing.T) {
 func TestActivateLeavesRealDirectories(t *testing.T) {
 	root := t.TempDir()
 	writeFiles(t, root, map[string]string{"/usr/bin/su": "host su", "/lib/x": "host lib"})
-	top := makeToplevel(t, root, "gen1", &Spec{Version: 1}, nil, swTree)
+	top := makeToplevel(t, root, "gen1", &toplevel.ActivationSpec{Version: 1}, nil, swTree)
 	var log []string
 	a := Activator{Log: func(f string, args ...any) { log = append(log, strings.TrimSpace(f)) }}
 	if err := a.Activate(root, top, Boot); err != nil {
@@ -152,7 +154,7 @@ func TestActivateFixesTmpMode(t *testing.T) {
 	if err := os.Mkdir(under(root, "/tmp"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	top := makeToplevel(t, root, "gen1", &Spec{Version: 1}, nil, nil)
+	top := makeToplevel(t, root, "gen1", &toplevel.ActivationSpec{Version: 1}, nil, nil)
 	if err := Activate(root, top, Boot); err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +183,7 @@ func TestActivateSetsHostname(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			spec := &Spec{Version: SpecVersion, HostName: tc.want}
+			spec := &toplevel.ActivationSpec{Version: toplevel.ActivationVersion, HostName: tc.want}
 			plan, err := PlanHostname(root, spec)
 			if err != nil {
 				t.Fatal(err)

@@ -7,12 +7,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/fsutil"
 	"os"
 	"path"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
+	"github.com/kiln-os/kiln/internal/versioned"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // LedgerFile is where activation records the /etc files it made, relative
@@ -31,12 +34,12 @@ type Ledger struct {
 
 // LedgerEntry is what kiln made at one path.
 type LedgerEntry struct {
-	Kind   EtcKind `json:"kind"`
-	Target string  `json:"target,omitempty"` // link and symlink
-	Mode   string  `json:"mode,omitempty"`   // copy
-	User   string  `json:"user,omitempty"`   // copy
-	Group  string  `json:"group,omitempty"`  // copy
-	SHA256 string  `json:"sha256,omitempty"` // copy: content as written
+	Kind   toplevel.EtcKind `json:"kind"`
+	Target string           `json:"target,omitempty"` // link and symlink
+	Mode   string           `json:"mode,omitempty"`   // copy
+	User   string           `json:"user,omitempty"`   // copy
+	Group  string           `json:"group,omitempty"`  // copy
+	SHA256 string           `json:"sha256,omitempty"` // copy: content as written
 }
 
 // EtcOp is one kind of change to /etc.
@@ -53,21 +56,21 @@ const (
 
 // EtcAction is one planned change.
 type EtcAction struct {
-	Op    EtcOp
-	Path  string   // relative to /etc
-	Entry EtcEntry // what to make (create, replace, backup, adopt)
+	Op    EtcOp             `json:"op"`
+	Path  string            `json:"path"`  // relative to /etc
+	Entry toplevel.EtcEntry `json:"entry"` // what to make (create, replace, backup, adopt)
 	// Source is the host path of a copy's content, resolved at plan time.
-	Source string
+	Source string `json:"source,omitempty"`
 }
 
 // EtcPlan is what ApplyEtc does: point /etc/static at the new etc tree,
 // then remove, back up and create entries.
 type EtcPlan struct {
-	Static    string // new target of /etc/static
-	OldStatic string // current target ("" if none)
-	Actions   []EtcAction
-	Ledger    Ledger   // written after the actions
-	Warnings  []string // entries skipped
+	Static    string      `json:"static"`     // new target of /etc/static
+	OldStatic string      `json:"old_static"` // current target ("" if none)
+	Actions   []EtcAction `json:"actions"`
+	Ledger    Ledger      `json:"ledger"`             // written after the actions
+	Warnings  []string    `json:"warnings,omitempty"` // entries skipped
 }
 
 // Empty reports whether applying the plan changes nothing.
@@ -108,18 +111,18 @@ func (p EtcPlan) String() string {
 
 const backupSuffix = ".kiln-backup"
 
-func describeEntry(e EtcEntry) string {
+func describeEntry(e toplevel.EtcEntry) string {
 	switch e.Kind {
-	case EtcLink:
+	case toplevel.EtcLink:
 		return "-> /etc/static/" + e.Path
-	case EtcSymlink:
+	case toplevel.EtcSymlink:
 		return "-> " + e.Target
 	}
 	m, u, g := copyAttrs(e)
 	return fmt.Sprintf("(copy %s %s:%s)", m, u, g)
 }
 
-func copyAttrs(e EtcEntry) (mode, user, group string) {
+func copyAttrs(e toplevel.EtcEntry) (mode, user, group string) {
 	mode, user, group = e.Mode, e.User, e.Group
 	if mode == "" {
 		mode = "0644"
@@ -143,11 +146,8 @@ func ReadLedger(root string) (Ledger, error) {
 	if err != nil {
 		return l, fmt.Errorf("read etc ledger: %w", err)
 	}
-	if err := json.Unmarshal(b, &l); err != nil {
+	if _, err := versioned.Decode(b, LedgerVersion, &l); err != nil {
 		return l, fmt.Errorf("etc ledger %s: %w", under(root, LedgerFile), err)
-	}
-	if l.Version < 1 || l.Version > LedgerVersion {
-		return l, fmt.Errorf("etc ledger %s: version %d not supported", under(root, LedgerFile), l.Version)
 	}
 	if l.Files == nil {
 		l.Files = map[string]LedgerEntry{}
@@ -158,7 +158,7 @@ func ReadLedger(root string) (Ledger, error) {
 // PlanEtc compares root's /etc and ledger with spec and the etc tree at
 // etcDir (a machine path, normally <toplevel>/etc) and returns the changes.
 // It changes nothing.
-func PlanEtc(root string, spec *Spec, etcDir string) (EtcPlan, error) {
+func PlanEtc(root string, spec *toplevel.ActivationSpec, etcDir string) (EtcPlan, error) {
 	old, err := ReadLedger(root)
 	if err != nil {
 		return EtcPlan{}, err
@@ -190,10 +190,10 @@ func PlanEtc(root string, spec *Spec, etcDir string) (EtcPlan, error) {
 			p.Actions = append(p.Actions, EtcAction{Op: op, Path: rel})
 		}
 	}
-	entries := append([]EtcEntry{}, spec.Etc...)
+	entries := append([]toplevel.EtcEntry{}, spec.Etc...)
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Path < entries[j].Path })
 	for _, e := range entries {
-		if e.Kind == EtcLink {
+		if e.Kind == toplevel.EtcLink {
 			// A link to nothing would hide the problem until a program
 			// fails to read it; skip it and say so instead. Only the entry
 			// itself must be in the tree: a symlink there may point at
@@ -222,15 +222,15 @@ func PlanEtc(root string, spec *Spec, etcDir string) (EtcPlan, error) {
 
 // planEntry decides what to do for one declared entry and what the ledger
 // records for it.
-func planEntry(root, etcDir string, e EtcEntry, old Ledger) (EtcAction, LedgerEntry, error) {
+func planEntry(root, etcDir string, e toplevel.EtcEntry, old Ledger) (EtcAction, LedgerEntry, error) {
 	a := EtcAction{Path: e.Path, Entry: e}
 	le := LedgerEntry{Kind: e.Kind}
 	switch e.Kind {
-	case EtcLink:
+	case toplevel.EtcLink:
 		le.Target = "/etc/static/" + e.Path
-	case EtcSymlink:
+	case toplevel.EtcSymlink:
 		le.Target = e.Target
-	case EtcCopy:
+	case toplevel.EtcCopy:
 		src, err := resolveIn(root, path.Join(etcDir, e.Path))
 		if err != nil {
 			return a, le, fmt.Errorf("etc %s: %w", e.Path, err)
@@ -261,7 +261,7 @@ func planEntry(root, etcDir string, e EtcEntry, old Ledger) (EtcAction, LedgerEn
 	switch {
 	case same && inLedger && owned == le:
 		// Nothing to do.
-	case same && !inLedger && e.Kind != EtcCopy:
+	case same && !inLedger && e.Kind != toplevel.EtcCopy:
 		a.Op = EtcAdopt
 	case inLedger, same:
 		// A copy is rewritten even when its content matches: its owner
@@ -287,7 +287,7 @@ func matchesLedger(root, rel string, le LedgerEntry) (bool, error) {
 		return false, fmt.Errorf("etc %s: %w", rel, err)
 	}
 	switch le.Kind {
-	case EtcLink, EtcSymlink:
+	case toplevel.EtcLink, toplevel.EtcSymlink:
 		if fi.Mode()&os.ModeSymlink == 0 {
 			return false, nil
 		}
@@ -296,11 +296,11 @@ func matchesLedger(root, rel string, le LedgerEntry) (bool, error) {
 			return false, fmt.Errorf("etc %s: %w", rel, err)
 		}
 		return t == le.Target, nil
-	case EtcCopy:
+	case toplevel.EtcCopy:
 		if !fi.Mode().IsRegular() {
 			return false, nil
 		}
-		mode, err := parseMode(le.Mode)
+		mode, err := toplevel.ParseMode(le.Mode)
 		if err != nil || fi.Mode()&(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky) != mode {
 			return false, nil
 		}
@@ -348,11 +348,11 @@ func ApplyEtc(root string, plan EtcPlan) error {
 		}
 		le := plan.Ledger.Files[a.Path]
 		switch a.Entry.Kind {
-		case EtcLink, EtcSymlink:
+		case toplevel.EtcLink, toplevel.EtcSymlink:
 			if err := fsutil.Symlink(le.Target, dst); err != nil {
 				return fmt.Errorf("make /etc/%s: %w", a.Path, err)
 			}
-		case EtcCopy:
+		case toplevel.EtcCopy:
 			if ids == nil {
 				var err error
 				if ids, err = readIDLookup(root); err != nil {
@@ -384,7 +384,7 @@ func writeCopy(dst string, a EtcAction, le LedgerEntry, ids *idLookup) error {
 	if !ok {
 		return fmt.Errorf("group %q not in /etc/group", le.Group)
 	}
-	mode, err := parseMode(le.Mode)
+	mode, err := toplevel.ParseMode(le.Mode)
 	if err != nil {
 		return err
 	}

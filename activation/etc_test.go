@@ -5,22 +5,24 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // etcGen is one generation's /etc: the spec entries and the etc tree.
 type etcGen struct {
-	entries []EtcEntry
+	entries []toplevel.EtcEntry
 	tree    map[string]string
 }
 
 var baseGen = etcGen{
-	entries: []EtcEntry{
-		{Path: "hostname", Kind: EtcLink},
-		{Path: "motd", Kind: EtcLink},
-		{Path: "ssh/sshd_config", Kind: EtcLink},
-		{Path: "sudoers", Kind: EtcCopy, Mode: "0440"},
-		{Path: "security/opasswd", Kind: EtcCopy, Mode: "0600", Group: "shadow"},
-		{Path: "systemd/system/default.target", Kind: EtcSymlink, Target: "/usr/lib/systemd/system/multi-user.target"},
+	entries: []toplevel.EtcEntry{
+		{Path: "hostname", Kind: toplevel.EtcLink},
+		{Path: "motd", Kind: toplevel.EtcLink},
+		{Path: "ssh/sshd_config", Kind: toplevel.EtcLink},
+		{Path: "sudoers", Kind: toplevel.EtcCopy, Mode: "0440"},
+		{Path: "security/opasswd", Kind: toplevel.EtcCopy, Mode: "0600", Group: "shadow"},
+		{Path: "systemd/system/default.target", Kind: toplevel.EtcSymlink, Target: "/usr/lib/systemd/system/multi-user.target"},
 	},
 	tree: map[string]string{
 		"hostname":                      "kiln\n",
@@ -48,7 +50,7 @@ func without(g etcGen, path string) etcGen {
 	return out
 }
 
-func with(g etcGen, e EtcEntry, content string) etcGen {
+func with(g etcGen, e toplevel.EtcEntry, content string) etcGen {
 	out := without(g, e.Path)
 	out.entries = append(out.entries, e)
 	out.tree[e.Path] = content
@@ -94,8 +96,8 @@ func TestPlanEtc(t *testing.T) {
 				}
 			}},
 		{name: "change-copy-and-target", before: &baseGen,
-			after: with(with(baseGen, EtcEntry{Path: "sudoers", Kind: EtcCopy, Mode: "0400"}, "root ALL=(ALL:ALL) ALL\n"),
-				EtcEntry{Path: "systemd/system/default.target", Kind: EtcSymlink, Target: "/usr/lib/systemd/system/graphical.target"}, "->/usr/lib/systemd/system/graphical.target"),
+			after: with(with(baseGen, toplevel.EtcEntry{Path: "sudoers", Kind: toplevel.EtcCopy, Mode: "0400"}, "root ALL=(ALL:ALL) ALL\n"),
+				toplevel.EtcEntry{Path: "systemd/system/default.target", Kind: toplevel.EtcSymlink, Target: "/usr/lib/systemd/system/graphical.target"}, "->/usr/lib/systemd/system/graphical.target"),
 			check: func(t *testing.T, root string) {
 				if got := readFile(t, root, "/etc/sudoers"); got != "root ALL=(ALL:ALL) ALL\n" {
 					t.Errorf("/etc/sudoers = %q", got)
@@ -123,8 +125,8 @@ func TestPlanEtc(t *testing.T) {
 				activateEtc(t, root, gen, *tc.before)
 			}
 			writeFiles(t, root, tc.mutate)
-			top := makeToplevel(t, root, "gen2", &Spec{Version: 1, Etc: tc.after.entries}, tc.after.tree, nil)
-			spec, err := ReadSpec(under(root, top+"/"+SpecFile))
+			top := makeToplevel(t, root, "gen2", &toplevel.ActivationSpec{Version: 1, Etc: tc.after.entries}, tc.after.tree, nil)
+			spec, err := toplevel.ReadActivationSpec(under(root, top+"/"+toplevel.ActivationFile))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,8 +155,8 @@ func TestPlanEtc(t *testing.T) {
 
 func activateEtc(t *testing.T, root, name string, g etcGen) {
 	t.Helper()
-	top := makeToplevel(t, root, name, &Spec{Version: 1, Etc: g.entries}, g.tree, nil)
-	plan, err := PlanEtc(root, &Spec{Version: 1, Etc: g.entries}, top+"/etc")
+	top := makeToplevel(t, root, name, &toplevel.ActivationSpec{Version: 1, Etc: g.entries}, g.tree, nil)
+	plan, err := PlanEtc(root, &toplevel.ActivationSpec{Version: 1, Etc: g.entries}, top+"/etc")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +178,7 @@ func checkEtc(t *testing.T, root string, g etcGen) {
 	for _, e := range g.entries {
 		p := "/etc/" + e.Path
 		switch e.Kind {
-		case EtcLink:
+		case toplevel.EtcLink:
 			if got := readLink(t, root, p); got != "/etc/static/"+e.Path {
 				t.Errorf("%s -> %q, want /etc/static/%s", p, got, e.Path)
 			}
@@ -184,17 +186,17 @@ func checkEtc(t *testing.T, root string, g etcGen) {
 			if got, err := os.ReadFile(mustResolve(t, root, p)); err != nil || string(got) != g.tree[e.Path] {
 				t.Errorf("%s reads %q, %v; want %q", p, got, err, g.tree[e.Path])
 			}
-		case EtcSymlink:
+		case toplevel.EtcSymlink:
 			if got := readLink(t, root, p); got != e.Target {
 				t.Errorf("%s -> %q, want %q", p, got, e.Target)
 			}
-		case EtcCopy:
+		case toplevel.EtcCopy:
 			fi, err := os.Lstat(under(root, p))
 			if err != nil {
 				t.Fatal(err)
 			}
 			mode, user, group := copyAttrs(e)
-			want, _ := parseMode(mode)
+			want, _ := toplevel.ParseMode(mode)
 			if fi.Mode() != want {
 				t.Errorf("%s mode %v, want %v", p, fi.Mode(), want)
 			}
@@ -253,11 +255,11 @@ func TestResolveIn(t *testing.T) {
 func TestPlanEtcCopyOwnerChange(t *testing.T) {
 	root := t.TempDir()
 	writeFiles(t, root, map[string]string{"/etc/group": "root:x:0:\nshadow:x:42:\n", "/etc/passwd": "root:x:0:0::/root:/bin/sh\n"})
-	g1 := etcGen{entries: []EtcEntry{{Path: "secret", Kind: EtcCopy, Mode: "0640"}}, tree: map[string]string{"secret": "s\n"}}
+	g1 := etcGen{entries: []toplevel.EtcEntry{{Path: "secret", Kind: toplevel.EtcCopy, Mode: "0640"}}, tree: map[string]string{"secret": "s\n"}}
 	activateEtc(t, root, "gen1", g1)
-	g2 := etcGen{entries: []EtcEntry{{Path: "secret", Kind: EtcCopy, Mode: "0640", Group: "shadow"}}, tree: g1.tree}
-	top := makeToplevel(t, root, "gen2", &Spec{Version: 1, Etc: g2.entries}, g2.tree, nil)
-	plan, err := PlanEtc(root, &Spec{Version: 1, Etc: g2.entries}, top+"/etc")
+	g2 := etcGen{entries: []toplevel.EtcEntry{{Path: "secret", Kind: toplevel.EtcCopy, Mode: "0640", Group: "shadow"}}, tree: g1.tree}
+	top := makeToplevel(t, root, "gen2", &toplevel.ActivationSpec{Version: 1, Etc: g2.entries}, g2.tree, nil)
+	plan, err := PlanEtc(root, &toplevel.ActivationSpec{Version: 1, Etc: g2.entries}, top+"/etc")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,9 +274,9 @@ func TestPlanEtcCopyOwnerChange(t *testing.T) {
 
 func TestPlanEtcMissingFromTree(t *testing.T) {
 	root := t.TempDir()
-	entries := []EtcEntry{{Path: "hostname", Kind: EtcLink}, {Path: "ghost", Kind: EtcLink}}
-	top := makeToplevel(t, root, "gen1", &Spec{Version: 1, Etc: entries}, map[string]string{"hostname": "h\n"}, nil)
-	plan, err := PlanEtc(root, &Spec{Version: 1, Etc: entries}, top+"/etc")
+	entries := []toplevel.EtcEntry{{Path: "hostname", Kind: toplevel.EtcLink}, {Path: "ghost", Kind: toplevel.EtcLink}}
+	top := makeToplevel(t, root, "gen1", &toplevel.ActivationSpec{Version: 1, Etc: entries}, map[string]string{"hostname": "h\n"}, nil)
+	plan, err := PlanEtc(root, &toplevel.ActivationSpec{Version: 1, Etc: entries}, top+"/etc")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,10 +295,10 @@ func TestPlanEtcMissingFromTree(t *testing.T) {
 // the running machine provides.
 func TestPlanEtcLinksDanglingTreeSymlink(t *testing.T) {
 	root := t.TempDir()
-	entries := []EtcEntry{{Path: "rmt", Kind: EtcLink}, {Path: "alternatives/rmt", Kind: EtcLink}}
-	top := makeToplevel(t, root, "gen1", &Spec{Version: 1, Etc: entries},
+	entries := []toplevel.EtcEntry{{Path: "rmt", Kind: toplevel.EtcLink}, {Path: "alternatives/rmt", Kind: toplevel.EtcLink}}
+	top := makeToplevel(t, root, "gen1", &toplevel.ActivationSpec{Version: 1, Etc: entries},
 		map[string]string{"rmt": "->/usr/sbin/rmt", "alternatives/rmt": "->/usr/sbin/rmt-tar"}, nil)
-	plan, err := PlanEtc(root, &Spec{Version: 1, Etc: entries}, top+"/etc")
+	plan, err := PlanEtc(root, &toplevel.ActivationSpec{Version: 1, Etc: entries}, top+"/etc")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	goldenfile "github.com/kiln-os/kiln/internal/golden"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // golden compares got with testdata/NAME.golden (rewritten with -update).
@@ -40,7 +41,7 @@ func writeFiles(t testing.TB, root string, files map[string]string) {
 // makeToplevel writes a toplevel named NAME into root's store: its
 // activation.json, its etc tree (as a separate store path it links to, the
 // way the builder makes it) and a sw tree. It returns the logical path.
-func makeToplevel(t testing.TB, root, name string, spec *Spec, etc, sw map[string]string) string {
+func makeToplevel(t testing.TB, root, name string, spec *toplevel.ActivationSpec, etc, sw map[string]string) string {
 	t.Helper()
 	top := "/kiln/store/" + strings.Repeat("t", 31) + name[len(name)-1:] + "-" + name
 	etcPath := "/kiln/store/" + strings.Repeat("e", 31) + name[len(name)-1:] + "-etc"
@@ -60,7 +61,7 @@ func makeToplevel(t testing.TB, root, name string, spec *Spec, etc, sw map[strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFiles(t, root, map[string]string{top + "/" + SpecFile: string(b)})
+	writeFiles(t, root, map[string]string{top + "/" + toplevel.ActivationFile: string(b)})
 	return top
 }
 
@@ -81,3 +82,5 @@ func readLink(t testing.TB, root, p string) string {
 	}
 	return s
 }
+
+func intp(i int) *int { return &i }

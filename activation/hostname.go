@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // kernelHostname is the running kernel's host name under a root: writing
@@ -17,8 +19,8 @@ const kernelHostname = "/proc/sys/kernel/hostname"
 // systemd sets the host name from /etc/hostname only at boot, so a switch
 // sets it (as NixOS's activation does).
 type HostnamePlan struct {
-	Current string // "" when the root has no running kernel (a test root)
-	Want    string // "" when the generation names none
+	Current string `json:"current"` // "" when the root has no running kernel (a test root)
+	Want    string `json:"want"`    // "" when the generation names none
 }
 
 // Change reports whether applying the plan changes the running host name.
@@ -39,7 +41,7 @@ func (p HostnamePlan) String() string {
 }
 
 // PlanHostname reads the running host name under root.
-func PlanHostname(root string, spec *Spec) (HostnamePlan, error) {
+func PlanHostname(root string, spec *toplevel.ActivationSpec) (HostnamePlan, error) {
 	p := HostnamePlan{Want: spec.HostName}
 	b, err := os.ReadFile(under(root, kernelHostname))
 	switch {
@@ -69,24 +71,4 @@ func ApplyHostname(root string, p HostnamePlan) error {
 		return fmt.Errorf("set the host name to %s: %w", p.Want, err)
 	}
 	return nil
-}
-
-// ValidHostname reports whether name can be the kernel's host name and a
-// line of /etc/hostname: 1 to 64 ASCII letters, digits, '-' and '.', with
-// no empty label and no label starting or ending with '-'.
-func ValidHostname(name string) bool {
-	if len(name) == 0 || len(name) > 64 {
-		return false
-	}
-	for _, label := range strings.Split(name, ".") {
-		if label == "" || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, c := range label {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-				return false
-			}
-		}
-	}
-	return true
 }

@@ -24,13 +24,13 @@ var systemdCandidates = []string{
 // activates toplevel and execs systemd, passing on init's arguments. It
 // logs to /dev/kmsg. Activation errors are logged and booting goes on;
 // Stage2 returns only when it cannot exec systemd.
-func Stage2(ctx context.Context, toplevel string) error {
+func Stage2(ctx context.Context, top string) error {
 	if os.Getpid() != 1 {
 		return fmt.Errorf("stage 2 runs only as pid 1 (this is pid %d)", os.Getpid())
 	}
 	log := newKmsgLog()
 	defer log.close()
-	log.printf(kmsgInfo, "kiln stage 2: activating %s (%s since kernel start)", toplevel, uptime())
+	log.printf(kmsgInfo, "kiln stage 2: activating %s (%s since kernel start)", top, uptime())
 	for _, m := range stage2Mounts {
 		if err := mountOnce(m); err != nil {
 			log.printf(kmsgErr, "kiln stage 2: %v", err)
@@ -52,7 +52,7 @@ func Stage2(ctx context.Context, toplevel string) error {
 		}
 		log.printf(level, "kiln stage 2: "+format, args...)
 	}}
-	if err := a.Activate("/", toplevel, Boot); err != nil {
+	if err := a.Activate("/", top, Boot); err != nil {
 		log.printf(kmsgErr, "kiln stage 2: %v", err)
 	}
 	if err := ctx.Err(); err != nil {

@@ -5,19 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"strings"
 )
 
-// SwitchPlan is everything a switch would do (`kiln switch --dry-run`
-// prints it).
+// SwitchPlan is everything a switch does (`kiln switch --dry-run` prints
+// it, Switch applies it and records it in the journal): the activation
+// and the unit jobs.
 type SwitchPlan struct {
 	From, To string // From is "" when the machine has no current system
-	Users    UsersPlan
-	Etc      EtcPlan
-	Wrappers WrappersPlan
-	Hostname HostnamePlan
-	Units    UnitsPlan
+	ActivationPlan
+	Units UnitsPlan
 }
 
 // String prints the plan: accounts, /etc, then the unit jobs in the order
@@ -65,22 +62,11 @@ func PlanSwitch(ctx context.Context, root, fromToplevel, toToplevel string, sd S
 		fromToplevel, _ = os.Readlink(under(root, "/run/current-system"))
 	}
 	p := &SwitchPlan{From: fromToplevel, To: toToplevel}
-	spec, err := ReadSpec(under(root, path.Join(toToplevel, SpecFile)))
+	ap, err := PlanActivation(root, toToplevel)
 	if err != nil {
 		return nil, fmt.Errorf("plan switch: %w", err)
 	}
-	if p.Users, err = PlanUsers(root, spec); err != nil {
-		return nil, fmt.Errorf("plan switch: users: %w", err)
-	}
-	if p.Etc, err = PlanEtc(root, spec, path.Join(toToplevel, "etc")); err != nil {
-		return nil, fmt.Errorf("plan switch: etc: %w", err)
-	}
-	if p.Wrappers, err = PlanWrappers(root, spec); err != nil {
-		return nil, fmt.Errorf("plan switch: wrappers: %w", err)
-	}
-	if p.Hostname, err = PlanHostname(root, spec); err != nil {
-		return nil, fmt.Errorf("plan switch: %w", err)
-	}
+	p.ActivationPlan = *ap
 	old := map[string]*UnitFile{}
 	if fromToplevel != "" {
 		if old, err = LoadUnits(root, fromToplevel); err != nil {
@@ -205,7 +191,9 @@ func Switch(ctx context.Context, root, toToplevel string, sd Systemd, opts Switc
 	if pending != nil {
 		s.opts.Log("finishing the interrupted switch to %s", pending.To)
 		s.rep.Resumed = pending.To
-		if err := s.run(pending); err != nil {
+		// The journal records what was planned, not what the crash left
+		// applied: an activation still to do is planned again.
+		if err := s.run(pending, nil); err != nil {
 			return s.rep, err
 		}
 	}
@@ -214,7 +202,8 @@ func Switch(ctx context.Context, root, toToplevel string, sd Systemd, opts Switc
 		return s.rep, err
 	}
 	s.rep.Plan, s.rep.From = plan, plan.From
-	j := &Journal{BootID: bootID(root), From: plan.From, To: toToplevel, DaemonReload: plan.Units.DaemonReload,
+	act := plan.ActivationPlan
+	j := &Journal{BootID: bootID(root), From: plan.From, To: toToplevel, Activation: &act, DaemonReload: plan.Units.DaemonReload,
 		Stop: plan.Units.Stop, Reload: plan.Units.Reload, Restart: plan.Units.Restart, Start: plan.Units.Start}
 	if err := writeJournal(root, j); err != nil {
 		return s.rep, err
@@ -222,7 +211,7 @@ func Switch(ctx context.Context, root, toToplevel string, sd Systemd, opts Switc
 	if err := s.fault("after-journal"); err != nil {
 		return s.rep, err
 	}
-	if err := s.run(j); err != nil {
+	if err := s.run(j, &plan.ActivationPlan); err != nil {
 		return s.rep, err
 	}
 	failed, err := sd.Failed(ctx)
@@ -252,7 +241,9 @@ func (s *switcher) fault(point string) error {
 }
 
 // run carries out a journal, saving it after every step, and removes it.
-func (s *switcher) run(j *Journal) error {
+// The activation applied is plan, the one the journal records; nil (a
+// journal left by an interrupted switch) plans it again.
+func (s *switcher) run(j *Journal, plan *ActivationPlan) error {
 	if err := s.jobs(j, &j.Stop, "stop", s.sd.Stop, &s.rep.Stopped); err != nil {
 		return err
 	}
@@ -261,7 +252,14 @@ func (s *switcher) run(j *Journal) error {
 			return err
 		}
 		s.opts.Log("activating %s", j.To)
-		if err := (Activator{Log: s.opts.Log}).Activate(s.root, j.To, SwitchPhase); err != nil {
+		a := Activator{Log: s.opts.Log}
+		var err error
+		if plan != nil {
+			err = a.ApplyActivation(s.root, plan, SwitchPhase)
+		} else {
+			err = a.Activate(s.root, j.To, SwitchPhase)
+		}
+		if err != nil {
 			s.rep.Errors = append(s.rep.Errors, err.Error())
 		}
 		j.Activated = true

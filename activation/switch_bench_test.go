@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // BenchmarkLoadUnits loads a toplevel of 200 package units (20 of them
@@ -47,7 +49,7 @@ func BenchmarkSwitchOneService(b *testing.B) {
 		for i := range 30 {
 			p := fmt.Sprintf("systemd/system/kb%d.service", i)
 			tree[p] = fmt.Sprintf("[Service]\nExecStart=/bin/sleep %d\n", 1000+i)
-			spec.Etc = append(spec.Etc, EtcEntry{Path: p, Kind: EtcLink})
+			spec.Etc = append(spec.Etc, toplevel.EtcEntry{Path: p, Kind: toplevel.EtcLink})
 		}
 		tree["systemd/system/kb0.service"] = "[Service]\nExecStart=/bin/sleep 99" + v + "\n"
 		return makeToplevel(b, root, name, spec, tree, nil)

@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/fsutil"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
+	"github.com/kiln-os/kiln/internal/versioned"
 )
 
 // Files of a switch, relative to the machine's root.
@@ -19,8 +21,8 @@ const (
 )
 
 // JournalVersion is the version of the switch journal written; readers
-// accept every version up to it.
-const JournalVersion = 1
+// accept every version up to it. Version 2 added activation.
+const JournalVersion = 2
 
 // ErrSwitchRunning is returned when another switch holds the lock.
 var ErrSwitchRunning = errors.New("another switch is running")
@@ -33,10 +35,15 @@ type Journal struct {
 	// BootID is the kernel's boot id when the journal was written: after
 	// a reboot the booted generation was activated whole, and the jobs
 	// are stale.
-	BootID    string `json:"boot_id,omitempty"`
-	From      string `json:"from"`
-	To        string `json:"to"`
-	Activated bool   `json:"activated"` // Activate(To) has run
+	BootID string `json:"boot_id,omitempty"`
+	From   string `json:"from"`
+	To     string `json:"to"`
+	// Activation is the activation the switch planned and applies (what
+	// --dry-run printed): users, etc, host name and wrappers. A record:
+	// a switch finishing an interrupted one plans its activation again.
+	// Nil in a version 1 journal.
+	Activation *ActivationPlan `json:"activation,omitempty"`
+	Activated  bool            `json:"activated"` // the activation has run
 	// DaemonReload: still to do.
 	DaemonReload bool         `json:"daemon_reload"`
 	Stop         []UnitAction `json:"stop"`
@@ -56,11 +63,8 @@ func ReadJournal(root string) (*Journal, error) {
 		return nil, fmt.Errorf("read switch journal: %w", err)
 	}
 	var j Journal
-	if err := json.Unmarshal(b, &j); err != nil {
+	if _, err := versioned.Decode(b, JournalVersion, &j); err != nil {
 		return nil, fmt.Errorf("switch journal %s: %w", name, err)
-	}
-	if j.Version < 1 || j.Version > JournalVersion {
-		return nil, fmt.Errorf("switch journal %s: version %d not supported", name, j.Version)
 	}
 	if j.To == "" {
 		return nil, fmt.Errorf("switch journal %s: no target toplevel", name)

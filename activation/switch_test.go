@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/kiln-os/kiln/internal/testenv"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // fakeSystemd is a service manager in memory: jobs change unit states and
@@ -168,11 +170,11 @@ func switchGenerations(t *testing.T, root string) (gen1, gen2 string, sd *fakeSy
 	gen := func(name string, units map[string]string, motd string, extraUser bool) string {
 		spec := baseSpec()
 		tree := map[string]string{"motd": motd}
-		spec.Etc = append(spec.Etc, EtcEntry{Path: "motd", Kind: EtcLink})
+		spec.Etc = append(spec.Etc, toplevel.EtcEntry{Path: "motd", Kind: toplevel.EtcLink})
 		for u, text := range units {
 			p := "systemd/system/" + u
 			tree[p] = text
-			spec.Etc = append(spec.Etc, EtcEntry{Path: p, Kind: EtcLink})
+			spec.Etc = append(spec.Etc, toplevel.EtcEntry{Path: p, Kind: toplevel.EtcLink})
 			by := "multi-user.target"
 			if strings.HasSuffix(u, ".socket") {
 				by = "sockets.target"
@@ -181,10 +183,10 @@ func switchGenerations(t *testing.T, root string) (gen1, gen2 string, sd *fakeSy
 			}
 			link := "systemd/system/" + by + ".wants/" + u
 			tree[link] = "->/etc/systemd/system/" + u
-			spec.Etc = append(spec.Etc, EtcEntry{Path: link, Kind: EtcSymlink, Target: "/etc/systemd/system/" + u})
+			spec.Etc = append(spec.Etc, toplevel.EtcEntry{Path: link, Kind: toplevel.EtcSymlink, Target: "/etc/systemd/system/" + u})
 		}
 		if extraUser {
-			spec.Users = append(spec.Users, User{Name: "bob", Group: "users", Home: "/home/bob", Shell: "/bin/sh"})
+			spec.Users = append(spec.Users, toplevel.User{Name: "bob", Group: "users", Home: "/home/bob", Shell: "/bin/sh"})
 		}
 		return makeToplevel(t, root, name, spec, tree, sw)
 	}
@@ -486,4 +488,64 @@ func TestSwitchLockOtherProcess(t *testing.T) {
 	if _, err := Switch(context.Background(), root, gen2, sd, SwitchOptions{}); err != nil {
 		t.Fatalf("switch after the holder died: %v", err)
 	}
+}
+
+// The switch applies the activation it planned and records it in the
+// journal: users, /etc, host name and wrappers, as the dry run printed
+// them (never a password hash).
+func TestSwitchJournalsThePlan(t *testing.T) {
+	t.Setenv("KILN_TEST_FAULTS", "1")
+	root := t.TempDir()
+	_, gen2, sd := switchGenerations(t, root)
+	plan, err := PlanSwitch(context.Background(), root, "", gen2, sd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Switch(context.Background(), root, gen2, sd, SwitchOptions{CrashAt: "before-activate", OnCrash: func(string) {}})
+	if !errors.Is(err, ErrCrashInjected) {
+		t.Fatalf("switch crashing before the activation: %v", err)
+	}
+	raw, err := os.ReadFile(under(root, JournalFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := ReadJournal(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Version != JournalVersion || j.Activation == nil || j.Activated {
+		t.Fatalf("journal: version %d, activation %v, activated %v", j.Version, j.Activation, j.Activated)
+	}
+	if got, want := j.Activation.Users.String(), plan.Users.String(); got != want {
+		t.Errorf("journaled users plan:\n%s\nwant the dry run's:\n%s", got, want)
+	}
+	if got, want := j.Activation.Etc.String(), plan.Etc.String(); got != want {
+		t.Errorf("journaled etc plan:\n%s\nwant the dry run's:\n%s", got, want)
+	}
+	if got, want := j.Activation.Wrappers.String(), plan.Wrappers.String(); got != want || j.Activation.Hostname != plan.Hostname {
+		t.Errorf("journaled wrappers %q host name %+v, want %q %+v", got, j.Activation.Hostname, want, plan.Hostname)
+	}
+	if strings.Contains(string(raw), "alicehash") || !strings.Contains(string(raw), `"add user bob uid 1001`) {
+		t.Errorf("the journal holds a password hash, or not the plan's changes:\n%s", raw)
+	}
+	// The journal's record is not a plan to apply.
+	if err := ApplyUsers(root, j.Activation.Users); err == nil {
+		t.Error("a users plan read back from the journal was applied")
+	}
+}
+
+// A version 1 journal (no activation recorded) still finishes.
+func TestSwitchResumesVersion1Journal(t *testing.T) {
+	root := t.TempDir()
+	_, gen2, sd := switchGenerations(t, root)
+	writeFiles(t, root, map[string]string{JournalFile: `{"version":1,"from":"","to":"` + gen2 + `","activated":false,` +
+		`"daemon_reload":true,"stop":null,"reload":null,"restart":null,"start":null}`})
+	rep, err := Switch(context.Background(), root, gen2, sd, SwitchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Resumed != gen2 || !rep.OK() {
+		t.Errorf("resumed %q, errors %v", rep.Resumed, rep.Errors)
+	}
+	wantLine(t, root, "/etc/passwd", "bob:x:1001:100::/home/bob:/bin/sh")
 }

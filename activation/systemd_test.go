@@ -3,8 +3,6 @@ package activation
 import (
 	"context"
 	"errors"
-	"github.com/kiln-os/kiln/internal/fsutil"
-	"github.com/kiln-os/kiln/internal/testenv"
 	"net"
 	"os"
 	"os/exec"
@@ -17,6 +15,9 @@ import (
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 	godbus "github.com/godbus/dbus/v5"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
+	"github.com/kiln-os/kiln/internal/testenv"
 )
 
 // TestConnectSystemd runs ConnectSystemd as it runs on a machine without a

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/unit"
+
+	"github.com/kiln-os/kiln/store"
 )
 
 // UnitFile is one unit as a toplevel provides it: the main file's options
@@ -28,7 +30,7 @@ type UnitFile struct {
 	// package (not the toplevel, its etc tree or its sw forest): a new
 	// package version changes the unit even when its text stays, as
 	// the program it runs changed.
-	Package string
+	Package store.Path
 	Options []*unit.UnitOption
 	DropIns []DropIn
 	// WantedBy lists the units whose NAME.wants/ or NAME.requires/
@@ -122,10 +124,13 @@ var unitDirs = []string{"etc/systemd/system", "sw/lib/systemd/system"}
 // .wants/.requires directories (from their template), and mounts from
 // <toplevel>/etc/fstab. Symlinks are followed as the machine would see them
 // once toplevel is current: /etc, /usr, /lib point into the toplevel.
-func LoadUnits(root, toplevel string) (map[string]*UnitFile, error) {
-	r := unitResolver{root: root, toplevel: toplevel, own: map[string]bool{toplevel: true}}
+func LoadUnits(root, top string) (map[string]*UnitFile, error) {
+	r := unitResolver{root: root, toplevel: top, own: map[store.Path]bool{}}
+	if p, err := store.ParsePath(top); err == nil {
+		r.own[p] = true
+	}
 	for _, d := range []string{"etc", "sw"} {
-		if h, _, err := r.resolve(path.Join(toplevel, d)); err == nil {
+		if h, _, err := r.resolve(path.Join(top, d)); err == nil {
 			r.own[r.storePath(h)] = true
 		}
 	}
@@ -133,10 +138,10 @@ func LoadUnits(root, toplevel string) (map[string]*UnitFile, error) {
 	dropIns := map[string]map[string]string{} // unit → conf name → logical path
 	wantedBy := map[string]map[string]bool{}
 	for _, dir := range unitDirs {
-		logical := path.Join(toplevel, dir)
+		logical := path.Join(top, dir)
 		entries, err := r.readDir(logical)
 		if err != nil {
-			return nil, fmt.Errorf("load units of %s: %w", toplevel, err)
+			return nil, fmt.Errorf("load units of %s: %w", top, err)
 		}
 		for _, e := range entries {
 			p := path.Join(logical, e.name)
@@ -145,7 +150,7 @@ func LoadUnits(root, toplevel string) (map[string]*UnitFile, error) {
 				owner := e.name[:strings.LastIndexByte(e.name, '.')]
 				links, err := r.readDir(p)
 				if err != nil {
-					return nil, fmt.Errorf("load units of %s: %w", toplevel, err)
+					return nil, fmt.Errorf("load units of %s: %w", top, err)
 				}
 				for _, l := range links {
 					if wantedBy[l.name] == nil {
@@ -156,7 +161,7 @@ func LoadUnits(root, toplevel string) (map[string]*UnitFile, error) {
 			case e.dir && strings.HasSuffix(e.name, ".d"):
 				confs, err := r.readDir(p)
 				if err != nil {
-					return nil, fmt.Errorf("load units of %s: %w", toplevel, err)
+					return nil, fmt.Errorf("load units of %s: %w", top, err)
 				}
 				name := strings.TrimSuffix(e.name, ".d")
 				for _, c := range confs {
@@ -179,7 +184,7 @@ func LoadUnits(root, toplevel string) (map[string]*UnitFile, error) {
 					continue // a dangling link: systemd reports such a unit as not found
 				}
 				if err != nil {
-					return nil, fmt.Errorf("load units of %s: %w", toplevel, err)
+					return nil, fmt.Errorf("load units of %s: %w", top, err)
 				}
 				units[e.name] = u
 			}
@@ -187,11 +192,11 @@ func LoadUnits(root, toplevel string) (map[string]*UnitFile, error) {
 	}
 	addInstances(units, wantedBy)
 	if err := r.addFstabMounts(units); err != nil {
-		return nil, fmt.Errorf("load units of %s: %w", toplevel, err)
+		return nil, fmt.Errorf("load units of %s: %w", top, err)
 	}
 	for name, u := range units {
 		if err := r.attachDropIns(u, name, dropIns); err != nil {
-			return nil, fmt.Errorf("load units of %s: %w", toplevel, err)
+			return nil, fmt.Errorf("load units of %s: %w", top, err)
 		}
 		for by := range wantedBy[name] {
 			if !contains(u.WantedBy, by) {
@@ -267,7 +272,7 @@ func (r unitResolver) loadUnit(name, p string) (*UnitFile, error) {
 	if masked {
 		return u, nil
 	}
-	if sp := r.storePath(host); !r.own[sp] {
+	if sp := r.storePath(host); !sp.IsZero() && !r.own[sp] {
 		u.Package = sp
 	}
 	if u.Options, err = parseUnitFile(host); err != nil {
@@ -293,34 +298,43 @@ func parseUnitFile(host string) ([]*unit.UnitOption, error) {
 // /lib, /bin, /sbin, /lib64) its sw forest, store paths are under root.
 type unitResolver struct {
 	root, toplevel string
-	own            map[string]bool // the toplevel's own store paths: itself, etc, sw
+	own            map[store.Path]bool // the toplevel's own store paths: itself, etc, sw
 }
 
-// storePath returns the logical store path ("/kiln/store/<hash>-<name>")
-// that host path h lies in, "" when it is outside the store.
-func (r unitResolver) storePath(h string) string {
+// storePath returns the store path that host path h lies in, zero when it
+// is outside the store (or not under a valid store path name).
+func (r unitResolver) storePath(h string) store.Path {
 	rel, err := filepath.Rel(r.root, h)
 	if err != nil {
-		return ""
+		return store.Path{}
 	}
 	parts := strings.SplitN(filepath.ToSlash(rel), "/", 4)
-	if len(parts) < 3 || parts[0] != "kiln" || parts[1] != "store" {
-		return ""
+	if len(parts) < 3 || "/"+parts[0]+"/"+parts[1] != store.LogicalDir {
+		return store.Path{}
 	}
-	return "/kiln/store/" + parts[2]
+	p, err := store.ParsePath(parts[2])
+	if err != nil {
+		return store.Path{}
+	}
+	return p
 }
 
-func (r unitResolver) mapPath(p string) string {
+func (r unitResolver) mapPath(p string) string { return intoToplevel(r.toplevel, p) }
+
+// intoToplevel maps machine path p to where it will lead once top is the
+// current system: /etc into top's etc tree, /usr (and the merged-/usr
+// /lib, /lib64, /bin, /sbin) into its sw forest. Other paths stay.
+func intoToplevel(top, p string) string {
 	p = path.Clean(p)
 	switch {
 	case p == "/etc" || strings.HasPrefix(p, "/etc/"):
-		return path.Join(r.toplevel, "etc", strings.TrimPrefix(p, "/etc"))
+		return path.Join(top, "etc", strings.TrimPrefix(p, "/etc"))
 	case p == "/usr" || strings.HasPrefix(p, "/usr/"):
-		return path.Join(r.toplevel, "sw", strings.TrimPrefix(p, "/usr"))
+		return path.Join(top, "sw", strings.TrimPrefix(p, "/usr"))
 	}
 	for _, d := range []string{"/lib", "/lib64", "/bin", "/sbin"} {
 		if p == d || strings.HasPrefix(p, d+"/") {
-			return path.Join(r.toplevel, "sw", p)
+			return path.Join(top, "sw", p)
 		}
 	}
 	return p

@@ -164,9 +164,9 @@ func (p *planner) planRunning(name string) {
 		return
 	}
 	change := compareUnits(ou, nu)
-	if change == unitSame && ou.Package != "" && nu.Package != "" && ou.Package != nu.Package {
+	if change == unitSame && !ou.Package.IsZero() && !nu.Package.IsZero() && ou.Package != nu.Package {
 		change = unitChanged
-		p.what[name] = "package changed: " + storeName(ou.Package) + " -> " + storeName(nu.Package)
+		p.what[name] = "package changed: " + ou.Package.Name() + " -> " + nu.Package.Name()
 	}
 	if strings.HasSuffix(name, ".target") {
 		if change == unitSame {
@@ -359,14 +359,4 @@ func (p *planner) changed(name string) string {
 		return w
 	}
 	return "changed"
-}
-
-// storeName is the name part of a store path: "openssh-server-1_9.2p1" of
-// "/kiln/store/<hash>-openssh-server-1_9.2p1".
-func storeName(p string) string {
-	b := path.Base(p)
-	if i := strings.IndexByte(b, '-'); i >= 0 {
-		return b[i+1:]
-	}
-	return b
 }

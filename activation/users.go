@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/fsutil"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // Id ranges (Debian's: system ids below 1000, users from 1000).
@@ -27,8 +29,8 @@ const lockedShell = "/usr/sbin/nologin"
 // gshadow (password hashes are read from hashed_password_file only when
 // applying, never kept in the plan), ids.json and new home directories.
 type UsersPlan struct {
-	Changes  []string // human-readable, in order: groups, users, locks, homes
-	Warnings []string
+	Changes  []string `json:"changes"` // human-readable, in order: groups, users, locks, homes
+	Warnings []string `json:"warnings,omitempty"`
 
 	passwd, group, shadow, gshadow *table
 	ids                            IDs
@@ -66,7 +68,7 @@ func (p UsersPlan) String() string {
 // (existing ids kept, new ids allocated and never reused), users kiln
 // made that are no longer declared are locked, not deleted, and accounts
 // kiln never made are left alone.
-func PlanUsers(root string, spec *Spec) (UsersPlan, error) {
+func PlanUsers(root string, spec *toplevel.ActivationSpec) (UsersPlan, error) {
 	var p UsersPlan
 	var err error
 	tables := []struct {
@@ -97,8 +99,8 @@ func PlanUsers(root string, spec *Spec) (UsersPlan, error) {
 	return p, nil
 }
 
-func (p *UsersPlan) planGroups(spec *Spec, old *table, oldIDs IDs) error {
-	groups := append([]Group{}, spec.Groups...)
+func (p *UsersPlan) planGroups(spec *toplevel.ActivationSpec, old *table, oldIDs IDs) error {
+	groups := append([]toplevel.Group{}, spec.Groups...)
 	sort.Slice(groups, func(i, j int) bool { return groups[i].Name < groups[j].Name })
 	members := map[string][]string{}
 	for _, g := range groups {
@@ -149,8 +151,8 @@ func (p *UsersPlan) planGroups(spec *Spec, old *table, oldIDs IDs) error {
 	return nil
 }
 
-func (p *UsersPlan) planUsers(root string, spec *Spec, old *table, oldIDs IDs) error {
-	users := append([]User{}, spec.Users...)
+func (p *UsersPlan) planUsers(root string, spec *toplevel.ActivationSpec, old *table, oldIDs IDs) error {
+	users := append([]toplevel.User{}, spec.Users...)
 	sort.Slice(users, func(i, j int) bool { return users[i].Name < users[j].Name })
 	used := usedIDs(old, oldIDs.UIDs)
 	for _, u := range users {
@@ -222,7 +224,7 @@ func (p *UsersPlan) planUsers(root string, spec *Spec, old *table, oldIDs IDs) e
 // planLocks locks users kiln made that are no longer declared: their
 // password is disabled and their shell is nologin, but the account and its
 // files stay (its uid is never reused).
-func (p *UsersPlan) planLocks(spec *Spec, oldIDs IDs) {
+func (p *UsersPlan) planLocks(spec *toplevel.ActivationSpec, oldIDs IDs) {
 	declared := map[string]bool{}
 	for _, u := range spec.Users {
 		declared[u.Name] = true

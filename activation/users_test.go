@@ -6,6 +6,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 const debianPasswd = `root:x:0:0:root:/root:/bin/bash
@@ -23,9 +25,9 @@ daemon:*:19700:0:99999:7:::
 admin:$y$j9T$adminhash:19700:0:99999:7:::
 `
 
-func baseSpec() *Spec {
-	return &Spec{Version: 1,
-		Groups: []Group{
+func baseSpec() *toplevel.ActivationSpec {
+	return &toplevel.ActivationSpec{Version: 1,
+		Groups: []toplevel.Group{
 			{Name: "root", GID: intp(0)},
 			{Name: "shadow", GID: intp(42)},
 			{Name: "users", GID: intp(100)},
@@ -33,7 +35,7 @@ func baseSpec() *Spec {
 			{Name: "sshd"},
 			{Name: "alice"},
 		},
-		Users: []User{
+		Users: []toplevel.User{
 			{Name: "root", UID: intp(0), Group: "root", Home: "/root", Shell: "/bin/sh", System: true, HashedPasswordFile: "/var/lib/secrets/root"},
 			{Name: "sshd", Group: "sshd", Home: "/run/sshd", System: true},
 			{Name: "alice", Group: "alice", Groups: []string{"wheel", "users"}, Home: "/home/alice", Shell: "/bin/bash", CreateHome: true,
@@ -42,7 +44,7 @@ func baseSpec() *Spec {
 	}
 }
 
-func withoutUser(s *Spec, name string) *Spec {
+func withoutUser(s *toplevel.ActivationSpec, name string) *toplevel.ActivationSpec {
 	c := *s
 	c.Users = nil
 	for _, u := range s.Users {
@@ -53,7 +55,7 @@ func withoutUser(s *Spec, name string) *Spec {
 	return &c
 }
 
-func withUser(s *Spec, u User) *Spec {
+func withUser(s *toplevel.ActivationSpec, u toplevel.User) *toplevel.ActivationSpec {
 	c := *withoutUser(s, u.Name)
 	c.Users = append(c.Users, u)
 	return &c
@@ -66,9 +68,9 @@ func TestPlanUsers(t *testing.T) {
 	}
 	tests := []struct {
 		name    string
-		machine map[string]string // files before
-		before  *Spec             // activated first
-		spec    *Spec
+		machine map[string]string        // files before
+		before  *toplevel.ActivationSpec // activated first
+		spec    *toplevel.ActivationSpec
 		wantErr string
 		check   func(t *testing.T, root string)
 	}{
@@ -113,8 +115,8 @@ func TestPlanUsers(t *testing.T) {
 					t.Errorf("home of the locked user was removed")
 				}
 			}},
-		{name: "ids-never-reused", machine: secrets, before: withUser(baseSpec(), User{Name: "bob", Group: "users"}),
-			spec: withUser(withoutUser(baseSpec(), "alice"), User{Name: "carol", Group: "users"}),
+		{name: "ids-never-reused", machine: secrets, before: withUser(baseSpec(), toplevel.User{Name: "bob", Group: "users"}),
+			spec: withUser(withoutUser(baseSpec(), "alice"), toplevel.User{Name: "carol", Group: "users"}),
 			check: func(t *testing.T, root string) {
 				// alice had 1000 and bob 1001: carol gets 1002, though
 				// alice is gone from the spec.
@@ -124,12 +126,12 @@ func TestPlanUsers(t *testing.T) {
 			wantLine(t, root, "/etc/shadow", "alice:!:::::::")
 		}},
 		{name: "declared-id-collision", machine: map[string]string{"/etc/passwd": debianPasswd, "/etc/group": debianGroup},
-			spec:    withUser(baseSpec(), User{Name: "alice", UID: intp(1000), Group: "users"}),
+			spec:    withUser(baseSpec(), toplevel.User{Name: "alice", UID: intp(1000), Group: "users"}),
 			wantErr: "user alice: uid 1000 is already used by user admin in /etc/passwd"},
 		{name: "declared-gid-collision", machine: map[string]string{"/etc/group": debianGroup},
-			spec:    &Spec{Version: 1, Groups: []Group{{Name: "video", GID: intp(42)}}},
+			spec:    &toplevel.ActivationSpec{Version: 1, Groups: []toplevel.Group{{Name: "video", GID: intp(42)}}},
 			wantErr: "group video: gid 42 is already used by group shadow in /etc/group"},
-		{name: "unknown-primary-group", spec: &Spec{Version: 1, Users: []User{{Name: "x", Group: "nope"}}},
+		{name: "unknown-primary-group", spec: &toplevel.ActivationSpec{Version: 1, Users: []toplevel.User{{Name: "x", Group: "nope"}}},
 			wantErr: "user x: primary group nope is neither declared nor in /etc/group"},
 	}
 	for _, tc := range tests {
@@ -178,7 +180,7 @@ func TestPlanUsers(t *testing.T) {
 	}
 }
 
-func applyUsers(t *testing.T, root string, s *Spec) {
+func applyUsers(t *testing.T, root string, s *toplevel.ActivationSpec) {
 	t.Helper()
 	p, err := PlanUsers(root, s)
 	if err != nil {

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/fsutil"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // WrappersDir is where setuid wrappers live on a running machine; bin is a
@@ -17,8 +19,8 @@ const WrappersDir = "/run/wrappers"
 
 // WrappersPlan is the set of wrappers ApplyWrappers makes.
 type WrappersPlan struct {
-	Wrappers []Wrapper
-	sources  map[string]string // name → host path of the resolved source
+	Wrappers []toplevel.Wrapper `json:"wrappers"`
+	sources  map[string]string  // name → host path of the resolved source
 }
 
 // String prints the plan.
@@ -33,13 +35,14 @@ func (p WrappersPlan) String() string {
 	return b.String()
 }
 
-// PlanWrappers resolves each wrapper's source under root (following the
-// machine's own symlinks, e.g. /usr -> /run/current-system/sw).
-func PlanWrappers(root string, spec *Spec) (WrappersPlan, error) {
-	p := WrappersPlan{Wrappers: append([]Wrapper{}, spec.Wrappers...), sources: map[string]string{}}
+// PlanWrappers resolves each wrapper's source under root as the machine
+// will see it once top is current: /usr, /bin, /lib… in top's sw forest,
+// the store's symlinks followed under root.
+func PlanWrappers(root string, spec *toplevel.ActivationSpec, top string) (WrappersPlan, error) {
+	p := WrappersPlan{Wrappers: append([]toplevel.Wrapper{}, spec.Wrappers...), sources: map[string]string{}}
 	sort.Slice(p.Wrappers, func(i, j int) bool { return p.Wrappers[i].Name < p.Wrappers[j].Name })
 	for _, w := range p.Wrappers {
-		src, err := resolveIn(root, w.Source)
+		src, err := resolveIn(root, intoToplevel(top, w.Source))
 		if err != nil {
 			return WrappersPlan{}, fmt.Errorf("wrapper %s: %w", w.Name, err)
 		}
@@ -100,7 +103,7 @@ func ApplyWrappers(root string, plan WrappersPlan) error {
 	return nil
 }
 
-func makeWrapper(dir string, w Wrapper, src string, ids *idLookup) error {
+func makeWrapper(dir string, w toplevel.Wrapper, src string, ids *idLookup) error {
 	if src == "" {
 		return errors.New("not planned (use PlanWrappers)")
 	}
@@ -117,7 +120,7 @@ func makeWrapper(dir string, w Wrapper, src string, ids *idLookup) error {
 	if !ok {
 		return fmt.Errorf("group %q not in /etc/group", group)
 	}
-	mode, err := parseMode(w.Mode)
+	mode, err := toplevel.ParseMode(w.Mode)
 	if err != nil {
 		return err
 	}
@@ -138,7 +141,7 @@ func wrappersCurrent(bin string, plan WrappersPlan, ids *idLookup) bool {
 		if err != nil || !fi.Mode().IsRegular() {
 			return false
 		}
-		mode, err := parseMode(w.Mode)
+		mode, err := toplevel.ParseMode(w.Mode)
 		uid, uok := ids.uid(orRoot(w.Owner))
 		gid, gok := ids.gid(orRoot(w.Group))
 		if err != nil || !uok || !gok || fi.Mode() != mode || !ownedBy(fi, uid, gid) {

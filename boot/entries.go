@@ -10,7 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"github.com/kiln-os/kiln/store"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // Generation is one bootable generation of the system profile.
@@ -22,12 +24,13 @@ type Generation struct {
 	Params   []string // kernel parameters, without init=
 	Label    string   // "kiln 0.1.0 (Linux 6.1.0-x)"
 	Created  time.Time
+	Loader   *toplevel.Loader // the boot loader settings of its bootspec (nil: none recorded)
 }
 
 // GenerationFromBootspec makes the Generation numbered n from a bootspec.
-func GenerationFromBootspec(n int, b *Bootspec, created time.Time) Generation {
+func GenerationFromBootspec(n int, b *toplevel.Bootspec, created time.Time) Generation {
 	return Generation{N: n, Toplevel: b.Toplevel, Kernel: b.Kernel, Initrd: b.Initrd,
-		Params: b.KernelParams, Label: b.Label, Created: created}
+		Params: b.KernelParams, Label: b.Label, Created: created, Loader: b.Loader}
 }
 
 // LoaderConfig is systemd-boot's configuration.
@@ -218,7 +221,7 @@ func unreferenced(existing fs.FS, files map[string]ESPFile) ([]string, error) {
 		}
 		for _, e := range ents {
 			name := dir + "/" + e.Name()
-			ours := strings.HasPrefix(e.Name(), tempPrefix) ||
+			ours := fsutil.IsTemp(e.Name()) ||
 				dir == KilnDir || dir == EntriesDir && strings.HasPrefix(e.Name(), entryPrefix)
 			if _, wanted := files[name]; ours && !wanted && !e.IsDir() {
 				del = append(del, name)

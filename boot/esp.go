@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/fsutil"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -14,10 +12,9 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
-)
 
-// tempPrefix starts the names of files being written on the ESP.
-const tempPrefix = ".kiln-tmp-"
+	"github.com/kiln-os/kiln/internal/fsutil"
+)
 
 // ErrESPFull reports an ESP without room for a plan's new files.
 var ErrESPFull = errors.New("not enough free space on the ESP")
@@ -29,7 +26,8 @@ var ErrESPFull = errors.New("not enough free space on the ESP")
 // go first, then unreferenced kernels and initrds; free space is checked
 // before anything is copied; kernels and initrds are copied before the
 // boot loader, the entries and finally loader.conf are replaced, each
-// written to a temporary file, fsynced and renamed into place.
+// written to a temporary file, fsynced and renamed into place
+// (internal/fsutil).
 func ApplyESP(ctx context.Context, espRoot string, plan ESPPlan, src func(logical string) string) error {
 	if src == nil {
 		src = func(s string) string { return s }
@@ -41,7 +39,6 @@ func ApplyESP(ctx context.Context, espRoot string, plan ESPPlan, src func(logica
 	if err := checkSpace(espRoot, plan.Files, writes, src); err != nil {
 		return err
 	}
-	synced := map[string]bool{}
 	for _, name := range writes {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("install esp: %w", err)
@@ -59,12 +56,14 @@ func ApplyESP(ctx context.Context, espRoot string, plan ESPPlan, src func(logica
 		if old, err := os.ReadFile(dst); err == nil && bytes.Equal(old, data) {
 			continue
 		}
-		if err := writeFileAtomic(dst, data); err != nil {
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return fmt.Errorf("install esp %s: %w", name, err)
 		}
-		synced[filepath.Dir(dst)] = true
+		if err := fsutil.WriteFile(dst, data, 0o644); err != nil {
+			return fmt.Errorf("install esp %s: %w", name, err)
+		}
 	}
-	return syncDirs(synced)
+	return nil
 }
 
 // orderWrites returns the names of the files to write, in the order that
@@ -143,34 +142,6 @@ func checkSpace(espRoot string, files map[string]ESPFile, writes []string, src f
 		return fmt.Errorf("%w %s: %d bytes needed, %d free (lower bootloader max_generations or remove old generations)", ErrESPFull, espRoot, need, free)
 	}
 	return nil
-}
-
-// writeFileAtomic writes data to a temporary file next to name, fsyncs it
-// and renames it over name.
-func writeFileAtomic(name string, data []byte) error {
-	dir := filepath.Dir(name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp := filepath.Join(dir, tempPrefix+filepath.Base(name))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(f, bytes.NewReader(data))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, name)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }
 
 func syncDirs(dirs map[string]bool) error {

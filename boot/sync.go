@@ -1,38 +1,61 @@
+// Package boot writes what a kiln system needs to boot: the initrd (a
+// deterministic newc cpio archive holding the stage-1 init and the kernel
+// modules the root device needs), systemd-boot Type #1 entries and
+// loader.conf for every generation, and the synchronisation of an EFI
+// System Partition with them. It reads the generations' bootspecs
+// (toplevel.Bootspec, the contract between a toplevel and the boot
+// loader).
+//
+// It does not build toplevels (package system does), does not run stage 1
+// (package boot/stage1), does not decide when the ESP is rewritten
+// (package machine does) and does not write disk images (package image).
 package boot
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/kiln-os/kiln/store"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
-// ProfileGenerations reads the bootspec of every generation of profile in
-// st, oldest first, with kernels and initrds resolved to the store paths
-// holding them (see ResolveLogical), and returns the current generation's
-// number.
+// ReadGeneration reads the bootspec of top as generation n (made at
+// created; zero leaves the date out of its entry), with its kernel and
+// initrd resolved to the store paths holding them (store.ResolveLogical):
+// kernels and initrds are named on the ESP by those, so generations
+// sharing a kernel share one copy.
+func ReadGeneration(st *store.Store, n int, top store.Path, created time.Time) (Generation, error) {
+	bs, err := toplevel.ReadBootspec(filepath.Join(st.Physical(top), toplevel.BootspecFile))
+	if err != nil {
+		return Generation{}, err
+	}
+	if bs.Kernel, err = st.ResolveLogical(bs.Kernel); err != nil {
+		return Generation{}, fmt.Errorf("kernel: %w", err)
+	}
+	if bs.Initrd, err = st.ResolveLogical(bs.Initrd); err != nil {
+		return Generation{}, fmt.Errorf("initrd: %w", err)
+	}
+	return GenerationFromBootspec(n, bs, created), nil
+}
+
+// ProfileGenerations reads every generation of profile in st, oldest
+// first (ReadGeneration), and returns the current generation's number.
 func ProfileGenerations(st *store.Store, profile string) (gens []Generation, current int, err error) {
 	sgens, err := st.Generations(profile)
 	if err != nil {
 		return nil, 0, err
 	}
 	for _, g := range sgens {
-		bs, err := ReadBootspec(filepath.Join(st.Physical(g.Path), "boot.json"))
+		gen, err := ReadGeneration(st, g.N, g.Path, g.Created)
 		if err != nil {
 			return nil, 0, fmt.Errorf("generation %d of %s: %w", g.N, profile, err)
 		}
-		if bs.Kernel, err = ResolveLogical(st, bs.Kernel); err != nil {
-			return nil, 0, fmt.Errorf("generation %d of %s: kernel: %w", g.N, profile, err)
-		}
-		if bs.Initrd, err = ResolveLogical(st, bs.Initrd); err != nil {
-			return nil, 0, fmt.Errorf("generation %d of %s: initrd: %w", g.N, profile, err)
-		}
-		gens = append(gens, GenerationFromBootspec(g.N, bs, g.Created))
+		gens = append(gens, gen)
 		if g.Current {
 			current = g.N
 		}
@@ -51,54 +74,41 @@ func SyncESP(ctx context.Context, st *store.Store, espRoot string, gens []Genera
 	if err != nil {
 		return ESPPlan{}, fmt.Errorf("sync esp %s: %w", espRoot, err)
 	}
-	src := func(logical string) string { return Physical(st, logical) }
+	src := st.PhysicalPath
 	if err := ApplyESP(ctx, espRoot, plan, src); err != nil {
 		return ESPPlan{}, err
 	}
 	return plan, nil
 }
 
-// Physical maps a logical path under /kiln/store to where st keeps it.
-func Physical(st *store.Store, logical string) string {
-	return filepath.Join(st.Dir, filepath.FromSlash(strings.TrimPrefix(logical, store.LogicalDir+"/")))
-}
+// SystemdBootEFI is where Debian's systemd-boot-efi package ships the boot
+// loader.
+const SystemdBootEFI = "usr/lib/systemd/boot/efi/systemd-bootx64.efi"
 
-// ResolveLogical follows symbolic links in a logical store path, reading
-// them in st, until it names no link: "<toplevel>/kernel" becomes
-// "/kiln/store/<hash>-linux-image-…/boot/vmlinuz-…". Kernels and initrds
-// are named on the ESP by the store path holding them, so generations
-// sharing a kernel share one copy.
-func ResolveLogical(st *store.Store, logical string) (string, error) {
-	orig := logical
-	for range 40 {
-		rest, ok := strings.CutPrefix(path.Clean(logical), store.LogicalDir+"/")
-		if !ok {
-			return "", fmt.Errorf("resolve %s: leads out of %s (to %s)", orig, store.LogicalDir, logical)
+// ErrNoSystemdBoot reports a closure without systemd-boot.
+var ErrNoSystemdBoot = errors.New("no systemd-boot in the closure")
+
+// FindSystemdBoot returns the logical path of systemd-bootx64.efi in the
+// closure of tops: the file SystemdBootEFI of a systemd-boot-efi-VERSION
+// store path. Without one the error is ErrNoSystemdBoot.
+func FindSystemdBoot(st *store.Store, tops ...store.Path) (string, error) {
+	closure, err := st.Closure(tops...)
+	if err != nil {
+		return "", err
+	}
+	for _, p := range closure {
+		if !strings.HasPrefix(p.Name(), "systemd-boot-efi-") {
+			continue
 		}
-		comps := strings.Split(rest, "/")
-		cur, moved := store.LogicalDir, false
-		for i, c := range comps {
-			next := cur + "/" + c
-			fi, err := os.Lstat(Physical(st, next))
-			if err != nil {
-				return "", fmt.Errorf("resolve %s: %w", orig, err)
-			}
-			if fi.Mode()&fs.ModeSymlink != 0 {
-				target, err := os.Readlink(Physical(st, next))
-				if err != nil {
-					return "", fmt.Errorf("resolve %s: %w", orig, err)
-				}
-				if !path.IsAbs(target) {
-					target = path.Join(cur, target)
-				}
-				logical, moved = path.Join(append([]string{target}, comps[i+1:]...)...), true
-				break
-			}
-			cur = next
-		}
-		if !moved {
-			return cur, nil
+		if _, err := os.Stat(filepath.Join(st.Physical(p), SystemdBootEFI)); err == nil {
+			return p.String() + "/" + SystemdBootEFI, nil
 		}
 	}
-	return "", fmt.Errorf("resolve %s: too many symbolic links", orig)
+	return "", fmt.Errorf("%w of %s: no systemd-boot-efi package with %s (add systemd-boot-efi to the system's packages)", ErrNoSystemdBoot, tops[len(tops)-1], SystemdBootEFI)
+}
+
+// LoaderConfigOf is the LoaderConfig of a generation's loader settings
+// (SystemdBoot left empty).
+func LoaderConfigOf(l toplevel.Loader) LoaderConfig {
+	return LoaderConfig{Timeout: l.Timeout, ConsoleMode: l.ConsoleMode, Editor: l.Editor, MaxGenerations: l.MaxGenerations}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kiln-os/kiln/internal/testenv"
 	"github.com/kiln-os/kiln/store"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // syncStore builds kernels, initrds and toplevels whose bootspecs name
@@ -43,7 +44,7 @@ func syncStore(t *testing.T) (*store.Store, func(kernel string, params ...string
 		if err != nil {
 			t.Fatal(err)
 		}
-		bs := Bootspec{Version: BootspecVersion, Label: "kiln test (Linux " + kver + ")", Toplevel: top.String(),
+		bs := toplevel.Bootspec{Version: toplevel.BootspecVersion, Label: "kiln test (Linux " + kver + ")", Toplevel: top.String(),
 			Init: top.String() + "/init", Kernel: top.String() + "/kernel", Initrd: top.String() + "/initrd", KernelParams: params}
 		data, _ := bs.Marshal()
 		err = st.Build(ctx, top, []store.Path{kernel, initrd}, func(tmp string) error {
@@ -115,30 +116,6 @@ func TestSyncESP(t *testing.T) {
 		}
 		if out := testenv.BootctlList(t, esp); strings.Contains(out, "No such file") {
 			t.Errorf("%s: bootctl list shows a missing file:\n%s", s.name, out)
-		}
-	}
-}
-
-func TestResolveLogical(t *testing.T) {
-	st, toplevel := syncStore(t)
-	top := toplevel("6.1.0-56", "rw")
-	tests := []struct{ in, want, err string }{
-		{top.String() + "/kernel", "-linux-image-6.1.0-56/boot/vmlinuz-6.1.0-56", ""},
-		{top.String() + "/initrd", "-initrd-6.1.0-56", ""},
-		{top.String() + "/boot.json", top.Base() + "/boot.json", ""},
-		{top.String() + "/missing", "", "no such file"},
-		{"/etc/passwd", "", "leads out of /kiln/store"},
-	}
-	for _, tc := range tests {
-		got, err := ResolveLogical(st, tc.in)
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%s: got %q, %v; want an error containing %q", tc.in, got, err, tc.err)
-			}
-			continue
-		}
-		if err != nil || !strings.HasSuffix(got, tc.want) || !strings.HasPrefix(got, store.LogicalDir+"/") {
-			t.Errorf("%s: got %q, %v; want …%s", tc.in, got, err, tc.want)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/kiln-os/kiln/internal/testenv"
+	"github.com/kiln-os/kiln/store"
 )
 
 // BenchmarkUnpackXZ compares unpacking a data.tar.xz through the host's xz
@@ -29,12 +30,11 @@ func BenchmarkUnpackXZ(b *testing.B) {
 			continue
 		}
 		b.Run(name, func(b *testing.B) {
-			pureGoXZ = pure
-			defer func() { pureGoXZ = false }()
+			u := Unpacker{PureGoXZ: pure}
 			b.SetBytes(st.Size())
 			for i := 0; b.Loop(); i++ {
 				dir := filepath.Join(b.TempDir(), fmt.Sprint(i))
-				if err := UnpackDeb(deb, dir, sum); err != nil {
+				if err := u.UnpackDeb(deb, dir, sum); err != nil {
 					b.Fatal(err)
 				}
 				b.StopTimer()
@@ -56,7 +56,7 @@ func largestCachedDeb() (string, string) {
 	if best == "" {
 		return "", ""
 	}
-	sum, err := fileSHA256(best)
+	sum, err := store.FileSHA256(best)
 	if err != nil {
 		return "", ""
 	}

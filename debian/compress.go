@@ -28,7 +28,7 @@ func decompress(raw []byte, ext string) ([]byte, error) {
 		}
 		return io.ReadAll(r)
 	case ".xz":
-		r, err := xzReader(bytes.NewReader(raw))
+		r, err := xzReader(bytes.NewReader(raw), false)
 		if err != nil {
 			return nil, err
 		}
@@ -39,9 +39,9 @@ func decompress(raw []byte, ext string) ([]byte, error) {
 }
 
 // xzReader decompresses xz through the host's xz when it has one (about
-// five times faster than pure Go), else with ulikunitz/xz.
-func xzReader(r io.Reader) (io.ReadCloser, error) {
-	if path, err := exec.LookPath("xz"); err == nil && !pureGoXZ {
+// five times faster than pure Go) unless pureGo, else with ulikunitz/xz.
+func xzReader(r io.Reader, pureGo bool) (io.ReadCloser, error) {
+	if path, err := exec.LookPath("xz"); err == nil && !pureGo {
 		return execReader(path, r, "-T0", "-dc")
 	}
 	zr, err := xz.NewReader(bufio.NewReaderSize(r, 1<<16))
@@ -50,9 +50,6 @@ func xzReader(r io.Reader) (io.ReadCloser, error) {
 	}
 	return io.NopCloser(zr), nil
 }
-
-// pureGoXZ forces the pure Go xz decoder (tests and benchmarks).
-var pureGoXZ = false
 
 // execReader runs prog args with r as stdin and returns its stdout. Close
 // waits for the program and reports its failure.

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kiln-os/kiln/internal/parallel"
 )
 
 // ErrNotOnMirror reports locked packages the mirror no longer carries.
@@ -28,6 +30,8 @@ type FetchOptions struct {
 	// Progress, when set, is called (serialized) as bytes arrive and as
 	// packages finish.
 	Progress func(Progress)
+	// Unpack unpacks the .debs (its zero value in kiln; tests set hooks).
+	Unpack Unpacker
 	// Documentation makes Realize also restore documentation outputs
 	// (DocStorePath) that a collection removed while their main output
 	// stayed; a fresh unpack always makes both.
@@ -92,20 +96,11 @@ func Fetch(ctx context.Context, pkgs []LockedPackage, opts FetchOptions) error {
 		}
 	}
 	pr.p.Total = len(need)
-	errs := make([]error, len(need))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, opts.jobs())
-	for i, p := range need {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			errs[i] = downloadRetry(ctx, p, &opts, pr)
-			pr.add(0, 1, p.Name)
-		}()
-	}
-	wg.Wait()
+	errs := parallel.Do(len(need), opts.jobs(), func(i int) error {
+		err := downloadRetry(ctx, need[i], &opts, pr)
+		pr.add(0, 1, need[i].Name)
+		return err
+	})
 	return joinFetchErrors(need, errs)
 }
 

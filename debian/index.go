@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/fsutil"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
 )
 
 // Package is one stanza of a Packages index, with the fields kiln uses.

@@ -2,15 +2,17 @@ package debian
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/fsutil"
 	"os"
 	"slices"
 	"sort"
 	"strings"
 
+	"github.com/kiln-os/kiln/internal/fsutil"
+	"github.com/kiln-os/kiln/internal/versioned"
 	"github.com/kiln-os/kiln/store"
 )
 
@@ -232,19 +234,8 @@ func ReadLock(file string) (*Lock, error) {
 
 // ParseLock parses the JSON of a kiln.lock.
 func ParseLock(data []byte) (*Lock, error) {
-	var probe struct {
-		Version int `json:"version"`
-	}
-	if err := json.Unmarshal(data, &probe); err != nil {
-		return nil, err
-	}
-	if probe.Version != LockVersion {
-		return nil, fmt.Errorf("lock version %d, this kiln reads version %d", probe.Version, LockVersion)
-	}
 	l := &Lock{}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(l); err != nil {
+	if _, err := versioned.Decode(data, LockVersion, l); err != nil {
 		return nil, err
 	}
 	if !slices.IsSortedFunc(l.Packages, func(a, b LockedPackage) int { return strings.Compare(a.Name, b.Name) }) {
@@ -261,4 +252,41 @@ func ParseLock(data []byte) (*Lock, error) {
 		}
 	}
 	return l, nil
+}
+
+// ResolveLock resolves req against a's verified indices (Load, Resolve)
+// and returns the lock that pins the result (NewLock).
+func (a *Archive) ResolveLock(ctx context.Context, req Request) (*Lock, error) {
+	u, inputs, err := a.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := Resolve(u, req)
+	if err != nil {
+		return nil, err
+	}
+	return NewLock(inputs, req, res), nil
+}
+
+// Changes lists what l adds ("+ NAME VERSION"), removes ("- …") and
+// upgrades or downgrades ("~ NAME OLD → NEW") compared with old, sorted
+// by name.
+func (l *Lock) Changes(old *Lock) []string {
+	var lines []string
+	for _, p := range l.Packages {
+		o, ok := old.Package(p.Name)
+		switch {
+		case !ok:
+			lines = append(lines, fmt.Sprintf("+ %s %s", p.Name, p.Version))
+		case o.Version != p.Version:
+			lines = append(lines, fmt.Sprintf("~ %s %s → %s", p.Name, o.Version, p.Version))
+		}
+	}
+	for _, o := range old.Packages {
+		if _, ok := l.Package(o.Name); !ok {
+			lines = append(lines, fmt.Sprintf("- %s %s", o.Name, o.Version))
+		}
+	}
+	sort.SliceStable(lines, func(i, j int) bool { return lines[i][2:] < lines[j][2:] })
+	return lines
 }

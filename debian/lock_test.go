@@ -3,10 +3,12 @@ package debian
 import (
 	"bytes"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/kiln-os/kiln/internal/golden"
 	"github.com/kiln-os/kiln/store"
 )
@@ -154,5 +156,17 @@ func TestRepoLock(t *testing.T) {
 		if _, err := l.Why(p.Name); err != nil {
 			t.Errorf("why %s: %v", p.Name, err)
 		}
+	}
+}
+
+func TestLockChanges(t *testing.T) {
+	old := &Lock{Packages: []LockedPackage{{Name: "a", Version: "1"}, {Name: "b", Version: "1"}, {Name: "c", Version: "2"}}}
+	l := &Lock{Packages: []LockedPackage{{Name: "a", Version: "1"}, {Name: "c", Version: "3"}, {Name: "d", Version: "1"}}}
+	want := []string{"- b 1", "~ c 2 → 3", "+ d 1"}
+	if got := l.Changes(old); !slices.Equal(got, want) {
+		t.Errorf("Changes = %q, want %q", got, want)
+	}
+	if got := l.Changes(l); len(got) != 0 {
+		t.Errorf("Changes of itself = %q", got)
 	}
 }

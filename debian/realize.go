@@ -2,17 +2,14 @@ package debian
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 
+	"github.com/kiln-os/kiln/internal/parallel"
 	"github.com/kiln-os/kiln/store"
 )
 
@@ -46,20 +43,12 @@ func Realize(ctx context.Context, st *store.Store, l *Lock, opts FetchOptions) (
 			pr.p.BytesTotal += p.Size
 		}
 	}
-	errs := make([]error, len(todo))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, opts.jobs())
-	for i, p := range todo {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			errs[i] = realizeOne(ctx, st, p, out[p.Name], &opts, pr)
-			pr.add(0, 1, p.Name)
-		}()
-	}
-	wg.Wait()
+	errs := parallel.Do(len(todo), opts.jobs(), func(i int) error {
+		p := todo[i]
+		err := realizeOne(ctx, st, p, out[p.Name], &opts, pr)
+		pr.add(0, 1, p.Name)
+		return err
+	})
 	if err := joinFetchErrors(todo, errs); err != nil {
 		return nil, err
 	}
@@ -92,7 +81,7 @@ func realizeOne(ctx context.Context, st *store.Store, p LockedPackage, sp store.
 		err = st.Build(ctx, doc, nil, func(tmp string) error {
 			full := tmp + ".full"
 			defer os.RemoveAll(full)
-			if err := UnpackDeb(o.DebFile(p), full, p.SHA256); err != nil {
+			if err := o.Unpack.UnpackDeb(o.DebFile(p), full, p.SHA256); err != nil {
 				return err
 			}
 			has, err := SplitDocs(full, tmp)
@@ -103,7 +92,7 @@ func realizeOne(ctx context.Context, st *store.Store, p LockedPackage, sp store.
 		})
 	default:
 		err = st.Build(ctx, sp, nil, func(tmp string) error {
-			if err := UnpackDeb(o.DebFile(p), tmp, p.SHA256); err != nil {
+			if err := o.Unpack.UnpackDeb(o.DebFile(p), tmp, p.SHA256); err != nil {
 				return err
 			}
 			staged := tmp + ".doc"
@@ -122,7 +111,7 @@ func realizeOne(ctx context.Context, st *store.Store, p LockedPackage, sp store.
 		// A cached file that went bad after download fails anywhere in
 		// the unpack: check it, and drop it so the next run fetches it.
 		if !errors.Is(err, ErrDigestMismatch) {
-			if got, herr := fileSHA256(o.DebFile(p)); herr == nil && got != p.SHA256 {
+			if got, herr := store.FileSHA256(o.DebFile(p)); herr == nil && got != p.SHA256 {
 				err = fmt.Errorf("%w: cached %s has sha256 %s, the lock says %s (removed from the cache): %v", ErrDigestMismatch, o.DebFile(p), got, p.SHA256, err)
 			}
 		}
@@ -143,17 +132,4 @@ func docMissing(st *store.Store, p LockedPackage, sp store.Path) bool {
 	}
 	doc, err := store.ParsePath(strings.TrimSpace(string(b)))
 	return err == nil && !st.Valid(doc)
-}
-
-func fileSHA256(name string) (string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/testenv"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kiln-os/kiln/internal/testenv"
 	"github.com/kiln-os/kiln/store"
 )
 
@@ -365,14 +365,14 @@ func realizeAndHang(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unpackHook = func(name string) {
+	hang := func(name string) {
 		if name == "usr/bin/hello-again" {
 			os.WriteFile(filepath.Join(dir, "unpacking"), nil, 0o644)
 			select {} // wait for the kill
 		}
 	}
 	m, _ := ParseMirror(os.Getenv("KILN_TEST_MIRROR"))
-	Realize(context.Background(), openStore(t, dir), l, FetchOptions{Mirror: m, CacheDir: os.Getenv("KILN_TEST_CACHE"), Jobs: 1})
+	Realize(context.Background(), openStore(t, dir), l, FetchOptions{Mirror: m, CacheDir: os.Getenv("KILN_TEST_CACHE"), Jobs: 1, Unpack: Unpacker{Hook: hang}})
 	t.Fatal("Realize returned; it should have been killed")
 }
 

@@ -3,10 +3,11 @@ package debian
 import (
 	"errors"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/suggest"
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/kiln-os/kiln/internal/suggest"
 )
 
 // ErrUnknownPackage reports a wanted name no suite carries.

@@ -27,8 +27,21 @@ const ControlDir = ".kiln/control"
 // mount points or runtime state, never package content kiln uses.
 var skipTop = map[string]bool{"dev": true, "proc": true, "sys": true, "run": true, "tmp": true}
 
-// unpackHook, when set (tests), runs before each data.tar entry.
-var unpackHook func(name string)
+// Unpacker unpacks .debs. The zero value is what kiln uses; tests and
+// benchmarks set the fields.
+type Unpacker struct {
+	// PureGoXZ decodes xz in Go even when the host has an xz program
+	// (benchmarks compare the two).
+	PureGoXZ bool
+	// Hook, when set, runs before each data.tar entry is written (a test
+	// stops an unpack midway).
+	Hook func(name string)
+}
+
+// UnpackDeb unpacks .debs as Unpacker{}.UnpackDeb does.
+func UnpackDeb(debFile, dir, wantSHA256 string) error {
+	return Unpacker{}.UnpackDeb(debFile, dir, wantSHA256)
+}
 
 // UnpackDeb unpacks the .deb at debFile into dir (which must not exist):
 // data.tar's tree, minus dev/ proc/ sys/ run/ tmp/, and control.tar's
@@ -36,19 +49,19 @@ var unpackHook func(name string)
 // it is checked on the bytes read, so a file changed after download is
 // refused (the caller's store then discards dir). Maintainer scripts are
 // never run.
-func UnpackDeb(debFile, dir, wantSHA256 string) error {
+func (u Unpacker) UnpackDeb(debFile, dir, wantSHA256 string) error {
 	f, err := os.Open(debFile)
 	if err != nil {
 		return fmt.Errorf("unpack: %w", err)
 	}
 	defer f.Close()
-	if err := unpack(f, dir, wantSHA256); err != nil {
+	if err := u.unpack(f, dir, wantSHA256); err != nil {
 		return fmt.Errorf("unpack %s: %w", debFile, err)
 	}
 	return nil
 }
 
-func unpack(r io.Reader, dir, wantSHA256 string) error {
+func (u Unpacker) unpack(r io.Reader, dir, wantSHA256 string) error {
 	h := sha256.New()
 	br := bufio.NewReaderSize(io.TeeReader(r, h), 1<<16)
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -76,11 +89,11 @@ func unpack(r io.Reader, dir, wantSHA256 string) error {
 				return fmt.Errorf("debian-binary %q: not a version 2 package", bytes.TrimSpace(v))
 			}
 		case strings.HasPrefix(name, "control.tar"):
-			if err := extractTar(root, body, name, true); err != nil {
+			if err := u.extractTar(root, body, name, true); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
 		case strings.HasPrefix(name, "data.tar"):
-			if err := extractTar(root, body, name, false); err != nil {
+			if err := u.extractTar(root, body, name, false); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
 			sawData = true
@@ -144,12 +157,12 @@ func (a *arReader) next() (string, int64, error) {
 
 // decompressor returns a reader of the tar inside a member named
 // (control|data).tar[.xz|.zst|.gz].
-func decompressor(name string, r io.Reader) (io.ReadCloser, error) {
+func (u Unpacker) decompressor(name string, r io.Reader) (io.ReadCloser, error) {
 	switch path.Ext(name) {
 	case ".tar":
 		return io.NopCloser(r), nil
 	case ".xz":
-		return xzReader(r)
+		return xzReader(r, u.PureGoXZ)
 	case ".zst":
 		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(false))
 		if err != nil {
@@ -186,8 +199,8 @@ func putBuf(b []byte) {
 
 // extractTar writes a tar's entries under root. For control.tar, regular
 // files go to ControlDir and everything else is ignored.
-func extractTar(root *tree, r io.Reader, member string, control bool) error {
-	zr, err := decompressor(member, r)
+func (u Unpacker) extractTar(root *tree, r io.Reader, member string, control bool) error {
+	zr, err := u.decompressor(member, r)
 	if err != nil {
 		return err
 	}
@@ -223,8 +236,8 @@ func extractTar(root *tree, r io.Reader, member string, control bool) error {
 		if top, _, _ := strings.Cut(name, "/"); skipTop[top] {
 			continue
 		}
-		if unpackHook != nil {
-			unpackHook(name)
+		if u.Hook != nil {
+			u.Hook(name)
 		}
 		if err := root.extract(hdr, name, tr, buf); err != nil {
 			return fmt.Errorf("%s: %w", hdr.Name, err)

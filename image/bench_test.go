@@ -51,13 +51,13 @@ func BenchmarkWrite2GiB(b *testing.B) {
 	if err := linkTree(src, filepath.Join(root, "kiln", "store")); err != nil {
 		b.Fatal(err)
 	}
-	m, err := Plan(Layout{Seed: "bench", RootDir: root})
+	m, err := PlanDisk(Layout{Seed: "bench", RootDir: root})
 	if err != nil {
 		b.Fatal(err)
 	}
 	out := filepath.Join(dir, "disk.img")
 	for b.Loop() {
-		if err := Write(context.Background(), out, m, nil); err != nil {
+		if err := ApplyDisk(context.Background(), out, m, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

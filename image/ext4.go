@@ -44,7 +44,7 @@ const mke2fsConf = `[defaults]
 // data (the journal's zeros are never written). Then it pins every inode
 // timestamp with debugfs. While mkfs runs, progress follows the image's
 // allocated bytes.
-func writeRoot(ctx context.Context, img *os.File, m *Manifest, p *progressor, rootBytes int64) error {
+func writeRoot(ctx context.Context, img *os.File, m *DiskPlan, p *progressor, rootBytes int64) error {
 	root := m.Root()
 	work, err := os.MkdirTemp(filepath.Dir(img.Name()), ".kiln-root-*")
 	if err != nil {
@@ -110,7 +110,7 @@ func e2fsEnv(work string) []string {
 // ext4BlockSize is the root file system's block size.
 const ext4BlockSize = 4096
 
-func mkfsExt4(ctx context.Context, work, img string, root Partition, m *Manifest) error {
+func mkfsExt4(ctx context.Context, work, img string, root Partition, m *DiskPlan) error {
 	if err := os.WriteFile(filepath.Join(work, "mke2fs.conf"), []byte(mke2fsConf), 0o644); err != nil {
 		return fmt.Errorf("make root: %w", err)
 	}

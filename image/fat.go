@@ -7,8 +7,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"strconv"
-	"sync"
 
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/filesystem"
@@ -17,7 +15,7 @@ import (
 
 // espSize sums the ESP files and checks that they fit, with room to spare
 // for FAT metadata and later generations' kernels.
-func espSize(m *Manifest) (int64, error) {
+func espSize(m *DiskPlan) (int64, error) {
 	var total int64
 	for _, f := range m.ESPFiles {
 		fi, err := os.Stat(f.Source)
@@ -35,24 +33,12 @@ func espSize(m *Manifest) (int64, error) {
 	return total, nil
 }
 
-// sourceDateEpoch guards SOURCE_DATE_EPOCH, through which go-diskfs takes
-// the timestamps of the FAT entries it creates (it has no other way).
-var sourceDateEpoch sync.Mutex
-
 // writeESP makes the FAT32 file system and copies the files in, sorted.
-func writeESP(ctx context.Context, f *os.File, m *Manifest, p *progressor) error {
-	sourceDateEpoch.Lock()
-	defer sourceDateEpoch.Unlock()
-	old, had := os.LookupEnv("SOURCE_DATE_EPOCH")
-	os.Setenv("SOURCE_DATE_EPOCH", strconv.Itoa(fatTime))
-	defer func() {
-		if had {
-			os.Setenv("SOURCE_DATE_EPOCH", old)
-		} else {
-			os.Unsetenv("SOURCE_DATE_EPOCH")
-		}
-	}()
-
+// go-diskfs dates the entries it makes with the clock (or the process's
+// SOURCE_DATE_EPOCH, which kiln never sets: changing the environment
+// races every other goroutine's exec); fixFAT32 then dates every entry
+// fatTime.
+func writeESP(ctx context.Context, f *os.File, m *DiskPlan, p *progressor) error {
 	esp := m.ESP()
 	fsys, err := makeFAT32(f, esp)
 	if err != nil {

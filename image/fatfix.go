@@ -4,20 +4,24 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"time"
 )
 
 // fixFAT32 corrects what go-diskfs v1.9.4 leaves for fsck.vfat to
 // complain about, so that `fsck.vfat -n` exits 0:
 //   - a directory's ".." entry must name cluster 0 when the parent is the
-//     root directory (FAT spec); go-diskfs writes the root's cluster (2).
-//     Its timestamps are also taken from "." (go-diskfs writes a bogus date);
-//   - the FSInfo free-cluster count, left "unknown" (0xFFFFFFFF), is set.
+//     root directory (FAT spec); go-diskfs writes the root's cluster (2),
+//     and a bogus date;
+//   - the FSInfo free-cluster count, left "unknown" (0xFFFFFFFF), is set;
+//   - every entry's timestamps are fatTime (go-diskfs dates them now), so
+//     the same files make the same bytes.
 func fixFAT32(f *os.File, off int64) error {
 	v, err := readFATVolume(f, off)
 	if err != nil {
 		return fmt.Errorf("fix ESP: %w", err)
 	}
-	if err := v.fixDotDot(v.rootCluster, 0, 0); err != nil {
+	date, clock := fatDateTime(time.Unix(fatTime, 0).UTC())
+	if err := v.fixDir(v.rootCluster, 0, date, clock, 0); err != nil {
 		return fmt.Errorf("fix ESP: %w", err)
 	}
 	if err := v.writeFreeCount(); err != nil {
@@ -84,9 +88,18 @@ func (v *fatVolume) clusterOffset(c uint32) int64 {
 	return v.off + v.dataOffset + int64(c-2)*v.clusterSize
 }
 
-// fixDotDot walks the directory at cluster dir (whose parent is at
-// parent, 0 for the root) and fixes every subdirectory's ".." entry.
-func (v *fatVolume) fixDotDot(dir, parent uint32, depth int) error {
+// fatDateTime encodes t as a FAT directory entry's date and time.
+func fatDateTime(t time.Time) (date, clock uint16) {
+	date = uint16((t.Year()-1980)<<9 | int(t.Month())<<5 | t.Day())
+	clock = uint16(t.Hour()<<11 | t.Minute()<<5 | t.Second()/2)
+	return date, clock
+}
+
+// fixDir fixes the directory at cluster dir (whose parent is at parent, 0
+// for the root) and its subdirectories: every entry is dated date and
+// clock (creation with its 10 ms part, access, modification), and each
+// ".." names its parent's cluster, 0 for the root.
+func (v *fatVolume) fixDir(dir, parent uint32, date, clock uint16, depth int) error {
 	if depth > 32 {
 		return fmt.Errorf("directories nested too deep")
 	}
@@ -99,37 +112,46 @@ func (v *fatVolume) fixDotDot(dir, parent uint32, depth int) error {
 		if _, err := v.f.ReadAt(buf, v.clusterOffset(c)); err != nil {
 			return err
 		}
+		end := false
+		var subs []uint32
 		for e := 0; e+32 <= len(buf); e += 32 {
 			ent := buf[e : e+32]
-			switch {
-			case ent[0] == 0:
-				return nil // end of directory
-			case ent[0] == 0xe5 || ent[11] == 0x0f || ent[11]&0x10 == 0:
-				continue // deleted, long-name slot or not a directory
+			if ent[0] == 0 {
+				end = true
+				break
 			}
-			name := string(ent[:11])
-			if i == 0 && e == 32 && name == "..         " && dir != v.rootCluster {
+			if ent[0] == 0xe5 || ent[11] == 0x0f {
+				continue // deleted, or a long-name slot (it has no times)
+			}
+			ent[13] = 0
+			binary.LittleEndian.PutUint16(ent[14:], clock)
+			binary.LittleEndian.PutUint16(ent[16:], date)
+			binary.LittleEndian.PutUint16(ent[18:], date)
+			binary.LittleEndian.PutUint16(ent[22:], clock)
+			binary.LittleEndian.PutUint16(ent[24:], date)
+			switch name := string(ent[:11]); {
+			case ent[11]&0x10 == 0:
+			case i == 0 && e == 32 && name == "..         " && dir != v.rootCluster:
 				want := parent
 				if parent == v.rootCluster {
 					want = 0
 				}
-				fixed := append([]byte(nil), ent...)
-				copy(fixed[13:20], buf[13:20]) // create and access times of "."
-				copy(fixed[22:26], buf[22:26]) // modify time of "."
-				binary.LittleEndian.PutUint16(fixed[20:], uint16(want>>16))
-				binary.LittleEndian.PutUint16(fixed[26:], uint16(want))
-				if _, err := v.f.WriteAt(fixed, v.clusterOffset(c)+int64(e)); err != nil {
-					return err
-				}
-				continue
+				binary.LittleEndian.PutUint16(ent[20:], uint16(want>>16))
+				binary.LittleEndian.PutUint16(ent[26:], uint16(want))
+			case name[0] != '.':
+				subs = append(subs, uint32(binary.LittleEndian.Uint16(ent[20:]))<<16|uint32(binary.LittleEndian.Uint16(ent[26:])))
 			}
-			if name[0] == '.' {
-				continue
-			}
-			sub := uint32(binary.LittleEndian.Uint16(ent[20:]))<<16 | uint32(binary.LittleEndian.Uint16(ent[26:]))
-			if err := v.fixDotDot(sub, dir, depth+1); err != nil {
+		}
+		if _, err := v.f.WriteAt(buf, v.clusterOffset(c)); err != nil {
+			return err
+		}
+		for _, sub := range subs {
+			if err := v.fixDir(sub, dir, date, clock, depth+1); err != nil {
 				return err
 			}
+		}
+		if end {
+			return nil
 		}
 	}
 	return nil

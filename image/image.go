@@ -5,9 +5,10 @@
 // without loop devices, and are reproducible: the same Layout gives the
 // same bytes, every UUID derived from Layout.Seed.
 //
-// Plan computes a Manifest (pure data, printable); Write executes it.
-// SystemLayout stages a Layout from toplevels in a store. The package
-// does not build toplevels and does not boot images.
+// PlanDisk computes a DiskPlan (pure data, printable); ApplyDisk writes it.
+// SystemLayout stages a Layout from toplevels in a store; WriteSystem does
+// the three. The package does not build toplevels and does not boot
+// images.
 package image
 
 import (
@@ -79,9 +80,9 @@ type ESPFile struct {
 	Source string // host file
 }
 
-// Manifest is a planned image: everything Write needs, nothing it must
+// DiskPlan is a planned image: everything ApplyDisk needs, nothing it must
 // decide.
-type Manifest struct {
+type DiskPlan struct {
 	Size        int64
 	DiskGUID    string
 	Partitions  []Partition // ESP first, then root
@@ -92,13 +93,13 @@ type Manifest struct {
 }
 
 // ESP returns the ESP partition.
-func (m *Manifest) ESP() Partition { return m.Partitions[0] }
+func (m *DiskPlan) ESP() Partition { return m.Partitions[0] }
 
 // Root returns the root partition.
-func (m *Manifest) Root() Partition { return m.Partitions[1] }
+func (m *DiskPlan) Root() Partition { return m.Partitions[1] }
 
-// Plan computes the image layout. It reads nothing from disk.
-func Plan(l Layout) (*Manifest, error) {
+// PlanDisk computes the image layout. It reads nothing from disk.
+func PlanDisk(l Layout) (*DiskPlan, error) {
 	size, espSize := l.Size, l.ESPSize
 	if size == 0 {
 		size = DefaultSize
@@ -124,7 +125,7 @@ func Plan(l Layout) (*Manifest, error) {
 	if (rootEnd-rootStart+1)*SectorSize < MinRootSize {
 		return nil, fmt.Errorf("plan image: size %d leaves less than %d MiB for the root after a %d MiB ESP", size, MinRootSize>>20, espSize>>20)
 	}
-	m := &Manifest{
+	m := &DiskPlan{
 		Size:     size,
 		DiskGUID: seededUUID(l.Seed, "disk"),
 		Partitions: []Partition{
@@ -166,7 +167,7 @@ func seedBytes(seed, purpose string) []byte {
 }
 
 // String prints the manifest, one fact a line (golden-tested).
-func (m *Manifest) String() string {
+func (m *DiskPlan) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "disk %d bytes, GPT, GUID %s\n", m.Size, m.DiskGUID)
 	for _, p := range m.Partitions {

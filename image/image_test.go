@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -32,12 +33,12 @@ func TestPlan(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := Plan(tc.l)
+			m, err := PlanDisk(tc.l)
 			if err != nil {
 				t.Fatal(err)
 			}
 			golden(t, "plan-"+tc.name+".txt", []byte(m.String()))
-			again, _ := Plan(tc.l)
+			again, _ := PlanDisk(tc.l)
 			if again.String() != m.String() {
 				t.Error("Plan is not deterministic")
 			}
@@ -61,7 +62,7 @@ func TestPlanErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Plan(tc.l)
+			_, err := PlanDisk(tc.l)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want an error containing %q", err, tc.want)
 			}
@@ -126,15 +127,15 @@ func fixture(t *testing.T) Layout {
 	return Layout{Size: 200 << 20, ESPSize: 64 << 20, Seed: "0a1b2c3d4f5g6h7i8j9k0l1m2n3p4q5r", RootDir: root, ESP: esp}
 }
 
-func writeImage(t *testing.T, l Layout) (string, *Manifest) {
+func writeImage(t *testing.T, l Layout) (string, *DiskPlan) {
 	t.Helper()
-	m, err := Plan(l)
+	m, err := PlanDisk(l)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "disk.img")
 	var last, total int64
-	err = Write(context.Background(), out, m, func(done, tot int64) {
+	err = ApplyDisk(context.Background(), out, m, func(done, tot int64) {
 		if done < last {
 			t.Errorf("progress went back from %d to %d", last, done)
 		}
@@ -219,12 +220,12 @@ func TestWriteTwiceSameBytes(t *testing.T) {
 
 func TestWriteReplacesAtomically(t *testing.T) {
 	l := fixture(t)
-	m, _ := Plan(l)
+	m, _ := PlanDisk(l)
 	out := filepath.Join(t.TempDir(), "disk.img")
 	os.WriteFile(out, []byte("old"), 0o644)
 	delete(l.ESP, "loader/loader.conf")
 	m.ESPFiles = append(m.ESPFiles, ESPFile{Path: "missing", Source: "/nonexistent/file"})
-	if err := Write(context.Background(), out, m, nil); err == nil || !strings.Contains(err.Error(), "ESP file missing") {
+	if err := ApplyDisk(context.Background(), out, m, nil); err == nil || !strings.Contains(err.Error(), "ESP file missing") {
 		t.Fatalf("got %v, want an error naming the missing ESP file", err)
 	}
 	if b, _ := os.ReadFile(out); string(b) != "old" {
@@ -244,11 +245,11 @@ func TestWriteRootTooBig(t *testing.T) {
 	if err := os.Truncate(big, 200<<20); err != nil { // sparse: costs nothing here
 		t.Fatal(err)
 	}
-	m, err := Plan(l)
+	m, err := PlanDisk(l)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = Write(context.Background(), filepath.Join(t.TempDir(), "disk.img"), m, nil)
+	err = ApplyDisk(context.Background(), filepath.Join(t.TempDir(), "disk.img"), m, nil)
 	if err == nil || !strings.Contains(err.Error(), "the root tree has 200 MiB of files, the 134 MiB root partition") {
 		t.Fatalf("got %v, want an error naming the sizes", err)
 	}
@@ -304,4 +305,22 @@ func fileHash(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+// Every ESP entry is dated fatTime, set after go-diskfs wrote it with the
+// clock (kiln never sets the process's SOURCE_DATE_EPOCH).
+func TestESPTimestampsFixed(t *testing.T) {
+	img, m := writeImage(t, fixture(t))
+	esp := extract(t, img, m.ESP(), filepath.Join(t.TempDir(), "esp.img"))
+	out := run(t, "mdir", "-/", "-a", "-i", esp, "::/")
+	dated := regexp.MustCompile(`(?m)^\S.*\s(\d{4}-\d\d-\d\d\s+\d+:\d\d)\s`)
+	entries := dated.FindAllStringSubmatch(out, -1)
+	if len(entries) < 10 {
+		t.Fatalf("mdir listed %d dated entries:\n%s", len(entries), out)
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e[1], "1980-01-01") || !strings.HasSuffix(e[1], " 0:00") {
+			t.Errorf("ESP entry dated %s, want 1980-01-01 0:00: %s", e[1], strings.TrimSpace(e[0]))
+		}
+	}
 }

@@ -1,27 +1,26 @@
 package image
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/kiln-os/kiln/boot"
+	"github.com/kiln-os/kiln/internal/parallel"
 	"github.com/kiln-os/kiln/store"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
-// SystemOptions says how SystemLayout stages an image.
+// SystemOptions says how SystemLayout stages an image. The boot loader
+// settings are the current toplevel's (its bootspec's, else
+// toplevel.DefaultLoader), and systemd-boot comes from the closure
+// (boot.FindSystemdBoot).
 type SystemOptions struct {
-	// Loader configures systemd-boot. An empty Loader.SystemdBoot is looked
-	// up in the closure: a systemd-boot-efi* path holding
-	// usr/lib/systemd/boot/efi/systemd-bootx64.efi.
-	Loader        boot.LoaderConfig
 	Size, ESPSize int64 // as in Layout; 0 for the defaults
 	// Dir is where the trees are staged; it must not exist. Default: a new
 	// directory in the store's state directory, on the store's file
@@ -29,16 +28,13 @@ type SystemOptions struct {
 	Dir string
 }
 
-// efiInPackage is where Debian's systemd-boot-efi ships the boot loader.
-const efiInPackage = "usr/lib/systemd/boot/efi/systemd-bootx64.efi"
-
 // SystemLayout stages the toplevels as generations 1…n of the system
 // profile, the last one current and the boot loader's default: a root tree
 // (their closure under kiln/store, hard-linked from st; their validity
 // records under kiln/var/db; the profile links; the empty top-level
 // directories) and the ESP files planned by boot.PlanESP from their
 // bootspecs. The Layout's seed is the current toplevel's hash. cleanup
-// removes the staged trees; call it after Write.
+// removes the staged trees; call it after ApplyDisk.
 func SystemLayout(st *store.Store, opts SystemOptions, toplevels ...store.Path) (l Layout, cleanup func() error, err error) {
 	if len(toplevels) == 0 {
 		return Layout{}, nil, errors.New("stage system image: no toplevel")
@@ -61,21 +57,12 @@ func SystemLayout(st *store.Store, opts SystemOptions, toplevels ...store.Path) 
 	if err := stageRoot(st, root, toplevels); err != nil {
 		return Layout{}, nil, fmt.Errorf("stage system image: %w", err)
 	}
-	esp, err := stageESP(st, filepath.Join(dir, "esp"), opts.Loader, toplevels)
+	esp, err := stageESP(st, filepath.Join(dir, "esp"), toplevels)
 	if err != nil {
 		return Layout{}, nil, fmt.Errorf("stage system image: %w", err)
 	}
 	current := toplevels[len(toplevels)-1]
 	return Layout{Size: opts.Size, ESPSize: opts.ESPSize, Seed: current.Hash(), ESP: esp, RootDir: root}, remove, nil
-}
-
-// fhsDirs are the empty top-level directories of a kiln root.
-var fhsDirs = []struct {
-	name string
-	mode fs.FileMode
-}{
-	{"boot", 0o755}, {"dev", 0o755}, {"etc", 0o755}, {"home", 0o755}, {"mnt", 0o755}, {"proc", 0o755},
-	{"root", 0o700}, {"run", 0o755}, {"sys", 0o755}, {"tmp", 0o777 | fs.ModeSticky}, {"var", 0o755},
 }
 
 func stageRoot(st *store.Store, root string, toplevels []store.Path) error {
@@ -89,17 +76,14 @@ func stageRoot(st *store.Store, root string, toplevels []store.Path) error {
 	}
 	// Linking is bound by metadata latency, not CPU: a few store paths at
 	// a time.
-	var g errgroup.Group
-	g.SetLimit(4)
-	for _, p := range closure {
-		g.Go(func() error {
-			if err := linkTree(st.Physical(p), filepath.Join(storeDir, p.Base())); err != nil {
-				return fmt.Errorf("stage %s: %w", p, err)
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	errs := parallel.Do(len(closure), 4, func(i int) error {
+		p := closure[i]
+		if err := linkTree(st.Physical(p), filepath.Join(storeDir, p.Base())); err != nil {
+			return fmt.Errorf("stage %s: %w", p, err)
+		}
+		return nil
+	})
+	if err := parallel.First(errs); err != nil {
 		return err
 	}
 	if err := st.ExportRecords(filepath.Join(root, "kiln", "var"), closure...); err != nil {
@@ -111,12 +95,12 @@ func stageRoot(st *store.Store, root string, toplevels []store.Path) error {
 			return err
 		}
 	}
-	for _, d := range fhsDirs {
-		p := filepath.Join(root, d.name)
+	for _, d := range toplevel.RootDirs {
+		p := filepath.Join(root, d.Name)
 		if err := os.Mkdir(p, 0o755); err != nil {
 			return err
 		}
-		if err := os.Chmod(p, d.mode); err != nil {
+		if err := os.Chmod(p, d.Mode); err != nil {
 			return err
 		}
 	}
@@ -187,30 +171,25 @@ func copyFile(src, dst string, mode fs.FileMode) error {
 // stageESP plans the ESP for the toplevels' bootspecs and returns its
 // files: store files by their physical paths, generated ones written under
 // dir.
-func stageESP(st *store.Store, dir string, loader boot.LoaderConfig, toplevels []store.Path) (map[string]string, error) {
+func stageESP(st *store.Store, dir string, toplevels []store.Path) (map[string]string, error) {
 	var gens []boot.Generation
 	for i, top := range toplevels {
-		bs, err := boot.ReadBootspec(filepath.Join(st.Physical(top), "boot.json"))
+		g, err := boot.ReadGeneration(st, i+1, top, time.Time{})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("generation %d: %w", i+1, err)
 		}
-		// Name kernels and initrds by the store path that holds them, not
-		// by a toplevel's link to it, so generations share one copy.
-		if bs.Kernel, err = boot.ResolveLogical(st, bs.Kernel); err != nil {
-			return nil, fmt.Errorf("generation %d kernel: %w", i+1, err)
-		}
-		if bs.Initrd, err = boot.ResolveLogical(st, bs.Initrd); err != nil {
-			return nil, fmt.Errorf("generation %d initrd: %w", i+1, err)
-		}
-		gens = append(gens, boot.GenerationFromBootspec(i+1, bs, time.Time{}))
+		gens = append(gens, g)
 	}
-	if loader.SystemdBoot == "" {
-		efi, err := findSystemdBoot(st, toplevels)
-		if err != nil {
-			return nil, err
-		}
-		loader.SystemdBoot = efi
+	settings := toplevel.DefaultLoader
+	if l := gens[len(gens)-1].Loader; l != nil {
+		settings = *l
 	}
+	loader := boot.LoaderConfigOf(settings)
+	efi, err := boot.FindSystemdBoot(st, toplevels...)
+	if err != nil {
+		return nil, err
+	}
+	loader.SystemdBoot = efi
 	plan, err := boot.PlanESP(gens, len(toplevels), loader, nil)
 	if err != nil {
 		return nil, err
@@ -218,11 +197,11 @@ func stageESP(st *store.Store, dir string, loader boot.LoaderConfig, toplevels [
 	files := map[string]string{}
 	for p, f := range plan.Files {
 		if f.Source != "" {
-			logical, err := boot.ResolveLogical(st, f.Source)
+			logical, err := st.ResolveLogical(f.Source)
 			if err != nil {
 				return nil, fmt.Errorf("ESP file %s: %w", p, err)
 			}
-			files[p] = boot.Physical(st, logical)
+			files[p] = st.PhysicalPath(logical)
 			continue
 		}
 		host := filepath.Join(dir, filepath.FromSlash(p))
@@ -235,22 +214,6 @@ func stageESP(st *store.Store, dir string, loader boot.LoaderConfig, toplevels [
 		files[p] = host
 	}
 	return files, nil
-}
-
-func findSystemdBoot(st *store.Store, toplevels []store.Path) (string, error) {
-	closure, err := st.Closure(toplevels...)
-	if err != nil {
-		return "", err
-	}
-	for _, p := range closure {
-		if !strings.HasPrefix(p.Name(), "systemd-boot-efi") {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(st.Physical(p), efiInPackage)); err == nil {
-			return p.String() + "/" + efiInPackage, nil
-		}
-	}
-	return "", fmt.Errorf("no systemd-boot-efi package with %s in the closure of %s: add systemd-boot-efi to the system's packages or set the boot loader's path", efiInPackage, toplevels[len(toplevels)-1])
 }
 
 // removeStaged deletes a staging directory, making its read-only store
@@ -266,4 +229,21 @@ func removeStaged(dir string) error {
 		return fmt.Errorf("remove staged image %s: %w", dir, err)
 	}
 	return nil
+}
+
+// WriteSystem writes the disk image of the toplevels (the last one
+// current) from st to out: it stages them (SystemLayout), plans the disk
+// (PlanDisk), writes it (ApplyDisk, progress may be nil) and removes the
+// staged trees.
+func WriteSystem(ctx context.Context, st *store.Store, out string, opts SystemOptions, progress func(done, total int64), toplevels ...store.Path) error {
+	l, cleanup, err := SystemLayout(st, opts, toplevels...)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	plan, err := PlanDisk(l)
+	if err != nil {
+		return fmt.Errorf("plan image: %w", err)
+	}
+	return ApplyDisk(ctx, out, plan, progress)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/kiln-os/kiln/boot"
 	"github.com/kiln-os/kiln/internal/testenv"
 	"github.com/kiln-os/kiln/store"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // testStore builds a small store: a kernel package, an initrd, Debian's
@@ -55,7 +56,7 @@ func testStore(t *testing.T) (*store.Store, []store.Path) {
 	}
 	kernel := mk("linux-image-6.1.0-56-cloud-amd64", nil, files(map[string]string{"boot/vmlinuz-6.1.0-56-cloud-amd64": strings.Repeat("vmlinuz", 50000)}))
 	initrd := mk("initrd", nil, func(tmp string) error { return os.WriteFile(tmp, []byte(strings.Repeat("initrd", 9000)), 0o644) })
-	efi := mk("systemd-boot-efi-252.39-1-deb12u2", nil, files(map[string]string{efiInPackage: "MZ fake systemd-boot"}))
+	efi := mk("systemd-boot-efi-252.39-1-deb12u2", nil, files(map[string]string{boot.SystemdBootEFI: "MZ fake systemd-boot"}))
 	hello := mk("hello-1.0", nil, func(tmp string) error {
 		if err := files(map[string]string{"bin/hello": "#!/bin/sh\necho hello\n"})(tmp); err != nil {
 			return err
@@ -70,9 +71,9 @@ func testStore(t *testing.T) (*store.Store, []store.Path) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		bs := boot.Bootspec{Version: boot.BootspecVersion, Label: "kiln test (Linux 6.1.0-56-cloud-amd64)",
+		bs := toplevel.Bootspec{Version: toplevel.BootspecVersion, Label: "kiln test (Linux 6.1.0-56-cloud-amd64)",
 			Toplevel: top.String(), Init: top.String() + "/init", Kernel: top.String() + "/kernel",
-			Initrd: top.String() + "/initrd", KernelParams: params, KilnVersion: "0.1.0"}
+			Initrd: top.String() + "/initrd", KernelParams: params, KilnVersion: "0.1.0", Loader: &toplevel.Loader{Timeout: 2}}
 		data, err := bs.Marshal()
 		if err != nil {
 			t.Fatal(err)
@@ -93,7 +94,7 @@ func testStore(t *testing.T) (*store.Store, []store.Path) {
 
 func TestSystemLayout(t *testing.T) {
 	st, tops := testStore(t)
-	l, cleanup, err := SystemLayout(st, SystemOptions{Loader: boot.LoaderConfig{Timeout: 2}, Size: 200 << 20, ESPSize: 64 << 20}, tops...)
+	l, cleanup, err := SystemLayout(st, SystemOptions{Size: 200 << 20, ESPSize: 64 << 20}, tops...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +188,7 @@ func TestSystemLayoutErrors(t *testing.T) {
 	// systemd-boot-efi found in the closure; a store without it.
 	bare, _ := store.Open(filepath.Join(t.TempDir(), "store"))
 	p, _ := store.NewKey("bare").Path("kiln-system-bare")
-	bs, _ := (&boot.Bootspec{Version: 1, Toplevel: p.String(), Init: p.String() + "/init", Kernel: p.String() + "/k", Initrd: p.String() + "/i"}).Marshal()
+	bs, _ := (&toplevel.Bootspec{Version: 1, Toplevel: p.String(), Init: p.String() + "/init", Kernel: p.String() + "/k", Initrd: p.String() + "/i"}).Marshal()
 	err := bare.Build(context.Background(), p, nil, func(tmp string) error {
 		os.Mkdir(tmp, 0o755)
 		os.WriteFile(filepath.Join(tmp, "k"), []byte("k"), 0o644)

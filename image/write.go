@@ -3,7 +3,6 @@ package image
 import (
 	"context"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/fsutil"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,13 +11,15 @@ import (
 	diskfs "github.com/diskfs/go-diskfs"
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/partition/gpt"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
 )
 
-// Write writes the image m describes to out: into a temporary file next to
+// ApplyDisk writes the image m describes to out: into a temporary file next to
 // it, fsynced and renamed over out, so out is either the old file or the
 // complete new image. progress, when not nil, is called with the bytes
 // done so far and the total.
-func Write(ctx context.Context, out string, m *Manifest, progress func(done, total int64)) (err error) {
+func ApplyDisk(ctx context.Context, out string, m *DiskPlan, progress func(done, total int64)) (err error) {
 	if len(m.Partitions) != 2 {
 		return fmt.Errorf("write image %s: manifest has %d partitions, want 2", out, len(m.Partitions))
 	}
@@ -70,7 +71,7 @@ func Write(ctx context.Context, out string, m *Manifest, progress func(done, tot
 }
 
 // writeGPT writes the protective MBR and both GPT headers with go-diskfs.
-func writeGPT(f *os.File, m *Manifest) error {
+func writeGPT(f *os.File, m *DiskPlan) error {
 	d, err := diskfs.OpenBackend(file.New(f, false), diskfs.WithOpenMode(diskfs.ReadWrite), diskfs.WithSectorSize(diskfs.SectorSize512))
 	if err != nil {
 		return fmt.Errorf("open disk: %w", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/fsutil"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
 )
 
 // Build makes p unless it is valid already. fill creates p's content at

@@ -1,7 +1,9 @@
 // Package store implements kiln's content-addressed store: validated store
 // paths and the hashing that names them, canonical and atomic writing of
 // path contents, the validity database with references, closures, GC
-// roots, garbage collection, verification and profiles.
+// roots, garbage collection, verification, profiles, logical paths
+// (PhysicalPath, ResolveLogical) and moving paths between machines (NAR
+// export and import, the kiln-store-stream format).
 //
 // The store never interprets what it holds: Debian packages, generated
 // /etc trees and toplevels are all just paths with references.

@@ -3,12 +3,13 @@ package store
 import (
 	"context"
 	"errors"
-	"github.com/kiln-os/kiln/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kiln-os/kiln/internal/testenv"
 )
 
 // An image gets the closure's contents copied into its /kiln/store and the

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -169,5 +170,58 @@ func TestWriteProfileLinksIsLogical(t *testing.T) {
 	gens, err := s.Generations("system")
 	if err != nil || len(gens) != 1 || gens[0].Path != top || !gens[0].Current {
 		t.Errorf("generations = %+v, %v", gens, err)
+	}
+}
+
+func TestDeleteAndRevertGeneration(t *testing.T) {
+	s := openTest(t)
+	a := build(t, s, "gen-a", nil, tree{"init": "a"})
+	b := build(t, s, "gen-b", nil, tree{"init": "b"})
+	numbers := func() string {
+		t.Helper()
+		gens, err := s.Generations("system")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ""
+		for _, g := range gens {
+			got += fmt.Sprintf("%d:%v ", g.N, g.Current)
+		}
+		return got
+	}
+	// The first generation reverted: no profile at all.
+	n, _, _ := s.AddGeneration("system", a)
+	if err := s.RevertGeneration("system", n, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := numbers(); got != "" {
+		t.Errorf("after reverting the first generation: %q, want none", got)
+	}
+	if _, err := os.Lstat(filepath.Join(s.ProfileDir(), "system")); !os.IsNotExist(err) {
+		t.Errorf("the profile link is left: %v", err)
+	}
+	s.AddGeneration("system", a)
+	n, _, _ = s.AddGeneration("system", b)
+	if err := s.RevertGeneration("system", n, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := numbers(); got != "1:true " {
+		t.Errorf("after reverting generation 2: %q, want 1 current", got)
+	}
+	s.AddGeneration("system", b) // 2, current
+	if err := s.DeleteGeneration("system", 2); !errors.Is(err, ErrCurrentGeneration) {
+		t.Errorf("deleting the current generation: %v", err)
+	}
+	if err := s.DeleteGeneration("system", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteGeneration("system", 7); err != nil {
+		t.Errorf("deleting a generation that is not there: %v", err)
+	}
+	if got := numbers(); got != "2:true " {
+		t.Errorf("after deleting generation 1: %q", got)
+	}
+	if _, err := os.Lstat(filepath.Join(s.ProfileDir(), GenerationLink("system", 2))); err != nil {
+		t.Errorf("GenerationLink names no link: %v", err)
 	}
 }

@@ -2,8 +2,11 @@ package store
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 )
 
@@ -130,6 +133,21 @@ func (k *Key) Path(name string) (Path, error) {
 // its sha256 (hex), e.g. a .deb's data unpacked: the hash alone names it.
 func FixedPath(kind, sha256hex, name string) (Path, error) {
 	return NewKey("fixed:"+kind).Add("sha256", sha256hex).Path(name)
+}
+
+// FileSHA256 returns the hex sha256 of the file name (what FixedPath
+// takes, and what kiln.lock pins of a .deb).
+func FileSHA256(name string) (string, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // fold XORs b down to n bytes, as Nix's compressHash does.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/fsutil"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
 )
 
 // Profiles, as in NixOS: StateDir/profiles/<profile>-<N>-link -> toplevel
@@ -94,14 +95,16 @@ func WriteProfileLinks(profilesDir, profile string, n int, toplevel Path) error 
 }
 
 func writeProfileLinks(dir, profile string, n int, target string) error {
-	gen := genLink(profile, n)
+	gen := GenerationLink(profile, n)
 	if err := fsutil.Symlink(target, filepath.Join(dir, gen)); err != nil {
 		return err
 	}
 	return fsutil.Symlink(gen, filepath.Join(dir, profile))
 }
 
-func genLink(profile string, n int) string { return profile + "-" + strconv.Itoa(n) + "-link" }
+// GenerationLink is the name of generation n's link in the profiles
+// directory: PROFILE-N-link.
+func GenerationLink(profile string, n int) string { return profile + "-" + strconv.Itoa(n) + "-link" }
 
 // Generations lists profile's generations, oldest first.
 func (s *Store) Generations(profile string) ([]Generation, error) {
@@ -122,7 +125,7 @@ func (s *Store) Generations(profile string) ([]Generation, error) {
 		num, ok := strings.CutPrefix(e.Name(), profile+"-")
 		num, ok2 := strings.CutSuffix(num, "-link")
 		n, err := strconv.Atoi(num)
-		if !ok || !ok2 || err != nil || n < 1 || e.Name() != genLink(profile, n) {
+		if !ok || !ok2 || err != nil || n < 1 || e.Name() != GenerationLink(profile, n) {
 			continue
 		}
 		link := filepath.Join(dir, e.Name())
@@ -149,7 +152,7 @@ func (s *Store) SetCurrent(profile string, n int) error {
 	if err := checkProfile(profile); err != nil {
 		return err
 	}
-	gen := genLink(profile, n)
+	gen := GenerationLink(profile, n)
 	if _, err := os.Lstat(filepath.Join(s.ProfileDir(), gen)); err != nil {
 		return fmt.Errorf("set %s to generation %d: %w", profile, n, err)
 	}
@@ -157,6 +160,43 @@ func (s *Store) SetCurrent(profile string, n int) error {
 		return fmt.Errorf("set %s to generation %d: %w", profile, n, err)
 	}
 	return nil
+}
+
+// ErrCurrentGeneration is returned when deleting a profile's current
+// generation.
+var ErrCurrentGeneration = errors.New("the current generation")
+
+// DeleteGeneration removes generation n of profile (its link: its store
+// paths stay until a collection). The current generation is refused; a
+// generation that is not there is not an error.
+func (s *Store) DeleteGeneration(profile string, n int) error {
+	if err := checkProfile(profile); err != nil {
+		return err
+	}
+	gen := GenerationLink(profile, n)
+	if cur, err := os.Readlink(filepath.Join(s.ProfileDir(), profile)); err == nil && cur == gen {
+		return fmt.Errorf("delete generation %d of %s: %w", n, profile, ErrCurrentGeneration)
+	}
+	if err := os.Remove(filepath.Join(s.ProfileDir(), gen)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("delete generation %d of %s: %w", n, profile, err)
+	}
+	return nil
+}
+
+// RevertGeneration undoes AddGeneration's generation n: the profile points
+// at prev again (no generation at all when prev is 0) and n's link goes.
+func (s *Store) RevertGeneration(profile string, n, prev int) error {
+	if err := checkProfile(profile); err != nil {
+		return err
+	}
+	if prev > 0 {
+		if err := s.SetCurrent(profile, prev); err != nil {
+			return err
+		}
+	} else if err := os.Remove(filepath.Join(s.ProfileDir(), profile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("revert %s: %w", profile, err)
+	}
+	return s.DeleteGeneration(profile, n)
 }
 
 func checkProfile(name string) error {

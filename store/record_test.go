@@ -47,8 +47,8 @@ func TestRecordVersions(t *testing.T) {
 		name, old, new, wantErr string
 	}{
 		{"v1", "", "", ""},
-		{"future", `"version": 1`, `"version": 99`, "unsupported version 99"},
-		{"none", `"version": 1`, `"version": 0`, "unsupported version 0"},
+		{"future", `"version": 1`, `"version": 99`, "version 99 not supported"},
+		{"none", `"version": 1`, `"version": 0`, "version 0 not supported"},
 		{"other path", `"path": "/kiln/store/kpcd`, `"path": "/kiln/store/0pcd`, "records"},
 		{"garbage", `"version": 1`, `}`, "parse"},
 	} {

@@ -5,13 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/fsutil"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
+	"github.com/kiln-os/kiln/internal/versioned"
 )
 
 // dbVersion is the version of the validity records this code writes.
@@ -108,8 +110,9 @@ func (s *Store) Info(p Path) (Info, error) {
 	return r.Info, nil
 }
 
-// readRecord reads and checks p's record. Version 1 is the only version
-// so far; a later version adds its upgrade here.
+// readRecord reads and checks p's record (internal/versioned's policy).
+// Version 1 is the only version so far; a later version adds its upgrade
+// here.
 func (s *Store) readRecord(p Path) (record, error) {
 	name := s.recordFile(p)
 	b, err := os.ReadFile(name)
@@ -117,13 +120,10 @@ func (s *Store) readRecord(p Path) (record, error) {
 		return record{}, err
 	}
 	var r record
-	if err := json.Unmarshal(b, &r); err != nil {
+	if _, err := versioned.Decode(b, dbVersion, &r); err != nil {
 		return record{}, fmt.Errorf("parse %s: %w", name, err)
 	}
-	switch {
-	case r.Version < 1 || r.Version > dbVersion:
-		return record{}, fmt.Errorf("%s: unsupported version %d (this kiln reads 1 to %d)", name, r.Version, dbVersion)
-	case r.Path != p:
+	if r.Path != p {
 		return record{}, fmt.Errorf("%s: records %s, want %s", name, r.Path, p)
 	}
 	return r, nil

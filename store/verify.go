@@ -25,6 +25,20 @@ type Problem struct {
 
 func (p Problem) Error() string { return p.Path.String() + ": " + p.Err.Error() }
 
+// Kind names the problem: "missing", "changed", "not-canonical",
+// "bad-record", or "error".
+func (p Problem) Kind() string {
+	for _, k := range []struct {
+		err  error
+		name string
+	}{{ErrMissing, "missing"}, {ErrChanged, "changed"}, {ErrNotCanonical, "not-canonical"}, {ErrBadRecord, "bad-record"}} {
+		if errors.Is(p.Err, k.err) {
+			return k.name
+		}
+	}
+	return "error"
+}
+
 // Verify re-hashes every registered path and reports the ones that are
 // missing, whose content no longer matches their recorded hash, whose
 // metadata is no longer canonical, whose record cannot be read, or whose

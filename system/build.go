@@ -15,53 +15,26 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kiln-os/kiln/boot"
-	"github.com/kiln-os/kiln/debian"
-	"github.com/kiln-os/kiln/modules"
 	"github.com/kiln-os/kiln/store"
 )
 
-// Result is what Build made.
-type Result struct {
-	Toplevel   store.Path
-	Parts      map[string]store.Path
-	Built      []string // parts that were built (the others were reused)
-	InitrdSize int64    // bytes of the compressed initrd (0 when reused and unreadable)
-	Kernel     string   // kernel version
-	Plan       *Plan
-}
-
-// Build makes the toplevel of a configuration from its lock: it realizes
-// the locked packages (opts.Fetch says where from when some are missing),
-// plans every part, then builds the parts whose store paths are not yet
-// valid, independent ones in parallel. A rebuild with nothing changed only
-// plans. The lock must cover the configuration (WantedPackages).
-func Build(ctx context.Context, st *store.Store, cfg *modules.Config, lock *debian.Lock, opts Options) (*Result, error) {
-	fetch := opts.Fetch
-	fetch.Documentation = fetch.Documentation || cfg.System.Documentation.Enable
-	paths, err := debian.Realize(ctx, st, lock, fetch)
-	if err != nil {
-		return nil, err
+// ApplyBuild builds the parts of p whose store paths are not valid in st,
+// independent ones in parallel; progress (may be nil) hears of each part,
+// one call at a time, as it is reused or built.
+func ApplyBuild(ctx context.Context, st *store.Store, p *BuildPlan, progress func(Event)) (*Result, error) {
+	r := p.result()
+	var mu, events sync.Mutex
+	event := func(e Event) {
+		if progress != nil {
+			events.Lock()
+			defer events.Unlock()
+			progress(e)
+		}
 	}
-	return BuildPackages(ctx, st, &cfg.System, NewPackageSet(st.Dir, paths), opts)
-}
-
-// BuildPackages is Build over packages already in the store.
-func BuildPackages(ctx context.Context, st *store.Store, sys *modules.System, pk Packages, opts Options) (*Result, error) {
-	p, err := MakePlan(sys, pk, opts)
-	if err != nil {
-		return nil, err
-	}
-	return p.Build(ctx, st)
-}
-
-// Build realizes a plan into st.
-func (p *Plan) Build(ctx context.Context, st *store.Store) (*Result, error) {
-	r := &Result{Toplevel: p.Parts[PartToplevel], Parts: p.Parts, Kernel: p.Kernel.Version, Plan: p}
-	var mu sync.Mutex
 	part := func(name string, refs []store.Path, fill func(tmp string) error) error {
 		sp := p.Parts[name]
 		if st.Valid(sp) {
-			p.event(Event{Part: name, Path: sp, Reused: true})
+			event(Event{Part: name, Path: sp, Reused: true})
 			return nil
 		}
 		err := st.Build(ctx, sp, refs, fill)
@@ -72,7 +45,7 @@ func (p *Plan) Build(ctx context.Context, st *store.Store) (*Result, error) {
 			r.Built = append(r.Built, name)
 			mu.Unlock()
 		}
-		p.event(Event{Part: name, Path: sp, Err: err})
+		event(Event{Part: name, Path: sp, Err: err})
 		return err
 	}
 	kiln := p.Parts[PartKiln]
@@ -139,13 +112,7 @@ func (p *Plan) Build(ctx context.Context, st *store.Store) (*Result, error) {
 	return r, nil
 }
 
-func (p *Plan) event(e Event) {
-	if p.opts.Progress != nil {
-		p.opts.Progress(e)
-	}
-}
-
-func (p *Plan) buildInitrd(st *store.Store, tmp string, size *int64) error {
+func (p *BuildPlan) buildInitrd(st *store.Store, tmp string, size *int64) error {
 	index := filepath.Join(st.Physical(p.Parts[PartKernelModules]), "lib", "modules", p.Kernel.Version)
 	in, err := initrdContent(p.opts.KilnBinary, index, index, p.Kernel.Version, p.initrdMods)
 	if err != nil {
@@ -167,7 +134,7 @@ func (p *Plan) buildInitrd(st *store.Store, tmp string, size *int64) error {
 // buildSw writes the forest: every package except the kernel's modules
 // (kernel-modules has them with depmod's indices), kiln, and the
 // alternatives' links.
-func (p *Plan) buildSw(st *store.Store, tmp string) error {
+func (p *BuildPlan) buildSw(st *store.Store, tmp string) error {
 	f := newForest()
 	for _, n := range p.pk.Names() {
 		d, _ := p.pk.Dir(n)
@@ -324,7 +291,7 @@ func writeEtc(entries []EtcEntry, out string) error {
 }
 
 // writeToplevel assembles the toplevel directory (DESIGN.md §3).
-func (p *Plan) writeToplevel(tmp string) error {
+func (p *BuildPlan) writeToplevel(tmp string) error {
 	if err := os.MkdirAll(filepath.Join(tmp, "bin"), 0o755); err != nil {
 		return err
 	}
@@ -362,7 +329,7 @@ func (p *Plan) writeToplevel(tmp string) error {
 
 // pkgRefs are the package paths other than the kernel image package's,
 // whose parts (kernel, kernel-modules) are store paths of their own.
-func (p *Plan) pkgRefs() []store.Path {
+func (p *BuildPlan) pkgRefs() []store.Path {
 	var out []store.Path
 	for _, n := range p.pk.Names() {
 		if n != p.Kernel.Package {
@@ -374,7 +341,7 @@ func (p *Plan) pkgRefs() []store.Path {
 }
 
 // docRefs are the documentation outputs in sw.
-func (p *Plan) docRefs() []store.Path {
+func (p *BuildPlan) docRefs() []store.Path {
 	var out []store.Path
 	for _, d := range p.docs {
 		out = append(out, d.path)
@@ -384,7 +351,7 @@ func (p *Plan) docRefs() []store.Path {
 
 // etcRefs are the packages the etc tree names: link targets, and store
 // paths inside generated files (units running pkgs.X).
-func (p *Plan) etcRefs() []store.Path {
+func (p *BuildPlan) etcRefs() []store.Path {
 	var text strings.Builder
 	for _, e := range p.etc {
 		text.WriteString(e.Target)

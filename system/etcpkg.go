@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // The package-derived layer of /etc: package conffiles, then what Debian's
@@ -43,7 +45,7 @@ func packageEtc(pk Packages) ([]EtcEntry, error) {
 			}
 			rel := filepath.ToSlash(strings.TrimPrefix(p, root+"/"))
 			o := owner{pkg: n, phys: p}
-			ent := EtcEntry{Path: rel, Kind: EtcLink}
+			ent := EtcEntry{Path: rel, Kind: toplevel.EtcLink}
 			if e.Type()&fs.ModeSymlink != 0 {
 				t, err := os.Readlink(p)
 				if err != nil {
@@ -103,7 +105,7 @@ func pkgFile(pk Packages, rel string) ([]byte, bool, error) {
 // have generated in /etc.
 func derivedEtc(pk Packages) ([]EtcEntry, error) {
 	var out []EtcEntry
-	add := func(p string, data []byte) { out = append(out, EtcEntry{Path: p, Data: data, Kind: EtcLink}) }
+	add := func(p string, data []byte) { out = append(out, EtcEntry{Path: p, Data: data, Kind: toplevel.EtcLink}) }
 
 	pam, err := pamAuthUpdate(pk)
 	if err != nil {
@@ -143,7 +145,7 @@ func derivedEtc(pk Packages) ([]EtcEntry, error) {
 	}
 	add("os-release", osr)
 	for _, a := range chooseAlternatives(pk) {
-		out = append(out, EtcEntry{Path: "alternatives/" + a.Name, Kind: EtcLink, Target: a.Target})
+		out = append(out, EtcEntry{Path: "alternatives/" + a.Name, Kind: toplevel.EtcLink, Target: a.Target})
 	}
 	return out, nil
 }
@@ -375,7 +377,7 @@ func pamAuthUpdate(pk Packages) ([]EtcEntry, error) {
 		s := string(tmpl)
 		s = strings.ReplaceAll(s, "$"+typ+"_primary\n", prim)
 		s = strings.ReplaceAll(s, "$"+typ+"_additional\n", add)
-		out = append(out, EtcEntry{Path: "pam.d/common-" + file, Data: []byte(s), Kind: EtcLink})
+		out = append(out, EtcEntry{Path: "pam.d/common-" + file, Data: []byte(s), Kind: toplevel.EtcLink})
 	}
 	return out, nil
 }

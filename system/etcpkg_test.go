@@ -6,7 +6,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/kiln-os/kiln/modules"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 func TestSysusers(t *testing.T) {
@@ -168,7 +170,7 @@ func TestLayerEtc(t *testing.T) {
 		{name: "unclean path", layers: [][]EtcEntry{{{Path: "a/../b", Data: []byte{}}}}, wantErr: "clean relative path"},
 		{name: "static", layers: [][]EtcEntry{{{Path: "static/x", Data: []byte{}}}}, wantErr: "outside static/"},
 		{name: "two contents", layers: [][]EtcEntry{{{Path: "x", Data: []byte{}, Target: "/y"}}}, wantErr: "exactly one of"},
-		{name: "symlink without target", layers: [][]EtcEntry{{{Path: "x", Kind: EtcSymlink, Data: []byte{}}}}, wantErr: "symlink without target"},
+		{name: "symlink without target", layers: [][]EtcEntry{{{Path: "x", Kind: toplevel.EtcSymlink, Data: []byte{}}}}, wantErr: "symlink without target"},
 		{name: "bad kind", layers: [][]EtcEntry{{{Path: "x", Kind: "hard", Data: []byte{}}}}, wantErr: `unknown kind "hard"`},
 	}
 	for _, tc := range tests {
@@ -185,7 +187,7 @@ func TestLayerEtc(t *testing.T) {
 			}
 			var lines []string
 			for _, e := range got {
-				lines = append(lines, e.Path+" "+e.Kind+" data="+string(e.Data))
+				lines = append(lines, e.Path+" "+string(e.Kind)+" data="+string(e.Data))
 			}
 			if d := cmp.Diff(tc.want, lines); d != "" {
 				t.Errorf("(-want +got):\n%s", d)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/kiln-os/kiln/modules"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // GenerateEtc returns every /etc entry that follows from the typed
@@ -68,12 +69,12 @@ type generator struct {
 
 // file adds a generated text file linked through /etc/static.
 func (g *generator) file(p, text string) {
-	g.out = append(g.out, EtcEntry{Path: p, Data: []byte(text), Kind: EtcLink})
+	g.out = append(g.out, EtcEntry{Path: p, Data: []byte(text), Kind: toplevel.EtcLink})
 }
 
 // symlink adds a symlink recreated verbatim in /etc.
 func (g *generator) symlink(p, target string) {
-	g.out = append(g.out, EtcEntry{Path: p, Target: target, Kind: EtcSymlink})
+	g.out = append(g.out, EtcEntry{Path: p, Target: target, Kind: toplevel.EtcSymlink})
 }
 
 // layer sorts the generated entries, rejects two generated entries with one
@@ -120,7 +121,7 @@ func userEtc(files map[string]modules.EtcFile) ([]EtcEntry, error) {
 		if f.Source != "" && !filepath.IsAbs(f.Source) {
 			return nil, fmt.Errorf("etc %q: source %q is not an absolute path", p, f.Source)
 		}
-		e := EtcEntry{Path: p, Kind: EtcLink, Source: f.Source}
+		e := EtcEntry{Path: p, Kind: toplevel.EtcLink, Source: f.Source}
 		if f.Source == "" {
 			e.Data = []byte(f.Text)
 		}
@@ -129,7 +130,7 @@ func userEtc(files map[string]modules.EtcFile) ([]EtcEntry, error) {
 			if err != nil || m > 0o7777 {
 				return nil, fmt.Errorf("etc %q: mode %q is not an octal file mode", p, f.Mode)
 			}
-			e.Kind, e.Mode, e.User, e.Group = EtcCopy, fs.FileMode(m&0o777), "root", "root"
+			e.Kind, e.Mode, e.User, e.Group = toplevel.EtcCopy, fs.FileMode(m&0o777), "root", "root"
 			e.Mode |= specialBits(m)
 		}
 		out = append(out, e)

@@ -14,6 +14,7 @@ import (
 	"github.com/kiln-os/kiln/internal/golden"
 	"github.com/kiln-os/kiln/modules"
 	"github.com/kiln-os/kiln/store"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // fakePkgDir is a Packages over a directory holding one subdirectory per
@@ -101,10 +102,10 @@ func renderEntries(entries []EtcEntry) string {
 	for _, e := range entries {
 		kind := e.Kind
 		if kind == "" {
-			kind = EtcLink
+			kind = toplevel.EtcLink
 		}
 		fmt.Fprintf(&b, "=== %s (%s", e.Path, kind)
-		if kind == EtcCopy {
+		if kind == toplevel.EtcCopy {
 			fmt.Fprintf(&b, " %s %s:%s", e.Mode, e.User, e.Group)
 		}
 		b.WriteString(")")
@@ -336,13 +337,13 @@ func TestGenerateEtcModes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]struct {
-		kind string
+		kind toplevel.EtcKind
 		mode fs.FileMode
 	}{
-		"a": {EtcCopy, 0o640},
-		"b": {EtcCopy, fs.ModeSetuid | 0o755},
-		"c": {EtcCopy, fs.ModeSticky | 0o777},
-		"d": {EtcLink, 0},
+		"a": {toplevel.EtcCopy, 0o640},
+		"b": {toplevel.EtcCopy, fs.ModeSetuid | 0o755},
+		"c": {toplevel.EtcCopy, fs.ModeSticky | 0o777},
+		"d": {toplevel.EtcLink, 0},
 	}
 	for _, e := range got {
 		w, ok := want[e.Path]

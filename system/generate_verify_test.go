@@ -3,7 +3,6 @@ package system
 import (
 	"bytes"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/testenv"
 	"io"
 	"os"
 	"os/exec"
@@ -14,7 +13,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kiln-os/kiln/internal/testenv"
 	"github.com/kiln-os/kiln/modules"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // These tests judge the generated files with the real tools: systemd-analyze
@@ -173,11 +174,11 @@ func buildRoot(t *testing.T, pk fakePkgDir, entries []EtcEntry, mode rootMode) s
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if mode == plainUnlinked && e.Kind == EtcSymlink && strings.HasPrefix(e.Path, etcUnitPath+"/") {
+		if mode == plainUnlinked && e.Kind == toplevel.EtcSymlink && strings.HasPrefix(e.Path, etcUnitPath+"/") {
 			continue
 		}
-		if mode == plainUnlinked && e.Kind == EtcLink {
-			e.Kind, e.Mode = EtcCopy, 0o644
+		if mode == plainUnlinked && e.Kind == toplevel.EtcLink {
+			e.Kind, e.Mode = toplevel.EtcCopy, 0o644
 		}
 		if err := writeEntry(root, etcStore, e); err != nil {
 			t.Fatal(err)
@@ -259,9 +260,9 @@ func writeEntry(root, etcStore string, e EtcEntry) error {
 	}
 	os.Remove(p)
 	switch e.Kind {
-	case EtcSymlink:
+	case toplevel.EtcSymlink:
 		return os.Symlink(e.Target, p)
-	case EtcCopy:
+	case toplevel.EtcCopy:
 		if e.Source != "" {
 			return copyFile(e.Source, p, e.Mode.Perm())
 		}
@@ -321,7 +322,7 @@ func generatedUnitNames(entries []EtcEntry) []string {
 	var names []string
 	for _, e := range entries {
 		dir, name := filepath.Split(e.Path)
-		if dir == etcUnitPath+"/" && e.Kind != EtcSymlink && unitNameRE.MatchString(name) && !strings.Contains(name, "@.") {
+		if dir == etcUnitPath+"/" && e.Kind != toplevel.EtcSymlink && unitNameRE.MatchString(name) && !strings.Contains(name, "@.") {
 			names = append(names, name)
 		}
 	}
@@ -402,7 +403,7 @@ func TestEnablementMatchesSystemctl(t *testing.T) {
 	}
 	var got []string
 	for _, e := range entries {
-		if e.Kind == EtcSymlink && strings.HasPrefix(e.Path, etcUnitPath+"/") {
+		if e.Kind == toplevel.EtcSymlink && strings.HasPrefix(e.Path, etcUnitPath+"/") {
 			got = append(got, e.Path+" -> "+e.Target)
 		}
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/kiln-os/kiln/boot"
-	"github.com/kiln-os/kiln/boot/stage1"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // kernelInfo is the kernel image package of a system.
@@ -241,7 +241,7 @@ func initrdContent(kilnBinary, indexDir, koDir, kver string, want []string) (boo
 		return boot.Initrd{}, err
 	}
 	in := boot.Initrd{Init: kilnBinary}
-	cfg := stage1.Config{Version: stage1.ConfigVersion, Modules: []string{}, Root: stage1.Root{Spec: rootSpec, FSType: "ext4"}}
+	cfg := toplevel.Stage1Config{Version: toplevel.Stage1ConfigVersion, Modules: []string{}, Root: toplevel.Stage1Root{Spec: rootSpec, FSType: "ext4"}}
 	for _, m := range order {
 		rel := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(m, ".xz"), ".zst"), ".gz")
 		p := path.Join("lib/modules", kver, rel)
@@ -252,7 +252,7 @@ func initrdContent(kilnBinary, indexDir, koDir, kver string, want []string) (boo
 	if err != nil {
 		return boot.Initrd{}, err
 	}
-	in.Files = append(in.Files, boot.InitrdFile{Path: strings.TrimPrefix(stage1.ConfigPath, "/"), Data: b, Mode: 0o644})
+	in.Files = append(in.Files, boot.InitrdFile{Path: strings.TrimPrefix(toplevel.Stage1ConfigPath, "/"), Data: b, Mode: 0o644})
 	sort.SliceStable(in.Files, func(i, j int) bool { return in.Files[i].Path < in.Files[j].Path })
 	return in, nil
 }

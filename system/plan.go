@@ -10,11 +10,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/kiln-os/kiln/activation"
-	"github.com/kiln-os/kiln/boot"
-	"github.com/kiln-os/kiln/debian"
 	"github.com/kiln-os/kiln/modules"
 	"github.com/kiln-os/kiln/store"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // Part names: the store paths a system is made of.
@@ -38,20 +36,16 @@ const (
 	kernelBuilder   = "kernel/1"
 	initrdBuilder   = "initrd/1"
 	hwdbBuilder     = "hwdb/1"
-	toplevelBuilder = "toplevel/2"
+	toplevelBuilder = "toplevel/3"
 )
 
-// Options tune a build.
-type Options struct {
+// PlanOptions say what goes into every system besides its configuration.
+type PlanOptions struct {
 	// KilnBinary is the host path of the static kiln binary (the CLI
 	// passes os.Executable()). It becomes stage 1, stage 2 and bin/kiln.
 	KilnBinary string
 	// Version is kiln's version, written as kiln-version.
 	Version string
-	// Progress, when set, hears about each part as it is reused or built.
-	Progress func(Event)
-	// Fetch is how Build realizes locked packages missing from the store.
-	Fetch debian.FetchOptions
 }
 
 // Event reports one part of a build.
@@ -62,9 +56,9 @@ type Event struct {
 	Err    error
 }
 
-// Plan is everything a build will make, computed without writing: each
-// part's store path from the hashes of its inputs. It prints as text.
-type Plan struct {
+// BuildPlan is everything a build will make, computed without writing:
+// each part's store path from the hashes of its inputs. It prints as text.
+type BuildPlan struct {
 	Parts      map[string]store.Path
 	Kernel     kernelInfo
 	KernelPath store.Path // the kernel package
@@ -74,7 +68,7 @@ type Plan struct {
 
 	sys        *modules.System
 	pk         Packages
-	opts       Options
+	opts       PlanOptions
 	kilnSum    string
 	initrdMods []string
 	etc        []EtcEntry // final layered entries
@@ -86,7 +80,7 @@ type Plan struct {
 }
 
 // String lists the parts and their store paths, one per line, sorted.
-func (p *Plan) String() string {
+func (p *BuildPlan) String() string {
 	var b strings.Builder
 	names := orderedKeys(p.Parts)
 	for _, n := range names {
@@ -108,22 +102,22 @@ func WantedPackages(sys *modules.System) []string {
 	return out
 }
 
-// MakePlan computes the store paths of a system's parts. It reads the
+// PlanBuild computes the store paths of a system's parts. It reads the
 // packages (their etc trees, sysusers, PAM profiles...) but writes
 // nothing.
-func MakePlan(sys *modules.System, pk Packages, opts Options) (*Plan, error) {
+func PlanBuild(sys *modules.System, pk Packages, opts PlanOptions) (*BuildPlan, error) {
 	if opts.KilnBinary == "" {
 		return nil, fmt.Errorf("plan: no kiln binary given")
 	}
 	if opts.Version == "" {
 		opts.Version = "0"
 	}
-	p := &Plan{sys: sys, pk: pk, opts: opts, Parts: map[string]store.Path{}}
+	p := &BuildPlan{sys: sys, pk: pk, opts: opts, Parts: map[string]store.Path{}}
 	for _, n := range pk.Names() {
 		sp, _ := pk.Path(n)
 		p.pkgPaths = append(p.pkgPaths, sp)
 	}
-	sum, err := fileSHA256(opts.KilnBinary)
+	sum, err := store.FileSHA256(opts.KilnBinary)
 	if err != nil {
 		return nil, fmt.Errorf("plan: kiln binary: %w", err)
 	}
@@ -164,7 +158,7 @@ func MakePlan(sys *modules.System, pk Packages, opts Options) (*Plan, error) {
 	return p, p.planToplevel()
 }
 
-func (p *Plan) allPackagesKey(builder string) *store.Key {
+func (p *BuildPlan) allPackagesKey(builder string) *store.Key {
 	k := store.NewKey(builder)
 	for _, sp := range p.pkgPaths {
 		k.AddPath("package", sp)
@@ -172,7 +166,7 @@ func (p *Plan) allPackagesKey(builder string) *store.Key {
 	return k
 }
 
-func (p *Plan) planKernel() error {
+func (p *BuildPlan) planKernel() error {
 	k, err := findKernel(p.pk, p.sys.Kernel.Package)
 	if err != nil {
 		return fmt.Errorf("plan: %w", err)
@@ -209,7 +203,7 @@ func (p *Plan) planKernel() error {
 // planEtc layers the etc entries: package conffiles < what maintainer
 // scripts would have generated < the configuration's (GenerateEtc, whose
 // last entries are the user's `etc`).
-func (p *Plan) planEtc() error {
+func (p *BuildPlan) planEtc() error {
 	pkgEtc, err := packageEtc(p.pk)
 	if err != nil {
 		return fmt.Errorf("plan etc: %w", err)
@@ -223,10 +217,10 @@ func (p *Plan) planEtc() error {
 		return fmt.Errorf("plan etc: %w", err)
 	}
 	if tmpf != nil {
-		derived = append(derived, EtcEntry{Path: "tmpfiles.d/kiln-var.conf", Data: tmpf, Kind: EtcLink})
+		derived = append(derived, EtcEntry{Path: "tmpfiles.d/kiln-var.conf", Data: tmpf, Kind: toplevel.EtcLink})
 	}
 	if hw, ok := p.Parts[PartHwdb]; ok {
-		derived = append(derived, EtcEntry{Path: "udev/hwdb.bin", Target: hw.String() + "/hwdb.bin", Kind: EtcLink})
+		derived = append(derived, EtcEntry{Path: "udev/hwdb.bin", Target: hw.String() + "/hwdb.bin", Kind: toplevel.EtcLink})
 	}
 	gen, err := GenerateEtc(p.sys, p.pk)
 	if err != nil {
@@ -262,7 +256,7 @@ func layerEtc(layers ...[]EtcEntry) ([]EtcEntry, error) {
 	for _, l := range layers {
 		for _, e := range l {
 			if e.Kind == "" {
-				e.Kind = EtcLink
+				e.Kind = toplevel.EtcLink
 			}
 			if err := validEtcEntry(e); err != nil {
 				return nil, err
@@ -294,12 +288,12 @@ func validEtcEntry(e EtcEntry) error {
 			n++
 		}
 	}
-	if n > 1 || (n == 0 && e.Kind != EtcCopy && e.Kind != EtcLink) {
+	if n > 1 || (n == 0 && e.Kind != toplevel.EtcCopy && e.Kind != toplevel.EtcLink) {
 		return fmt.Errorf("etc %q: want exactly one of data, source or target", e.Path)
 	}
 	switch e.Kind {
-	case EtcLink, EtcCopy:
-	case EtcSymlink:
+	case toplevel.EtcLink, toplevel.EtcCopy:
+	case toplevel.EtcSymlink:
 		if e.Target == "" {
 			return fmt.Errorf("etc %q: symlink without target", e.Path)
 		}
@@ -347,7 +341,7 @@ var setuidPrograms = []struct{ file, owner, group, mode string }{
 	{"usr/sbin/unix_chkpwd", "root", "shadow", "2755"},
 }
 
-func (p *Plan) planActivation() error {
+func (p *BuildPlan) planActivation() error {
 	acc, err := packageAccounts(p.pk)
 	if err != nil {
 		return fmt.Errorf("plan users: %w", err)
@@ -355,19 +349,19 @@ func (p *Plan) planActivation() error {
 	if err := acc.applyConfig(p.sys); err != nil {
 		return fmt.Errorf("plan users: %w", err)
 	}
-	spec := activation.Spec{Version: activation.SpecVersion, HostName: p.sys.Networking.HostName}
+	spec := toplevel.ActivationSpec{Version: toplevel.ActivationVersion, HostName: p.sys.Networking.HostName}
 	spec.Users, spec.Groups = acc.spec()
 	for _, e := range p.etc {
-		se := activation.EtcEntry{Path: e.Path, Kind: activation.EtcKind(e.Kind)}
+		se := toplevel.EtcEntry{Path: e.Path, Kind: e.Kind}
 		switch e.Kind {
-		case EtcCopy:
+		case toplevel.EtcCopy:
 			m := e.Mode.Perm()
 			if m == 0 {
 				m = 0o644
 			}
 			se.Mode = fmt.Sprintf("%04o", uint32(m)|specialOctal(e.Mode))
 			se.User, se.Group = orRoot(e.User), orRoot(e.Group)
-		case EtcSymlink:
+		case toplevel.EtcSymlink:
 			se.Target = e.Target
 		}
 		spec.Etc = append(spec.Etc, se)
@@ -378,7 +372,7 @@ func (p *Plan) planActivation() error {
 			continue
 		}
 		sp, _ := p.pk.Path(name)
-		spec.Wrappers = append(spec.Wrappers, activation.Wrapper{
+		spec.Wrappers = append(spec.Wrappers, toplevel.Wrapper{
 			Name: path.Base(w.file), Source: sp.String() + "/" + rel, Owner: w.owner, Group: w.group, Mode: w.mode,
 		})
 	}
@@ -414,16 +408,18 @@ func orRoot(s string) string {
 // baseKernelParams come first on every kernel command line.
 var baseKernelParams = []string{"root=" + rootSpec, "rootfstype=ext4", "rw"}
 
-func (p *Plan) planToplevel() error {
+func (p *BuildPlan) planToplevel() error {
 	p.Params = append(append([]string{}, baseKernelParams...), p.sys.Kernel.Params...)
 	p.Label = fmt.Sprintf("kiln %s (Linux %s)", p.opts.Version, p.Kernel.Version)
 	sp, _ := p.pk.Path("systemd")
 	p.Systemd = sp
 	h := sha256.Sum256(p.spec)
+	loader := loaderOf(p.sys)
 	k := store.NewKey(toplevelBuilder).
 		Add("version", p.opts.Version).
 		Add("activation", hex.EncodeToString(h[:])).
 		Add("params", strings.Join(p.Params, " ")).
+		Add("loader", fmt.Sprintf("%+v", loader)).
 		AddPath("systemd", p.Systemd)
 	for _, n := range orderedKeys(p.Parts) {
 		k.AddPath(n, p.Parts[n])
@@ -437,10 +433,10 @@ func (p *Plan) planToplevel() error {
 		return fmt.Errorf("plan toplevel: %w", err)
 	}
 	p.Parts[PartToplevel] = top
-	bs := boot.Bootspec{
-		Version: boot.BootspecVersion, Label: p.Label, Toplevel: top.String(), Init: top.String() + "/init",
+	bs := toplevel.Bootspec{
+		Version: toplevel.BootspecVersion, Label: p.Label, Toplevel: top.String(), Init: top.String() + "/init",
 		Kernel: p.Parts[PartKernel].String(), Initrd: p.Parts[PartInitrd].String(),
-		KernelParams: p.Params, KilnVersion: p.opts.Version,
+		KernelParams: p.Params, KilnVersion: p.opts.Version, Loader: &loader,
 	}
 	if p.bootspec, err = bs.Marshal(); err != nil {
 		return err
@@ -448,19 +444,8 @@ func (p *Plan) planToplevel() error {
 	return nil
 }
 
-func fileSHA256(name string) (string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+// loaderOf is the bootspec's record of the bootloader options.
+func loaderOf(sys *modules.System) toplevel.Loader {
+	bl := sys.Bootloader
+	return toplevel.Loader{Timeout: bl.Timeout, MaxGenerations: bl.MaxGenerations, ConsoleMode: bl.ConsoleMode, Editor: bl.Editor}
 }
-
-// SetProgress sets the function that hears about each part as Build
-// reuses or builds it.
-func (p *Plan) SetProgress(fn func(Event)) { p.opts.Progress = fn }

@@ -54,7 +54,7 @@ func TestPlanGolden(t *testing.T) {
 		Users:      map[string]modules.User{"alice": {UID: &uid, Groups: []string{"users"}}},
 		Packages:   []string{"diffutils"},
 	}
-	p, err := MakePlan(sys, pk, Options{KilnBinary: kilnBin, Version: "0.0.0-test"})
+	p, err := PlanBuild(sys, pk, PlanOptions{KilnBinary: kilnBin, Version: "0.0.0-test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestPlanGolden(t *testing.T) {
 
 	// A configuration change moves etc and the toplevel, nothing else.
 	sys.Networking.HostName = "other"
-	q, err := MakePlan(sys, pk, Options{KilnBinary: kilnBin, Version: "0.0.0-test"})
+	q, err := PlanBuild(sys, pk, PlanOptions{KilnBinary: kilnBin, Version: "0.0.0-test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,15 +103,15 @@ func TestPlanPackageChangeKeepsKernelParts(t *testing.T) {
 		Networking: modules.Networking{HostName: "h"},
 		Kernel:     modules.Kernel{Package: "linux-image-cloud-amd64"},
 	}
-	opts := Options{KilnBinary: kilnBin, Version: "0.0.0-test"}
-	p, err := MakePlan(sys, planPackages(t), opts)
+	opts := PlanOptions{KilnBinary: kilnBin, Version: "0.0.0-test"}
+	p, err := PlanBuild(sys, planPackages(t), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	files := planPackageFiles()
 	files["hello"] = []string{"usr/bin/hello"}
 	sys.Packages = []string{"hello"}
-	q, err := MakePlan(sys, newTreePackages(t, files), opts)
+	q, err := PlanBuild(sys, newTreePackages(t, files), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

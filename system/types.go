@@ -1,12 +1,16 @@
 // Package system turns a merged configuration (modules.System) and a
 // kiln.lock into store paths: the sw symlink forest over the locked
 // packages, the /etc tree, kernel modules, the initrd, activation.json,
-// boot.json and the toplevel that ties them together.
+// boot.json (the contracts of package toplevel) and the toplevel that ties
+// them together.
 //
-// Building is split in two: Plan computes, without touching the store, the
-// store path of every part from the hashes of its inputs; Build realizes
-// the parts whose paths are not yet valid. The package never prints and
-// never runs maintainer scripts: what they would have done is generated
+// Build is the one pipeline every verb that needs a system calls: lock,
+// configuration, realized packages, plan, audit, build. Building itself is
+// split in two: PlanBuild computes, without touching the store, the store
+// path of every part from the hashes of its inputs (a BuildPlan);
+// ApplyBuild realizes the parts whose paths are not yet valid. The package
+// never prints (warnings and progress are data and callbacks) and never
+// runs maintainer scripts: what they would have done is generated
 // declaratively (DESIGN.md §9).
 package system
 
@@ -14,6 +18,7 @@ import (
 	"io/fs"
 
 	"github.com/kiln-os/kiln/store"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // Packages is the set of locked packages, unpacked into the store.
@@ -28,29 +33,16 @@ type Packages interface {
 	Names() []string
 }
 
-// Etc entry kinds (activation.Spec's "kind").
-const (
-	// EtcLink: /etc/PATH is a symlink to /etc/static/PATH.
-	EtcLink = "link"
-	// EtcCopy: /etc/PATH is a copy with Mode, User and Group (files tools
-	// rewrite in place or that must not be symlinks).
-	EtcCopy = "copy"
-	// EtcSymlink: /etc/PATH is a symlink with Target, recreated verbatim
-	// (systemd enablement links must point into the unit search path on
-	// their first hop).
-	EtcSymlink = "symlink"
-)
-
 // EtcEntry is one file of the generated /etc. Exactly one of Data, Source
 // or Target says what it holds. Entries are layered: when two have the same
 // Path, the later one wins.
 type EtcEntry struct {
-	Path   string      // relative to /etc, slash-separated, no leading slash
-	Data   []byte      // content, or
-	Source string      // a file on the build host to copy (physical path), or
-	Target string      // a symlink target (Kind EtcSymlink, or a link inside the etc tree)
-	Kind   string      // EtcLink (default when empty), EtcCopy or EtcSymlink
-	Mode   fs.FileMode // for EtcCopy (and the executable bit of EtcLink files)
-	User   string      // for EtcCopy; empty: root
-	Group  string      // for EtcCopy; empty: root
+	Path   string           // relative to /etc, slash-separated, no leading slash
+	Data   []byte           // content, or
+	Source string           // a file on the build host to copy (physical path), or
+	Target string           // a symlink target (Kind toplevel.EtcSymlink, or a link inside the etc tree)
+	Kind   toplevel.EtcKind // toplevel.EtcLink (default when empty), toplevel.EtcCopy or toplevel.EtcSymlink
+	Mode   fs.FileMode      // for toplevel.EtcCopy (and the executable bit of toplevel.EtcLink files)
+	User   string           // for toplevel.EtcCopy; empty: root
+	Group  string           // for toplevel.EtcCopy; empty: root
 }

@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kiln-os/kiln/activation"
 	"github.com/kiln-os/kiln/modules"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // Users and groups come from three places, later winning per name: the
@@ -23,12 +23,12 @@ var scriptGroups = map[string][]string{
 }
 
 type accounts struct {
-	users  map[string]*activation.User
-	groups map[string]*activation.Group
+	users  map[string]*toplevel.User
+	groups map[string]*toplevel.Group
 }
 
 func newAccounts() *accounts {
-	return &accounts{users: map[string]*activation.User{}, groups: map[string]*activation.Group{}}
+	return &accounts{users: map[string]*toplevel.User{}, groups: map[string]*toplevel.Group{}}
 }
 
 // packageAccounts reads every usr/lib/sysusers.d/*.conf (and lib/...) of
@@ -68,7 +68,7 @@ func packageAccounts(pk Packages) (*accounts, error) {
 	for _, n := range pk.Names() {
 		for _, g := range scriptGroups[n] {
 			if a.groups[g] == nil {
-				a.groups[g] = &activation.Group{Name: g}
+				a.groups[g] = &toplevel.Group{Name: g}
 			}
 		}
 	}
@@ -108,7 +108,7 @@ func (a *accounts) parseSysusers(text string) (members [][2]string, err error) {
 			if a.groups[name] != nil {
 				continue
 			}
-			g := &activation.Group{Name: name}
+			g := &toplevel.Group{Name: name}
 			if n, err := strconv.Atoi(id); err == nil {
 				g.GID = &n
 			}
@@ -117,7 +117,7 @@ func (a *accounts) parseSysusers(text string) (members [][2]string, err error) {
 			if a.users[name] != nil {
 				continue
 			}
-			u := &activation.User{Name: name, Group: name, System: true, Home: "/", Shell: "/usr/sbin/nologin", Groups: []string{}}
+			u := &toplevel.User{Name: name, Group: name, System: true, Home: "/", Shell: "/usr/sbin/nologin", Groups: []string{}}
 			uid, gid, _ := strings.Cut(id, ":")
 			if n, err := strconv.Atoi(uid); err == nil {
 				u.UID = &n
@@ -129,7 +129,7 @@ func (a *accounts) parseSysusers(text string) (members [][2]string, err error) {
 				u.Group = gid
 			default:
 				if a.groups[name] == nil {
-					g := &activation.Group{Name: name}
+					g := &toplevel.Group{Name: name}
 					if u.UID != nil && !strings.HasPrefix(uid, "/") {
 						n := *u.UID
 						g.GID = &n
@@ -194,7 +194,7 @@ func (a *accounts) applyConfig(sys *modules.System) error {
 	for _, name := range orderedKeys(sys.Groups) {
 		g := a.groups[name]
 		if g == nil {
-			g = &activation.Group{Name: name}
+			g = &toplevel.Group{Name: name}
 			a.groups[name] = g
 		}
 		if gid := sys.Groups[name].GID; gid != nil {
@@ -206,7 +206,7 @@ func (a *accounts) applyConfig(sys *modules.System) error {
 		c := sys.Users[name]
 		u := a.users[name]
 		if u == nil {
-			u = &activation.User{Name: name, Groups: []string{}, Shell: "/usr/sbin/nologin"}
+			u = &toplevel.User{Name: name, Groups: []string{}, Shell: "/usr/sbin/nologin"}
 			if !c.System {
 				u.Shell = "/bin/bash"
 				u.Home = "/home/" + name
@@ -239,7 +239,7 @@ func (a *accounts) applyConfig(sys *modules.System) error {
 			if u.Group != name {
 				return fmt.Errorf("user %q: primary group %q is not declared", name, u.Group)
 			}
-			a.groups[name] = &activation.Group{Name: name}
+			a.groups[name] = &toplevel.Group{Name: name}
 		}
 		for _, g := range c.Groups {
 			if a.groups[g] == nil {
@@ -251,8 +251,8 @@ func (a *accounts) applyConfig(sys *modules.System) error {
 }
 
 // spec returns the users and groups sorted by name, with members sorted.
-func (a *accounts) spec() ([]activation.User, []activation.Group) {
-	var us []activation.User
+func (a *accounts) spec() ([]toplevel.User, []toplevel.Group) {
+	var us []toplevel.User
 	for _, n := range orderedKeys(a.users) {
 		u := *a.users[n]
 		if u.Groups == nil {
@@ -260,7 +260,7 @@ func (a *accounts) spec() ([]activation.User, []activation.Group) {
 		}
 		us = append(us, u)
 	}
-	var gs []activation.Group
+	var gs []toplevel.Group
 	for _, n := range orderedKeys(a.groups) {
 		g := *a.groups[n]
 		g.Members = appendUnique(nil, g.Members...)

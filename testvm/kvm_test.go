@@ -1,10 +1,11 @@
 package testvm
 
 import (
-	"github.com/kiln-os/kiln/internal/testenv"
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/kiln-os/kiln/internal/testenv"
 )
 
 // TestKVMProbe runs the probe and checks it against a plan: either answer
@@ -17,7 +18,7 @@ func TestKVMProbe(t *testing.T) {
 	ok := kvmCreatesVM() && kvmRunsFirmware(defaultQEMU, DefaultOVMFCode)
 	took := time.Since(start)
 	t.Logf("KVM usable: %v (probe took %v)", ok, took)
-	p, err := NewPlan(t.TempDir(), WithoutBackdoor())
+	p, err := PlanVM(t.TempDir(), WithoutBackdoor())
 	if err != nil {
 		t.Fatal(err)
 	}

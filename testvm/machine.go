@@ -30,7 +30,7 @@ var ErrNotRunning = errors.New("machine is not running")
 type Machine struct {
 	t       testing.TB
 	cfg     config
-	plan    *Plan
+	plan    *VMPlan
 	console *console
 
 	mu      sync.Mutex
@@ -93,13 +93,13 @@ func start(ctx context.Context, t testing.TB, opts []Option) (*Machine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start machine %s: %w", c.name, err)
 	}
-	plan, err := newPlan(dir, c)
+	plan, err := planVM(dir, c)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
 	m := &Machine{t: t, cfg: c, plan: plan, console: newConsole(c.serialLog)}
-	if err := plan.Prepare(); err != nil {
+	if err := ApplyVM(plan); err != nil {
 		return m, fmt.Errorf("start machine %s: %w", c.name, err)
 	}
 	if err := m.BootCtx(ctx); err != nil {
@@ -112,7 +112,7 @@ func start(ctx context.Context, t testing.TB, opts []Option) (*Machine, error) {
 func (m *Machine) Name() string { return m.cfg.name }
 
 // Plan is the machine's QEMU invocation.
-func (m *Machine) Plan() *Plan { return m.plan }
+func (m *Machine) Plan() *VMPlan { return m.plan }
 
 // CommandLine is a shell script reproducing the machine's QEMU run.
 func (m *Machine) CommandLine() string { return m.plan.String() }

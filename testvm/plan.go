@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/fsutil"
 	"io"
 	"net"
 	"os"
@@ -13,13 +12,15 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
 )
 
-// Plan is one machine's QEMU invocation, computed from options before
+// VMPlan is one machine's QEMU invocation, computed from options before
 // anything runs: the files it keeps in its state directory and the
-// command line. Prepare creates the files; Start runs the command; an
+// command line. ApplyVM creates the files; Start runs the command; an
 // interactive caller (kiln vm) runs Command itself.
-type Plan struct {
+type VMPlan struct {
 	Dir          string      // state directory: vars copy, overlay, sockets
 	QEMU         string      // the QEMU binary
 	Args         []string    // QEMU's arguments
@@ -36,19 +37,19 @@ type Plan struct {
 // maxSocketPath is the longest unix socket path Linux accepts.
 const maxSocketPath = 107
 
-// NewPlan computes the invocation of a machine whose state lives in dir.
+// PlanVM computes the invocation of a machine whose state lives in dir.
 // It probes the host (KVM, free ports, the disk's format) but changes
 // nothing.
-func NewPlan(dir string, opts ...Option) (*Plan, error) {
-	return newPlan(dir, newConfig(opts))
+func PlanVM(dir string, opts ...Option) (*VMPlan, error) {
+	return planVM(dir, newConfig(opts))
 }
 
-func newPlan(dir string, c config) (*Plan, error) {
+func planVM(dir string, c config) (*VMPlan, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("plan machine %s: %w", c.name, err)
 	}
-	p := &Plan{
+	p := &VMPlan{
 		Dir: dir, QEMU: c.qemu, VarsTemplate: c.ovmfVars,
 		VarsFile: filepath.Join(dir, "OVMF_VARS.fd"), Ports: map[int]int{},
 		Accel: c.accel,
@@ -148,10 +149,10 @@ func diskFormat(path string) (string, error) {
 	return "raw", nil
 }
 
-// Prepare creates the state directory, the machine's copy of the EFI
+// ApplyVM creates the state directory, the machine's copy of the EFI
 // variable store and the disk overlay, keeping those that exist (they
 // carry the machine's state across its reboots).
-func (p *Plan) Prepare() error {
+func ApplyVM(p *VMPlan) error {
 	if err := os.MkdirAll(p.Dir, 0o755); err != nil {
 		return fmt.Errorf("prepare machine: %w", err)
 	}
@@ -175,7 +176,7 @@ func (p *Plan) Prepare() error {
 	return nil
 }
 
-func (p *Plan) overlayArgs() []string {
+func (p *VMPlan) overlayArgs() []string {
 	return []string{"create", "-q", "-f", "qcow2", "-F", p.DiskFormat, "-b", p.Disk, p.Overlay}
 }
 
@@ -195,11 +196,11 @@ func fileExists(p string) bool {
 }
 
 // Command returns QEMU's argv.
-func (p *Plan) Command() []string { return append([]string{p.QEMU}, p.Args...) }
+func (p *VMPlan) Command() []string { return append([]string{p.QEMU}, p.Args...) }
 
 // String returns a shell script that recreates the state directory and
 // runs QEMU, to reproduce a run by hand.
-func (p *Plan) String() string {
+func (p *VMPlan) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "mkdir -p %s && \\\n", shellQuote(p.Dir))
 	fmt.Fprintf(&b, "  cp -n %s %s && \\\n", shellQuote(p.VarsTemplate), shellQuote(p.VarsFile))
@@ -229,7 +230,7 @@ func shellQuote(s string) string {
 }
 
 // ForwardedPorts lists the forwards as "host→guest", sorted by guest port.
-func (p *Plan) ForwardedPorts() []string {
+func (p *VMPlan) ForwardedPorts() []string {
 	guests := make([]int, 0, len(p.Ports))
 	for g := range p.Ports {
 		guests = append(guests, g)

@@ -1,13 +1,13 @@
 package testvm
 
 import (
-	"github.com/kiln-os/kiln/internal/testenv"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/kiln-os/kiln/internal/golden"
+	"github.com/kiln-os/kiln/internal/testenv"
 )
 
 // TestPlanGolden pins the QEMU command lines, with the state directory
@@ -33,7 +33,7 @@ func TestPlanGolden(t *testing.T) {
 	}
 	var got strings.Builder
 	for _, tc := range tests {
-		p, err := NewPlan(dir, append([]Option{WithAccel("tcg")}, tc.opts...)...)
+		p, err := PlanVM(dir, append([]Option{WithAccel("tcg")}, tc.opts...)...)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
@@ -58,33 +58,33 @@ func TestPlanRejects(t *testing.T) {
 		{"socket path too long", long, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := NewPlan(tc.dir, append([]Option{WithAccel("tcg")}, tc.opts...)...); err == nil {
-				t.Error("NewPlan succeeded")
+			if _, err := PlanVM(tc.dir, append([]Option{WithAccel("tcg")}, tc.opts...)...); err == nil {
+				t.Error("PlanVM succeeded")
 			}
 		})
 	}
 }
 
-func TestPlanPrepareKeepsState(t *testing.T) {
+func TestApplyVMKeepsState(t *testing.T) {
 	if _, err := os.Stat(DefaultOVMFVars); err != nil {
 		testenv.SkipOrFail(t, "%v", "no OVMF vars")
 	}
 	dir := filepath.Join(t.TempDir(), "state")
-	p, err := NewPlan(dir, WithAccel("tcg"))
+	p, err := PlanVM(dir, WithAccel("tcg"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Prepare(); err != nil {
+	if err := ApplyVM(p); err != nil {
 		t.Fatal(err)
 	}
 	if err := SetVariableFile(p.VarsFile, OneShotEntry(GenerationEntry(2))); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Prepare(); err != nil {
+	if err := ApplyVM(p); err != nil {
 		t.Fatal(err)
 	}
 	vars, err := ReadVariablesFile(p.VarsFile)
 	if err != nil || len(vars) == 0 || vars[len(vars)-1].Name != "LoaderEntryOneShot" {
-		t.Errorf("second Prepare lost the machine's variables: %v, %v", vars, err)
+		t.Errorf("second ApplyVM lost the machine's variables: %v, %v", vars, err)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // ErrNotExt4 reports a device without an ext2/3/4 superblock.
@@ -53,7 +55,7 @@ func ReadSuperblock(r io.ReaderAt) (Superblock, error) {
 
 // Matches reports whether the superblock (of the device at devPath)
 // satisfies spec.
-func (s Superblock) Matches(spec DeviceSpec, devPath string) bool {
+func (s Superblock) Matches(spec toplevel.DeviceSpec, devPath string) bool {
 	switch {
 	case spec.Label != "":
 		return s.Label == spec.Label

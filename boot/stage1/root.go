@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // Finder looks for the root device among the kernel's block devices.
@@ -24,7 +26,7 @@ type Finder struct {
 
 // Find returns the device node that satisfies spec, polling until it
 // appears or the timeout expires.
-func (f Finder) Find(ctx context.Context, spec DeviceSpec) (string, error) {
+func (f Finder) Find(ctx context.Context, spec toplevel.DeviceSpec) (string, error) {
 	timeout, poll := f.Timeout, f.Poll
 	if timeout == 0 {
 		timeout = 30 * time.Second
@@ -60,7 +62,7 @@ func (f Finder) Find(ctx context.Context, spec DeviceSpec) (string, error) {
 
 // scan looks once. It returns the matching device (or "") and the names of
 // the block devices it saw.
-func (f Finder) scan(spec DeviceSpec) (string, []string, error) {
+func (f Finder) scan(spec toplevel.DeviceSpec) (string, []string, error) {
 	if spec.Path != "" {
 		if _, err := os.Stat(spec.Path); err == nil {
 			return spec.Path, nil, nil

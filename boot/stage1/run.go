@@ -1,3 +1,12 @@
+// Package stage1 is kiln's stage 1: the init program of the initrd. It
+// mounts /proc, /sys and /dev, loads the kernel modules the root device
+// needs, waits for the root file system, mounts it and switches root into
+// the toplevel's init (stage 2).
+//
+// The pure parts (the kernel command line, the ext4 superblock reader) are
+// ordinary functions tested anywhere; the initrd's configuration it reads
+// is toplevel.Stage1Config. Run only works as pid 1 in an initrd. It never
+// starts a shell: none exists.
 package stage1
 
 import (
@@ -10,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // NewRoot is where stage 1 mounts the root file system before switching.
@@ -19,7 +30,7 @@ const NewRoot = "/mnt-root"
 type Options struct {
 	// Log receives progress lines (the caller prints them on the console).
 	Log func(format string, a ...any)
-	// Config is the initrd's configuration file; "" means ConfigPath.
+	// Config is the initrd's configuration file; "" means toplevel.Stage1ConfigPath.
 	Config string
 	// Timeout for the root device; 0 means 30 s.
 	Timeout time.Duration
@@ -39,9 +50,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	cfgPath := opts.Config
 	if cfgPath == "" {
-		cfgPath = ConfigPath
+		cfgPath = toplevel.Stage1ConfigPath
 	}
-	cfg, err := ReadConfig(cfgPath)
+	cfg, err := toplevel.ReadStage1Config(cfgPath)
 	if err != nil {
 		return err
 	}
@@ -82,7 +93,7 @@ func Run(ctx context.Context, opts Options) error {
 // Boot is what stage 1 does, resolved from the config and the command
 // line (the command line wins).
 type Boot struct {
-	Root      DeviceSpec
+	Root      toplevel.DeviceSpec
 	FSType    string
 	Flags     string // rootflags=
 	ReadWrite bool
@@ -90,7 +101,7 @@ type Boot struct {
 }
 
 // Resolve merges the initrd's config with the kernel command line.
-func Resolve(cfg *Config, cmd Cmdline) (Boot, error) {
+func Resolve(cfg *toplevel.Stage1Config, cmd Cmdline) (Boot, error) {
 	b := Boot{FSType: "ext4", Flags: cmd.RootFlags, ReadWrite: cmd.RW, Init: cfg.Root.Init}
 	spec := cfg.Root.Spec
 	if cmd.Root != "" {
@@ -100,7 +111,7 @@ func Resolve(cfg *Config, cmd Cmdline) (Boot, error) {
 		return Boot{}, errors.New("no root device: neither root= on the kernel command line nor root.spec in the stage 1 config")
 	}
 	var err error
-	if b.Root, err = ParseDeviceSpec(spec); err != nil {
+	if b.Root, err = toplevel.ParseDeviceSpec(spec); err != nil {
 		return Boot{}, fmt.Errorf("root device: %w", err)
 	}
 	if cfg.Root.FSType != "" {

@@ -3,7 +3,6 @@ package stage1
 import (
 	"context"
 	"errors"
-	"github.com/kiln-os/kiln/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/kiln-os/kiln/internal/testenv"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 func TestParseCmdline(t *testing.T) {
@@ -40,21 +42,21 @@ func TestParseCmdline(t *testing.T) {
 }
 
 func TestResolve(t *testing.T) {
-	cfg := &Config{Version: 1, Root: Root{Spec: "LABEL=kiln-root"}}
+	cfg := &toplevel.Stage1Config{Version: 1, Root: toplevel.Stage1Root{Spec: "LABEL=kiln-root"}}
 	tests := []struct {
 		name    string
-		cfg     *Config
+		cfg     *toplevel.Stage1Config
 		cmdline string
 		want    Boot
 		wantErr string
 	}{
 		{"config root, cmdline init", cfg, "init=/kiln/store/x-toplevel/init",
-			Boot{Root: DeviceSpec{Label: "kiln-root"}, FSType: "ext4", ReadWrite: true, Init: "/kiln/store/x-toplevel/init"}, ""},
-		{"cmdline wins", &Config{Version: 1, Root: Root{Spec: "LABEL=a", FSType: "ext4", Init: "/a"}}, "root=UUID=ABC rootfstype=xfs init=/b ro",
-			Boot{Root: DeviceSpec{UUID: "abc"}, FSType: "xfs", Init: "/b"}, ""},
-		{"config init", &Config{Version: 1, Root: Root{Spec: "/dev/vda", Init: "/sbin/init"}}, "",
-			Boot{Root: DeviceSpec{Path: "/dev/vda"}, FSType: "ext4", ReadWrite: true, Init: "/sbin/init"}, ""},
-		{"no root", &Config{Version: 1}, "init=/x", Boot{}, "no root device"},
+			Boot{Root: toplevel.DeviceSpec{Label: "kiln-root"}, FSType: "ext4", ReadWrite: true, Init: "/kiln/store/x-toplevel/init"}, ""},
+		{"cmdline wins", &toplevel.Stage1Config{Version: 1, Root: toplevel.Stage1Root{Spec: "LABEL=a", FSType: "ext4", Init: "/a"}}, "root=UUID=ABC rootfstype=xfs init=/b ro",
+			Boot{Root: toplevel.DeviceSpec{UUID: "abc"}, FSType: "xfs", Init: "/b"}, ""},
+		{"config init", &toplevel.Stage1Config{Version: 1, Root: toplevel.Stage1Root{Spec: "/dev/vda", Init: "/sbin/init"}}, "",
+			Boot{Root: toplevel.DeviceSpec{Path: "/dev/vda"}, FSType: "ext4", ReadWrite: true, Init: "/sbin/init"}, ""},
+		{"no root", &toplevel.Stage1Config{Version: 1}, "init=/x", Boot{}, "no root device"},
 		{"no init", cfg, "", Boot{}, "no init"},
 		{"relative init", cfg, "init=init", Boot{}, "not an absolute path"},
 		{"bad root", cfg, "root=vda init=/x", Boot{}, "want LABEL="},
@@ -149,7 +151,7 @@ func TestFinder(t *testing.T) {
 		os.Rename(later, filepath.Join(dev, "vdc"))
 		os.Mkdir(filepath.Join(sys, "vdc"), 0o755)
 	}()
-	got, err := f.Find(context.Background(), DeviceSpec{Label: "kiln-root"})
+	got, err := f.Find(context.Background(), toplevel.DeviceSpec{Label: "kiln-root"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,16 +161,16 @@ func TestFinder(t *testing.T) {
 	if len(logs) == 0 {
 		t.Errorf("Find logged nothing while waiting")
 	}
-	got, err = f.Find(context.Background(), DeviceSpec{UUID: "11111111-1111-4111-8111-111111111111"})
+	got, err = f.Find(context.Background(), toplevel.DeviceSpec{UUID: "11111111-1111-4111-8111-111111111111"})
 	if err != nil || got != filepath.Join(dev, "vdb") {
 		t.Errorf("by uuid: got %s, %v; want %s", got, err, filepath.Join(dev, "vdb"))
 	}
 	f.Timeout = 50 * time.Millisecond
-	_, err = f.Find(context.Background(), DeviceSpec{Label: "missing"})
+	_, err = f.Find(context.Background(), toplevel.DeviceSpec{Label: "missing"})
 	if err == nil || !strings.Contains(err.Error(), "LABEL=missing did not appear") || !strings.Contains(err.Error(), "vda vdb vdc") {
 		t.Errorf("missing label: got %v, want a timeout naming the devices seen", err)
 	}
-	got, err = f.Find(context.Background(), DeviceSpec{Path: filepath.Join(dev, "vda")})
+	got, err = f.Find(context.Background(), toplevel.DeviceSpec{Path: filepath.Join(dev, "vda")})
 	if err != nil || got != filepath.Join(dev, "vda") {
 		t.Errorf("by path: got %s, %v", got, err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/cavaliergopher/cpio"
 
 	"github.com/kiln-os/kiln/internal/testenv"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // TestBootVM boots Debian's cloud kernel under QEMU with an initrd whose
@@ -41,7 +42,7 @@ func TestBootVM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Version: ConfigVersion, Root: Root{Spec: "LABEL=kiln-root"}}
+	cfg := toplevel.Stage1Config{Version: toplevel.Stage1ConfigVersion, Root: toplevel.Stage1Root{Spec: "LABEL=kiln-root"}}
 	files := map[string]string{"init": kiln}
 	for _, m := range order {
 		rel, _ := filepath.Rel(modRoot, m)

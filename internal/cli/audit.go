@@ -33,20 +33,12 @@ func runAudit(ctx context.Context, r *Run, opts any, args []string) error {
 	if len(args) > 0 {
 		return usageErrorf("unexpected argument %q", args[0])
 	}
-	lock, err := debian.ReadLock(r.lockFor(f.config))
-	if err != nil {
-		return err
-	}
 	st, err := store.Open(r.storeDir())
 	if err != nil {
 		return err
 	}
-	mirror, _ := debian.FindMirror(r.Mirror, r.Getenv, "/etc/apt")
-	paths, err := debian.Realize(ctx, st, lock, debian.FetchOptions{Mirror: mirror, CacheDir: r.cacheDir()})
-	if err != nil {
-		return err
-	}
-	entries, err := system.Audit(system.NewPackageSet(st.Dir, paths))
+	mirror, _ := debian.FindMirror(r.Mirror, r.Getenv, aptDir)
+	entries, err := system.AuditLock(ctx, st, r.lockFor(f.config), debian.FetchOptions{Mirror: mirror, CacheDir: r.cacheDir()})
 	if err != nil {
 		return err
 	}

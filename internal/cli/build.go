@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/hcl/v2"
-
 	"github.com/kiln-os/kiln/debian"
 	"github.com/kiln-os/kiln/modules"
 	"github.com/kiln-os/kiln/store"
@@ -45,15 +43,24 @@ func runBuild(ctx context.Context, r *Run, opts any, args []string) error {
 	if len(args) > 0 {
 		return usageErrorf("unexpected argument %q", args[0])
 	}
-	b, err := buildSystem(ctx, r, f.config, f.dryRun)
+	// A kiln machine's store is mounted read-only (privns.go); kiln
+	// switch -c builds through this verb there too.
+	if done, err := r.inPrivateMountNS(ctx, r.storeDir()); done || err != nil {
+		return err
+	}
+	st, err := store.Open(r.storeDir())
+	if err != nil {
+		return err
+	}
+	res, err := r.build(ctx, st, f.config, f.dryRun)
 	if err != nil {
 		return err
 	}
 	if f.dryRun {
-		for _, line := range strings.Split(strings.TrimRight(b.plan.String(), "\n"), "\n") {
+		for _, line := range strings.Split(strings.TrimRight(res.Plan.String(), "\n"), "\n") {
 			state := "build"
 			if fields := strings.Fields(line); len(fields) == 2 {
-				if p, err := store.ParsePath(fields[1]); err == nil && b.st.Valid(p) {
+				if p, err := store.ParsePath(fields[1]); err == nil && st.Valid(p) {
 					state = "valid"
 				}
 			}
@@ -62,20 +69,12 @@ func runBuild(ctx context.Context, r *Run, opts any, args []string) error {
 		return nil
 	}
 	if f.out != "" {
-		if err := b.st.AddRoot(r.Path(f.out), b.res.Toplevel); err != nil {
+		if err := st.AddRoot(r.Path(f.out), res.Toplevel); err != nil {
 			return fmt.Errorf("link %s: %w", f.out, err)
 		}
 	}
-	r.Printf("%s\n", b.res.Toplevel)
+	r.Printf("%s\n", res.Toplevel)
 	return nil
-}
-
-// built is a finished (or planned) system build.
-type built struct {
-	st   *store.Store
-	cfg  *modules.Config
-	plan *system.Plan
-	res  *system.Result
 }
 
 // lockFor returns the kiln.lock beside the host file (or in the working
@@ -87,132 +86,59 @@ func (r *Run) lockFor(hostFile string) string {
 	return filepath.Join(filepath.Dir(r.Path(hostFile)), debian.LockFile)
 }
 
-// lockPackages answers pkgs.NAME from a lock.
-type lockPackages struct{ l *debian.Lock }
-
-func (lp lockPackages) Path(name string) (string, bool) {
-	p, ok := lp.l.StorePath(name)
-	if !ok {
-		return "", false
-	}
-	return p.String(), true
-}
-
-func (lp lockPackages) Names() []string {
-	out := make([]string, 0, len(lp.l.Packages))
-	for _, p := range lp.l.Packages {
-		out = append(out, p.Name)
-	}
-	return out
-}
-
-// buildSystem loads the configuration and its lock, realizes the locked
-// packages and builds (or only plans) the toplevel.
-func buildSystem(ctx context.Context, r *Run, hostFile string, planOnly bool) (*built, error) {
-	lockFile := r.lockFor(hostFile)
-	lock, err := debian.ReadLock(lockFile)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("no %s beside the configuration: run 'kiln lock%s' first", debian.LockFile, configFlag(hostFile))
-		}
-		return nil, err
-	}
-	cfg, diags := modules.Load(r.Path(hostFile), modules.LoadOptions{Packages: lockPackages{lock}})
-	if diags.HasErrors() {
-		// A package the lock lacks is an unknown pkgs.NAME: say the lock
-		// is stale when the configuration loads without the lock.
-		if any, adiags := modules.Load(r.Path(hostFile), modules.LoadOptions{}); !adiags.HasErrors() {
-			if missing := staleLock(lock, system.WantedPackages(&any.System)); len(missing) > 0 {
-				return nil, fmt.Errorf("%s is stale: it does not lock %s; run 'kiln lock%s'", lockFile, strings.Join(missing, ", "), configFlag(hostFile))
-			}
-		}
-		fmt.Fprint(r.Stderr, modules.DiagnosticText(diags, 0))
-		n := 0
-		for _, d := range diags {
-			if d.Severity == hcl.DiagError {
-				n++
-			}
-		}
-		return nil, fmt.Errorf("configuration has %d error%s", n, plural(n))
-	}
-	if missing := staleLock(lock, system.WantedPackages(&cfg.System)); len(missing) > 0 {
-		return nil, fmt.Errorf("%s is stale: it does not lock %s; run 'kiln lock%s'", lockFile, strings.Join(missing, ", "), configFlag(hostFile))
-	}
-	st, err := store.Open(r.storeDir())
-	if err != nil {
-		return nil, err
-	}
-	mirror, merr := debian.FindMirror(r.Mirror, r.Getenv, "/etc/apt")
-	bar := newBar(r, "fetch")
-	paths, err := debian.Realize(ctx, st, lock, debian.FetchOptions{
-		Mirror: mirror, CacheDir: r.cacheDir(), Documentation: cfg.System.Documentation.Enable,
-		Progress: func(p debian.Progress) { bar.set(int64(p.Done), int64(p.Total), p.Package) },
-	})
-	bar.done()
-	if err != nil {
-		if mirror == nil && merr != nil {
-			return nil, fmt.Errorf("%w (and no mirror: %v)", err, merr)
-		}
-		return nil, err
-	}
+// build runs system.Build for the host file ("" for the default system)
+// into st, drawing the fetch and logging the parts; it prints the
+// warnings and a configuration's diagnostics.
+func (r *Run) build(ctx context.Context, st *store.Store, hostFile string, planOnly bool) (*system.Result, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find the kiln binary: %w", err)
 	}
-	opts := system.Options{KilnBinary: exe, Version: Version}
-	pk := system.NewPackageSet(st.Dir, paths)
-	plan, err := system.MakePlan(&cfg.System, pk, opts)
-	if err != nil {
-		return nil, err
-	}
-	if entries, err := system.Audit(pk); err == nil {
-		var unreviewed []string
-		for _, e := range entries {
-			if e.Handled == "" {
-				unreviewed = append(unreviewed, e.Package)
+	mirror, noMirror := debian.FindMirror(r.Mirror, r.Getenv, aptDir)
+	bar := newBar(r, "fetch")
+	start, parts := time.Now(), 0
+	res, err := system.Build(ctx, system.Options{
+		PlanOptions: system.PlanOptions{KilnBinary: exe, Version: Version},
+		Store:       st, HostFile: r.Path(hostFile), LockFile: r.lockFor(hostFile), PlanOnly: planOnly,
+		Fetch: debian.FetchOptions{Mirror: mirror, CacheDir: r.cacheDir(),
+			Progress: bar.fetch},
+		NoMirror: noMirror,
+		Progress: func(e system.Event) {
+			parts++
+			bar.done()
+			what := "built"
+			if e.Reused {
+				what = "reused"
 			}
-		}
-		if len(unreviewed) > 0 {
-			fmt.Fprintf(r.Stderr, "kiln: warning: maintainer scripts kiln does not replace yet: %s (see kiln audit)\n", strings.Join(unreviewed, ", "))
-		}
-	}
-	b := &built{st: st, cfg: cfg, plan: plan}
-	if planOnly {
-		return b, nil
-	}
-	start := time.Now()
-	parts := 0
-	plan.SetProgress(func(e system.Event) {
-		parts++
-		what := "built"
-		if e.Reused {
-			what = "reused"
-		}
-		if e.Err == nil {
-			r.Logf("%-15s %s %s", e.Part, what, e.Path)
-		}
+			if e.Err == nil {
+				r.Logf("%-15s %s %s", e.Part, what, e.Path)
+			}
+		},
 	})
-	if b.res, err = plan.Build(ctx, st); err != nil {
+	bar.done()
+	if res != nil {
+		for _, w := range res.Warnings {
+			fmt.Fprintf(r.Stderr, "kiln: warning: %s\n", w)
+		}
+	}
+	var cerr *system.ConfigError
+	if errors.As(err, &cerr) {
+		fmt.Fprint(r.Stderr, modules.DiagnosticText(cerr.Diagnostics, 0))
+	}
+	var nolock *system.NoLockError
+	var stale *system.StaleLockError
+	switch {
+	case errors.As(err, &nolock):
+		return nil, fmt.Errorf("%w: run 'kiln lock%s' first", err, configFlag(hostFile))
+	case errors.As(err, &stale):
+		return nil, fmt.Errorf("%w; run 'kiln lock%s'", err, configFlag(hostFile))
+	case err != nil:
 		return nil, err
 	}
-	r.Logf("built %d of %d parts in %s; initrd %d KiB", len(b.res.Built), parts, time.Since(start).Round(time.Millisecond), b.res.InitrdSize>>10)
-	return b, nil
-}
-
-// staleLock lists the wanted packages a lock neither locks nor was
-// resolved for.
-func staleLock(l *debian.Lock, wanted []string) []string {
-	roots := map[string]bool{}
-	for _, n := range l.Roots.Packages {
-		roots[n] = true
+	if !planOnly {
+		r.Logf("built %d of %d parts in %s; initrd %d KiB", len(res.Built), parts, time.Since(start).Round(time.Millisecond), res.InitrdSize>>10)
 	}
-	var missing []string
-	for _, w := range wanted {
-		if _, ok := l.Package(w); !ok && !roots[w] {
-			missing = append(missing, w)
-		}
-	}
-	return missing
+	return res, nil
 }
 
 func configFlag(hostFile string) string {
@@ -229,6 +155,7 @@ type bar struct {
 	drawn bool
 	last  int64 // percent last drawn
 	item  string
+	at    time.Time // when last drawn
 	off   bool
 }
 
@@ -249,21 +176,31 @@ func (b *bar) set(done, total int64, item string) {
 		return
 	}
 	pct := done * 100 / total
-	if b.drawn && pct == b.last && item == b.item {
+	if b.drawn && (pct == b.last && item == b.item || done < total && time.Since(b.at) < 100*time.Millisecond) {
 		return
 	}
-	b.last, b.item = pct, item
+	b.last, b.item, b.at = pct, item, time.Now()
 	const width = 30
 	n := int(done * width / total)
-	if len(item) > 30 {
-		item = item[:30]
+	if len(item) > 50 {
+		item = item[:50]
 	}
-	fmt.Fprintf(b.r.Stderr, "\r%-6s [%s%s] %3d%% %-30s", b.what, strings.Repeat("#", n), strings.Repeat(".", width-n), pct, item)
+	fmt.Fprintf(b.r.Stderr, "\r%-6s [%s%s] %3d%% %-50s", b.what, strings.Repeat("#", n), strings.Repeat(".", width-n), pct, item)
 	b.drawn = true
+}
+
+// fetch draws a fetch's progress: packages done, MiB downloaded.
+func (b *bar) fetch(p debian.Progress) {
+	item := fmt.Sprintf("%d/%d %s", p.Done, p.Total, p.Package)
+	if p.BytesTotal > 0 {
+		item = fmt.Sprintf("%d/%d, %.1f/%.1f MiB %s", p.Done, p.Total, float64(p.BytesDone)/(1<<20), float64(p.BytesTotal)/(1<<20), p.Package)
+	}
+	b.set(int64(p.Done), int64(p.Total), item)
 }
 
 func (b *bar) done() {
 	if b.drawn {
 		fmt.Fprintln(b.r.Stderr)
+		b.drawn = false
 	}
 }

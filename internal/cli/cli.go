@@ -9,12 +9,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/suggest"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/kiln-os/kiln/internal/suggest"
+	"github.com/kiln-os/kiln/machine"
 )
 
 // Env is everything the CLI reads from or writes to the outside world.
@@ -64,6 +66,19 @@ type command struct {
 type Run struct {
 	Env
 	Globals
+	// Test seams; nil is the real thing.
+	// engine connects a machine to its activation engine (machine.Machine.Engine).
+	engine func(ctx context.Context, root string) (machine.Engine, error)
+	// buildImage builds the disk image of a host file (cachedImage).
+	buildImage func(ctx context.Context, r *Run, hostFile string) (string, error)
+}
+
+// image builds the disk image of a host file ("" for the default system).
+func (r *Run) image(ctx context.Context, hostFile string) (string, error) {
+	if r.buildImage != nil {
+		return r.buildImage(ctx, r, hostFile)
+	}
+	return cachedImage(ctx, r, hostFile)
 }
 
 // Printf writes to stdout.
@@ -109,7 +124,11 @@ func globalFlags(fs *flag.FlagSet, g *Globals) {
 }
 
 // Main runs kiln with env and returns the exit code.
-func Main(ctx context.Context, env Env) int {
+func Main(ctx context.Context, env Env) int { return (&Run{Env: env}).main(ctx) }
+
+// main runs kiln with r's Env (and test seams) and returns the exit code.
+func (r *Run) main(ctx context.Context) int {
+	env := r.Env
 	if env.Getenv == nil {
 		env.Getenv = func(string) string { return "" }
 	}
@@ -160,7 +179,7 @@ func Main(ctx context.Context, env Env) int {
 		commandUsage(env.Stderr, c)
 		return ExitUsage
 	}
-	r := &Run{Env: env, Globals: g}
+	r.Env, r.Globals = env, g
 	if err := c.run(ctx, r, opts, fs.Args()); err != nil {
 		if code, ok := err.(exitStatus); ok {
 			return int(code) // a child's or the target's, output relayed

@@ -10,10 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/hashicorp/hcl/v2"
-	"github.com/kiln-os/kiln/debian"
-	"github.com/kiln-os/kiln/modules"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/kiln-os/kiln/modules"
+	"github.com/kiln-os/kiln/system"
 )
 
 type evalFlags struct {
@@ -36,50 +36,15 @@ func init() {
 	})
 }
 
-// evalPackages answers pkgs.NAME from kiln.lock when it locks the
-// package, else with the placeholder path: eval works before `kiln lock`
-// has seen a new package (lock is the verb that reports unknown ones).
-type evalPackages struct{ lock lockPackages }
-
-func (p evalPackages) Path(name string) (string, bool) {
-	if p.lock.l != nil {
-		if s, ok := p.lock.Path(name); ok {
-			return s, true
-		}
-	}
-	return "/kiln/store/" + modules.PlaceholderHash + "-" + name, true
-}
-
-func (p evalPackages) Names() []string {
-	if p.lock.l == nil {
-		return nil
-	}
-	return p.lock.Names()
-}
-
-// loadConfig loads the host file (or the default system) and prints its
-// diagnostics on failure.
+// loadConfig loads the host file (or the default system) for reading
+// (system.LoadConfig) and prints its diagnostics on failure.
 func loadConfig(r *Run, path string) (*modules.Config, error) {
-	var pkgs evalPackages
-	lock, err := debian.ReadLock(r.lockFor(path))
-	switch {
-	case err == nil:
-		pkgs.lock = lockPackages{lock}
-	case !errors.Is(err, os.ErrNotExist):
-		return nil, err
+	cfg, err := system.LoadConfig(displayPath(r, path), r.lockFor(path))
+	var cerr *system.ConfigError
+	if errors.As(err, &cerr) {
+		fmt.Fprint(r.Stderr, modules.DiagnosticText(cerr.Diagnostics, 0))
 	}
-	cfg, diags := modules.Load(displayPath(r, path), modules.LoadOptions{Packages: pkgs})
-	if diags.HasErrors() {
-		fmt.Fprint(r.Stderr, modules.DiagnosticText(diags, 0))
-		n := 0
-		for _, d := range diags {
-			if d.Severity == hcl.DiagError {
-				n++
-			}
-		}
-		return nil, fmt.Errorf("configuration has %d error%s", n, plural(n))
-	}
-	return cfg, nil
+	return cfg, err
 }
 
 // displayPath keeps a relative host path relative when it is relative to

@@ -56,14 +56,14 @@ func runFetch(ctx context.Context, r *Run, opts any, args []string) error {
 		mirror = &debian.Mirror{Default: "file:///nonexistent"}
 	}
 	start := time.Now()
-	pb := &fetchBar{r: r}
+	bar := newBar(r, "fetch")
 	paths, err := debian.Realize(ctx, st, l, debian.FetchOptions{
 		Mirror:   mirror,
 		Client:   &http.Client{Timeout: 10 * time.Minute},
 		CacheDir: r.cacheDir(),
-		Progress: pb.draw,
+		Progress: bar.fetch,
 	})
-	pb.done()
+	bar.done()
 	if err != nil {
 		if merr != nil {
 			return fmt.Errorf("%w (no mirror: %v)", err, merr)
@@ -94,54 +94,4 @@ func readLockFor(r *Run, config string) (*debian.Lock, error) {
 		return nil, fmt.Errorf("no %s: run 'kiln lock%s' first", file, configFlag(config))
 	}
 	return l, err
-}
-
-// fetchBar draws packages done and MiB downloaded on one stderr line,
-// when stderr is a terminal.
-type fetchBar struct {
-	r     *Run
-	drawn bool
-	last  time.Time
-}
-
-func (b *fetchBar) draw(p debian.Progress) {
-	if !isTerminal(b.r.Stderr) || p.Done < p.Total && time.Since(b.last) < 100*time.Millisecond {
-		return
-	}
-	b.last = time.Now()
-	const width = 30
-	n := 0
-	if p.Total > 0 {
-		n = p.Done * width / p.Total
-	}
-	name := p.Package
-	if len(name) > 28 {
-		name = name[:28]
-	}
-	mib := ""
-	if p.BytesTotal > 0 {
-		mib = fmt.Sprintf(", %.1f/%.1f MiB", float64(p.BytesDone)/(1<<20), float64(p.BytesTotal)/(1<<20))
-	}
-	fmt.Fprintf(b.r.Stderr, "\rfetch [%s%s] %d/%d packages%s %-28s", bars(n), dots(width-n), p.Done, p.Total, mib, name)
-	b.drawn = true
-}
-
-func (b *fetchBar) done() {
-	if b.drawn {
-		fmt.Fprintln(b.r.Stderr)
-	}
-}
-
-func bars(n int) string { return repeat('#', n) }
-func dots(n int) string { return repeat('.', n) }
-
-func repeat(c byte, n int) string {
-	if n <= 0 {
-		return ""
-	}
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = c
-	}
-	return string(b)
 }

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"flag"
-	"fmt"
 
 	"github.com/kiln-os/kiln/store"
 )
@@ -61,19 +60,6 @@ func runGC(ctx context.Context, r *Run, opts any, args []string) error {
 	for _, p := range rep.Deleted {
 		r.Printf("%s %s\n", verb, p)
 	}
-	r.Printf("%d store paths, %s %s\n", len(rep.Deleted), gcBytes(rep.Freed), did)
+	r.Printf("%d store paths, %s %s\n", len(rep.Deleted), store.FormatBytes(rep.Freed), did)
 	return nil
-}
-
-func gcBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

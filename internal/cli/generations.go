@@ -4,15 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
-	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/kiln-os/kiln/boot"
-	"github.com/kiln-os/kiln/store"
+	"github.com/kiln-os/kiln/machine"
 )
 
 type generationsFlags struct {
@@ -49,17 +45,6 @@ frees the store paths no generation uses any more.`,
 	})
 }
 
-// generationInfo is one line of kiln generations.
-type generationInfo struct {
-	N             int        `json:"number"`
-	Date          time.Time  `json:"date"`
-	Toplevel      store.Path `json:"toplevel"`
-	KilnVersion   string     `json:"kilnVersion"`
-	KernelVersion string     `json:"kernelVersion"`
-	Current       bool       `json:"current"`
-	Booted        bool       `json:"booted"`
-}
-
 func runGenerations(ctx context.Context, r *Run, opts any, args []string) error {
 	f := opts.(*generationsFlags)
 	deleting := len(args) > 0 && args[0] == "delete"
@@ -69,25 +54,19 @@ func runGenerations(ctx context.Context, r *Run, opts any, args []string) error 
 	case deleting && (len(args) > 1) == (f.olderThan != ""):
 		return usageErrorf("delete wants generation numbers or --older-than, not both or neither")
 	}
-	m, err := openMachine(r, f.root)
+	m, err := r.openMachine(f.root)
 	if err != nil {
 		return err
 	}
-	if deleting {
-		unlock, err := m.lock()
+	defer m.Close()
+	if !deleting {
+		gens, err := m.Generations()
 		if err != nil {
 			return err
 		}
-		defer unlock()
+		return printGenerations(r, gens)
 	}
-	infos, err := m.generationInfos()
-	if err != nil {
-		return err
-	}
-	if !deleting {
-		return printGenerations(r, infos)
-	}
-	var del []int
+	var res *machine.DeleteResult
 	if f.olderThan != "" {
 		age, err := parseAge(f.olderThan)
 		if err != nil {
@@ -99,90 +78,40 @@ func runGenerations(ctx context.Context, r *Run, opts any, args []string) error 
 				return usageErrorf("--now: %v", err)
 			}
 		}
-		for _, g := range infos {
-			if now.Sub(g.Date) > age && !g.Current && !g.Booted {
-				del = append(del, g.N)
-			}
-		}
-	} else {
-		byN := map[int]generationInfo{}
-		for _, g := range infos {
-			byN[g.N] = g
-		}
-		for _, a := range args[1:] {
-			n, err := strconv.Atoi(a)
-			if err != nil || n < 1 {
-				return usageErrorf("generation %q: want a number", a)
-			}
-			g, ok := byN[n]
-			switch {
-			case !ok:
-				return fmt.Errorf("no generation %d", n)
-			case g.Current:
-				return fmt.Errorf("generation %d is the current one: switch or roll back to another first", n)
-			case g.Booted:
-				return fmt.Errorf("generation %d is the one that booted: reboot into another first", n)
-			}
-			del = append(del, n)
-		}
+		res, err = m.DeleteOlderThan(ctx, age, now)
+		return r.deleted(res, err)
 	}
-	return m.deleteGenerations(ctx, r, del)
+	var nums []int
+	for _, a := range args[1:] {
+		n, err := strconv.Atoi(a)
+		if err != nil || n < 1 {
+			return usageErrorf("generation %q: want a number", a)
+		}
+		nums = append(nums, n)
+	}
+	res, err = m.DeleteGenerations(ctx, nums)
+	return r.deleted(res, err)
 }
 
-func (m *machine) deleteGenerations(ctx context.Context, r *Run, del []int) error {
-	if len(del) == 0 {
-		r.Printf("no generation to delete\n")
-		return nil
-	}
-	for _, n := range del {
-		if err := m.removeGeneration(n); err != nil {
-			return err
+// deleted prints what a deletion did and returns its error.
+func (r *Run) deleted(res *machine.DeleteResult, err error) error {
+	if res != nil {
+		if len(res.Deleted) == 0 && err == nil {
+			r.Printf("no generation to delete\n")
 		}
-		r.Printf("deleted generation %d\n", n)
+		for _, n := range res.Deleted {
+			r.Printf("deleted generation %d\n", n)
+		}
+		if res.BootRewritten {
+			r.Printf("boot entries rewritten; run 'kiln gc' to free their store paths\n")
+		}
 	}
-	if _, err := os.Stat(filepath.Join(m.espDir(), "loader")); err != nil {
-		return nil // no ESP here (an image being prepared, a test)
-	}
-	if _, err := m.syncBoot(ctx, m.readLoader()); err != nil {
-		return fmt.Errorf("rewrite boot entries: %w", err)
-	}
-	r.Printf("boot entries rewritten; run 'kiln gc' to free their store paths\n")
-	return nil
+	return err
 }
 
-// generationInfos reads every generation's versions and marks.
-func (m *machine) generationInfos() ([]generationInfo, error) {
-	gens, _, err := m.generations()
-	if err != nil {
-		return nil, err
-	}
-	booted := m.systemAt("booted-system")
-	var out []generationInfo
-	for _, g := range gens {
-		gi := generationInfo{N: g.N, Date: g.Created, Toplevel: g.Path, Current: g.Current, Booted: g.Path == booted}
-		dir := m.st.Physical(g.Path)
-		if b, err := os.ReadFile(filepath.Join(dir, "kiln-version")); err == nil {
-			gi.KilnVersion = strings.TrimSpace(string(b))
-		}
-		if bs, err := boot.ReadBootspec(filepath.Join(dir, "boot.json")); err == nil {
-			// <hash>-vmlinuz-<ver> (a store file) or .../boot/vmlinuz-<ver>
-			if k, err := boot.ResolveLogical(m.st, bs.Kernel); err == nil {
-				if _, ver, ok := strings.Cut(path.Base(k), "vmlinuz-"); ok {
-					gi.KernelVersion = ver
-				}
-			}
-			if gi.KilnVersion == "" {
-				gi.KilnVersion = bs.KilnVersion
-			}
-		}
-		out = append(out, gi)
-	}
-	return out, nil
-}
-
-func printGenerations(r *Run, infos []generationInfo) error {
+func printGenerations(r *Run, infos []machine.Generation) error {
 	if r.JSON {
-		return storeJSON(r, append([]generationInfo{}, infos...))
+		return storeJSON(r, append([]machine.Generation{}, infos...))
 	}
 	r.Printf("%4s  %-19s  %-8s  %-24s  %s\n", "GEN", "DATE", "KILN", "KERNEL", "")
 	for _, g := range infos {

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kiln-os/kiln/boot"
+	"github.com/kiln-os/kiln/machine"
 	"github.com/kiln-os/kiln/store"
 )
 
@@ -20,8 +21,8 @@ import (
 // first as booted and dates generation N at 2026-01-N.
 func fourGenerations(t *testing.T) (*testMachine, []store.Path) {
 	t.Helper()
-	useFakeEngine(t)
 	m := newTestMachine(t)
+	m.useFakeEngine()
 	var tops []store.Path
 	for i := 1; i <= 4; i++ {
 		top := m.system(t, m.st, fmt.Sprintf("host%d", i), fmt.Sprintf("K%d", i%2))
@@ -47,7 +48,7 @@ func (m *testMachine) generationNumbers(t *testing.T) []int {
 	if code != ExitOK {
 		t.Fatalf("generations --json: %s", errs)
 	}
-	var gens []generationInfo
+	var gens []machine.Generation
 	if err := json.Unmarshal([]byte(out), &gens); err != nil {
 		t.Fatalf("generations --json printed %q: %v", out, err)
 	}
@@ -77,7 +78,7 @@ func TestGenerationsList(t *testing.T) {
 		t.Errorf("marks: %q / %q", lines[1], lines[4])
 	}
 	_, out, _ = m.run(t, nil, "--json", "generations")
-	var gens []generationInfo
+	var gens []machine.Generation
 	if err := json.Unmarshal([]byte(out), &gens); err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +150,7 @@ func TestRollback(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, tops := fourGenerations(t)
-			eng := useFakeEngine(t)
+			eng := m.useFakeEngine()
 			code, out, errs := m.run(t, nil, append([]string{"rollback"}, tc.args...)...)
 			if code != ExitOK {
 				t.Fatalf("rollback: code %d, %s", code, errs)
@@ -173,7 +174,7 @@ func TestRollback(t *testing.T) {
 			if !strings.Contains(out, fmt.Sprintf("generation %d", tc.wantGen)) {
 				t.Errorf("output %q", out)
 			}
-			if cur := (&machine{root: m.root}).systemAt("current-system"); cur != want {
+			if cur := (&machine.Machine{Root: m.root}).System("current-system"); cur != want {
 				t.Errorf("run/current-system = %s, want %s", cur, want)
 			}
 		})
@@ -181,8 +182,8 @@ func TestRollback(t *testing.T) {
 }
 
 func TestRollbackWithoutEarlierGeneration(t *testing.T) {
-	useFakeEngine(t)
 	m := newTestMachine(t)
+	m.useFakeEngine()
 	top := m.system(t, m.st, "only", "A")
 	if code, _, errs := m.run(t, nil, "switch", "--toplevel", top.String()); code != ExitOK {
 		t.Fatal(errs)

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kiln-os/kiln/boot"
 	"github.com/kiln-os/kiln/image"
+	"github.com/kiln-os/kiln/store"
 )
 
 type imageFlags struct {
@@ -43,37 +43,28 @@ func runImage(ctx context.Context, r *Run, opts any, args []string) error {
 	if err != nil {
 		return usageErrorf("--size: %v", err)
 	}
-	b, err := buildSystem(ctx, r, f.config, false)
+	st, err := store.Open(r.storeDir())
+	if err != nil {
+		return err
+	}
+	res, err := r.build(ctx, st, f.config, false)
 	if err != nil {
 		return err
 	}
 	out := r.Path(f.out)
-	if err := writeImage(ctx, r, b, out, size); err != nil {
+	if err := writeImage(ctx, r, st, res.Toplevel, out, size); err != nil {
 		return err
 	}
 	r.Printf("%s\n", out)
 	return nil
 }
 
-// writeImage stages the toplevel's closure and its boot loader files
-// (image.SystemLayout) and writes the disk image.
-func writeImage(ctx context.Context, r *Run, b *built, out string, size int64) error {
+// writeImage writes the image of top (image.WriteSystem), drawing its
+// progress.
+func writeImage(ctx context.Context, r *Run, st *store.Store, top store.Path, out string, size int64) error {
 	start := time.Now()
-	bl := b.cfg.System.Bootloader
-	l, cleanup, err := image.SystemLayout(b.st, image.SystemOptions{
-		Loader: boot.LoaderConfig{Timeout: bl.Timeout, ConsoleMode: bl.ConsoleMode, Editor: bl.Editor},
-		Size:   size,
-	}, b.res.Toplevel)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	m, err := image.Plan(l)
-	if err != nil {
-		return fmt.Errorf("plan image: %w", err)
-	}
 	bar := newBar(r, "image")
-	err = image.Write(ctx, out, m, func(done, total int64) { bar.set(done, total, "") })
+	err := image.WriteSystem(ctx, st, out, image.SystemOptions{Size: size}, func(done, total int64) { bar.set(done, total, "") }, top)
 	bar.done()
 	if err != nil {
 		return err

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
@@ -79,15 +78,10 @@ func runLock(ctx context.Context, r *Run, opts any, args []string) error {
 		return err
 	}
 	start := time.Now()
-	u, inputs, err := a.Load(ctx)
+	l, err := a.ResolveLock(ctx, req)
 	if err != nil {
 		return err
 	}
-	res, err := debian.Resolve(u, req)
-	if err != nil {
-		return err
-	}
-	l := debian.NewLock(inputs, req, res)
 	if err := l.Write(file); err != nil {
 		return err
 	}
@@ -96,7 +90,11 @@ func runLock(ctx context.Context, r *Run, opts any, args []string) error {
 		size += p.Size
 	}
 	r.Logf("resolved from %s in %s", a.Mirror, time.Since(start).Round(time.Millisecond))
-	printLockChanges(r, old, l)
+	if old != nil {
+		for _, c := range l.Changes(old) {
+			r.Printf("%s\n", c)
+		}
+	}
 	r.Printf("locked %d packages (%.1f MiB of .debs) in %s\n", len(l.Packages), float64(size)/(1<<20), file)
 	return nil
 }
@@ -141,30 +139,4 @@ func (r *Run) archive() (*debian.Archive, error) {
 		CacheDir: r.cacheDir(),
 		Warnf:    func(format string, a ...any) { fmt.Fprintf(r.Stderr, "warning: "+format+"\n", a...) },
 	}, nil
-}
-
-// printLockChanges lists what a new lock adds, removes and changes.
-func printLockChanges(r *Run, old, l *debian.Lock) {
-	if old == nil {
-		return
-	}
-	var lines []string
-	for _, p := range l.Packages {
-		o, ok := old.Package(p.Name)
-		switch {
-		case !ok:
-			lines = append(lines, fmt.Sprintf("+ %s %s", p.Name, p.Version))
-		case o.Version != p.Version:
-			lines = append(lines, fmt.Sprintf("~ %s %s → %s", p.Name, o.Version, p.Version))
-		}
-	}
-	for _, o := range old.Packages {
-		if _, ok := l.Package(o.Name); !ok {
-			lines = append(lines, fmt.Sprintf("- %s %s", o.Name, o.Version))
-		}
-	}
-	sort.SliceStable(lines, func(i, j int) bool { return lines[i][2:] < lines[j][2:] })
-	for _, s := range lines {
-		r.Printf("%s\n", s)
-	}
 }

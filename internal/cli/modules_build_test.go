@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kiln-os/kiln/boot"
 	"github.com/kiln-os/kiln/debian"
 	"github.com/kiln-os/kiln/internal/testenv"
 	"github.com/kiln-os/kiln/store"
@@ -72,9 +71,9 @@ func TestBuiltinModulesOffAndOn(t *testing.T) {
 				}
 				// The parent is resolved in the store; the entry itself may
 				// be a link to an FHS path (enablement links are).
-				p, err := boot.ResolveLogical(st, path.Dir(store.LogicalDir+"/"+filepath.Base(top)+"/"+tc.file))
+				p, err := st.ResolveLogical(path.Dir(store.LogicalDir + "/" + filepath.Base(top) + "/" + tc.file))
 				if err == nil {
-					_, err = os.Lstat(filepath.Join(boot.Physical(st, p), path.Base(tc.file)))
+					_, err = os.Lstat(filepath.Join(st.PhysicalPath(p), path.Base(tc.file)))
 				}
 				if present := err == nil; present != on {
 					t.Errorf("%s in the toplevel: %v, want %v (%v)", tc.file, present, on, err)

@@ -9,23 +9,16 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kiln-os/kiln/machine"
 )
 
-// A kiln machine binds its store read-only onto itself (stage 2), so that
-// nothing but kiln writes it. A verb that must add paths re-executes kiln
-// in a private mount namespace and, there only, remounts the store
-// read-write: the machine's global view never becomes writable, and the
-// namespace (with its writable mount) dies with the process.
+// A kiln machine binds its store read-only onto itself (stage 2): a verb
+// that must add paths re-executes kiln in a private mount namespace,
+// where machine.RemountWritable makes the store writable for it alone.
 
 // privateNSEnv marks the re-executed child.
 const privateNSEnv = "KILN_PRIVATE_MOUNT_NS"
-
-// reexecCommand is the program and leading arguments that run kiln again;
-// tests replace it with their own binary.
-var reexecCommand = func() (string, []string, error) {
-	exe, err := os.Executable()
-	return exe, nil, err
-}
 
 // exitStatus is an error that carries the exit code of a process whose
 // output was already relayed: Main returns the code without a message.
@@ -39,18 +32,18 @@ func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)
 // mount namespace, relays its stdio and returns done with its outcome; the
 // child (done false) remounts storeDir read-write in its namespace.
 func (r *Run) inPrivateMountNS(ctx context.Context, storeDir string) (done bool, err error) {
-	ro, flags, err := readOnlyMount(storeDir)
+	ro, flags, err := machine.ReadOnlyMount(storeDir)
 	if err != nil || !ro {
 		return false, err
 	}
 	if r.Getenv(privateNSEnv) == "1" {
-		return false, remountWritable(storeDir, flags)
+		return false, machine.RemountWritable(storeDir, flags)
 	}
-	prog, lead, err := reexecCommand()
+	prog, err := os.Executable() // (a test's binary runs the CLI too)
 	if err != nil {
 		return true, fmt.Errorf("re-execute kiln: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, prog, append(lead, r.Args...)...)
+	cmd := exec.CommandContext(ctx, prog, r.Args...)
 	cmd.Env = append(os.Environ(), privateNSEnv+"=1")
 	cmd.Dir = r.Dir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = r.Stdin, r.Stdout, r.Stderr
@@ -67,42 +60,4 @@ func (r *Run) inPrivateMountNS(ctx context.Context, storeDir string) (done bool,
 		return true, fmt.Errorf("run kiln in a private mount namespace: %w", err)
 	}
 	return true, nil
-}
-
-// readOnlyMount reports whether dir is on a read-only mount, and the
-// mount's flags as statfs(2) gives them.
-func readOnlyMount(dir string) (bool, int64, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return false, 0, nil
-		}
-		return false, 0, fmt.Errorf("statfs %s: %w", dir, err)
-	}
-	return st.Flags&unix.ST_RDONLY != 0, st.Flags, nil
-}
-
-// remountWritable makes dir's mount read-write in this mount namespace,
-// keeping nodev, nosuid and noexec. It first makes every mount private,
-// so the remount stays here.
-func remountWritable(dir string, statFlags int64) error {
-	if err := unix.Mount("none", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("make mounts private: %w", err)
-	}
-	flags := uintptr(unix.MS_REMOUNT | unix.MS_BIND)
-	for _, f := range []struct {
-		st    int64
-		mount uintptr
-	}{{unix.ST_NODEV, unix.MS_NODEV}, {unix.ST_NOSUID, unix.MS_NOSUID}, {unix.ST_NOEXEC, unix.MS_NOEXEC}} {
-		if statFlags&f.st != 0 {
-			flags |= f.mount
-		}
-	}
-	if err := unix.Mount(dir, dir, "", flags, ""); err != nil {
-		return fmt.Errorf("remount %s read-write in a private mount namespace: %w", dir, err)
-	}
-	if ro, _, err := readOnlyMount(dir); err != nil || ro {
-		return fmt.Errorf("remount %s read-write: still read-only (%v)", dir, err)
-	}
-	return nil
 }

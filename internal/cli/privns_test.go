@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/kiln-os/kiln/internal/testenv"
+	"github.com/kiln-os/kiln/machine"
 	"github.com/kiln-os/kiln/store"
 )
 
@@ -82,7 +83,7 @@ func readOnlyStoreHelper() int {
 	wd, _ := os.Getwd()
 	code := Main(context.Background(), Env{Args: args, Stdin: stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Dir: wd})
 	// This namespace (the machine's view) must still see it read-only.
-	if ro, flags, err := readOnlyMount(dir); err != nil || !ro || flags&unix.ST_NODEV == 0 {
+	if ro, flags, err := machine.ReadOnlyMount(dir); err != nil || !ro || flags&unix.ST_NODEV == 0 {
 		return fail(fmt.Errorf("after receive the store is read-only %v (flags %#x, %v), want read-only nodev", ro, flags, err))
 	}
 	return code
@@ -94,7 +95,7 @@ func TestReceiveIntoReadOnlyStore(t *testing.T) {
 	src := newTestMachine(t).st
 	lib, app := twoPaths(t, src)
 	var stream bytes.Buffer
-	if _, err := sendPaths(&stream, src, []store.Path{app, lib}); err != nil {
+	if _, err := src.SendStream(&stream, []store.Path{app, lib}); err != nil {
 		t.Fatal(err)
 	}
 	streamFile := filepath.Join(t.TempDir(), "stream")
@@ -114,7 +115,7 @@ func TestReceiveIntoReadOnlyStore(t *testing.T) {
 			t.Errorf("%s not valid after receive", p)
 		}
 	}
-	if ro, _, _ := readOnlyMount(dst.Dir); ro {
+	if ro, _, _ := machine.ReadOnlyMount(dst.Dir); ro {
 		t.Errorf("the test's own view of %s became read-only", dst.Dir)
 	}
 }

@@ -4,139 +4,44 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/pem"
-	"errors"
 	"fmt"
-	"github.com/kiln-os/kiln/internal/testenv"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/kiln-os/kiln/debian"
+	"github.com/kiln-os/kiln/internal/sshtest"
+	"github.com/kiln-os/kiln/internal/testenv"
+	"github.com/kiln-os/kiln/machine"
 	"github.com/kiln-os/kiln/store"
 )
 
 // sshTarget is an in-process SSH server standing for a kiln machine: exec
 // requests naming a .../bin/kiln run the real CLI in-process against the
-// machine's temp store and root; anything else exits 127, as a shell
-// would for a missing program.
+// machine's temp store, root and activation engine; anything else exits
+// 127, as a shell would for a missing program.
 type sshTarget struct {
-	m        *testMachine
-	addr     string
-	hostKey  ssh.PublicKey
-	keyFile  string // the client's private key (OpenSSH format)
-	home     string // the client's HOME, with .ssh/known_hosts
-	mu       sync.Mutex
-	commands []string
+	*sshtest.Server
+	m *testMachine
 }
 
 func startSSHTarget(t testing.TB, m *testMachine) *sshTarget {
 	t.Helper()
-	_, hostPriv, _ := ed25519.GenerateKey(rand.Reader)
-	hostSigner, err := ssh.NewSignerFromKey(hostPriv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clientPub, clientPriv, _ := ed25519.GenerateKey(rand.Reader)
-	authorized, _ := ssh.NewPublicKey(clientPub)
-	blk, err := ssh.MarshalPrivateKey(clientPriv, "test key")
-	if err != nil {
-		t.Fatal(err)
-	}
-	home := t.TempDir()
-	keyFile := filepath.Join(home, "id_ed25519")
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(blk), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := &ssh.ServerConfig{
-		PublicKeyCallback: func(c ssh.ConnMetadata, k ssh.PublicKey) (*ssh.Permissions, error) {
-			if c.User() == "root" && string(k.Marshal()) == string(authorized.Marshal()) {
-				return nil, nil
-			}
-			return nil, errors.New("not authorized")
-		},
-	}
-	cfg.AddHostKey(hostSigner)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := &sshTarget{m: m, addr: ln.Addr().String(), hostKey: hostSigner.PublicKey(), keyFile: keyFile, home: home}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				st.serve(conn, cfg)
-			}()
-		}
-	}()
-	return st
-}
-
-func (s *sshTarget) serve(conn net.Conn, cfg *ssh.ServerConfig) {
-	defer conn.Close()
-	_, chans, reqs, err := ssh.NewServerConn(conn, cfg)
-	if err != nil {
-		return
-	}
-	go ssh.DiscardRequests(reqs)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for nc := range chans {
-		if nc.ChannelType() != "session" {
-			nc.Reject(ssh.UnknownChannelType, "sessions only")
-			continue
-		}
-		ch, creqs, err := nc.Accept()
-		if err != nil {
-			return
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer ch.Close()
-			for req := range creqs {
-				if req.Type != "exec" {
-					req.Reply(false, nil)
-					continue
-				}
-				var exec struct{ Command string }
-				if err := ssh.Unmarshal(req.Payload, &exec); err != nil {
-					req.Reply(false, nil)
-					continue
-				}
-				req.Reply(true, nil)
-				code := s.exec(exec.Command, ch, ch, ch.Stderr())
-				ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(code)}))
-				return
-			}
-		}()
-	}
+	s := &sshTarget{m: m}
+	s.Server = sshtest.Start(t, s.exec)
+	return s
 }
 
 // exec runs a command line the way the target's shell would run kiln.
 func (s *sshTarget) exec(line string, stdin io.Reader, stdout, stderr io.Writer) int {
-	s.mu.Lock()
-	s.commands = append(s.commands, line)
-	s.mu.Unlock()
-	argv, err := shellSplit(line)
+	argv, err := sshtest.ShellSplit(line)
 	if err != nil || len(argv) == 0 || !strings.HasSuffix(argv[0], "/bin/kiln") || argv[0] == "/usr/bin/kiln" {
 		fmt.Fprintf(stderr, "sh: %s: not found\n", line)
 		return 127
@@ -145,64 +50,15 @@ func (s *sshTarget) exec(line string, stdin io.Reader, stdout, stderr io.Writer)
 	if slices.Contains(argv, "switch") {
 		args = append(args, "--root", s.m.root)
 	}
-	return Main(context.Background(), Env{Argv0: argv[0], Args: args, Stdin: stdin, Stdout: stdout, Stderr: stderr,
-		Getenv: func(string) string { return "" }, Dir: s.m.root})
-}
-
-// shellSplit undoes shellJoin: words, single-quoted strings, backslash escapes.
-func shellSplit(line string) ([]string, error) {
-	var out []string
-	var cur strings.Builder
-	inWord, quoted := false, false
-	for i := 0; i < len(line); i++ {
-		c := line[i]
-		switch {
-		case quoted && c == '\'':
-			quoted = false
-		case quoted:
-			cur.WriteByte(c)
-		case c == '\'':
-			quoted, inWord = true, true
-		case c == '\\' && i+1 < len(line):
-			i++
-			cur.WriteByte(line[i])
-			inWord = true
-		case c == ' ':
-			if inWord {
-				out = append(out, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		default:
-			cur.WriteByte(c)
-			inWord = true
-		}
-	}
-	if quoted {
-		return nil, errors.New("unterminated quote")
-	}
-	if inWord {
-		out = append(out, cur.String())
-	}
-	return out, nil
+	r := &Run{Env: Env{Argv0: argv[0], Args: args, Stdin: stdin, Stdout: stdout, Stderr: stderr,
+		Getenv: func(string) string { return "" }, Dir: s.m.root}, engine: s.m.engine}
+	return r.main(context.Background())
 }
 
 func (s *sshTarget) client(t *testing.T, local *store.Store, args ...string) (int, string, string) {
 	t.Helper()
-	return runCLIWith(t, nil, map[string]string{"HOME": s.home},
-		append([]string{"--store", local.Dir}, append(args, "--target-host", "root@"+s.addr, "-i", s.keyFile)...)...)
-}
-
-func TestShellSplitUndoesShellJoin(t *testing.T) {
-	for _, args := range [][]string{
-		{"/run/current-system/sw/bin/kiln", "store", "missing"},
-		{"kiln", "--loader", `{"timeout":3,"console_mode":"keep"}`, "it's", "a b", "?*", ""},
-	} {
-		got, err := shellSplit(shellJoin(args))
-		if err != nil || !slices.Equal(got, args) {
-			t.Errorf("shellSplit(shellJoin(%q)) = %q, %v", args, got, err)
-		}
-	}
+	return runCLIWith(t, nil, map[string]string{"HOME": s.Home},
+		append([]string{"--store", local.Dir}, append(args, "--target-host", "root@"+s.Addr, "-i", s.KeyFile)...)...)
 }
 
 // realPackages realizes a few packages of the repository's kiln.lock into
@@ -246,12 +102,12 @@ var closurePackages = []string{"libc6", "coreutils", "bash", "perl-base", "libss
 // by the target's store receive), the target's kiln switches it, output
 // and exit status are relayed.
 func TestSwitchTargetHost(t *testing.T) {
-	eng := useFakeEngine(t)
 	local := newTestMachine(t)
 	pkgs := realPackages(t, local.st, closurePackages...)
 	top1 := local.system(t, local.st, "one", "A", pkgs...)
 	top2 := local.system(t, local.st, "two", "A", pkgs...)
 	target := newTestMachine(t)
+	eng := target.useFakeEngine()
 	srv := startSSHTarget(t, target)
 
 	// An unknown host is refused without --accept-new-host-key.
@@ -259,8 +115,8 @@ func TestSwitchTargetHost(t *testing.T) {
 	if code != ExitFailure || !strings.Contains(errs, "--accept-new-host-key") {
 		t.Fatalf("unknown host: code %d, %q", code, errs)
 	}
-	if len(srv.commands) != 0 {
-		t.Fatalf("commands ran on an unverified host: %v", srv.commands)
+	if len(srv.Commands()) != 0 {
+		t.Fatalf("commands ran on an unverified host: %v", srv.Commands())
 	}
 
 	code, out, errs := srv.client(t, local.st, "switch", "--toplevel", top1.String(), "--accept-new-host-key")
@@ -288,8 +144,8 @@ func TestSwitchTargetHost(t *testing.T) {
 	if !strings.Contains(out, "generation 1 is "+top1.String()) || !strings.Contains(out, "activated "+top1.String()) {
 		t.Errorf("relayed output %q", out)
 	}
-	known, _ := os.ReadFile(filepath.Join(srv.home, ".ssh", "known_hosts"))
-	if !strings.Contains(string(known), strings.TrimSpace(string(ssh.MarshalAuthorizedKey(srv.hostKey)))) {
+	known, _ := os.ReadFile(filepath.Join(srv.Home, ".ssh", "known_hosts"))
+	if !strings.Contains(string(known), strings.TrimSpace(string(ssh.MarshalAuthorizedKey(srv.HostKey)))) {
 		t.Errorf("known_hosts %q lacks the host key", known)
 	}
 
@@ -321,28 +177,29 @@ func TestSwitchTargetHost(t *testing.T) {
 	if want := []string{top1.String(), top2.String()}; !slices.Equal(eng.switches, want) {
 		t.Errorf("target activated %v, want %v", eng.switches, want)
 	}
-	if !strings.HasPrefix(srv.commands[0], "/run/current-system/sw/bin/kiln store missing") {
-		t.Errorf("first command %q", srv.commands[0])
+	if !strings.HasPrefix(srv.Commands()[0], "/run/current-system/sw/bin/kiln store missing") {
+		t.Errorf("first command %q", srv.Commands()[0])
 	}
 }
 
 func TestHostKeyMismatchRefused(t *testing.T) {
-	useFakeEngine(t)
 	local := newTestMachine(t)
 	top := local.system(t, local.st, "one", "A")
-	srv := startSSHTarget(t, newTestMachine(t))
+	target := newTestMachine(t)
+	target.useFakeEngine()
+	srv := startSSHTarget(t, target)
 	_, other, _ := ed25519.GenerateKey(rand.Reader)
 	otherSigner, _ := ssh.NewSignerFromKey(other)
-	host, port, _ := net.SplitHostPort(srv.addr)
+	host, port, _ := net.SplitHostPort(srv.Addr)
 	line := fmt.Sprintf("[%s]:%s %s", host, port, ssh.MarshalAuthorizedKey(otherSigner.PublicKey()))
-	os.MkdirAll(filepath.Join(srv.home, ".ssh"), 0o700)
-	os.WriteFile(filepath.Join(srv.home, ".ssh", "known_hosts"), []byte(line), 0o600)
+	os.MkdirAll(filepath.Join(srv.Home, ".ssh"), 0o700)
+	os.WriteFile(filepath.Join(srv.Home, ".ssh", "known_hosts"), []byte(line), 0o600)
 	code, _, errs := srv.client(t, local.st, "switch", "--toplevel", top.String(), "--accept-new-host-key")
 	if code != ExitFailure || !strings.Contains(errs, "does not match") {
 		t.Fatalf("changed host key: code %d, %q", code, errs)
 	}
-	if len(srv.commands) != 0 {
-		t.Errorf("commands ran: %v", srv.commands)
+	if len(srv.Commands()) != 0 {
+		t.Errorf("commands ran: %v", srv.Commands())
 	}
 }
 
@@ -374,18 +231,17 @@ func BenchmarkSSHCopyClosure(b *testing.B) {
 		b.StopTimer()
 		target := newTestMachine(b)
 		srv := startSSHTarget(b, target)
-		tgt, _ := parseTarget("root@" + srv.addr)
-		r := &Run{Env: Env{Stderr: io.Discard, Getenv: func(string) string { return "" }}}
+		tgt, _ := machine.ParseTarget("root@" + srv.Addr)
 		b.StartTimer()
-		c, err := dialTarget(context.Background(), r, tgt, sshOptions{identity: srv.keyFile, acceptNew: true, knownHosts: filepath.Join(srv.home, "known_hosts")})
+		c, err := machine.Dial(context.Background(), tgt, machine.SSHOptions{Identity: srv.KeyFile, AcceptNew: true, KnownHosts: filepath.Join(srv.Home, "known_hosts")})
 		if err != nil {
 			b.Fatal(err)
 		}
-		kiln, missing, err := remoteMissing(c, r, closure)
+		kiln, missing, err := c.Missing(closure)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := remoteReceive(c, r, kiln, local.st, missing); err != nil {
+		if _, err := c.Receive(kiln, local.st, missing); err != nil {
 			b.Fatal(err)
 		}
 		c.Close()
@@ -395,12 +251,12 @@ func BenchmarkSSHCopyClosure(b *testing.B) {
 
 // Without -i the key comes from ssh-agent ($SSH_AUTH_SOCK).
 func TestSwitchTargetHostWithAgent(t *testing.T) {
-	eng := useFakeEngine(t)
 	local := newTestMachine(t)
 	top := local.system(t, local.st, "agent", "A")
 	target := newTestMachine(t)
+	eng := target.useFakeEngine()
 	srv := startSSHTarget(t, target)
-	keyPEM, err := os.ReadFile(srv.keyFile)
+	keyPEM, err := os.ReadFile(srv.KeyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -427,8 +283,8 @@ func TestSwitchTargetHostWithAgent(t *testing.T) {
 			go func() { agent.ServeAgent(keyring, c); c.Close() }()
 		}
 	}()
-	env := map[string]string{"HOME": srv.home}
-	args := []string{"--store", local.st.Dir, "switch", "--toplevel", top.String(), "--target-host", "root@" + srv.addr, "--accept-new-host-key"}
+	env := map[string]string{"HOME": srv.Home}
+	args := []string{"--store", local.st.Dir, "switch", "--toplevel", top.String(), "--target-host", "root@" + srv.Addr, "--accept-new-host-key"}
 	if code, _, errs := runCLIWith(t, nil, env, args...); code != ExitFailure || !strings.Contains(errs, "no ssh key") {
 		t.Fatalf("without key or agent: code %d, %q", code, errs)
 	}
@@ -441,32 +297,12 @@ func TestSwitchTargetHostWithAgent(t *testing.T) {
 	}
 }
 
-func TestParseTarget(t *testing.T) {
-	for _, tc := range []struct{ in, want, err string }{
-		{"root@host", "root@host:22", ""},
-		{"root@10.0.0.2:2222", "root@10.0.0.2:2222", ""},
-		{"root@[fe80::1]:2222", "root@[fe80::1]:2222", ""},
-		{"root@fe80::1", "root@[fe80::1]:22", ""},
-		{"host", "", "want USER@HOST[:PORT]"},
-		{"@host", "", "want USER@HOST[:PORT]"},
-		{"root@", "", "want USER@HOST[:PORT]"},
-	} {
-		got, err := parseTarget(tc.in)
-		switch {
-		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
-			t.Errorf("parseTarget(%q) = %v, %v; want error %q", tc.in, got, err, tc.err)
-		case tc.err == "" && (err != nil || got.String() != tc.want):
-			t.Errorf("parseTarget(%q) = %v, %v; want %s", tc.in, got, err, tc.want)
-		}
-	}
-}
-
 // Switching to what the target has already copies nothing.
 func TestSwitchTargetHostNothingMissing(t *testing.T) {
-	useFakeEngine(t)
 	local := newTestMachine(t)
 	top := local.system(t, local.st, "same", "A")
 	target := newTestMachine(t)
+	target.useFakeEngine()
 	srv := startSSHTarget(t, target)
 	for i, want := range []string{"copied 3 paths", "copied 0 paths"} {
 		code, _, errs := srv.client(t, local.st, "switch", "--toplevel", top.String(), "--accept-new-host-key")
@@ -475,12 +311,12 @@ func TestSwitchTargetHostNothingMissing(t *testing.T) {
 		}
 	}
 	receives := 0
-	for _, c := range srv.commands {
+	for _, c := range srv.Commands() {
 		if strings.HasSuffix(c, "store receive") {
 			receives++
 		}
 	}
 	if receives != 1 {
-		t.Errorf("%d store receive sessions, want 1: %v", receives, srv.commands)
+		t.Errorf("%d store receive sessions, want 1: %v", receives, srv.Commands())
 	}
 }

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"flag"
-	"fmt"
 )
 
 type rollbackFlags struct {
@@ -41,54 +40,14 @@ func runRollback(ctx context.Context, r *Run, opts any, args []string) error {
 	if len(args) > 0 {
 		return usageErrorf("unexpected argument %q", args[0])
 	}
-	m, err := openMachine(r, f.root)
+	m, err := r.openMachine(f.root)
 	if err != nil {
 		return err
 	}
-	unlock, err := m.lock()
-	if err != nil {
-		return err
+	defer m.Close()
+	res, err := m.Rollback(ctx, f.to, f.boot)
+	if res != nil {
+		r.Printf("generation %d (%s) is current and the default boot entry\n", res.Generation, res.Toplevel)
 	}
-	defer unlock()
-	gens, cur, err := m.generations()
-	if err != nil {
-		return err
-	}
-	want := f.to
-	if want == 0 {
-		for _, g := range gens {
-			if g.N < cur {
-				want = g.N // the highest below the current one
-			}
-		}
-		if want == 0 {
-			return fmt.Errorf("no generation before the current one (%d) to roll back to", cur)
-		}
-	}
-	idx := -1
-	for i, g := range gens {
-		if g.N == want {
-			idx = i
-		}
-	}
-	if idx < 0 {
-		return fmt.Errorf("no generation %d (see 'kiln generations')", want)
-	}
-	top := gens[idx].Path
-	if want != cur {
-		if err := m.st.SetCurrent(profileName, want); err != nil {
-			return err
-		}
-	}
-	if _, err := m.syncBoot(ctx, m.readLoader()); err != nil {
-		if want != cur && cur > 0 {
-			m.st.SetCurrent(profileName, cur)
-		}
-		return fmt.Errorf("install boot entries (still at generation %d): %w", cur, err)
-	}
-	r.Printf("generation %d (%s) is current and the default boot entry\n", want, top)
-	if f.boot {
-		return nil
-	}
-	return m.activate(ctx, r, top)
+	return r.activated(res, err)
 }

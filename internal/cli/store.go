@@ -3,10 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"path/filepath"
-	"strings"
 
 	"github.com/kiln-os/kiln/store"
 )
@@ -48,7 +45,7 @@ func runStore(ctx context.Context, r *Run, _ any, args []string) error {
 	case sub == "info" && len(args) > 0:
 	case sub == "missing" && len(args) == 0:
 	case sub == "receive" && len(args) == 0:
-		// the store of a kiln machine is mounted read-only (remote_store.go)
+		// the store of a kiln machine is mounted read-only (privns.go)
 		if done, err := r.inPrivateMountNS(ctx, r.storeDir()); done {
 			return err
 		}
@@ -65,9 +62,14 @@ func runStore(ctx context.Context, r *Run, _ any, args []string) error {
 	case "info":
 		return storeInfo(r, s, args)
 	case "missing":
-		return storeMissing(r, s)
+		return s.WriteMissing(r.Stdout, r.Stdin)
 	case "receive":
-		return storeReceive(ctx, r, s)
+		st, err := s.ReceiveStream(ctx, r.Stdin, func(p store.Path) { r.Logf("received %s", p) })
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(r.Stderr, "received %s\n", st)
+		return nil
 	}
 	problems, err := s.Verify(ctx)
 	if err != nil {
@@ -83,14 +85,14 @@ func runStore(ctx context.Context, r *Run, _ any, args []string) error {
 			Problems []jsonProblem `json:"problems"`
 		}{Problems: []jsonProblem{}}
 		for _, p := range problems {
-			out.Problems = append(out.Problems, jsonProblem{p.Path, problemKind(p.Err), p.Err.Error()})
+			out.Problems = append(out.Problems, jsonProblem{p.Path, p.Kind(), p.Err.Error()})
 		}
 		if err := storeJSON(r, out); err != nil {
 			return err
 		}
 	} else {
 		for _, p := range problems {
-			r.Printf("%-13s %s: %v\n", problemKind(p.Err), p.Path, p.Err)
+			r.Printf("%-13s %s: %v\n", p.Kind(), p.Path, p.Err)
 		}
 	}
 	if len(problems) > 0 {
@@ -100,23 +102,6 @@ func runStore(ctx context.Context, r *Run, _ any, args []string) error {
 		r.Printf("store %s verified: no problems\n", s.Dir)
 	}
 	return nil
-}
-
-func problemKind(err error) string {
-	for _, k := range []struct {
-		err  error
-		name string
-	}{
-		{store.ErrMissing, "missing"},
-		{store.ErrChanged, "changed"},
-		{store.ErrNotCanonical, "not-canonical"},
-		{store.ErrBadRecord, "bad-record"},
-	} {
-		if errors.Is(err, k.err) {
-			return k.name
-		}
-	}
-	return "error"
 }
 
 func storeJSON(r *Run, v any) error {
@@ -148,7 +133,7 @@ type storeInfoJSON struct {
 func storeInfo(r *Run, s *store.Store, args []string) error {
 	var out []storeInfoJSON
 	for _, a := range args {
-		p, err := storeArg(s, r.Path(a))
+		p, err := s.PathOf(r.Path(a))
 		if err != nil {
 			return err
 		}
@@ -156,17 +141,9 @@ func storeInfo(r *Run, s *store.Store, args []string) error {
 		if err != nil {
 			return err
 		}
-		closure, err := s.Closure(p)
-		if err != nil {
+		j := storeInfoJSON{Info: info}
+		if j.ClosurePaths, j.ClosureSize, err = s.ClosureSize(p); err != nil {
 			return err
-		}
-		j := storeInfoJSON{Info: info, ClosurePaths: len(closure)}
-		for _, c := range closure {
-			ci, err := s.Info(c)
-			if err != nil {
-				return err
-			}
-			j.ClosureSize += ci.NarSize
 		}
 		out = append(out, j)
 	}
@@ -175,29 +152,10 @@ func storeInfo(r *Run, s *store.Store, args []string) error {
 	}
 	for _, j := range out {
 		r.Printf("%s\n  nar:        %s, %s\n  closure:    %d paths, %s\n  registered: %s\n",
-			j.Path, j.NarHash, gcBytes(j.NarSize), j.ClosurePaths, gcBytes(j.ClosureSize), j.Registered.Format("2006-01-02 15:04:05 MST"))
+			j.Path, j.NarHash, store.FormatBytes(j.NarSize), j.ClosurePaths, store.FormatBytes(j.ClosureSize), j.Registered.Format("2006-01-02 15:04:05 MST"))
 		for _, ref := range j.Refs {
 			r.Printf("  ref:        %s\n", ref)
 		}
 	}
 	return nil
-}
-
-// storeArg accepts a store path (logical or physical, or inside one) or a
-// link to one, like ./result.
-func storeArg(s *store.Store, arg string) (store.Path, error) {
-	if p, err := store.ParsePath(arg); err == nil {
-		return p, nil
-	}
-	target := arg
-	if resolved, err := filepath.EvalSymlinks(arg); err == nil {
-		target = resolved
-	}
-	for _, dir := range []string{s.Dir, store.LogicalDir} {
-		if rest, ok := strings.CutPrefix(target, dir+"/"); ok {
-			base, _, _ := strings.Cut(rest, "/")
-			return store.ParsePath(base)
-		}
-	}
-	return store.Path{}, fmt.Errorf("%s is not in the store %s", arg, s.Dir)
 }

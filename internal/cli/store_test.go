@@ -103,8 +103,8 @@ func TestGCBytes(t *testing.T) {
 		n    int64
 		want string
 	}{{0, "0 B"}, {1023, "1023 B"}, {1536, "1.5 KiB"}, {5 << 20, "5.0 MiB"}, {3 << 30, "3.0 GiB"}} {
-		if got := gcBytes(tc.n); got != tc.want {
-			t.Errorf("gcBytes(%d) = %q, want %q", tc.n, got, tc.want)
+		if got := store.FormatBytes(tc.n); got != tc.want {
+			t.Errorf("store.FormatBytes(%d) = %q, want %q", tc.n, got, tc.want)
 		}
 	}
 }

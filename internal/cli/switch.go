@@ -2,14 +2,16 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
+	"github.com/kiln-os/kiln/machine"
 	"github.com/kiln-os/kiln/store"
 )
 
@@ -22,10 +24,6 @@ type switchFlags struct {
 	identity  string
 	acceptNew bool
 	root      string
-	// hidden: what the building side tells the target
-	loader    loaderSettings
-	loaderSet bool
-	buildOnly string // hidden: build, root the result at this link, print it
 }
 
 // hidden reports whether fs is the one Main parses, not the one help
@@ -40,13 +38,15 @@ func init() {
 
 switch builds the configuration (or takes the toplevel P already in the
 store), adds it as a new generation of the system profile, rewrites the
-boot entries on the ESP (/boot) with it as the default, and activates it:
-/etc, users, setuid wrappers and systemd units change to the new
-generation's, and only the units that changed are restarted. It exits 1
-when units failed. A configuration that does not build changes nothing.
+boot entries on the ESP (/boot) with it as the default and its own boot
+loader settings, and activates it: /etc, users, setuid wrappers, the host
+name and systemd units change to the new generation's, and only the units
+that changed are restarted. It exits 1 when units failed. A configuration
+that does not build changes nothing.
 
 --boot only makes it the default for the next boot. --dry-run prints what
-activating would do and changes nothing on the machine.
+activating would do, the plan a switch then applies, and changes nothing
+on the machine.
 
 --target-host builds here, copies the store paths the target lacks over
 SSH (hashes checked on arrival) and runs the target's kiln to switch it,
@@ -66,11 +66,9 @@ the host key must be in ~/.ssh/known_hosts, or is recorded there with
 			f.root = "/"
 			if hidden(fs) {
 				fs.StringVar(&f.root, "root", "/", "machine root `DIR` (tests)")
-				fs.StringVar(&f.buildOnly, "build-only", "", "build, root the toplevel at `LINK` and print it (private mount namespace child)")
-				fs.Func("loader", "bootloader settings as JSON (from the building side)", func(s string) error {
-					f.loaderSet = true
-					return json.Unmarshal([]byte(s), &f.loader)
-				})
+				// Kilns before bootspec version 2 sent the building side's
+				// boot loader settings; the toplevel carries them now.
+				fs.Func("loader", "ignored", func(string) error { return nil })
 			}
 			return f
 		},
@@ -95,68 +93,109 @@ func runSwitch(ctx context.Context, r *Run, opts any, args []string) error {
 	if f.identity != "" || f.acceptNew {
 		return usageErrorf("-i and --accept-new-host-key go with --target-host")
 	}
-	m, err := openMachine(r, f.root)
+	m, err := r.openMachine(f.root)
 	if err != nil {
 		return err
 	}
-	if f.buildOnly != "" {
-		return buildOnlyChild(ctx, r, m, f)
-	}
-	top, loader, err := m.toplevel(ctx, r, f)
+	defer m.Close()
+	top, err := r.toplevel(ctx, m, f)
 	if err != nil {
 		return err
 	}
 	if f.dryRun {
-		return printPlan(ctx, r, m, top)
+		plan, err := m.Plan(ctx, top)
+		if err != nil {
+			return err
+		}
+		r.Printf("%s", strings.TrimSuffix(plan, "\n")+"\n")
+		return nil
 	}
-	return switchTo(ctx, r, m, top, loader, f.boot)
+	res, err := m.Switch(ctx, top, f.boot)
+	if res != nil {
+		what := "is"
+		if !res.Created {
+			what = "was already"
+		}
+		r.Printf("generation %d %s %s, the default boot entry\n", res.Generation, what, res.Toplevel)
+	}
+	return r.activated(res, err)
+}
+
+// openMachine opens the machine at root (--root in tests) with its store
+// (--store, else root/kiln/store), and points r.Store at that store.
+func (r *Run) openMachine(root string) (*machine.Machine, error) {
+	root = r.Path(root)
+	dir := r.Store
+	if dir == "" {
+		dir = filepath.Join(root, "kiln", "store")
+	}
+	r.Store = r.Path(dir)
+	m, err := machine.Open(root, r.Store)
+	if err != nil {
+		return nil, err
+	}
+	m.Engine, m.Log = r.engine, r.Logf
+	if r.Getenv("KILN_TEST_FAULTS") == "1" {
+		// a test's fault point: kiln dies there as kill -9 would kill it
+		m.CrashAt, m.OnCrash = r.Getenv("KILN_TEST_CRASH_AT"), func(string) { killSelf() }
+	}
+	return m, nil
+}
+
+// activated prints what a switch or rollback's activation did and returns
+// its error.
+func (r *Run) activated(res *machine.Result, err error) error {
+	if res != nil && res.Activation != nil {
+		if sum := res.Activation.Summary; sum != "" {
+			r.Printf("%s", strings.TrimSuffix(sum, "\n")+"\n")
+		}
+		if err == nil || len(res.Activation.Errors) == 0 && len(res.Activation.Failed) > 0 {
+			r.Logf("activated %s in %s", res.Toplevel, res.Activation.Took.Round(time.Millisecond))
+		}
+	}
+	return err
+}
+
+// killSelf dies as kill -9 would kill kiln (fault injection in tests).
+func killSelf() {
+	syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	select {}
 }
 
 // toplevel returns the toplevel to switch to: --toplevel, or the
 // configuration built into the machine's store.
-func (m *machine) toplevel(ctx context.Context, r *Run, f *switchFlags) (store.Path, loaderSettings, error) {
-	loader := m.readLoader()
-	if f.loaderSet {
-		loader = f.loader
-	}
+func (r *Run) toplevel(ctx context.Context, m *machine.Machine, f *switchFlags) (store.Path, error) {
 	if f.toplevel != "" {
-		top, err := storeArg(m.st, f.toplevel)
+		top, err := m.Store.PathOf(f.toplevel)
 		if err != nil {
-			return store.Path{}, loader, err
+			return store.Path{}, err
 		}
-		if !m.st.Valid(top) {
-			return store.Path{}, loader, fmt.Errorf("toplevel %s is not in the store %s: copy it first (kiln switch --target-host does)", top, m.st.Dir)
+		if !m.Store.Valid(top) {
+			return store.Path{}, fmt.Errorf("toplevel %s is not in the store %s: copy it first (kiln switch --target-host does)", top, m.Store.Dir)
 		}
-		return top, loader, nil
+		return top, nil
 	}
-	ro, _, err := readOnlyMount(m.st.Dir)
+	ro, _, err := machine.ReadOnlyMount(m.Store.Dir)
 	if err != nil {
-		return store.Path{}, loader, err
+		return store.Path{}, err
 	}
 	if ro && r.Getenv(privateNSEnv) != "1" {
-		return m.buildInChild(ctx, r, f)
+		return r.buildInChild(ctx, m, f.config)
 	}
-	b, err := buildSystem(ctx, r, f.config, false)
+	res, err := r.build(ctx, m.Store, f.config, false)
 	if err != nil {
-		return store.Path{}, loader, err
+		return store.Path{}, err
 	}
-	bl := b.cfg.System.Bootloader
-	return b.res.Toplevel, loaderSettings{Version: 1, Timeout: bl.Timeout, MaxGenerations: bl.MaxGenerations, ConsoleMode: bl.ConsoleMode, Editor: bl.Editor}, nil
+	return res.Toplevel, nil
 }
 
-// buildOutput is what a --build-only child prints.
-type buildOutput struct {
-	Toplevel store.Path     `json:"toplevel"`
-	Loader   loaderSettings `json:"bootloader"`
-}
-
-// buildInChild builds on a read-only store: a child in a private mount
-// namespace builds and roots the result; activation happens here, in the
-// machine's own namespace.
-func (m *machine) buildInChild(ctx context.Context, r *Run, f *switchFlags) (store.Path, loaderSettings, error) {
-	link := filepath.Join(m.st.StateDir, "gcroots", "kiln-switch-"+strconv.Itoa(os.Getpid()))
+// buildInChild builds on a read-only store: `kiln build` in a private
+// mount namespace builds and roots the result; activation happens here,
+// in the machine's own namespace.
+func (r *Run) buildInChild(ctx context.Context, m *machine.Machine, config string) (store.Path, error) {
+	link := filepath.Join(m.Store.StateDir, "gcroots", "kiln-switch-"+strconv.Itoa(os.Getpid()))
 	defer os.Remove(link)
-	args := []string{"--store", m.st.Dir}
+	args := []string{"--store", m.Store.Dir}
 	for _, g := range []struct{ flag, v string }{{"--mirror", r.Mirror}, {"--keyring", r.Keyring}} {
 		if g.v != "" {
 			args = append(args, g.flag, g.v)
@@ -165,169 +204,76 @@ func (m *machine) buildInChild(ctx context.Context, r *Run, f *switchFlags) (sto
 	if r.Verbose {
 		args = append(args, "-v")
 	}
-	args = append(args, "switch", "--root", m.root, "--build-only", link)
-	if f.config != "" {
-		args = append(args, "-c", r.Path(f.config))
+	args = append(args, "build", "-o", link)
+	if config != "" {
+		args = append(args, "-c", r.Path(config))
 	}
 	var out strings.Builder
 	child := *r
 	child.Args, child.Stdout = args, &out
-	if _, err := child.inPrivateMountNS(ctx, m.st.Dir); err != nil {
-		return store.Path{}, loaderSettings{}, err
+	if _, err := child.inPrivateMountNS(ctx, m.Store.Dir); err != nil {
+		return store.Path{}, err
 	}
-	var bo buildOutput
-	if err := json.Unmarshal([]byte(out.String()), &bo); err != nil {
-		return store.Path{}, loaderSettings{}, fmt.Errorf("build in a private mount namespace: %w", err)
+	top, err := store.ParsePath(strings.TrimSpace(out.String()))
+	if err != nil {
+		return store.Path{}, fmt.Errorf("build in a private mount namespace: %w", err)
 	}
 	// Root the toplevel in this process before the child's link goes.
-	if err := m.st.Build(ctx, bo.Toplevel, nil, nil); err != nil {
-		return store.Path{}, loaderSettings{}, err
+	if err := m.Store.Build(ctx, top, nil, nil); err != nil {
+		return store.Path{}, err
 	}
-	return bo.Toplevel, bo.Loader, nil
+	return top, nil
 }
 
-func buildOnlyChild(ctx context.Context, r *Run, m *machine, f *switchFlags) error {
-	if done, err := r.inPrivateMountNS(ctx, m.st.Dir); done || err != nil {
-		return err
-	}
-	b, err := buildSystem(ctx, r, f.config, false)
-	if err != nil {
-		return err
-	}
-	if err := m.st.AddRoot(f.buildOnly, b.res.Toplevel); err != nil {
-		return err
-	}
-	bl := b.cfg.System.Bootloader
-	return json.NewEncoder(r.Stdout).Encode(buildOutput{b.res.Toplevel,
-		loaderSettings{Version: 1, Timeout: bl.Timeout, MaxGenerations: bl.MaxGenerations, ConsoleMode: bl.ConsoleMode, Editor: bl.Editor}})
-}
-
-// printPlan prints what switching to top would do; it changes nothing.
-func printPlan(ctx context.Context, r *Run, m *machine, top store.Path) error {
-	eng, err := newEngine(ctx, m.root)
-	if err != nil {
-		return err
-	}
-	defer eng.Close()
-	from := ""
-	if cur := m.systemAt("current-system"); !cur.IsZero() {
-		from = cur.String()
-	}
-	plan, err := eng.Plan(ctx, m.root, from, top.String())
-	if err != nil {
-		return err
-	}
-	r.Printf("%s", strings.TrimSuffix(plan, "\n")+"\n")
-	return nil
-}
-
-// switchTo adds top as a generation, installs the boot entries and (unless
-// bootOnly) activates it. When the ESP cannot be written, the profile is
-// put back as it was: the machine keeps booting and running what it did.
-func switchTo(ctx context.Context, r *Run, m *machine, top store.Path, loader loaderSettings, bootOnly bool) error {
-	unlock, err := m.lock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	_, prev, err := m.generations()
-	if err != nil {
-		return err
-	}
-	n, created, err := m.st.AddGeneration(profileName, top)
-	if err != nil {
-		return err
-	}
-	r.fault("after-profile")
-	if _, err := m.syncBoot(ctx, loader); err != nil {
-		if created {
-			if prev > 0 {
-				m.st.SetCurrent(profileName, prev)
-			}
-			m.removeGeneration(n)
-		}
-		return fmt.Errorf("install boot entries (generation %d not added): %w", n, err)
-	}
-	if err := m.saveLoader(loader); err != nil {
-		return err
-	}
-	r.fault("after-esp")
-	what := "is"
-	if !created {
-		what = "was already"
-	}
-	r.Printf("generation %d %s %s, the default boot entry\n", n, what, top)
-	if bootOnly {
-		return nil
-	}
-	return m.activate(ctx, r, top)
-}
-
-// switchRemote builds here and switches the target over SSH.
+// switchRemote builds here and switches the target over SSH
+// (machine.Remote.Deploy).
 func switchRemote(ctx context.Context, r *Run, f *switchFlags) error {
-	t, err := parseTarget(f.target)
+	t, err := machine.ParseTarget(f.target)
 	if err != nil {
 		return usageErrorf("%v", err)
 	}
-	var (
-		st     *store.Store
-		top    store.Path
-		loader = defaultLoader
-	)
+	st, err := store.Open(r.storeDir())
+	if err != nil {
+		return err
+	}
+	var top store.Path
 	if f.toplevel != "" {
-		if st, err = store.Open(r.storeDir()); err != nil {
-			return err
-		}
-		if top, err = storeArg(st, r.Path(f.toplevel)); err != nil {
+		if top, err = st.PathOf(r.Path(f.toplevel)); err != nil {
 			return err
 		}
 	} else {
-		b, err := buildSystem(ctx, r, f.config, false)
+		res, err := r.build(ctx, st, f.config, false)
 		if err != nil {
 			return err
 		}
-		st, top = b.st, b.res.Toplevel
-		bl := b.cfg.System.Bootloader
-		loader = loaderSettings{Version: 1, Timeout: bl.Timeout, MaxGenerations: bl.MaxGenerations, ConsoleMode: bl.ConsoleMode, Editor: bl.Editor}
-	}
-	closure, err := st.Closure(top)
-	if err != nil {
-		return err
+		top = res.Toplevel
 	}
 	home := r.Getenv("HOME")
 	if home == "" {
 		home, _ = os.UserHomeDir()
 	}
-	client, err := dialTarget(ctx, r, t, sshOptions{identity: f.identity, acceptNew: f.acceptNew,
-		knownHosts: filepath.Join(home, ".ssh", "known_hosts")})
+	identity := ""
+	if f.identity != "" {
+		identity = r.Path(f.identity)
+	}
+	remote, err := machine.Dial(ctx, t, machine.SSHOptions{
+		Identity: identity, AgentSocket: r.Getenv("SSH_AUTH_SOCK"), AcceptNew: f.acceptNew,
+		KnownHosts: filepath.Join(home, ".ssh", "known_hosts"),
+		Notice:     func(s string) { fmt.Fprintln(r.Stderr, s) },
+		Log:        r.Logf,
+	})
 	if err != nil {
 		return err
 	}
-	defer client.Close()
-	kiln, missing, err := remoteMissing(client, r, closure)
+	defer remote.Close()
+	code, err := remote.Deploy(ctx, st, top, machine.DeployOptions{
+		DryRun: f.dryRun, Boot: f.boot, Verbose: r.Verbose, Stdout: r.Stdout, Stderr: r.Stderr,
+		Copied: func(c machine.CopyStats) {
+			fmt.Fprintf(r.Stderr, "copied %s to %s (%d of %d closure paths were missing)\n", c.TransferStats, t, c.Missing, c.Closure)
+		},
+	})
 	if err != nil {
 		return err
-	}
-	stats, err := remoteReceive(client, r, kiln, st, missing)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(r.Stderr, "copied %s to %s (%d of %d closure paths were missing)\n", stats, t, len(missing), len(closure))
-	lj, _ := json.Marshal(loader)
-	cmd := []string{top.String() + "/bin/kiln"}
-	if r.Verbose {
-		cmd = append(cmd, "-v")
-	}
-	cmd = append(cmd, "switch", "--toplevel", top.String(), "--loader", string(lj))
-	if f.dryRun {
-		cmd = append(cmd, "--dry-run")
-	}
-	if f.boot {
-		cmd = append(cmd, "--boot")
-	}
-	code, err := remoteRun(client, cmd, nil, r.Stdout, r.Stderr)
-	if err != nil {
-		return fmt.Errorf("switch on %s: %w", t, err)
 	}
 	if code != 0 {
 		return exitStatus(code)

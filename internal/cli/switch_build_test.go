@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/kiln-os/kiln/internal/testenv"
+	"github.com/kiln-os/kiln/machine"
 )
 
 // The whole local flow on a real configuration: build the default system
@@ -23,8 +24,8 @@ func TestSwitchBuildsConfiguration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	useFakeEngine(t)
 	m := newTestMachine(t)
+	m.useFakeEngine()
 	cfg := t.TempDir()
 	os.WriteFile(filepath.Join(cfg, "kiln.lock"), lock, 0o644)
 	hostFile := filepath.Join(cfg, "host.hcl")
@@ -33,7 +34,7 @@ func TestSwitchBuildsConfiguration(t *testing.T) {
 	env := map[string]string{"XDG_CACHE_HOME": cache}
 	run := func(args ...string) string {
 		t.Helper()
-		code, out, errs := runCLIWith(t, nil, env, append([]string{"--store", m.st.Dir}, append(args, "--root", m.root)...)...)
+		code, out, errs := m.runWith(t, nil, env, append([]string{"--store", m.st.Dir}, append(args, "--root", m.root)...)...)
 		if code != ExitOK {
 			t.Fatalf("%v: code %d\n%s%s", args, code, out, errs)
 		}
@@ -51,7 +52,7 @@ func TestSwitchBuildsConfiguration(t *testing.T) {
 		if !strings.Contains(out, "generation 1 is ") {
 			t.Errorf("switch on a read-only store printed %q", out)
 		}
-		if ro, _, _ := readOnlyMount(m.st.Dir); ro {
+		if ro, _, _ := machine.ReadOnlyMount(m.st.Dir); ro {
 			t.Fatal("the store became read-only here")
 		}
 		if left, _ := filepath.Glob(filepath.Join(m.st.StateDir, "gcroots", "kiln-switch-*")); len(left) > 0 {

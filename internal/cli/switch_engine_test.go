@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/kiln-os/kiln/activation"
+	"github.com/kiln-os/kiln/machine"
 	"github.com/kiln-os/kiln/store"
 )
 
@@ -38,12 +39,10 @@ func (f *fakeSystemd) DaemonReload(context.Context) error        { return f.reco
 func (f *fakeSystemd) Failed(context.Context) ([]string, error)  { return f.failed, nil }
 func (f *fakeSystemd) Close()                                    {}
 
-func useFakeSystemd(t *testing.T) *fakeSystemd {
-	t.Helper()
+// useFakeSystemd gives m the real activation engine over a fake systemd.
+func (m *testMachine) useFakeSystemd() *fakeSystemd {
 	sd := &fakeSystemd{}
-	old := newEngine
-	newEngine = func(context.Context, string) (engine, error) { return systemdEngine{sd}, nil }
-	t.Cleanup(func() { newEngine = old })
+	m.engine = func(context.Context, string) (machine.Engine, error) { return machine.SystemdEngine(sd), nil }
 	return sd
 }
 
@@ -62,8 +61,8 @@ func (m *testMachine) activatableSystem(t *testing.T, host, motd string) store.P
 // --dry-run prints PlanSwitch's plan and changes nothing; switch and
 // rollback activate; failed units make the exit status 1.
 func TestSwitchWithActivationEngine(t *testing.T) {
-	sd := useFakeSystemd(t)
 	m := newTestMachine(t)
+	sd := m.useFakeSystemd()
 	for _, d := range []string{"etc", "kiln/var/lib"} {
 		os.MkdirAll(filepath.Join(m.root, d), 0o755)
 	}
@@ -92,7 +91,7 @@ func TestSwitchWithActivationEngine(t *testing.T) {
 		if code != ExitOK || !strings.Contains(out, "switched to "+step.top.String()) {
 			t.Fatalf("%v: code %d\nout %s\nerr %s", step.args, code, out, errs)
 		}
-		if cur := (&machine{root: m.root}).systemAt("current-system"); cur != step.top {
+		if cur := (&machine.Machine{Root: m.root}).System("current-system"); cur != step.top {
 			t.Errorf("%v: run/current-system = %s, want %s", step.args, cur, step.top)
 		}
 		if b, err := readUnder(m.root, "/etc/motd"); err != nil || string(b) != step.motd {

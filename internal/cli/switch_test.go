@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"os/exec"
@@ -17,7 +18,9 @@ import (
 	"github.com/kiln-os/kiln/activation"
 	"github.com/kiln-os/kiln/boot"
 	"github.com/kiln-os/kiln/internal/testenv"
+	"github.com/kiln-os/kiln/machine"
 	"github.com/kiln-os/kiln/store"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // fakeEngine stands for package activation: it records what it was asked
@@ -29,46 +32,51 @@ type fakeEngine struct {
 	failed   []string // units to report failed
 }
 
-func (e *fakeEngine) Plan(_ context.Context, root, from, to string) (string, error) {
+func (e *fakeEngine) Plan(_ context.Context, root string, from, to store.Path) (string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.plans = append(e.plans, orDash(from)+" -> "+to)
-	return fmt.Sprintf("would switch %s\n  from %s\n  to   %s\n", root, orDash(from), to), nil
+	f := ""
+	if !from.IsZero() {
+		f = from.String()
+	}
+	e.plans = append(e.plans, orDash(f)+" -> "+to.String())
+	return fmt.Sprintf("would switch %s\n  from %s\n  to   %s\n", root, orDash(f), to), nil
 }
 
-func (e *fakeEngine) Switch(_ context.Context, root, to string, o switchOpts) (switchResult, error) {
+func (e *fakeEngine) Switch(_ context.Context, root string, to store.Path, o machine.EngineOptions) (machine.EngineResult, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.switches = append(e.switches, to)
+	e.switches = append(e.switches, to.String())
 	link := filepath.Join(root, "run", "current-system")
 	os.MkdirAll(filepath.Dir(link), 0o755)
 	os.Remove(link + ".tmp")
-	if err := os.Symlink(to, link+".tmp"); err != nil {
-		return switchResult{}, err
+	if err := os.Symlink(to.String(), link+".tmp"); err != nil {
+		return machine.EngineResult{}, err
 	}
 	if err := os.Rename(link+".tmp", link); err != nil {
-		return switchResult{}, err
+		return machine.EngineResult{}, err
 	}
-	o.log("switched to " + to)
-	return switchResult{Summary: "activated " + to + "\n", Failed: e.failed}, nil
+	o.Log("%s", "switched to "+to.String())
+	return machine.EngineResult{Summary: "activated " + to.String() + "\n", Failed: e.failed}, nil
 }
 
 func (e *fakeEngine) Close() {}
 
-func useFakeEngine(t *testing.T) *fakeEngine {
-	t.Helper()
+// useFakeEngine makes m's activation engine (machine.Machine.Engine, set
+// through Run.engine) a fake that records what it is asked.
+func (m *testMachine) useFakeEngine() *fakeEngine {
 	e := &fakeEngine{}
-	old := newEngine
-	newEngine = func(context.Context, string) (engine, error) { return e, nil }
-	t.Cleanup(func() { newEngine = old })
+	m.engine = func(context.Context, string) (machine.Engine, error) { return e, nil }
 	return e
 }
 
 // testMachine is a kiln machine under a temp root: store, profiles, an ESP
-// directory at boot/ and run/.
+// directory at boot/ and run/, and the activation engine the CLI gets
+// for it (nil: the real one).
 type testMachine struct {
-	root string
-	st   *store.Store
+	root   string
+	st     *store.Store
+	engine func(context.Context, string) (machine.Engine, error)
 }
 
 func newTestMachine(t testing.TB) *testMachine {
@@ -161,7 +169,7 @@ func (m *testMachine) systemWith(t testing.TB, st *store.Store, host, kernel str
 	if err != nil {
 		t.Fatal(err)
 	}
-	bs := &boot.Bootspec{Version: boot.BootspecVersion, Label: "kiln 0.1.0 (Linux 6.1.0-test)", Toplevel: top.String(),
+	bs := &toplevel.Bootspec{Version: toplevel.BootspecVersion, Label: "kiln 0.1.0 (Linux 6.1.0-test)", Toplevel: top.String(),
 		Init: top.String() + "/init", Kernel: kpkg.String(), Initrd: initrd.String(),
 		KernelParams: []string{"root=LABEL=kiln-root", "rw", "host=" + host}, KilnVersion: "0.1.0"}
 	spec, err := bs.Marshal()
@@ -203,23 +211,31 @@ func (m *testMachine) systemWith(t testing.TB, st *store.Store, host, kernel str
 	return top
 }
 
-// run runs the real CLI in-process on the machine (--root, its store).
+// run runs the real CLI in-process on the machine (--root, its store,
+// its activation engine).
 func (m *testMachine) run(t testing.TB, stdin io.Reader, args ...string) (int, string, string) {
 	t.Helper()
-	return runCLIWith(t, stdin, map[string]string{}, append([]string{"--store", m.st.Dir}, append(args, "--root", m.root)...)...)
+	return m.runWith(t, stdin, map[string]string{}, append([]string{"--store", m.st.Dir}, append(args, "--root", m.root)...)...)
 }
 
-func runCLIWith(t testing.TB, stdin io.Reader, env map[string]string, args ...string) (int, string, string) {
+// runWith runs the real CLI in-process with env and m's activation engine.
+func (m *testMachine) runWith(t testing.TB, stdin io.Reader, env map[string]string, args ...string) (int, string, string) {
 	t.Helper()
 	if stdin == nil {
 		stdin = strings.NewReader("")
 	}
 	var out, errb bytes.Buffer
-	code := Main(context.Background(), Env{
+	r := &Run{Env: Env{
 		Args: args, Stdin: stdin, Stdout: &out, Stderr: &errb,
 		Getenv: func(k string) string { return env[k] }, Dir: t.TempDir(),
-	})
+	}, engine: m.engine}
+	code := r.main(context.Background())
 	return code, out.String(), errb.String()
+}
+
+func runCLIWith(t testing.TB, stdin io.Reader, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	return (&testMachine{}).runWith(t, stdin, env, args...)
 }
 
 // state is what a switch may change on the machine: profile links, the
@@ -271,8 +287,8 @@ func (m *testMachine) readESP(t testing.TB, name string) string {
 }
 
 func TestSwitchToplevel(t *testing.T) {
-	eng := useFakeEngine(t)
 	m := newTestMachine(t)
+	eng := m.useFakeEngine()
 	top1 := m.system(t, m.st, "one", "A")
 	top2 := m.system(t, m.st, "two", "B")
 	for i, top := range []store.Path{top1, top2, top2} {
@@ -318,8 +334,8 @@ func TestSwitchToplevel(t *testing.T) {
 }
 
 func TestSwitchDryRunChangesNothing(t *testing.T) {
-	eng := useFakeEngine(t)
 	m := newTestMachine(t)
+	eng := m.useFakeEngine()
 	top1 := m.system(t, m.st, "one", "A")
 	top2 := m.system(t, m.st, "two", "A")
 	if code, _, errs := m.run(t, nil, "switch", "--toplevel", top1.String()); code != ExitOK {
@@ -345,8 +361,8 @@ func TestSwitchDryRunChangesNothing(t *testing.T) {
 // A configuration that does not load, and a toplevel that is not there,
 // leave profiles, ESP and run/ as they were.
 func TestSwitchFailureLeavesMachineUntouched(t *testing.T) {
-	eng := useFakeEngine(t)
 	m := newTestMachine(t)
+	eng := m.useFakeEngine()
 	top1 := m.system(t, m.st, "one", "A")
 	if code, _, errs := m.run(t, nil, "switch", "--toplevel", top1.String()); code != ExitOK {
 		t.Fatal(errs)
@@ -387,9 +403,9 @@ func TestSwitchFailureLeavesMachineUntouched(t *testing.T) {
 
 // A unit failing after the switch: the generation stays, exit status 1.
 func TestSwitchReportsFailedUnits(t *testing.T) {
-	eng := useFakeEngine(t)
-	eng.failed = []string{"broken.service"}
 	m := newTestMachine(t)
+	eng := m.useFakeEngine()
+	eng.failed = []string{"broken.service"}
 	top := m.system(t, m.st, "one", "A")
 	code, _, errs := m.run(t, nil, "switch", "--toplevel", top.String())
 	if code != ExitFailure || !strings.Contains(errs, "1 unit failed after the switch: broken.service") {
@@ -404,8 +420,8 @@ func TestSwitchReportsFailedUnits(t *testing.T) {
 // is put back, nothing is activated.
 func TestSwitchFullESP(t *testing.T) {
 	testenv.NeedRoot(t, "mounting a tmpfs")
-	eng := useFakeEngine(t)
 	m := newTestMachine(t)
+	eng := m.useFakeEngine()
 	esp := filepath.Join(m.root, "boot")
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", esp).CombinedOutput(); err != nil {
 		t.Fatalf("mount tmpfs: %v: %s", err, out)
@@ -436,8 +452,8 @@ func TestSwitchFullESP(t *testing.T) {
 // A second switch, rollback or deletion while one runs fails at once and
 // changes nothing.
 func TestSwitchLock(t *testing.T) {
-	useFakeEngine(t)
 	m := newTestMachine(t)
+	m.useFakeEngine()
 	top1 := m.system(t, m.st, "one", "A")
 	top2 := m.system(t, m.st, "two", "A")
 	for _, top := range []store.Path{top1, top2} {
@@ -464,4 +480,18 @@ func TestSwitchLock(t *testing.T) {
 	if after := m.state(t); after != before {
 		t.Errorf("the machine changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
+}
+
+// dirSize is the sum of the sizes of the files under dir.
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }

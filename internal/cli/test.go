@@ -83,7 +83,7 @@ func runTest(ctx context.Context, r *Run, opts any, args []string) error {
 	env := testdriver.Env{
 		Out: r.Stdout,
 		Build: func(ctx context.Context, m *testdriver.MachineSpec) (string, error) {
-			return buildImage(ctx, r, m.Config)
+			return r.image(ctx, m.Config)
 		},
 		Start: testdriver.StartVM(vmOpts...),
 	}

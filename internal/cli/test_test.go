@@ -61,18 +61,16 @@ func TestTestInvalidFile(t *testing.T) {
 // TestTestRunsMachines runs two real tests on firmware-only machines (an
 // empty disk): one passes, one waits in vain and fails with the step's
 // line, the serial tail and the QEMU command line. The config machine's
-// image comes through buildImage, stubbed here.
+// image comes through Run.buildImage, stubbed here.
 func TestTestRunsMachines(t *testing.T) {
 	testenv.NeedVM(t)
 	dir := t.TempDir()
 	disk := emptyDisk(t)
-	saved := buildImage
 	var built []string
-	buildImage = func(_ context.Context, _ *Run, host string) (string, error) {
+	stub := func(_ context.Context, _ *Run, host string) (string, error) {
 		built = append(built, host)
 		return disk, nil
 	}
-	defer func() { buildImage = saved }()
 	pass := writeTestFile(t, dir, "pass.hcl", `
 machine "fw" {
   config = "host.hcl"
@@ -94,7 +92,11 @@ step "wait_for_console_text" {
 }
 step "crash" {}
 `)
-	code, out, stderr := runCLI(t, nil, "test", pass, fail)
+	var outb, errb bytes.Buffer
+	r := &Run{Env: Env{Args: []string{"test", pass, fail}, Stdin: strings.NewReader(""), Stdout: &outb, Stderr: &errb,
+		Getenv: func(string) string { return "" }, Dir: t.TempDir()}, buildImage: stub}
+	code := r.main(context.Background())
+	out, stderr := outb.String(), errb.String()
 	if code != ExitFailure || !strings.Contains(stderr, "1 of 2") {
 		t.Errorf("exit %d, stderr %q; want 1 and one failed test", code, stderr)
 	}

@@ -2,15 +2,12 @@ package cli
 
 import (
 	"context"
-	"crypto/sha256"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 
+	"github.com/kiln-os/kiln/store"
 	"github.com/kiln-os/kiln/testvm"
 )
 
@@ -45,16 +42,17 @@ func init() {
 	})
 }
 
-// buildImage builds the disk image of a host file ("" for the default
-// system) and returns its path. kiln vm -c and kiln test use it.
-var buildImage = buildCachedImage
-
-// buildCachedImage builds the system and writes its image into the cache,
-// named by the toplevel and the boot loader settings (which the image
-// uses but the toplevel may not carry): the image of those is
-// reproducible, so an existing one is reused.
-func buildCachedImage(ctx context.Context, r *Run, hostFile string) (string, error) {
-	b, err := buildSystem(ctx, r, hostFile, false)
+// cachedImage builds the system of a host file ("" for the default
+// system) and writes its image into the cache, named by the toplevel
+// (which carries everything the image holds: the image of a toplevel is
+// reproducible, so an existing one is reused). kiln vm -c and kiln test
+// use it, through Run.buildImage.
+func cachedImage(ctx context.Context, r *Run, hostFile string) (string, error) {
+	st, err := store.Open(r.storeDir())
+	if err != nil {
+		return "", err
+	}
+	res, err := r.build(ctx, st, hostFile, false)
 	if err != nil {
 		return "", err
 	}
@@ -62,22 +60,13 @@ func buildCachedImage(ctx context.Context, r *Run, hostFile string) (string, err
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("image cache: %w", err)
 	}
-	loader := sha256.Sum256(fmt.Appendf(nil, "%+v", b.cfg.System.Bootloader))
-	out := filepath.Join(dir, fmt.Sprintf("%s-%x.img", b.res.Toplevel.Base(), loader[:4]))
+	out := filepath.Join(dir, res.Toplevel.Base()+".img")
 	if _, err := os.Stat(out); err == nil {
 		r.Logf("reusing image %s", out)
 		return out, nil
 	}
 	size, _ := parseSize("2G")
-	tmp := out + ".tmp"
-	if err := writeImage(ctx, r, b, tmp, size); err != nil {
-		os.Remove(tmp)
-		return "", err
-	}
-	if err := os.Rename(tmp, out); err != nil {
-		return "", fmt.Errorf("image cache: %w", err)
-	}
-	return out, nil
+	return out, writeImage(ctx, r, st, res.Toplevel, out, size)
 }
 
 func runVM(ctx context.Context, r *Run, opts any, args []string) error {
@@ -98,7 +87,7 @@ func runVM(ctx context.Context, r *Run, opts any, args []string) error {
 			return fmt.Errorf("disk image: %w", err)
 		}
 	} else if !f.dryRun {
-		img, err := buildImage(ctx, r, f.config)
+		img, err := r.image(ctx, f.config)
 		if err != nil {
 			return err
 		}
@@ -127,7 +116,7 @@ func runVM(ctx context.Context, r *Run, opts any, args []string) error {
 	if len(args) == 0 {
 		o = append(o, testvm.WithDiskFormat("raw")) // kiln writes raw images; in a dry run there is none yet
 	}
-	plan, err := testvm.NewPlan(state, o...)
+	plan, err := testvm.PlanVM(state, o...)
 	if err != nil {
 		return err
 	}
@@ -135,48 +124,10 @@ func runVM(ctx context.Context, r *Run, opts any, args []string) error {
 		r.Printf("%s\n", plan)
 		return nil
 	}
-	if err := plan.Prepare(); err != nil {
-		return err
-	}
 	if f.sshPort != 0 {
 		fmt.Fprintf(r.Stderr, "kiln vm: booting %s; ssh -p %d root@127.0.0.1; Ctrl-A X quits\n", disk, f.sshPort)
 	} else {
 		fmt.Fprintf(r.Stderr, "kiln vm: booting %s; Ctrl-A X quits\n", disk)
 	}
-	argv := plan.Command()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = r.Stdout, r.Stderr
-	if err := attachStdin(cmd, r.Stdin); err != nil {
-		return err
-	}
-	if err := cmd.Run(); err != nil {
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			return fmt.Errorf("qemu: %v", err)
-		}
-		return fmt.Errorf("run qemu: %w", err)
-	}
-	return nil
-}
-
-// attachStdin gives QEMU the terminal directly. Other readers (tests) are
-// copied through a pipe by a goroutine that is left behind when QEMU
-// exits: os/exec would wait for it to see the reader's end.
-func attachStdin(cmd *exec.Cmd, in io.Reader) error {
-	if in == nil {
-		return nil
-	}
-	if f, ok := in.(*os.File); ok {
-		cmd.Stdin = f
-		return nil
-	}
-	w, err := cmd.StdinPipe()
-	if err != nil {
-		return fmt.Errorf("qemu stdin: %w", err)
-	}
-	go func() {
-		io.Copy(w, in)
-		w.Close()
-	}()
-	return nil
+	return testvm.RunInteractive(ctx, plan, r.Stdin, r.Stdout, r.Stderr)
 }

@@ -11,9 +11,18 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 )
+
+// TempMarker is in the name of every temporary file and link this package
+// writes (".NAME.kiln-tmp-…"), so a crash's leftovers can be recognized.
+const TempMarker = ".kiln-tmp-"
+
+// IsTemp reports whether a file name is a temporary file of a writer that
+// did not finish.
+func IsTemp(name string) bool { return strings.Contains(name, TempMarker) }
 
 // WriteFile replaces name with data and mode.
 func WriteFile(name string, data []byte, mode os.FileMode) error {
@@ -24,7 +33,7 @@ func WriteFile(name string, data []byte, mode os.FileMode) error {
 // leaves it alone. The mode is set after chown, which clears setuid bits.
 func WriteFileOwned(name string, data []byte, mode os.FileMode, uid, gid int) error {
 	dir := filepath.Dir(name)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".kiln-tmp-")
+	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+TempMarker)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
@@ -56,7 +65,7 @@ func WriteFileOwned(name string, data []byte, mode os.FileMode, uid, gid int) er
 // in one rename.
 func Symlink(target, link string) error {
 	dir := filepath.Dir(link)
-	tmp := filepath.Join(dir, "."+filepath.Base(link)+".kiln-tmp-"+uniqueSuffix())
+	tmp := filepath.Join(dir, "."+filepath.Base(link)+TempMarker+uniqueSuffix())
 	if err := os.Symlink(target, tmp); err != nil {
 		return fmt.Errorf("link %s: %w", link, err)
 	}

@@ -1,24 +1,20 @@
-// Package boot writes what a kiln system needs to boot: the initrd (a
-// deterministic newc cpio archive holding the stage-1 init and the kernel
-// modules the root device needs), systemd-boot Type #1 entries and
-// loader.conf for every generation, and the synchronisation of an EFI
-// System Partition with them. It also defines the bootspec (boot.json),
-// the contract between a toplevel and the boot loader.
-//
-// It does not build toplevels (package system does), does not run stage 1
-// (package boot/stage1) and does not write disk images (package image).
-package boot
+package toplevel
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/kiln-os/kiln/internal/versioned"
 )
 
-// BootspecVersion is the version of the boot.json format written by kiln.
-const BootspecVersion = 1
+// BootspecFile is the name of the bootspec inside a toplevel.
+const BootspecFile = "boot.json"
+
+// BootspecVersion is the version of boot.json written; readers accept
+// every version up to it. Version 2 added loader.
+const BootspecVersion = 2
 
 // Bootspec is a toplevel's boot.json: everything a boot loader needs to
 // boot that generation. Paths are logical (under /kiln/store).
@@ -31,16 +27,29 @@ type Bootspec struct {
 	Initrd       string   `json:"initrd"`        // the initrd file
 	KernelParams []string `json:"kernel_params"` // without init=
 	KilnVersion  string   `json:"kiln_version"`
+	// Loader is the boot loader settings of the configuration the
+	// generation was built from: when it is the default generation, the
+	// ESP is written with them. Nil in a version 1 bootspec (see
+	// DefaultLoader).
+	Loader *Loader `json:"loader,omitempty"`
 }
 
-// ErrBootspecVersion reports a boot.json of a version this kiln cannot read.
-var ErrBootspecVersion = errors.New("unsupported bootspec version")
+// Loader is systemd-boot's settings as a configuration declares them
+// (bootloader.* options).
+type Loader struct {
+	Timeout        int    `json:"timeout"`         // seconds the menu shows
+	MaxGenerations int    `json:"max_generations"` // entries kept, newest first; 0: all
+	ConsoleMode    string `json:"console_mode"`    // "keep", "auto", "max" or a number; "" leaves it out
+	Editor         bool   `json:"editor"`          // allow editing the kernel command line
+}
 
-// Validate checks that the required fields are present.
+// DefaultLoader is the bootloader options' defaults (modules declares
+// them; a test keeps the two equal), for a generation whose bootspec has
+// no Loader and a machine that never recorded one.
+var DefaultLoader = Loader{Timeout: 3, MaxGenerations: 10, ConsoleMode: "keep"}
+
+// Validate checks that the required fields are present and absolute.
 func (b *Bootspec) Validate() error {
-	if b.Version != BootspecVersion {
-		return fmt.Errorf("%w %d (want %d)", ErrBootspecVersion, b.Version, BootspecVersion)
-	}
 	for _, f := range []struct{ name, v string }{
 		{"toplevel", b.Toplevel}, {"init", b.Init}, {"kernel", b.Kernel}, {"initrd", b.Initrd},
 	} {
@@ -54,14 +63,15 @@ func (b *Bootspec) Validate() error {
 	return nil
 }
 
-// Marshal returns the canonical JSON encoding (indented, trailing newline).
+// Marshal returns the canonical JSON encoding (indented, trailing newline)
+// at BootspecVersion.
 func (b *Bootspec) Marshal() ([]byte, error) {
-	if b.KernelParams == nil {
-		c := *b
+	c := *b
+	c.Version = BootspecVersion
+	if c.KernelParams == nil {
 		c.KernelParams = []string{}
-		b = &c
 	}
-	out, err := json.MarshalIndent(b, "", "  ")
+	out, err := json.MarshalIndent(&c, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("encode bootspec: %w", err)
 	}
@@ -71,7 +81,7 @@ func (b *Bootspec) Marshal() ([]byte, error) {
 // ParseBootspec decodes and validates a boot.json.
 func ParseBootspec(data []byte) (*Bootspec, error) {
 	var b Bootspec
-	if err := json.Unmarshal(data, &b); err != nil {
+	if _, err := versioned.Decode(data, BootspecVersion, &b); err != nil {
 		return nil, fmt.Errorf("decode bootspec: %w", err)
 	}
 	if err := b.Validate(); err != nil {

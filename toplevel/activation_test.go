@@ -1,4 +1,4 @@
-package activation
+package toplevel
 
 import (
 	"strings"
@@ -9,7 +9,7 @@ import (
 
 func intp(i int) *int { return &i }
 
-func TestParseSpec(t *testing.T) {
+func TestParseActivationSpec(t *testing.T) {
 	tests := []struct {
 		name, json, wantErr string
 	}{
@@ -41,7 +41,7 @@ func TestParseSpec(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseSpec([]byte(tc.json))
+			_, err := ParseActivationSpec([]byte(tc.json))
 			if tc.wantErr == "" {
 				if err != nil {
 					t.Fatalf("got error %v, want none", err)
@@ -55,8 +55,8 @@ func TestParseSpec(t *testing.T) {
 	}
 }
 
-func TestSpecEncodeRoundTrip(t *testing.T) {
-	s := &Spec{
+func TestActivationSpecEncodeRoundTrip(t *testing.T) {
+	s := &ActivationSpec{
 		Version: 1,
 		Etc: []EtcEntry{
 			{Path: "zz", Kind: EtcLink},
@@ -69,7 +69,7 @@ func TestSpecEncodeRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := ParseSpec(b)
+	got, err := ParseActivationSpec(b)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,15 +1,6 @@
-// Package activation makes a machine match a toplevel: stage 2 (the init a
-// kernel or stage 1 execs from a toplevel), /etc through /etc/static, users
-// and groups, and setuid wrappers. Every step is planned first (a pure value
-// that prints as text) and applied afterwards, always under an explicit root
-// directory, so tests use a temporary directory as the machine.
-//
-// It does not build anything: the system builder writes activation.json
-// (a Spec) into each toplevel, and this package only reads it.
-package activation
+package toplevel
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -17,19 +8,20 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/kiln-os/kiln/internal/versioned"
 )
 
-// SpecVersion is the version of activation.json this package writes and
-// reads. Readers accept every version up to this one.
-// Version 2 added host_name.
-const SpecVersion = 2
+// ActivationVersion is the version of activation.json written; readers
+// accept every version up to it. Version 2 added host_name.
+const ActivationVersion = 2
 
-// SpecFile is the name of the Spec inside a toplevel.
-const SpecFile = "activation.json"
+// ActivationFile is the name of the ActivationSpec inside a toplevel.
+const ActivationFile = "activation.json"
 
-// Spec is activation.json: what a toplevel asks of the machine beyond its
-// store paths.
-type Spec struct {
+// ActivationSpec is activation.json: what a toplevel asks of the machine
+// beyond its store paths (package activation applies it).
+type ActivationSpec struct {
 	Version  int        `json:"version"`
 	HostName string     `json:"host_name,omitempty"` // set on the running kernel by a switch
 	Etc      []EtcEntry `json:"etc"`
@@ -98,29 +90,24 @@ type Wrapper struct {
 	Mode   string `json:"mode"` // octal, e.g. "4755"
 }
 
-// ReadSpec reads and validates activation.json.
-func ReadSpec(file string) (*Spec, error) {
+// ReadActivationSpec reads and validates activation.json.
+func ReadActivationSpec(file string) (*ActivationSpec, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("read activation spec: %w", err)
 	}
-	s, err := ParseSpec(b)
+	s, err := ParseActivationSpec(b)
 	if err != nil {
 		return nil, fmt.Errorf("activation spec %s: %w", file, err)
 	}
 	return s, nil
 }
 
-// ParseSpec decodes and validates a Spec.
-func ParseSpec(b []byte) (*Spec, error) {
-	var s Spec
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
+// ParseActivationSpec decodes and validates an ActivationSpec.
+func ParseActivationSpec(b []byte) (*ActivationSpec, error) {
+	var s ActivationSpec
+	if _, err := versioned.Decode(b, ActivationVersion, &s); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
-	}
-	if s.Version < 1 || s.Version > SpecVersion {
-		return nil, fmt.Errorf("version %d not supported (this kiln reads 1 to %d)", s.Version, SpecVersion)
 	}
 	if err := s.Validate(); err != nil {
 		return nil, err
@@ -128,14 +115,14 @@ func ParseSpec(b []byte) (*Spec, error) {
 	return &s, nil
 }
 
-// Encode returns the Spec as indented JSON with entries sorted by path or
+// Encode returns the spec as indented JSON with entries sorted by path or
 // name, so equal specs give equal bytes. It validates first.
-func (s *Spec) Encode() ([]byte, error) {
+func (s *ActivationSpec) Encode() ([]byte, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
 	c := *s
-	c.Version = SpecVersion
+	c.Version = ActivationVersion
 	c.Etc = append([]EtcEntry{}, s.Etc...)
 	c.Users = append([]User{}, s.Users...)
 	c.Groups = append([]Group{}, s.Groups...)
@@ -154,7 +141,7 @@ func (s *Spec) Encode() ([]byte, error) {
 // Validate checks what the builder must guarantee: clean relative etc
 // paths without duplicates, known kinds, octal modes, unique user and group
 // names, wrappers with names and sources.
-func (s *Spec) Validate() error {
+func (s *ActivationSpec) Validate() error {
 	if s.HostName != "" && !ValidHostname(s.HostName) {
 		return fmt.Errorf("host name %q: want 1 to 64 letters, digits, - and ., not starting or ending with - or .", s.HostName)
 	}
@@ -171,7 +158,7 @@ func (s *Spec) Validate() error {
 		case EtcLink:
 		case EtcCopy:
 			if e.Mode != "" {
-				if _, err := parseMode(e.Mode); err != nil {
+				if _, err := ParseMode(e.Mode); err != nil {
 					return fmt.Errorf("etc %q: %w", e.Path, err)
 				}
 			}
@@ -226,15 +213,15 @@ func (s *Spec) Validate() error {
 		if !path.IsAbs(w.Source) {
 			return fmt.Errorf("wrapper %q: source %q is not absolute", w.Name, w.Source)
 		}
-		if _, err := parseMode(w.Mode); err != nil {
+		if _, err := ParseMode(w.Mode); err != nil {
 			return fmt.Errorf("wrapper %q: %w", w.Name, err)
 		}
 	}
 	return nil
 }
 
-// managedAccountFiles are written by ApplyUsers, never linked from the etc
-// tree.
+// managedAccountFiles are written by activation from the users and
+// groups, never linked from the etc tree.
 var managedAccountFiles = []string{"passwd", "group", "shadow", "gshadow"}
 
 func validEtcPath(p string) error {
@@ -257,8 +244,9 @@ func validAccountName(n string) bool {
 	return true
 }
 
-// parseMode parses an octal permission string such as "0640" or "4755".
-func parseMode(s string) (os.FileMode, error) {
+// ParseMode parses an octal permission string such as "0640" or "4755"
+// (etc copies' and wrappers' Mode).
+func ParseMode(s string) (os.FileMode, error) {
 	v, err := strconv.ParseUint(s, 8, 32)
 	if err != nil || v > 07777 {
 		return 0, fmt.Errorf("mode %q: want octal permissions like 0644", s)
@@ -274,4 +262,24 @@ func parseMode(s string) (os.FileMode, error) {
 		m |= os.ModeSticky
 	}
 	return m, nil
+}
+
+// ValidHostname reports whether name can be the kernel's host name and a
+// line of /etc/hostname: 1 to 64 ASCII letters, digits, '-' and '.', with
+// no empty label and no label starting or ending with '-'.
+func ValidHostname(name string) bool {
+	if len(name) == 0 || len(name) > 64 {
+		return false
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -1,11 +1,11 @@
-package stage1
+package toplevel
 
 import (
 	"strings"
 	"testing"
 )
 
-func TestParseConfig(t *testing.T) {
+func TestParseStage1Config(t *testing.T) {
 	tests := []struct {
 		name, json, wantErr string
 	}{
@@ -21,7 +21,7 @@ func TestParseConfig(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := ParseConfig([]byte(tc.json))
+			c, err := ParseStage1Config([]byte(tc.json))
 			if tc.wantErr == "" {
 				if err != nil {
 					t.Fatalf("got error %v, want none", err)
@@ -30,7 +30,7 @@ func TestParseConfig(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := ParseConfig(b); err != nil {
+				if _, err := ParseStage1Config(b); err != nil {
 					t.Fatalf("encoded config does not parse: %v\n%s", err, b)
 				}
 				return

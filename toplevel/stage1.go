@@ -1,56 +1,45 @@
-// Package stage1 is kiln's stage 1: the init program of the initrd. It
-// mounts /proc, /sys and /dev, loads the kernel modules the root device
-// needs, waits for the root file system, mounts it and switches root into
-// the toplevel's init (stage 2).
-//
-// The pure parts (the initrd's configuration, the kernel command line, the
-// ext4 superblock reader) are ordinary functions tested anywhere; Run only
-// works as pid 1 in an initrd. It never starts a shell: none exists.
-package stage1
+package toplevel
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path"
 	"strings"
+
+	"github.com/kiln-os/kiln/internal/versioned"
 )
 
-// ConfigVersion is the version of kiln-stage1.json written and read.
-const ConfigVersion = 1
+// Stage1ConfigVersion is the version of kiln-stage1.json written; readers
+// accept every version up to it.
+const Stage1ConfigVersion = 1
 
-// ConfigPath is where the initrd holds its Config.
-const ConfigPath = "/etc/kiln-stage1.json"
+// Stage1ConfigPath is where the initrd holds its Stage1Config.
+const Stage1ConfigPath = "/etc/kiln-stage1.json"
 
-// Config is /etc/kiln-stage1.json in the initrd, written by the initrd
-// builder.
-type Config struct {
+// Stage1Config is /etc/kiln-stage1.json in the initrd (the toplevel's
+// initrd file), written by the system builder and read by stage 1.
+type Stage1Config struct {
 	Version int `json:"version"`
 	// Modules are absolute paths of uncompressed .ko files in the initrd,
 	// in load order (dependencies first).
-	Modules []string `json:"modules"`
-	Root    Root     `json:"root"`
+	Modules []string   `json:"modules"`
+	Root    Stage1Root `json:"root"`
 }
 
-// Root says which file system to mount as the root. The kernel command
-// line's root=, rootfstype= and init= win over it.
-type Root struct {
+// Stage1Root says which file system to mount as the root. The kernel
+// command line's root=, rootfstype= and init= win over it.
+type Stage1Root struct {
 	Spec   string `json:"spec"`             // LABEL=x, UUID=x or /dev/...
 	FSType string `json:"fstype,omitempty"` // default ext4
 	Init   string `json:"init,omitempty"`   // default: init= from the command line
 }
 
-// ParseConfig decodes and validates a Config.
-func ParseConfig(b []byte) (*Config, error) {
-	var c Config
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
+// ParseStage1Config decodes and validates a Stage1Config.
+func ParseStage1Config(b []byte) (*Stage1Config, error) {
+	var c Stage1Config
+	if _, err := versioned.Decode(b, Stage1ConfigVersion, &c); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
-	}
-	if c.Version < 1 || c.Version > ConfigVersion {
-		return nil, fmt.Errorf("version %d not supported (this kiln reads 1 to %d)", c.Version, ConfigVersion)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -58,27 +47,27 @@ func ParseConfig(b []byte) (*Config, error) {
 	return &c, nil
 }
 
-// ReadConfig reads and validates a Config file.
-func ReadConfig(file string) (*Config, error) {
+// ReadStage1Config reads and validates a Stage1Config file.
+func ReadStage1Config(file string) (*Stage1Config, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("read stage 1 config: %w", err)
 	}
-	c, err := ParseConfig(b)
+	c, err := ParseStage1Config(b)
 	if err != nil {
 		return nil, fmt.Errorf("stage 1 config %s: %w", file, err)
 	}
 	return c, nil
 }
 
-// Encode returns the Config as indented JSON (module order is kept: it is
+// Encode returns the config as indented JSON (module order is kept: it is
 // the load order).
-func (c *Config) Encode() ([]byte, error) {
+func (c *Stage1Config) Encode() ([]byte, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	cc := *c
-	cc.Version = ConfigVersion
+	cc.Version = Stage1ConfigVersion
 	if cc.Modules == nil {
 		cc.Modules = []string{}
 	}
@@ -91,7 +80,7 @@ func (c *Config) Encode() ([]byte, error) {
 
 // Validate checks module paths (absolute, clean, .ko, no duplicates) and
 // the root spec.
-func (c *Config) Validate() error {
+func (c *Stage1Config) Validate() error {
 	seen := map[string]bool{}
 	for _, m := range c.Modules {
 		if !path.IsAbs(m) || path.Clean(m) != m || !strings.HasSuffix(m, ".ko") {

@@ -1,4 +1,4 @@
-package boot
+package toplevel
 
 import (
 	"errors"
@@ -8,6 +8,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/kiln-os/kiln/internal/golden"
+	"github.com/kiln-os/kiln/internal/versioned"
 )
 
 const testToplevel = "/kiln/store/0a1b2c3d4f5g6h7i8j9k0l1m2n3p4q5r-kiln-system-demo"
@@ -22,6 +25,7 @@ func testBootspec() *Bootspec {
 		Initrd:       "/kiln/store/2222222222222222222222222222222b-initrd",
 		KernelParams: []string{"root=LABEL=kiln-root", "rootfstype=ext4", "rw", "console=ttyS0"},
 		KilnVersion:  "0.1.0",
+		Loader:       &Loader{Timeout: 1, MaxGenerations: 5, ConsoleMode: "max"},
 	}
 }
 
@@ -31,7 +35,7 @@ func TestBootspecRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "boot.json", data)
+	golden.Check(t, filepath.Join("testdata", "boot.json"), data)
 	path := filepath.Join(t.TempDir(), "boot.json")
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
@@ -51,7 +55,7 @@ func TestParseBootspecErrors(t *testing.T) {
 		is               error
 	}{
 		{name: "not json", json: "{", want: "decode bootspec"},
-		{name: "version", json: `{"version":2}`, want: "unsupported bootspec version 2", is: ErrBootspecVersion},
+		{name: "version", json: `{"version":3}`, want: "version 3 not supported", is: versioned.ErrUnsupported},
 		{name: "no kernel", json: `{"version":1,"toplevel":"/t","init":"/t/init","initrd":"/i"}`, want: "kernel is empty"},
 		{name: "relative", json: `{"version":1,"toplevel":"t","init":"/t/init","kernel":"/k","initrd":"/i"}`, want: `toplevel "t" is not absolute`},
 	}
@@ -65,5 +69,18 @@ func TestParseBootspecErrors(t *testing.T) {
 				t.Errorf("got %v, want errors.Is %v", err, tc.is)
 			}
 		})
+	}
+}
+
+// A version 1 bootspec (before loader settings) still reads, without them.
+func TestReadBootspecVersion1(t *testing.T) {
+	v1 := `{"version":1,"label":"kiln 0.1.0 (Linux 6.1.0-test)","toplevel":"/kiln/store/x-t","init":"/kiln/store/x-t/init",` +
+		`"kernel":"/kiln/store/x-t/kernel","initrd":"/kiln/store/x-t/initrd","kernel_params":["rw"],"kiln_version":"0.1.0"}`
+	b, err := ParseBootspec([]byte(v1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Version != 1 || b.Loader != nil || b.Kernel != "/kiln/store/x-t/kernel" {
+		t.Errorf("version 1 bootspec read as %+v", b)
 	}
 }

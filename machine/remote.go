@@ -1,4 +1,4 @@
-package cli
+package machine
 
 import (
 	"context"
@@ -18,65 +18,91 @@ import (
 	"github.com/kiln-os/kiln/store"
 )
 
-// The SSH side of kiln switch --target-host: pure Go (x/crypto/ssh), keys
-// from -i or the agent, host keys checked against ~/.ssh/known_hosts.
+// The building side of kiln switch --target-host: pure Go (x/crypto/ssh),
+// keys from a file or the agent, host keys checked against known_hosts.
+// The target side is the target's own kiln: store missing, store receive
+// and switch --toplevel.
 
 // remoteKilns are where a kiln machine has its kiln, tried in order.
 var remoteKilns = []string{"/run/current-system/sw/bin/kiln", "/run/current-system/bin/kiln"}
 
-// target is root@HOST[:PORT].
-type target struct{ user, addr string }
+// Target is a machine reached over SSH: USER@HOST[:PORT].
+type Target struct{ User, Addr string }
 
-func parseTarget(s string) (target, error) {
+// ParseTarget reads USER@HOST[:PORT] (port 22 by default).
+func ParseTarget(s string) (Target, error) {
 	user, host, ok := strings.Cut(s, "@")
 	if !ok || user == "" || host == "" {
-		return target{}, fmt.Errorf("target host %q: want USER@HOST[:PORT]", s)
+		return Target{}, fmt.Errorf("target host %q: want USER@HOST[:PORT]", s)
 	}
 	if _, _, err := net.SplitHostPort(host); err != nil {
 		host = net.JoinHostPort(strings.Trim(host, "[]"), "22")
 	}
-	return target{user: user, addr: host}, nil
+	return Target{User: user, Addr: host}, nil
 }
 
-func (t target) String() string { return t.user + "@" + t.addr }
+func (t Target) String() string { return t.User + "@" + t.Addr }
 
-type sshOptions struct {
-	identity   string // private key file; empty: the agent only
-	knownHosts string // known_hosts file
-	acceptNew  bool   // record unknown host keys instead of refusing
+// SSHOptions say how to reach a target.
+type SSHOptions struct {
+	Identity    string // private key file; empty: the agent only
+	AgentSocket string // the ssh agent's socket ($SSH_AUTH_SOCK); empty: none
+	KnownHosts  string // known_hosts file
+	AcceptNew   bool   // record unknown host keys instead of refusing
+	// Notice hears what the user must be told: a host key recorded.
+	Notice func(string)
+	// Log receives progress lines (may be nil).
+	Log func(format string, a ...any)
 }
 
-// dialTarget connects and authenticates to t.
-func dialTarget(ctx context.Context, r *Run, t target, o sshOptions) (*ssh.Client, error) {
-	auth, closeAgent, err := authMethods(r, o.identity)
+func (o SSHOptions) logf(format string, a ...any) {
+	if o.Log != nil {
+		o.Log(format, a...)
+	}
+}
+
+// Remote is an SSH connection to a kiln machine.
+type Remote struct {
+	client *ssh.Client
+	target Target
+	opts   SSHOptions
+}
+
+// Dial connects and authenticates to t.
+func Dial(ctx context.Context, t Target, o SSHOptions) (*Remote, error) {
+	auth, closeAgent, err := authMethods(o)
 	if err != nil {
 		return nil, err
 	}
 	defer closeAgent()
 	cfg := &ssh.ClientConfig{
-		User:            t.user,
+		User:            t.User,
 		Auth:            auth,
-		HostKeyCallback: hostKeyCallback(r, o.knownHosts, o.acceptNew),
+		HostKeyCallback: hostKeyCallback(o),
 		Timeout:         30 * time.Second,
 	}
 	d := net.Dialer{Timeout: 30 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", t.addr)
+	conn, err := d.DialContext(ctx, "tcp", t.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", t, err)
 	}
-	c, chans, reqs, err := ssh.NewClientConn(conn, t.addr, cfg)
+	c, chans, reqs, err := ssh.NewClientConn(conn, t.Addr, cfg)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("ssh %s: %w", t, err)
 	}
-	return ssh.NewClient(c, chans, reqs), nil
+	return &Remote{client: ssh.NewClient(c, chans, reqs), target: t, opts: o}, nil
 }
 
-// authMethods offers the -i key first, then the agent's keys.
-func authMethods(r *Run, identity string) ([]ssh.AuthMethod, func(), error) {
+// Close closes the connection.
+func (r *Remote) Close() error { return r.client.Close() }
+
+// authMethods offers the identity key first, then the agent's keys.
+func authMethods(o SSHOptions) ([]ssh.AuthMethod, func(), error) {
+	identity := o.Identity
 	var signers []ssh.Signer
 	if identity != "" {
-		b, err := os.ReadFile(r.Path(identity))
+		b, err := os.ReadFile(identity)
 		if err != nil {
 			return nil, nil, fmt.Errorf("read identity: %w", err)
 		}
@@ -92,10 +118,10 @@ func authMethods(r *Run, identity string) ([]ssh.AuthMethod, func(), error) {
 	}
 	closeAgent := func() {}
 	var ag agent.ExtendedAgent
-	if sock := r.Getenv("SSH_AUTH_SOCK"); sock != "" {
+	if sock := o.AgentSocket; sock != "" {
 		conn, err := net.Dial("unix", sock)
 		if err != nil {
-			r.Logf("ssh agent %s: %v", sock, err)
+			o.logf("ssh agent %s: %v", sock, err)
 		} else {
 			ag = agent.NewClient(conn)
 			closeAgent = func() { conn.Close() }
@@ -118,8 +144,9 @@ func authMethods(r *Run, identity string) ([]ssh.AuthMethod, func(), error) {
 }
 
 // hostKeyCallback accepts a host whose key known_hosts lists, refuses one
-// whose key changed, and records an unknown one only when acceptNew.
-func hostKeyCallback(r *Run, file string, acceptNew bool) ssh.HostKeyCallback {
+// whose key changed, and records an unknown one only when AcceptNew.
+func hostKeyCallback(o SSHOptions) ssh.HostKeyCallback {
+	file, acceptNew := o.KnownHosts, o.AcceptNew
 	return func(hostname string, remote net.Addr, key ssh.PublicKey) error {
 		if _, err := os.Stat(file); err == nil {
 			check, err := knownhosts.New(file)
@@ -156,21 +183,23 @@ func hostKeyCallback(r *Run, file string, acceptNew bool) ssh.HostKeyCallback {
 		if err != nil {
 			return fmt.Errorf("record host key in %s: %w", file, err)
 		}
-		fmt.Fprintf(r.Stderr, "recorded the host key of %s (%s %s) in %s\n", hostname, key.Type(), ssh.FingerprintSHA256(key), file)
+		if o.Notice != nil {
+			o.Notice(fmt.Sprintf("recorded the host key of %s (%s %s) in %s", hostname, key.Type(), ssh.FingerprintSHA256(key), file))
+		}
 		return nil
 	}
 }
 
-// remoteRun runs cmd on c and returns its exit status (-1 when the
+// Run runs cmd on the target and returns its exit status (-1 when the
 // target sent none, e.g. the connection broke).
-func remoteRun(c *ssh.Client, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
-	sess, err := c.NewSession()
+func (r *Remote) Run(cmd []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	sess, err := r.client.NewSession()
 	if err != nil {
 		return -1, fmt.Errorf("ssh session: %w", err)
 	}
 	defer sess.Close()
 	sess.Stdin, sess.Stdout, sess.Stderr = stdin, stdout, stderr
-	return exitCode(sess.Run(shellJoin(cmd)))
+	return exitCode(sess.Run(ShellJoin(cmd)))
 }
 
 func exitCode(err error) (int, error) {
@@ -184,8 +213,8 @@ func exitCode(err error) (int, error) {
 	return 0, nil
 }
 
-// shellJoin quotes args for the target's login shell.
-func shellJoin(args []string) string {
+// ShellJoin quotes args for the target's login shell.
+func ShellJoin(args []string) string {
 	out := make([]string, len(args))
 	for i, a := range args {
 		safe := a != ""
@@ -204,16 +233,16 @@ func shellJoin(args []string) string {
 	return strings.Join(out, " ")
 }
 
-// remoteMissing asks the target which of paths it lacks, and finds the
+// Missing asks the target which of paths it lacks, and finds the
 // target's kiln on the way.
-func remoteMissing(c *ssh.Client, r *Run, paths []store.Path) (kiln string, missing []store.Path, err error) {
+func (r *Remote) Missing(paths []store.Path) (kiln string, missing []store.Path, err error) {
 	var list strings.Builder
 	for _, p := range paths {
 		list.WriteString(p.String() + "\n")
 	}
 	for _, k := range remoteKilns {
 		var out, errb strings.Builder
-		code, err := remoteRun(c, []string{k, "store", "missing"}, strings.NewReader(list.String()), &out, &errb)
+		code, err := r.Run([]string{k, "store", "missing"}, strings.NewReader(list.String()), &out, &errb)
 		if err != nil {
 			return "", nil, fmt.Errorf("ask the target for missing paths: %w", err)
 		}
@@ -235,28 +264,29 @@ func remoteMissing(c *ssh.Client, r *Run, paths []store.Path) (kiln string, miss
 	return "", nil, fmt.Errorf("the target has no kiln at %s: is it a kiln machine?", strings.Join(remoteKilns, " or "))
 }
 
-// remoteReceive streams paths into the target's store with its kiln.
-func remoteReceive(c *ssh.Client, r *Run, kiln string, s *store.Store, paths []store.Path) (transferStats, error) {
+// Receive streams paths from s into the target's store with its kiln
+// (store.SendStream to `kiln store receive`).
+func (r *Remote) Receive(kiln string, s *store.Store, paths []store.Path) (store.TransferStats, error) {
 	if len(paths) == 0 {
-		return transferStats{}, nil
+		return store.TransferStats{}, nil
 	}
-	sess, err := c.NewSession()
+	sess, err := r.client.NewSession()
 	if err != nil {
-		return transferStats{}, fmt.Errorf("ssh session: %w", err)
+		return store.TransferStats{}, fmt.Errorf("ssh session: %w", err)
 	}
 	defer sess.Close()
 	in, err := sess.StdinPipe()
 	if err != nil {
-		return transferStats{}, err
+		return store.TransferStats{}, err
 	}
 	var errb strings.Builder
 	sess.Stdout, sess.Stderr = io.Discard, &errb
 	cmd := []string{kiln, "store", "receive"}
 	start := time.Now()
-	if err := sess.Start(shellJoin(cmd)); err != nil {
-		return transferStats{}, fmt.Errorf("start %s store receive: %w", kiln, err)
+	if err := sess.Start(ShellJoin(cmd)); err != nil {
+		return store.TransferStats{}, fmt.Errorf("start %s store receive: %w", kiln, err)
 	}
-	st, serr := sendPaths(in, s, paths)
+	st, serr := s.SendStream(in, paths)
 	in.Close()
 	code, werr := exitCode(sess.Wait())
 	st.Time = time.Since(start) // until the target has registered them all
@@ -269,6 +299,60 @@ func remoteReceive(c *ssh.Client, r *Run, kiln string, s *store.Store, paths []s
 	case serr != nil:
 		return st, fmt.Errorf("copy to the target: %w", serr)
 	}
-	r.Logf("target: %s", msg)
+	r.opts.logf("target: %s", msg)
 	return st, nil
+}
+
+// CopyStats are the figures of a closure copied to a target.
+type CopyStats struct {
+	store.TransferStats
+	Missing, Closure int // paths the target lacked, of the closure's
+}
+
+// DeployOptions say how Deploy switches the target.
+type DeployOptions struct {
+	DryRun, Boot, Verbose bool // kiln switch's --dry-run, --boot and -v on the target
+	// Stdout and Stderr receive the target's kiln's output.
+	Stdout, Stderr io.Writer
+	// Copied, when set, hears how the copy went, before the switch runs.
+	Copied func(CopyStats)
+}
+
+// Deploy switches the target to top from st: it copies the paths of top's
+// closure the target lacks (each NAR's hash checked there before it is
+// registered), then runs top's own kiln on the target to switch to it
+// (with DryRun, to print the plan: the target needs the toplevel to plan),
+// relaying its output. It returns the target's exit status.
+func (r *Remote) Deploy(ctx context.Context, st *store.Store, top store.Path, o DeployOptions) (int, error) {
+	closure, err := st.Closure(top)
+	if err != nil {
+		return -1, err
+	}
+	kiln, missing, err := r.Missing(closure)
+	if err != nil {
+		return -1, err
+	}
+	stats, err := r.Receive(kiln, st, missing)
+	if err != nil {
+		return -1, err
+	}
+	if o.Copied != nil {
+		o.Copied(CopyStats{TransferStats: stats, Missing: len(missing), Closure: len(closure)})
+	}
+	cmd := []string{top.String() + "/bin/kiln"}
+	if o.Verbose {
+		cmd = append(cmd, "-v")
+	}
+	cmd = append(cmd, "switch", "--toplevel", top.String())
+	if o.DryRun {
+		cmd = append(cmd, "--dry-run")
+	}
+	if o.Boot {
+		cmd = append(cmd, "--boot")
+	}
+	code, err := r.Run(cmd, nil, o.Stdout, o.Stderr)
+	if err != nil {
+		return code, fmt.Errorf("switch on %s: %w", r.target, err)
+	}
+	return code, nil
 }
