@@ -23,6 +23,7 @@ var allowed = map[string][]string{
 	"image":        {"store", "boot", "internal/..."},
 	"activation":   {"store", "boot", "internal/..."},
 	"system":       {"modules", "store", "debian", "boot", "boot/stage1", "activation", "internal/..."},
+	"shell":        {"store", "debian", "system", "internal/..."},
 	"testvm":       {"internal/fsutil", "internal/golden", "internal/testenv"},
 	// The declarative VM test engine and the end-to-end tests drive everything.
 	"internal/testdriver": {"*"},
