@@ -109,25 +109,27 @@ func hidden(dir string) bool {
 
 // Environ returns environ for a command in the environment usr: the
 // environment's bin directories first in PATH, and EnvMarker set.
+// As exec does, the last of duplicate entries counts.
 func Environ(environ []string, usr string) []string {
 	out := make([]string, 0, len(environ)+2)
-	first := []string{"/usr/bin", "/usr/sbin"}
-	var rest []string
+	path := ""
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
 		switch k {
 		case "PATH":
-			for _, d := range strings.Split(v, ":") {
-				if d != "" && !slices.Contains(first, d) && !slices.Contains(rest, d) {
-					rest = append(rest, d)
-				}
-			}
+			path = v
 		case EnvMarker:
 		default:
 			out = append(out, kv)
 		}
 	}
-	return append(out, "PATH="+strings.Join(append(first, rest...), ":"), EnvMarker+"="+usr)
+	dirs := []string{"/usr/bin", "/usr/sbin"}
+	for _, d := range strings.Split(path, ":") {
+		if d != "" && !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
+	}
+	return append(out, "PATH="+strings.Join(dirs, ":"), EnvMarker+"="+usr)
 }
 
 // ErrNoUserNamespace reports a host that does not let this user make a
