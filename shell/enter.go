@@ -33,7 +33,7 @@ func Enter(spec Spec) error {
 	if err := makeRoot(spec); err != nil {
 		return err
 	}
-	if err := pivot(spec.Dir); err != nil {
+	if err := pivot(filepath.Join(spec.host(), newRoot), spec.Dir); err != nil {
 		return err
 	}
 	argv := spec.Argv
@@ -95,10 +95,6 @@ func makeRoot(spec Spec) error {
 	if _, err := os.Stat(env); err != nil {
 		return fmt.Errorf("environment: %w", err)
 	}
-	var sfs unix.Statfs_t
-	if err := unix.Statfs(spec.Store, &sfs); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
 	// The store may lie under /usr (it is about to be covered): keep a
 	// handle on it.
 	storeFD, err := unix.Open(spec.Store, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -106,12 +102,14 @@ func makeRoot(spec Spec) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	defer unix.Close(storeFD)
-	host, err := os.ReadDir("/")
+	userStore := "/proc/self/fd/" + strconv.Itoa(storeFD)
+	h := spec.host()
+	host, err := os.ReadDir(h)
 	if err != nil {
 		return err
 	}
-	hostStore := sameDir("/kiln/store", spec.Store)
-	if err := unix.Mount("tmpfs", newRoot, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
+	root := filepath.Join(h, newRoot)
+	if err := unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
 		return fmt.Errorf("mount the shell's root: %w", err)
 	}
 	skip := append(system.MergedUsrDirs(), "usr", "kiln")
@@ -119,41 +117,127 @@ func makeRoot(spec Spec) error {
 		if slices.Contains(skip, e.Name()) {
 			continue
 		}
-		if err := bindHost("/"+e.Name(), filepath.Join(newRoot, e.Name()), e.Type()); err != nil {
+		if err := bindHost(filepath.Join(h, e.Name()), filepath.Join(root, e.Name()), e.Type()); err != nil {
 			return err
 		}
 	}
-	if err := os.Symlink(usr.String(), newRoot+"/usr"); err != nil {
+	if err := os.Symlink(usr.String(), root+"/usr"); err != nil {
 		return err
 	}
 	for _, d := range system.MergedUsrDirs() {
 		if _, err := os.Lstat(filepath.Join(env, d)); err == nil {
-			if err := os.Symlink("usr/"+d, filepath.Join(newRoot, d)); err != nil {
+			if err := os.Symlink("usr/"+d, filepath.Join(root, d)); err != nil {
 				return err
 			}
 		}
 	}
-	if err := bindKiln(newRoot+"/kiln", hostStore); err != nil {
+	if err := makeKiln(h, root, userStore); err != nil {
 		return err
 	}
-	// The store is read-only in the shell, with the flags its mount has
-	// (in a user namespace, a bind may not drop nodev, nosuid, noexec or
-	// change the atime mode of the mount it copies).
-	target := newRoot + store.LogicalDir
-	if err := unix.Mount("/proc/self/fd/"+strconv.Itoa(storeFD), target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("bind the store on %s: %w", store.LogicalDir, err)
-	}
-	if err := unix.Mount("none", target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|keptFlags(sfs.Flags), ""); err != nil {
-		return fmt.Errorf("make %s read-only: %w", store.LogicalDir, err)
-	}
-	if err := maskFile(newRoot+"/etc/ld.so.cache", newRoot+"/.ld.so.cache"); err != nil {
+	if err := maskFile(root+"/etc/ld.so.cache", root+"/.ld.so.cache"); err != nil {
 		return err
 	}
-	// Nothing more is made at /: a read-only root, as a system's.
-	// (The mount, not the file system: the mask's unlinked file keeps
-	// the file system busy.)
-	if err := unix.Mount("none", newRoot, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+	// Nothing more is made at /: a read-only root, as a system's. (The
+	// mount, not the file system: the mask's unlinked file keeps the file
+	// system busy.)
+	if err := unix.Mount("none", root, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
 		return fmt.Errorf("make the shell's root read-only: %w", err)
+	}
+	return nil
+}
+
+// host is the host's root directory.
+func (s Spec) host() string {
+	if s.Host == "" {
+		return "/"
+	}
+	return s.Host
+}
+
+// Where the two stores of a kiln machine are bound when the shell's
+// /kiln/store unites them (makeKiln).
+const (
+	unitedUserStore = "/kiln/.user-store"
+	unitedHostStore = "/kiln/.host-store"
+)
+
+// makeKiln makes the shell's /kiln in root with the store userStore
+// (physical) read-only on /kiln/store:
+//   - on a host without /kiln/store, /kiln holds only the store;
+//   - when the host's /kiln/store is that store (root on a kiln machine,
+//     or root's default store), /kiln is the host's;
+//   - on a kiln machine whose store is another (an ordinary user's store
+//     in its cache), the host's /etc links into the host's store, so
+//     /kiln/store unites both: a link per path to one of them, bound at
+//     unitedHostStore and unitedUserStore, the user's paths first.
+func makeKiln(h, root, userStore string) error {
+	hostKiln, dst := filepath.Join(h, "kiln"), root+"/kiln"
+	hostStore := filepath.Join(hostKiln, "store")
+	if sameDir(hostStore, userStore) {
+		if err := bindHost(hostKiln, dst, fs.ModeDir); err != nil {
+			return err
+		}
+		return bindReadOnly(userStore, root+store.LogicalDir)
+	}
+	if err := os.MkdirAll(root+store.LogicalDir, 0o755); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(hostKiln)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	united := false
+	for _, e := range ents {
+		if e.Name() == "store" {
+			united = e.IsDir()
+			continue
+		}
+		if err := bindHost(filepath.Join(hostKiln, e.Name()), filepath.Join(dst, e.Name()), e.Type()); err != nil {
+			return err
+		}
+	}
+	if !united {
+		return bindReadOnly(userStore, root+store.LogicalDir)
+	}
+	links := map[string]string{}
+	for _, s := range []struct{ phys, at string }{{hostStore, unitedHostStore}, {userStore, unitedUserStore}} {
+		if err := os.Mkdir(root+s.at, 0o755); err != nil {
+			return err
+		}
+		if err := bindReadOnly(s.phys, root+s.at); err != nil {
+			return err
+		}
+		ents, err := os.ReadDir(s.phys)
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			if e.Name()[0] != '.' {
+				links[e.Name()] = s.at + "/" + e.Name()
+			}
+		}
+	}
+	for name, target := range links {
+		if err := os.Symlink(target, filepath.Join(root+store.LogicalDir, name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bindReadOnly binds directory src on dst read-only, with the flags src's
+// mount has (in a user namespace a bind may not drop nodev, nosuid,
+// noexec or change the atime mode of the mount it copies).
+func bindReadOnly(src, dst string) error {
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(src, &sfs); err != nil {
+		return fmt.Errorf("bind %s: %w", dst, err)
+	}
+	if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind %s: %w", dst, err)
+	}
+	if err := unix.Mount("none", dst, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|keptFlags(sfs.Flags), ""); err != nil {
+		return fmt.Errorf("make %s read-only: %w", dst, err)
 	}
 	return nil
 }
@@ -185,34 +269,6 @@ func bindHost(src, dst string, typ fs.FileMode) error {
 	return nil
 }
 
-// bindKiln makes /kiln of the shell at dst: the host's when its store is
-// the one the shell uses (its state and profiles come along), else a new
-// directory holding the host's other /kiln entries, where the store will
-// be bound.
-func bindKiln(dst string, hostStore bool) error {
-	if hostStore {
-		return bindHost("/kiln", dst, fs.ModeDir)
-	}
-	if err := os.MkdirAll(dst+"/store", 0o755); err != nil {
-		return err
-	}
-	ents, err := os.ReadDir("/kiln")
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		if e.Name() != "store" {
-			if err := bindHost("/kiln/"+e.Name(), filepath.Join(dst, e.Name()), e.Type()); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // maskFile binds an empty file over target when it is a regular file;
 // scratch (in the new root) holds the empty file while it is bound.
 func maskFile(target, scratch string) error {
@@ -229,10 +285,10 @@ func maskFile(target, scratch string) error {
 	return nil
 }
 
-// pivot makes newRoot the root and dir the working directory; the host's
+// pivot makes root the root and dir the working directory; the host's
 // root is detached.
-func pivot(dir string) error {
-	if err := os.Chdir(newRoot); err != nil {
+func pivot(root, dir string) error {
+	if err := os.Chdir(root); err != nil {
 		return err
 	}
 	// pivot_root(".", "."): the old root ends up stacked on the new one,

@@ -53,6 +53,8 @@ type probeArgs struct {
 	Probe string   // the static probe binary
 	Root  bool     // Spec.Root
 	Args  []string // the probe's arguments (the first is its exit status)
+	Host  string   // Spec.Host
+	Cwd   string   // the working directory and HOME ("": Dir)
 }
 
 // probeRun makes a store under a.Dir with one package holding the probe
@@ -96,8 +98,12 @@ func probeRun(a probeArgs) ([]byte, int, error) {
 		return nil, 0, err
 	}
 	var out bytes.Buffer
-	environ := append(os.Environ(), "HOME="+a.Dir, "PATH=/usr/local/bin:/usr/bin:/bin")
-	cmd, err := Command(exe, Spec{Store: st.Dir, Usr: usr.String(), Dir: a.Dir, Argv: append([]string{"probe"}, a.Args...), Root: a.Root},
+	cwd := a.Dir
+	if a.Cwd != "" {
+		cwd = a.Cwd
+	}
+	environ := append(os.Environ(), "HOME="+cwd, "PATH=/usr/local/bin:/usr/bin:/bin")
+	cmd, err := Command(exe, Spec{Store: st.Dir, Usr: usr.String(), Dir: cwd, Argv: append([]string{"probe"}, a.Args...), Root: a.Root, Host: a.Host},
 		environ, Stdio{Stdout: &out, Stderr: os.Stderr})
 	if err != nil {
 		return nil, 0, err
@@ -120,6 +126,8 @@ type probeReport struct {
 	CapInh, CapPrm string
 	Path, Shell    string
 	MarkerEnv      string `json:"marker_env"`
+	HostEtc        string `json:"hostetc"`
+	KilnVar        string `json:"kilnvar"`
 	Args           []string
 }
 
@@ -276,5 +284,50 @@ func needUserNamespaces(t *testing.T) {
 		if b, err := os.ReadFile(file); err == nil && strings.TrimSpace(string(b)) == off {
 			testenv.SkipOrFail(t, "unprivileged user namespaces are off (%s is %s)", file, off)
 		}
+	}
+}
+
+// On a kiln machine an ordinary user's store is not the machine's, and
+// the machine's /etc links into the machine's store: the shell's
+// /kiln/store unites both, and the rest of the host's /kiln shows. The
+// host here is a directory laid out as such a machine.
+func TestShellUnitesKilnMachineStores(t *testing.T) {
+	dir := worldDir(t)
+	host := filepath.Join(dir, "host")
+	hostPath, err := store.NewKey("test").Path("machine-etc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{
+		"usr/":            "",
+		"home/w/":         "",
+		"etc/probe.conf":  "->" + hostPath.String() + "/probe.conf",
+		"kiln/var/marker": "var",
+		"kiln/store/" + hostPath.Base() + "/probe.conf": "machine",
+	} {
+		p := filepath.Join(host, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case strings.HasSuffix(name, "/"):
+			err = os.MkdirAll(p, 0o755)
+		case strings.HasPrefix(content, "->"):
+			err = os.Symlink(content[2:], p)
+		default:
+			err = os.WriteFile(p, []byte(content), 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, code, err := probeRun(probeArgs{Dir: dir, Probe: buildProbe(t), Host: host, Cwd: "/home/w", Args: []string{"0"}})
+	if err != nil || code != 0 {
+		t.Fatalf("probe: exit %d, %v", code, err)
+	}
+	r := parseReport(t, out)
+	if r.Marker != "kiln" || r.HostEtc != "machine" || r.KilnVar != "var" || r.Cwd != "/home/w" || !r.StoreRO {
+		t.Errorf("user store marker %q, machine store through /etc %q, /kiln/var %q, cwd %q, store read-only %v; want kiln, machine, var, /home/w, true",
+			r.Marker, r.HostEtc, r.KilnVar, r.Cwd, r.StoreRO)
 	}
 }

@@ -35,6 +35,9 @@ type Spec struct {
 	Dir   string   `json:"dir"`            // working directory
 	Argv  []string `json:"argv,omitempty"` // the command; empty: $SHELL if the environment has it, else bash
 	Root  bool     `json:"root,omitempty"` // uid and gid 0 in the namespace, with its capabilities
+	// Host is the host's root directory ("": /), whose entries the
+	// shell's root shows; tests give another.
+	Host string `json:"host,omitempty"`
 }
 
 // ParseSpec reads the helper's argument.
@@ -45,8 +48,8 @@ func ParseSpec(arg string) (Spec, error) {
 	if err := dec.Decode(&s); err != nil {
 		return s, fmt.Errorf("helper spec: %w", err)
 	}
-	if _, err := store.ParsePath(s.Usr); err != nil || !path.IsAbs(s.Store) || !path.IsAbs(s.Dir) {
-		return s, fmt.Errorf("helper spec: bad store %q, usr %q or dir %q", s.Store, s.Usr, s.Dir)
+	if _, err := store.ParsePath(s.Usr); err != nil || !path.IsAbs(s.Store) || !path.IsAbs(s.Dir) || s.Host != "" && !path.IsAbs(s.Host) {
+		return s, fmt.Errorf("helper spec: bad store %q, usr %q, dir %q or host %q", s.Store, s.Usr, s.Dir, s.Host)
 	}
 	return s, nil
 }

@@ -27,6 +27,11 @@ func main() {
 	if b, err := os.ReadFile("/etc/passwd"); err == nil {
 		r["passwd"] = string(b)
 	}
+	for k, f := range map[string]string{"hostetc": "/etc/probe.conf", "kilnvar": "/kiln/var/marker"} {
+		if b, err := os.ReadFile(f); err == nil {
+			r[k] = string(b)
+		}
+	}
 	if fi, err := os.Stat("/etc/ld.so.cache"); err == nil {
 		r["ldcache_size"] = fi.Size()
 	}
