@@ -231,7 +231,7 @@ func TestShellRoot(t *testing.T) {
 func TestShellUnprivileged(t *testing.T) {
 	testenv.NeedRoot(t, "switching to an unprivileged user")
 	testenv.NeedTools(t, "setpriv")
-	needUserNamespaces(t)
+	testenv.NeedUserNamespaces(t)
 	probe := buildProbe(t)
 	// The test binary, where that user can run it.
 	self := filepath.Join(worldDir(t), "shell.test")
@@ -273,17 +273,6 @@ func TestShellUnprivileged(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// needUserNamespaces skips (or fails, where required) when the kernel
-// lets no unprivileged user make a user namespace.
-func needUserNamespaces(t *testing.T) {
-	t.Helper()
-	for file, off := range map[string]string{"/proc/sys/kernel/unprivileged_userns_clone": "0", "/proc/sys/user/max_user_namespaces": "0"} {
-		if b, err := os.ReadFile(file); err == nil && strings.TrimSpace(string(b)) == off {
-			testenv.SkipOrFail(t, "unprivileged user namespaces are off (%s is %s)", file, off)
-		}
 	}
 }
 

@@ -79,10 +79,7 @@ func runShell(ctx context.Context, r *Run, opts any, args []string) error {
 	if err != nil {
 		return err
 	}
-	mirror, merr := debian.FindMirror(r.Mirror, r.Getenv, aptDir)
-	if merr != nil {
-		mirror = &debian.Mirror{Default: "file:///nonexistent"} // needed only for what the cache lacks
-	}
+	mirror, merr := r.mirrorOrNone()
 	start := time.Now()
 	bar := newBar(r, "fetch")
 	env, err := shell.Prepare(ctx, st, shell.Options{

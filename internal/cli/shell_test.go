@@ -143,11 +143,7 @@ func TestShellJq(t *testing.T) {
 func shellAsNobody(t *testing.T, lock *debian.Lock, lockData []byte, want string) {
 	testenv.NeedRoot(t, "switching to an unprivileged user")
 	testenv.NeedTools(t, "setpriv")
-	for file, off := range map[string]string{"/proc/sys/kernel/unprivileged_userns_clone": "0", "/proc/sys/user/max_user_namespaces": "0"} {
-		if b, err := os.ReadFile(file); err == nil && strings.TrimSpace(string(b)) == off {
-			testenv.SkipOrFail(t, "unprivileged user namespaces are off (%s is %s)", file, off)
-		}
-	}
+	testenv.NeedUserNamespaces(t)
 	const nobody = 65534
 	home, err := os.MkdirTemp("", "kiln-shell-nobody-")
 	if err != nil {
