@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/kiln-os/kiln/debian"
@@ -38,7 +39,9 @@ root, no setuid), where /usr is the merged tree of the packages and of
 Debian's Essential ones, /bin, /sbin, /lib, /lib64 link into it, and
 everything else (/etc, /home, /tmp, /proc, /dev, /run, the working
 directory...) is the host's. Debian's binaries run unpatched. CMD's exit
-status is kiln's.
+status is kiln's (125: the shell could not be made, 126: CMD is not
+executable, 127: no such CMD). As root there is no user namespace, and
+--root changes nothing.
 
 The packages come from the first lock that has them: --lock FILE (written
 with a fresh resolution when missing), else kiln.lock beside the host file
@@ -70,42 +73,19 @@ func runShell(ctx context.Context, r *Run, opts any, args []string) error {
 	if f.lock != "" && f.config != "" {
 		return usageErrorf("-c and --lock exclude each other")
 	}
-	if done, err := r.inPrivateMountNS(ctx, r.storeDir()); done {
-		return err
-	} else if err != nil {
-		return err
-	}
-	st, err := store.Open(r.storeDir())
-	if err != nil {
-		return err
-	}
-	mirror, merr := r.mirrorOrNone()
 	start := time.Now()
-	bar := newBar(r, "fetch")
-	env, err := shell.Prepare(ctx, st, shell.Options{
-		Packages:    pkgs,
-		Lock:        r.Path(f.lock),
-		ProjectLock: r.lockFor(f.config),
-		RecordDir:   filepath.Join(r.cacheDir(), "shell"),
-		Update:      f.update,
-		Load: func(ctx context.Context) (*debian.Universe, map[string]debian.Input, error) {
-			a, err := r.archive()
-			if err != nil {
-				return nil, nil, err
-			}
-			r.Logf("resolving %v against %s", pkgs, a.Mirror)
-			return a.Load(ctx)
-		},
-		Fetch: debian.FetchOptions{
-			Mirror: mirror, Client: &http.Client{Timeout: 10 * time.Minute}, CacheDir: r.cacheDir(),
-			Progress: func(p debian.Progress) { bar.set(int64(p.Done), int64(p.Total), p.Package) },
-		},
-	})
-	bar.done()
-	if err != nil {
-		if merr != nil && !errors.Is(err, shell.ErrBadName) && !errors.Is(err, debian.ErrUnknownPackage) {
-			return fmt.Errorf("%w (and no mirror: %v)", err, merr)
+	st, env, err := prepareShell(ctx, r, f, pkgs)
+	if errors.Is(err, syscall.EROFS) {
+		// A kiln machine binds its store read-only: what is missing is
+		// made in a private mount namespace, where kiln runs again and
+		// remounts it writable. (A warm start writes nothing to the store
+		// and stays here.)
+		if done, perr := r.inPrivateMountNS(ctx, r.storeDir()); done || perr != nil {
+			return perr
 		}
+		st, env, err = prepareShell(ctx, r, f, pkgs)
+	}
+	if err != nil {
 		return err
 	}
 	how := "read"
@@ -134,6 +114,40 @@ func runShell(ctx context.Context, r *Run, opts any, args []string) error {
 		return exitStatus(code)
 	}
 	return nil
+}
+
+// prepareShell opens the store and prepares the environment of pkgs.
+func prepareShell(ctx context.Context, r *Run, f *shellFlags, pkgs []string) (*store.Store, *shell.Env, error) {
+	st, err := store.Open(r.storeDir())
+	if err != nil {
+		return nil, nil, err
+	}
+	mirror, merr := r.mirrorOrNone()
+	bar := newBar(r, "fetch")
+	env, err := shell.Prepare(ctx, st, shell.Options{
+		Packages:    pkgs,
+		Lock:        r.Path(f.lock),
+		ProjectLock: r.lockFor(f.config),
+		RecordDir:   filepath.Join(r.cacheDir(), "shell"),
+		Update:      f.update,
+		Load: func(ctx context.Context) (*debian.Universe, map[string]debian.Input, error) {
+			a, err := r.archive()
+			if err != nil {
+				return nil, nil, err
+			}
+			r.Logf("resolving %v against %s", pkgs, a.Mirror)
+			return a.Load(ctx)
+		},
+		Fetch: debian.FetchOptions{
+			Mirror: mirror, Client: &http.Client{Timeout: 10 * time.Minute}, CacheDir: r.cacheDir(),
+			Progress: func(p debian.Progress) { bar.set(int64(p.Done), int64(p.Total), p.Package) },
+		},
+	})
+	bar.done()
+	if err != nil && merr != nil && !errors.Is(err, shell.ErrBadName) && !errors.Is(err, debian.ErrUnknownPackage) {
+		err = fmt.Errorf("%w (and no mirror: %v)", err, merr)
+	}
+	return st, env, err
 }
 
 // Exit codes of the namespace helper when it cannot run the command (as

@@ -105,6 +105,20 @@ func TestShellJq(t *testing.T) {
 		t.Errorf("second start: exit %d, /usr/bin/jq is %q; want 7 and %s/usr/bin/jq\n%s", code, out, jqPath, errs)
 	}
 
+	t.Run("read-only store", func(t *testing.T) {
+		// As on a kiln machine: the store bound read-only.
+		t.Setenv("XDG_CACHE_HOME", cache)
+		out, errs, err := onReadOnlyStore(t, storeDir, "", "--store", storeDir, "--mirror", closedMirror, "-v", "shell", "jq", "--", "jq", "--version")
+		if err != nil || out != want+"\n" || strings.Contains(errs, "private mount namespace") {
+			t.Errorf("warm start on a read-only store: %v, %q\n%s", err, out, errs)
+		}
+		// What is missing is made in a private mount namespace.
+		out, errs, err = onReadOnlyStore(t, storeDir, "", "--store", storeDir, "-v", "shell", "hello", "--", "hello")
+		if err != nil || out != "Hello, world!\n" || !strings.Contains(errs, "private mount namespace") {
+			t.Errorf("cold start on a read-only store: %v, %q\n%s", err, out, errs)
+		}
+	})
+
 	// A kiln.lock in the working directory that locks jq serves it.
 	data, err := os.ReadFile(record)
 	if err == nil {
