@@ -20,12 +20,14 @@
 // host): every other top-level directory of the host bound recursively
 // (/etc, /home, /tmp, /proc, /sys, /dev, /run, /var…), /usr a link to the
 // environment, /bin, /sbin, /lib, /lib64 links into usr/ (merged /usr),
-// /kiln/store the physical store bound read-only, and the host's
-// /etc/ld.so.cache masked by an empty file (so that the environment's
-// loader never follows the host's library paths: it searches Debian's
-// multiarch directories). It then pivots into that root, drops the
-// capability it mounted with, and executes the command, which therefore
-// is the helper's process: its exit status is kiln's.
+// /kiln/store the physical store bound read-only (on a kiln machine whose
+// store is another, a union of both: the machine's /etc links into its
+// own), and the host's /etc/ld.so.cache masked by an empty file (so that
+// the environment's loader never follows the host's library paths: it
+// searches Debian's multiarch directories). It makes that root read-only,
+// pivots into it, drops the capability it mounted with, and executes the
+// command, which therefore is the helper's process: its exit status is
+// kiln's.
 //
 // It does not merge the packages' own /etc files (the host's /etc serves
 // the host's users, resolver and name service), runs no maintainer
