@@ -53,11 +53,12 @@ var rules = map[string][]string{
 	"image":       {"store", "boot", "toplevel", "internal/fsutil", "internal/parallel"},
 	"machine":     {"store", "boot", "activation", "toplevel", "internal/versioned"},
 	"testvm":      {"internal/fsutil"},
+	"shell":       {"store", "debian", "system"},
 
 	// The command line and what drives it.
 	"internal/testdriver": {"testvm", "internal/suggest"},
 	"internal/cli": {"modules", "store", "debian", "system", "boot/stage1", "activation", "image", "machine",
-		"testvm", "internal/testdriver", "internal/suggest"},
+		"shell", "testvm", "internal/testdriver", "internal/suggest"},
 	"cmd/kiln": {"internal/cli"},
 
 	// Packages of tests only.
@@ -86,6 +87,7 @@ var testRules = map[string][]string{
 	"image":               {"internal/golden", "internal/testenv"},
 	"machine":             {"internal/sshtest"},
 	"testvm":              {"internal/golden", "internal/testenv"},
+	"shell":               {"internal/testenv"},
 	"internal/testdriver": {"internal/golden"},
 	"internal/cli":        {"boot", "toplevel", "internal/sshtest", "internal/testenv"},
 	"cmd/kiln":            nil,

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/kiln-os/kiln/internal/fsutil"
+	"github.com/kiln-os/kiln/internal/suggest"
 	"github.com/kiln-os/kiln/internal/versioned"
 	"github.com/kiln-os/kiln/store"
 )
@@ -196,6 +197,60 @@ func (l *Lock) Why(name string) ([]string, error) {
 		}
 	}
 	return nil, fmt.Errorf("%s is locked but no root leads to it", name)
+}
+
+// Closure returns the part of the lock that names need: those packages,
+// every Essential one (a Debian system's base, as Resolve seeds it) and
+// everything they depend on, following the locked depends edges. Its
+// roots are names. A name the lock does not hold is an ErrUnknownPackage
+// naming every such name, with near names the lock does hold.
+func (l *Lock) Closure(names []string) (*Lock, error) {
+	out := &Lock{Version: l.Version, Inputs: l.Inputs, Roots: Roots{Packages: slices.Clone(names), Prefer: l.Roots.Prefer}}
+	keep := map[string]bool{}
+	var queue, unknown []string
+	for _, n := range names {
+		if _, ok := l.Package(n); !ok {
+			unknown = append(unknown, fmt.Sprintf("%q%s", n, l.nearNames(n)))
+			continue
+		}
+		queue = append(queue, n)
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("%w %s: not in the lock", ErrUnknownPackage, strings.Join(unknown, ", "))
+	}
+	for _, p := range l.Packages {
+		if p.Essential {
+			queue = append(queue, p.Name)
+		}
+	}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		if keep[n] {
+			continue
+		}
+		keep[n] = true
+		p, _ := l.Package(n)
+		queue = append(queue, p.Depends...)
+	}
+	for _, p := range l.Packages {
+		if keep[p.Name] {
+			out.Packages = append(out.Packages, p)
+		}
+	}
+	return out, nil
+}
+
+// nearNames suggests a locked name close to name.
+func (l *Lock) nearNames(name string) string {
+	names := make([]string, len(l.Packages))
+	for i, p := range l.Packages {
+		names[i] = p.Name
+	}
+	if best := suggest.Closest(name, names, 2); best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	return ""
 }
 
 // Marshal returns the lock as indented JSON with a final newline.

@@ -2,6 +2,7 @@ package debian
 
 import (
 	"bytes"
+	"errors"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -113,6 +114,49 @@ func TestLockWhy(t *testing.T) {
 	}
 	if _, err := l.Why("gawk"); err == nil {
 		t.Error("Why(gawk) of an unlocked package succeeded")
+	}
+}
+
+// Closure keeps the named packages, the Essential ones and what they
+// depend on, and nothing else of the lock (here: not the kernel).
+func TestLockClosure(t *testing.T) {
+	l := goldenLock(t)
+	tests := []struct {
+		names []string
+		want  []string
+	}{
+		{nil, []string{"base", "gcc-base", "libc"}},
+		{[]string{"mawk"}, []string{"base", "gcc-base", "libc", "mawk"}},
+		{[]string{"app"}, []string{"app", "base", "exim", "gcc-base", "helper", "libc", "libfoo", "mawk"}},
+	}
+	for _, tc := range tests {
+		c, err := l.Closure(tc.names)
+		if err != nil {
+			t.Errorf("Closure(%v): %v", tc.names, err)
+			continue
+		}
+		var got []string
+		for _, p := range c.Packages {
+			got = append(got, p.Name)
+		}
+		if !cmp.Equal(got, tc.want) {
+			t.Errorf("Closure(%v) = %v, want %v", tc.names, got, tc.want)
+		}
+		if !cmp.Equal(c.Roots.Packages, tc.names) || !cmp.Equal(c.Inputs, l.Inputs) {
+			t.Errorf("Closure(%v): roots %v, inputs %v", tc.names, c.Roots.Packages, c.Inputs)
+		}
+		// What it writes reads back: every depends edge stays inside.
+		data, err := c.Marshal()
+		if err == nil {
+			_, err = ParseLock(data)
+		}
+		if err != nil {
+			t.Errorf("Closure(%v) does not read back: %v", tc.names, err)
+		}
+	}
+	_, err := l.Closure([]string{"mwak", "app"})
+	if !errors.Is(err, ErrUnknownPackage) || !strings.Contains(err.Error(), `"mwak" (did you mean "mawk"?)`) {
+		t.Errorf("Closure of an unlocked name: %v", err)
 	}
 }
 

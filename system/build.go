@@ -142,22 +142,12 @@ func (p *BuildPlan) buildSw(st *store.Store, tmp string) error {
 		if n == p.Kernel.Package {
 			continue // its modules are in kernel-modules, its image in kernel
 		}
-		src := swSource{Name: n, Logical: sp.String(), Phys: d}
-		if _, ok := p.pk.Path("man-db"); !ok {
-			// Manual pages without man-db are unreadable: 1.5k links of a
-			// block each in the default system.
-			src.Skip = []string{"usr/share/man"}
-		}
-		if err := f.add(src); err != nil {
+		if err := f.add(packageSource(p.pk, n, sp.String(), d)); err != nil {
 			return err
 		}
 	}
 	for _, d := range p.docs {
-		src := swSource{Name: d.path.Name(), Logical: d.path.String(), Phys: d.phys}
-		if _, ok := p.pk.Path("man-db"); !ok {
-			src.Skip = []string{"usr/share/man"}
-		}
-		if err := f.add(src); err != nil {
+		if err := f.add(packageSource(p.pk, d.path.Name(), d.path.String(), d.phys)); err != nil {
 			return err
 		}
 	}
@@ -177,6 +167,18 @@ func (p *BuildPlan) buildSw(st *store.Store, tmp string) error {
 	}
 	_, err := f.write(tmp)
 	return err
+}
+
+// packageSource is the forest source of a package's tree (or of its
+// documentation output) in pk.
+func packageSource(pk Packages, name, logical, phys string) swSource {
+	src := swSource{Name: name, Logical: logical, Phys: phys}
+	if _, ok := pk.Path("man-db"); !ok {
+		// Manual pages without man-db are unreadable: 1.5k links of a
+		// block each in the default system.
+		src.Skip = []string{"usr/share/man"}
+	}
+	return src
 }
 
 // putAlternative adds a link made by kiln itself (not from a package).

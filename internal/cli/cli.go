@@ -12,11 +12,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/kiln-os/kiln/internal/suggest"
 	"github.com/kiln-os/kiln/machine"
+	"github.com/kiln-os/kiln/shell"
 )
 
 // Env is everything the CLI reads from or writes to the outside world.
@@ -60,6 +62,10 @@ type command struct {
 	// flags declares the verb's own flags; may be nil.
 	flags func(fs *flag.FlagSet) any
 	run   func(ctx context.Context, r *Run, opts any, args []string) error
+	// passthrough keeps what follows the first "--" apart: run gets it
+	// after a literal "--" at the end of its arguments, and flags there
+	// are not the verb's.
+	passthrough bool
 }
 
 // Run carries what a verb needs while it runs.
@@ -135,6 +141,9 @@ func (r *Run) main(ctx context.Context) int {
 	if run, ok := initEntry(env); ok {
 		return run(ctx, env)
 	}
+	if filepath.Base(env.Argv0) == shell.HelperName {
+		return runShellHelper(ctx, env)
+	}
 	g := Globals{}
 	top := flag.NewFlagSet("kiln", flag.ContinueOnError)
 	top.SetOutput(io.Discard)
@@ -170,7 +179,11 @@ func (r *Run) main(ctx context.Context) int {
 	if c.flags != nil {
 		opts = c.flags(fs)
 	}
-	if err := fs.Parse(interleave(fs, args[1:])); err != nil {
+	rest, after := args[1:], []string(nil)
+	if i := slices.Index(rest, "--"); c.passthrough && i >= 0 {
+		rest, after = rest[:i], rest[i:]
+	}
+	if err := fs.Parse(interleave(fs, rest)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			commandUsage(env.Stdout, c)
 			return ExitOK
@@ -180,7 +193,7 @@ func (r *Run) main(ctx context.Context) int {
 		return ExitUsage
 	}
 	r.Env, r.Globals = env, g
-	if err := c.run(ctx, r, opts, fs.Args()); err != nil {
+	if err := c.run(ctx, r, opts, append(fs.Args(), after...)); err != nil {
 		if code, ok := err.(exitStatus); ok {
 			return int(code) // a child's or the target's, output relayed
 		}

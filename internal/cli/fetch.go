@@ -50,11 +50,7 @@ func runFetch(ctx context.Context, r *Run, opts any, args []string) error {
 	if err != nil {
 		return err
 	}
-	// The mirror is only needed for what the cache and store lack.
-	mirror, merr := debian.FindMirror(r.Mirror, r.Getenv, aptDir)
-	if merr != nil {
-		mirror = &debian.Mirror{Default: "file:///nonexistent"}
-	}
+	mirror, merr := r.mirrorOrNone()
 	start := time.Now()
 	bar := newBar(r, "fetch")
 	paths, err := debian.Realize(ctx, st, l, debian.FetchOptions{
@@ -85,6 +81,17 @@ func runFetch(ctx context.Context, r *Run, opts any, args []string) error {
 		r.Printf("%-32s %s\n", n, paths[n])
 	}
 	return nil
+}
+
+// mirrorOrNone is the run's mirror, or, when there is none (merr says
+// why), one that serves nothing: a mirror is needed only for what the
+// cache and the store lack.
+func (r *Run) mirrorOrNone() (m *debian.Mirror, merr error) {
+	m, merr = debian.FindMirror(r.Mirror, r.Getenv, aptDir)
+	if merr != nil {
+		m = &debian.Mirror{Default: "file:///nonexistent"}
+	}
+	return m, merr
 }
 
 func readLockFor(r *Run, config string) (*debian.Lock, error) {

@@ -17,17 +17,19 @@ import (
 
 	"github.com/kiln-os/kiln/internal/testenv"
 	"github.com/kiln-os/kiln/machine"
+	"github.com/kiln-os/kiln/shell"
 	"github.com/kiln-os/kiln/store"
 )
 
 // The test binary doubles as kiln: with KILN_CLI_TEST_MAIN=1 it runs the
-// CLI on its arguments (what inPrivateMountNS re-executes), and with
+// CLI on its arguments (what inPrivateMountNS re-executes), started as
+// shell.HelperName it is kiln shell's namespace helper, and with
 // KILN_CLI_TEST_HELPER=readonly-store it plays a kiln machine whose store
 // is bound read-only (in a mount namespace of its own) and runs the CLI
 // with the arguments in KILN_TEST_ARGS (JSON).
 func TestMain(m *testing.M) {
 	switch {
-	case os.Getenv("KILN_CLI_TEST_MAIN") == "1":
+	case filepath.Base(os.Args[0]) == shell.HelperName, os.Getenv("KILN_CLI_TEST_MAIN") == "1":
 		os.Exit(Main(context.Background(), OSEnv()))
 	case os.Getenv("KILN_CLI_TEST_HELPER") == "readonly-store":
 		os.Exit(readOnlyStoreHelper())

@@ -138,20 +138,8 @@ func TestTestBootsKilnSystem(t *testing.T) {
 	dir := t.TempDir()
 	// Images go to a private cache; downloaded packages come from the
 	// user's, so that the test does not fetch them again.
-	cache := t.TempDir()
+	cache := userDebCache(t)
 	env := map[string]string{"HOME": os.Getenv("HOME"), "XDG_CACHE_HOME": cache, "KILN_MIRROR": os.Getenv("KILN_MIRROR")}
-	if err := os.MkdirAll(filepath.Join(cache, "kiln"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	userCache := filepath.Join(os.Getenv("HOME"), ".cache", "kiln")
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		userCache = filepath.Join(d, "kiln")
-	}
-	for _, d := range []string{"debs", "indices"} {
-		if _, err := os.Stat(filepath.Join(userCache, d)); err == nil {
-			os.Symlink(filepath.Join(userCache, d), filepath.Join(cache, "kiln", d))
-		}
-	}
 	// The system embeds the running kiln as its init: that must be a
 	// static binary, which the test binary is not.
 	bin := filepath.Join(t.TempDir(), "kiln")

@@ -75,6 +75,18 @@ func NeedRoot(t testing.TB, why string) {
 	}
 }
 
+// NeedUserNamespaces skips (or fails, where required) a test that makes
+// a user namespace as an unprivileged user when this kernel does not let
+// one (Debian's kernel.unprivileged_userns_clone, user.max_user_namespaces).
+func NeedUserNamespaces(t testing.TB) {
+	t.Helper()
+	for _, file := range []string{"/proc/sys/kernel/unprivileged_userns_clone", "/proc/sys/user/max_user_namespaces"} {
+		if b, err := os.ReadFile(file); err == nil && strings.TrimSpace(string(b)) == "0" {
+			SkipOrFail(t, "unprivileged user namespaces are off (%s is 0)", file)
+		}
+	}
+}
+
 // NeedTools skips (or fails, where required) a test when a program it
 // runs is not installed.
 func NeedTools(t testing.TB, names ...string) {
