@@ -37,6 +37,12 @@ func TestPlan(t *testing.T) {
 				t.Fatal(err)
 			}
 			golden(t, "plan-"+tc.name+".txt", []byte(m.String()))
+			// The root ends on the disk's last 4 KiB boundary before the
+			// backup GPT, so systemd-repart has nothing to grow on a disk
+			// of the image's own size.
+			if last, end := m.Size/SectorSize-gptSectors, m.Root().End; (end+1)%rootGrain != 0 || last-end >= rootGrain {
+				t.Errorf("root ends at sector %d, last usable %d: want the last 4 KiB boundary", end, last)
+			}
 			again, _ := Plan(tc.l)
 			if again.String() != m.String() {
 				t.Error("Plan is not deterministic")

@@ -16,17 +16,19 @@ type imageFlags struct {
 	config string
 	out    string
 	size   string
+	format string
 }
 
 func init() {
 	register(&command{
 		name:    "image",
 		summary: "build a system and write it as a bootable GPT disk image",
-		usage:   "kiln image [-c host.hcl] [-o disk.img] [--size 2G]",
+		usage:   "kiln image [-c host.hcl] [-o disk.img] [--format raw|raw.zst|qcow2|vhd|vmdk] [--size 2G]",
 		flags: func(fs *flag.FlagSet) any {
 			f := &imageFlags{}
 			fs.StringVar(&f.config, "c", "", "host `FILE` (default: the built-in default system)")
-			fs.StringVar(&f.out, "o", "disk.img", "image `FILE` to write")
+			fs.StringVar(&f.out, "o", "", "image `FILE` to write (default: disk.img, or disk and the format's extension)")
+			fs.StringVar(&f.format, "format", "", "image `FORMAT`: raw, raw.zst, qcow2, vhd (fixed) or vmdk (streamOptimized); default: what -o's extension says, else raw")
 			fs.StringVar(&f.size, "size", "2G", "image `SIZE` (bytes, or with K, M, G)")
 			return f
 		},
@@ -43,12 +45,16 @@ func runImage(ctx context.Context, r *Run, opts any, args []string) error {
 	if err != nil {
 		return usageErrorf("--size: %v", err)
 	}
+	format, out, err := image.OutputFormat(f.format, f.out)
+	if err != nil {
+		return usageErrorf("--format, -o: %v", err)
+	}
 	b, err := buildSystem(ctx, r, f.config, false)
 	if err != nil {
 		return err
 	}
-	out := r.Path(f.out)
-	if err := writeImage(ctx, r, b, out, size); err != nil {
+	out = r.Path(out)
+	if err := writeImage(ctx, r, b, out, size, format); err != nil {
 		return err
 	}
 	r.Printf("%s\n", out)
@@ -57,7 +63,7 @@ func runImage(ctx context.Context, r *Run, opts any, args []string) error {
 
 // writeImage stages the toplevel's closure and its boot loader files
 // (image.SystemLayout) and writes the disk image.
-func writeImage(ctx context.Context, r *Run, b *built, out string, size int64) error {
+func writeImage(ctx context.Context, r *Run, b *built, out string, size int64, format image.Format) error {
 	start := time.Now()
 	bl := b.cfg.System.Bootloader
 	l, cleanup, err := image.SystemLayout(b.st, image.SystemOptions{
@@ -68,6 +74,7 @@ func writeImage(ctx context.Context, r *Run, b *built, out string, size int64) e
 		return err
 	}
 	defer cleanup()
+	l.Format = format
 	m, err := image.Plan(l)
 	if err != nil {
 		return fmt.Errorf("plan image: %w", err)

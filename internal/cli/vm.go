@@ -70,7 +70,7 @@ func buildCachedImage(ctx context.Context, r *Run, hostFile string) (string, err
 	}
 	size, _ := parseSize("2G")
 	tmp := out + ".tmp"
-	if err := writeImage(ctx, r, b, tmp, size); err != nil {
+	if err := writeImage(ctx, r, b, tmp, size, ""); err != nil {
 		os.Remove(tmp)
 		return "", err
 	}
