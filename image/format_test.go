@@ -3,6 +3,7 @@ package image
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -155,19 +156,11 @@ func TestConvert(t *testing.T) {
 	for _, f := range []Format{RawZstd, QCOW2, VMDK} {
 		t.Run(string(f), func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "disk"+f.Ext())
-			var last, total int64
-			err := convertFile(context.Background(), out, raw, size, f, seededUUID("test", "image-file"), func(d, tot int64) {
-				if d < last {
-					t.Errorf("progress went back from %d to %d", last, d)
-				}
-				last, total = d, tot
-			})
-			if err != nil {
+			progress, ended := progressCheck(t)
+			if err := convertFile(context.Background(), out, raw, size, f, seededUUID("test", "image-file"), progress); err != nil {
 				t.Fatal(err)
 			}
-			if last != total || total == 0 {
-				t.Errorf("progress ended at %d of %d", last, total)
-			}
+			ended()
 			checkAgainstRaw(t, raw, out, f, size)
 			fi, err := os.Stat(out)
 			if err != nil {
@@ -263,4 +256,45 @@ func TestVHDFooter(t *testing.T) {
 
 func beUint32(b []byte) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+// TestQCOW2RefcountsCoverThemselves checks the refcount table and blocks
+// of a qcow2 larger than one refcount block maps (2 GiB of clusters),
+// which the images in these tests are not: every cluster up to and
+// including the refcount structures counts 1, none after.
+func TestQCOW2RefcountsCoverThemselves(t *testing.T) {
+	for _, host := range []int64{1, qcowRefsPerBlock - 2, qcowRefsPerBlock - 1, 2*qcowRefsPerBlock + 5} {
+		f, err := os.Create(filepath.Join(t.TempDir(), "q"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := newSeqWriter(f, host*qcowClusterSize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := &qcow2{w: w, host: host}
+		tableOff, tableClusters, err := q.refcounts()
+		if err != nil || w.flush() != nil {
+			t.Fatal(err)
+		}
+		total := q.host
+		table := make([]byte, tableClusters*qcowClusterSize)
+		if _, err := f.ReadAt(table, tableOff); err != nil {
+			t.Fatal(err)
+		}
+		for c := int64(0); c < ceilDiv(total, qcowRefsPerBlock)*qcowRefsPerBlock; c++ {
+			blockOff := int64(binary.BigEndian.Uint64(table[c/qcowRefsPerBlock*8:]))
+			if blockOff == 0 || blockOff >= total*qcowClusterSize {
+				t.Fatalf("host %d: cluster %d has refcount block at %d, beyond the %d clusters", host, c, blockOff, total)
+			}
+			var ref [2]byte
+			if _, err := f.ReadAt(ref[:], blockOff+c%qcowRefsPerBlock*2); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := binary.BigEndian.Uint16(ref[:]), uint16(min(1, max(0, total-c))); got != want {
+				t.Fatalf("host %d: cluster %d of %d has refcount %d, want %d", host, c, total, got, want)
+			}
+		}
+		f.Close()
+	}
 }

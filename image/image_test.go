@@ -139,20 +139,31 @@ func writeImage(t *testing.T, l Layout) (string, *Manifest) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "disk.img")
+	progress, ended := progressCheck(t)
+	if err := Write(context.Background(), out, m, progress); err != nil {
+		t.Fatal(err)
+	}
+	ended()
+	return out, m
+}
+
+// progressCheck returns a progress callback that fails the test when
+// progress goes back, and a func that checks it ended at its total.
+func progressCheck(t *testing.T) (progress func(done, total int64), ended func()) {
 	var last, total int64
-	err = Write(context.Background(), out, m, func(done, tot int64) {
+	progress = func(done, tot int64) {
 		if done < last {
 			t.Errorf("progress went back from %d to %d", last, done)
 		}
 		last, total = done, tot
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	if last != total || total == 0 {
-		t.Errorf("progress ended at %d of %d", last, total)
+	ended = func() {
+		t.Helper()
+		if last != total || total == 0 {
+			t.Errorf("progress ended at %d of %d", last, total)
+		}
 	}
-	return out, m
+	return progress, ended
 }
 
 func TestWrite(t *testing.T) {

@@ -32,75 +32,22 @@ func writeQCOW2(ctx context.Context, dst, src *os.File, size int64, exts []exten
 	if err != nil {
 		return err
 	}
+	q := &qcow2{w: w, host: 1, l2: make(map[int64][]uint64)} // cluster 0 is the header
+	if err := forEachCluster(ctx, src, size, qcowClusterSize, exts, done, q.data); err != nil {
+		return err
+	}
 	l1Size := ceilDiv(size, qcowClusterSize*qcowL2Entries)
-	l2 := make(map[int64][]uint64)
-	host := int64(1) // the next free host cluster; 0 is the header
-	err = forEachCluster(ctx, src, size, qcowClusterSize, exts, done, func(c int64, b []byte) error {
-		t := l2[c/qcowL2Entries]
-		if t == nil {
-			t = make([]uint64, qcowL2Entries)
-			l2[c/qcowL2Entries] = t
-		}
-		t[c%qcowL2Entries] = uint64(host*qcowClusterSize) | qcowCopied
-		host++
-		return w.writePadded(b, qcowClusterSize)
-	})
+	l1Off, err := q.tables(l1Size)
 	if err != nil {
 		return err
 	}
-	l1 := make([]uint64, l1Size)
-	for i := range l1 {
-		t := l2[int64(i)]
-		if t == nil {
-			continue
-		}
-		l1[i] = uint64(host*qcowClusterSize) | qcowCopied
-		host++
-		if err := w.writePadded(be64s(t), qcowClusterSize); err != nil {
-			return err
-		}
-	}
-	l1Off := host * qcowClusterSize
-	host += ceilDiv(l1Size*8, qcowClusterSize)
-	if err := w.writePadded(be64s(l1), qcowClusterSize); err != nil {
+	tableOff, tableClusters, err := q.refcounts()
+	if err != nil {
 		return err
-	}
-
-	// The refcount blocks count themselves and the table: grow both until
-	// they cover every cluster, theirs included.
-	base := host
-	var blocks, tableClusters int64
-	for {
-		nb := ceilDiv(base+tableClusters+blocks, qcowRefsPerBlock)
-		nt := ceilDiv(nb, qcowTableEntries)
-		if nb == blocks && nt == tableClusters {
-			break
-		}
-		blocks, tableClusters = nb, nt
-	}
-	total := base + tableClusters + blocks
-	tableOff := host * qcowClusterSize
-	table := make([]uint64, tableClusters*qcowTableEntries)
-	for i := range blocks {
-		table[i] = uint64((host + tableClusters + i) * qcowClusterSize)
-	}
-	if err := w.writePadded(be64s(table), qcowClusterSize); err != nil {
-		return err
-	}
-	block := make([]byte, qcowClusterSize)
-	for i := range blocks {
-		clear(block)
-		for c := i * qcowRefsPerBlock; c < min(total, (i+1)*qcowRefsPerBlock); c++ {
-			binary.BigEndian.PutUint16(block[(c-i*qcowRefsPerBlock)*2:], 1)
-		}
-		if err := w.write(block); err != nil {
-			return err
-		}
 	}
 	if err := w.flush(); err != nil {
 		return err
 	}
-
 	h := make([]byte, qcowHeaderLen+8) // + the end of the header extensions
 	be := binary.BigEndian
 	be.PutUint32(h[0:], qcowMagic)
@@ -117,6 +64,84 @@ func writeQCOW2(ctx context.Context, dst, src *os.File, size int64, exts []exten
 		return fmt.Errorf("write qcow2 header: %w", err)
 	}
 	return nil
+}
+
+// qcow2 is the state of a qcow2 being written: the next free host
+// cluster and the L2 tables made so far, by L1 index.
+type qcow2 struct {
+	w    *seqWriter
+	host int64
+	l2   map[int64][]uint64
+}
+
+// data writes guest cluster c at the next host cluster and maps it.
+func (q *qcow2) data(c int64, b []byte) error {
+	t := q.l2[c/qcowL2Entries]
+	if t == nil {
+		t = make([]uint64, qcowL2Entries)
+		q.l2[c/qcowL2Entries] = t
+	}
+	t[c%qcowL2Entries] = uint64(q.host*qcowClusterSize) | qcowCopied
+	q.host++
+	return q.w.writePadded(b, qcowClusterSize)
+}
+
+// tables writes the L2 tables in L1 order, then the L1 table, and returns
+// the L1 table's offset.
+func (q *qcow2) tables(l1Size int64) (int64, error) {
+	l1 := make([]uint64, l1Size)
+	for i := range l1 {
+		t := q.l2[int64(i)]
+		if t == nil {
+			continue
+		}
+		l1[i] = uint64(q.host*qcowClusterSize) | qcowCopied
+		q.host++
+		if err := q.w.writePadded(be64s(t), qcowClusterSize); err != nil {
+			return 0, err
+		}
+	}
+	off := q.host * qcowClusterSize
+	q.host += ceilDiv(l1Size*8, qcowClusterSize)
+	return off, q.w.writePadded(be64s(l1), qcowClusterSize)
+}
+
+// refcounts writes the refcount table and blocks, which count every
+// cluster from the header to themselves, and returns the table's offset
+// and size in clusters.
+func (q *qcow2) refcounts() (int64, int64, error) {
+	// The blocks count themselves and the table: grow both until they
+	// cover every cluster, theirs included.
+	var blocks, tableClusters int64
+	for {
+		nb := ceilDiv(q.host+tableClusters+blocks, qcowRefsPerBlock)
+		nt := ceilDiv(nb, qcowTableEntries)
+		if nb == blocks && nt == tableClusters {
+			break
+		}
+		blocks, tableClusters = nb, nt
+	}
+	total := q.host + tableClusters + blocks
+	tableOff := q.host * qcowClusterSize
+	table := make([]uint64, tableClusters*qcowTableEntries)
+	for i := range blocks {
+		table[i] = uint64((q.host + tableClusters + i) * qcowClusterSize)
+	}
+	if err := q.w.writePadded(be64s(table), qcowClusterSize); err != nil {
+		return 0, 0, err
+	}
+	block := make([]byte, qcowClusterSize)
+	for i := range blocks {
+		clear(block)
+		for c := i * qcowRefsPerBlock; c < min(total, (i+1)*qcowRefsPerBlock); c++ {
+			binary.BigEndian.PutUint16(block[(c-i*qcowRefsPerBlock)*2:], 1)
+		}
+		if err := q.w.write(block); err != nil {
+			return 0, 0, err
+		}
+	}
+	q.host = total
+	return tableOff, tableClusters, nil
 }
 
 // be64s encodes a table of big-endian 64-bit entries.

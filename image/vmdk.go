@@ -63,36 +63,17 @@ func writeVMDK(ctx context.Context, dst, src *os.File, size int64, exts []extent
 	}
 	gt := make([]uint32, gts*vmdkGTEs)
 	batch := newGrainBatch()
-	flush := func() error {
-		if err := batch.compress(); err != nil {
-			return err
-		}
-		for _, g := range batch.grains[:batch.n] {
-			gt[g.index] = uint32(w.off / SectorSize)
-			var hdr [vmdkGrainHeader]byte
-			binary.LittleEndian.PutUint64(hdr[0:], uint64(g.index*vmdkGrainSectors))
-			binary.LittleEndian.PutUint32(hdr[8:], uint32(g.out.Len()))
-			if err := w.write(hdr[:]); err != nil {
-				return err
-			}
-			if err := w.writePadded(g.out.Bytes(), SectorSize); err != nil {
-				return err
-			}
-		}
-		batch.n = 0
-		return nil
-	}
 	err = forEachCluster(ctx, src, size, vmdkGrainSize, exts, done, func(c int64, b []byte) error {
 		batch.add(c, b)
 		if batch.n == vmdkBatch {
-			return flush()
+			return batch.write(w, gt)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if err := flush(); err != nil {
+	if err := batch.write(w, gt); err != nil {
 		return err
 	}
 	if err := w.write(make([]byte, SectorSize)); err != nil { // end-of-stream marker
@@ -102,7 +83,22 @@ func writeVMDK(ctx context.Context, dst, src *os.File, size int64, exts []extent
 		return err
 	}
 
-	// The grain directory points at the tables, which follow it.
+	if err := writeVMDKTables(dst, gt, gdOffset, gdSectors, gtSectors); err != nil {
+		return err
+	}
+	if _, err := dst.WriteAt(desc, vmdkDescOffset*SectorSize); err != nil {
+		return fmt.Errorf("write VMDK descriptor: %w", err)
+	}
+	if _, err := dst.WriteAt(vmdkHeader(capacity, gdOffset, overhead), 0); err != nil {
+		return fmt.Errorf("write VMDK header: %w", err)
+	}
+	return nil
+}
+
+// writeVMDKTables writes the grain directory at gdOffset and the grain
+// tables after it, where the directory points.
+func writeVMDKTables(dst *os.File, gt []uint32, gdOffset, gdSectors, gtSectors int64) error {
+	gts := int64(len(gt) / vmdkGTEs)
 	meta := make([]byte, (gdSectors+gts*gtSectors)*SectorSize)
 	for i := range gts {
 		binary.LittleEndian.PutUint32(meta[i*4:], uint32(gdOffset+gdSectors+i*gtSectors))
@@ -112,12 +108,6 @@ func writeVMDK(ctx context.Context, dst, src *os.File, size int64, exts []extent
 	}
 	if _, err := dst.WriteAt(meta, gdOffset*SectorSize); err != nil {
 		return fmt.Errorf("write VMDK grain tables: %w", err)
-	}
-	if _, err := dst.WriteAt(desc, vmdkDescOffset*SectorSize); err != nil {
-		return fmt.Errorf("write VMDK descriptor: %w", err)
-	}
-	if _, err := dst.WriteAt(vmdkHeader(capacity, gdOffset, overhead), 0); err != nil {
-		return fmt.Errorf("write VMDK header: %w", err)
 	}
 	return nil
 }
@@ -209,6 +199,29 @@ func (b *grainBatch) add(index int64, data []byte) {
 		g.data = append(g.data, make([]byte, vmdkGrainSize-len(g.data))...)
 	}
 	b.n++
+}
+
+// write compresses the batch's grains and writes them in order, each
+// behind its marker, noting where in gt, and empties the batch.
+func (b *grainBatch) write(w *seqWriter, gt []uint32) error {
+	if err := b.compress(); err != nil {
+		return err
+	}
+	for i := range b.grains[:b.n] {
+		g := &b.grains[i]
+		gt[g.index] = uint32(w.off / SectorSize)
+		var hdr [vmdkGrainHeader]byte
+		binary.LittleEndian.PutUint64(hdr[0:], uint64(g.index*vmdkGrainSectors))
+		binary.LittleEndian.PutUint32(hdr[8:], uint32(g.out.Len()))
+		if err := w.write(hdr[:]); err != nil {
+			return err
+		}
+		if err := w.writePadded(g.out.Bytes(), SectorSize); err != nil {
+			return err
+		}
+	}
+	b.n = 0
+	return nil
 }
 
 var zlibWriters = sync.Pool{New: func() any {
