@@ -75,7 +75,11 @@ func Write(ctx context.Context, out string, m *Manifest, progress func(done, tot
 		return fsutil.SyncDir(filepath.Dir(out))
 	}
 	if format == VHD {
-		if err := appendVHDFooter(tmp, m.Size, uuid.MustParse(m.FileID)); err != nil {
+		id, err := uuid.Parse(m.FileID)
+		if err != nil {
+			return fmt.Errorf("write image %s: file id: %w", out, err)
+		}
+		if err := appendVHDFooter(tmp, m.Size, id); err != nil {
 			return fmt.Errorf("write image %s: %w", out, err)
 		}
 	}
