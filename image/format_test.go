@@ -5,11 +5,14 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/kiln-os/kiln/internal/testenv"
 )
@@ -296,5 +299,39 @@ func TestQCOW2RefcountsCoverThemselves(t *testing.T) {
 			}
 		}
 		f.Close()
+	}
+}
+
+// TestZstdZeroFrames decodes kiln's hand-made frames of zeros, at the
+// block size's edges, with the zstd tool and with klauspost's decoder.
+func TestZstdZeroFrames(t *testing.T) {
+	testenv.NeedTools(t, "zstd")
+	for _, n := range []int64{1, zstdMaxBlock - 1, zstdMaxBlock, zstdMaxBlock + 1, 5*zstdMaxBlock + 7} {
+		name := filepath.Join(t.TempDir(), "zeros.zst")
+		f, err := os.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := newSeqWriter(f, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := zstdZeroFrame(w, n); err != nil || w.flush() != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		if out := run(t, "sh", "-c", `zstd -q -d -c "$1" | wc -c`, "sh", name); strings.TrimSpace(out) != fmt.Sprint(n) {
+			t.Errorf("zstd -d of %d zeros gave %s bytes", n, out)
+		}
+		data, _ := os.ReadFile(name)
+		dec, err := zstd.NewReader(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := dec.DecodeAll(data, nil)
+		dec.Close()
+		if err != nil || int64(len(got)) != n || !bytes.Equal(got, make([]byte, n)) {
+			t.Errorf("klauspost decode of %d zeros: %d bytes, %v", n, len(got), err)
+		}
 	}
 }
