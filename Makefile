@@ -2,7 +2,7 @@
 GO ?= go
 KILN := bin/kiln
 # Packages the tests and image writer need from Debian.
-DEPS := qemu-system-x86 ovmf e2fsprogs dosfstools mtools fdisk systemd-boot mmdebstrap zstd xz-utils cpio debian-archive-keyring
+DEPS := qemu-system-x86 qemu-utils systemd ovmf e2fsprogs dosfstools mtools fdisk systemd-boot mmdebstrap zstd xz-utils cpio debian-archive-keyring
 # The VM tests always run here; CI sets nothing else.
 export KILN_VMTEST ?= 1
 

@@ -30,8 +30,9 @@ const (
 	MinESPSize     = 64 << 20 // FAT32 needs 65525 clusters; go-diskfs uses 512-byte clusters up to 260 MB
 	MinRootSize    = 64 << 20
 	SectorSize     = 512
-	align          = 1 << 20 // partitions start and end on MiB boundaries
-	gptSectors     = 34      // protective MBR + GPT header + 32 sectors of entries
+	align          = 1 << 20           // partitions start on MiB boundaries; the disk is whole MiB
+	rootGrain      = 4096 / SectorSize // the root partition's size is whole 4 KiB blocks
+	gptSectors     = 34                // protective MBR + GPT header + 32 sectors of entries
 )
 
 // Labels and partition types.
@@ -54,6 +55,7 @@ type Layout struct {
 	Seed    string            // every UUID derives from it, e.g. the toplevel's hash
 	ESP     map[string]string // ESP path ("EFI/BOOT/BOOTX64.EFI") → host file
 	RootDir string            // host directory whose tree becomes the ext4 root
+	Format  Format            // the file's format ("": Raw)
 }
 
 // Partition is one GPT partition and its file system.
@@ -84,6 +86,8 @@ type ESPFile struct {
 // decide.
 type DiskPlan struct {
 	Size        int64
+	Format      Format
+	FileID      string // the image file's id in VHD and VMDK headers
 	DiskGUID    string
 	Partitions  []Partition // ESP first, then root
 	ESPFiles    []ESPFile   // sorted by Path
@@ -116,17 +120,30 @@ func PlanDisk(l Layout) (*DiskPlan, error) {
 	if espSize < MinESPSize || espSize%align != 0 {
 		return nil, fmt.Errorf("plan image: ESP size %d must be a multiple of 1 MiB and at least %d MiB", espSize, MinESPSize>>20)
 	}
+	format := l.Format
+	if format == "" {
+		format = Raw
+	}
+	if _, err := ParseFormat(string(format)); err != nil {
+		return nil, fmt.Errorf("plan image: %w", err)
+	}
 	size -= size % align
 	espStart := int64(align / SectorSize)
 	espEnd := espStart + espSize/SectorSize - 1
 	rootStart := espEnd + 1
+	// The root is the last partition and ends on the last 4 KiB boundary
+	// before the backup GPT: systemd-repart, which grows it on a larger
+	// disk, sizes partitions in 4 KiB grains, so on a disk of the image's
+	// own size it finds nothing to do.
 	lastUsable := size/SectorSize - gptSectors
-	rootEnd := rootStart + (lastUsable-rootStart+1)/(align/SectorSize)*(align/SectorSize) - 1
+	rootEnd := (lastUsable+1)/rootGrain*rootGrain - 1
 	if (rootEnd-rootStart+1)*SectorSize < MinRootSize {
 		return nil, fmt.Errorf("plan image: size %d leaves less than %d MiB for the root after a %d MiB ESP", size, MinRootSize>>20, espSize>>20)
 	}
 	m := &DiskPlan{
 		Size:     size,
+		Format:   format,
+		FileID:   seededUUID(l.Seed, "image-file"),
 		DiskGUID: seededUUID(l.Seed, "disk"),
 		Partitions: []Partition{
 			{Index: 1, Name: ESPLabel, Type: TypeESP, GUID: seededUUID(l.Seed, "esp"), Start: espStart, End: espEnd, FS: "vfat", Label: ESPLabel},
@@ -170,6 +187,7 @@ func seedBytes(seed, purpose string) []byte {
 func (m *DiskPlan) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "disk %d bytes, GPT, GUID %s\n", m.Size, m.DiskGUID)
+	fmt.Fprintf(&b, "file format %s, id %s\n", m.Format, m.FileID)
 	for _, p := range m.Partitions {
 		fmt.Fprintf(&b, "partition %d %q type %s guid %s sectors %d-%d (%d MiB) %s label %q uuid %s\n",
 			p.Index, p.Name, p.Type, p.GUID, p.Start, p.End, p.Size()>>20, p.FS, p.Label, p.FSUUID)

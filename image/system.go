@@ -21,7 +21,8 @@ import (
 // toplevel.DefaultLoader), and systemd-boot comes from the closure
 // (boot.FindSystemdBoot).
 type SystemOptions struct {
-	Size, ESPSize int64 // as in Layout; 0 for the defaults
+	Size, ESPSize int64  // as in Layout; 0 for the defaults
+	Format        Format // as in Layout ("": Raw)
 	// Dir is where the trees are staged; it must not exist. Default: a new
 	// directory in the store's state directory, on the store's file
 	// system, so that files are hard-linked rather than copied.
@@ -241,6 +242,7 @@ func WriteSystem(ctx context.Context, st *store.Store, out string, opts SystemOp
 		return err
 	}
 	defer cleanup()
+	l.Format = opts.Format
 	plan, err := PlanDisk(l)
 	if err != nil {
 		return fmt.Errorf("plan image: %w", err)

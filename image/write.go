@@ -11,17 +11,28 @@ import (
 	diskfs "github.com/diskfs/go-diskfs"
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/partition/gpt"
+	"github.com/google/uuid"
 
 	"github.com/kiln-os/kiln/internal/fsutil"
 )
 
-// ApplyDisk writes the image m describes to out: into a temporary file next to
-// it, fsynced and renamed over out, so out is either the old file or the
-// complete new image. progress, when not nil, is called with the bytes
-// done so far and the total.
+// Write writes the image m describes to out, in m's format: into a
+// temporary file next to it, fsynced and renamed over out, so out is
+// either the old file or the complete new image. Every format starts as
+// the raw image; a fixed VHD is that file with a footer appended, the
+// others are converted from it (reading only its allocated extents) into
+// a second temporary file, and the raw one is removed. progress, when not
+// nil, is called with the bytes done so far and the total.
 func ApplyDisk(ctx context.Context, out string, m *DiskPlan, progress func(done, total int64)) (err error) {
 	if len(m.Partitions) != 2 {
 		return fmt.Errorf("write image %s: manifest has %d partitions, want 2", out, len(m.Partitions))
+	}
+	format := m.Format
+	if format == "" {
+		format = Raw
+	}
+	if _, err := ParseFormat(string(format)); err != nil {
+		return fmt.Errorf("write image %s: %w", out, err)
 	}
 	espBytes, err := espSize(m)
 	if err != nil {
@@ -35,28 +46,42 @@ func ApplyDisk(ctx context.Context, out string, m *DiskPlan, progress func(done,
 		return fmt.Errorf("write image %s: the root tree has %d MiB of files, the %d MiB root partition holds about %d MiB: make the image larger",
 			out, rootBytes>>20, m.Root().Size()>>20, room>>20)
 	}
+	converted := format != Raw && format != VHD
 	p := &progressor{fn: progress, total: espBytes + rootBytes}
+	if converted {
+		p.total *= 2 // the conversion reads the data once more
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(out), ".kiln-image-*")
 	if err != nil {
 		return fmt.Errorf("write image: %w", err)
 	}
 	defer func() {
-		if err != nil {
+		if err != nil || converted {
 			tmp.Close()
 			os.Remove(tmp.Name())
 		}
 	}()
-	if err := tmp.Truncate(m.Size); err != nil {
+	if err := writeRaw(ctx, tmp, m, p, rootBytes); err != nil {
 		return fmt.Errorf("write image %s: %w", out, err)
 	}
-	if err := writeGPT(tmp, m); err != nil {
-		return fmt.Errorf("write image %s: %w", out, err)
+	if converted {
+		base, share := p.done, espBytes+rootBytes
+		err = convertFile(ctx, out, tmp.Name(), m.Size, format, m.FileID, func(done, total int64) {
+			p.to(base + done*share/max(total, 1))
+		})
+		if err != nil {
+			return fmt.Errorf("write image %s: %w", out, err)
+		}
+		return fsutil.SyncDir(filepath.Dir(out))
 	}
-	if err := writeESP(ctx, tmp, m, p); err != nil {
-		return fmt.Errorf("write image %s: %w", out, err)
-	}
-	if err := writeRoot(ctx, tmp, m, p, rootBytes); err != nil {
-		return fmt.Errorf("write image %s: %w", out, err)
+	if format == VHD {
+		id, err := uuid.Parse(m.FileID)
+		if err != nil {
+			return fmt.Errorf("write image %s: file id: %w", out, err)
+		}
+		if err := appendVHDFooter(tmp, m.Size, id); err != nil {
+			return fmt.Errorf("write image %s: %w", out, err)
+		}
 	}
 	if err := tmp.Sync(); err != nil {
 		return fmt.Errorf("write image %s: %w", out, err)
@@ -68,6 +93,21 @@ func ApplyDisk(ctx context.Context, out string, m *DiskPlan, progress func(done,
 		return fmt.Errorf("write image: %w", err)
 	}
 	return fsutil.SyncDir(filepath.Dir(out))
+}
+
+// writeRaw writes the raw disk into f: its size, the GPT, the ESP and
+// the root file system.
+func writeRaw(ctx context.Context, f *os.File, m *DiskPlan, p *progressor, rootBytes int64) error {
+	if err := f.Truncate(m.Size); err != nil {
+		return err
+	}
+	if err := writeGPT(f, m); err != nil {
+		return err
+	}
+	if err := writeESP(ctx, f, m, p); err != nil {
+		return err
+	}
+	return writeRoot(ctx, f, m, p, rootBytes)
 }
 
 // writeGPT writes the protective MBR and both GPT headers with go-diskfs.
@@ -104,6 +144,13 @@ func (p *progressor) add(n int64) {
 	p.done += n
 	if p.fn != nil {
 		p.fn(p.done, p.total)
+	}
+}
+
+// to moves progress forward to done (never back).
+func (p *progressor) to(done int64) {
+	if done > p.done {
+		p.add(done - p.done)
 	}
 }
 

@@ -178,6 +178,7 @@ var coreOptions = []coreDecl{
 	{"mounts.<name>.device", "string", `""`, "The device to mount at the label's path.", `"/dev/disk/by-label/data"`},
 	{"mounts.<name>.fs_type", "string", `"auto"`, "The file system type.", `"ext4"`},
 	{"mounts.<name>.options", "list(string)", `["defaults"]`, "Mount options.", `["noatime"]`},
+	{"mounts.<name>.auto_resize", "bool", `false`, "Grow the file system to fill its partition at boot (systemd-growfs, x-systemd.growfs); a no-op once it does. On \"/\" the root partition first grows to the end of its disk (systemd-repart, /etc/repart.d/50-kiln-root.conf), so an image written to a larger disk uses all of it. That needs the layout of kiln images: the root is the disk's last partition and has the root-x86-64 GPT type (on a disk without such a partition, systemd-repart would add one in the free space: set false there). The base module sets it on \"/\".", `true`},
 	{"swaps.<name>.options", "list(string)", `[]`, "Swap options for the device named by the label.", `["pri=10"]`},
 
 	{"kernel.package", "string", `"linux-image-cloud-amd64"`, "The Debian package of the kernel image.", `"linux-image-amd64"`},

@@ -79,6 +79,10 @@ type Mount struct {
 	Device  string   `kiln:"device"`
 	FSType  string   `kiln:"fs_type"`
 	Options []string `kiln:"options"`
+	// AutoResize grows the file system to its partition at boot
+	// (x-systemd.growfs); on "/" the root partition first grows to the
+	// end of its disk (systemd-repart).
+	AutoResize bool `kiln:"auto_resize"`
 }
 
 type Swap struct {

@@ -147,7 +147,7 @@ var goldenCases = []struct {
 			"root": {UID: intp(0), Group: "root", Home: "/root", Shell: "/bin/bash", System: true},
 			"sshd": {Group: "nogroup", Home: "/run/sshd", Shell: "/usr/sbin/nologin", System: true},
 		},
-		Mounts:   map[string]modules.Mount{"/": {Device: "/dev/disk/by-label/kiln-root", FSType: "ext4", Options: []string{"defaults"}}},
+		Mounts:   map[string]modules.Mount{"/": {Device: "/dev/disk/by-label/kiln-root", FSType: "ext4", Options: []string{"defaults"}, AutoResize: true}},
 		TimeZone: "UTC",
 		Locale:   "C.UTF-8",
 		Console:  modules.Console{SerialGetty: true},
@@ -173,6 +173,15 @@ var goldenCases = []struct {
 			"/srv":   {Device: "UUID=0a1b", FSType: "ext4"},
 			"/boot":  {Device: "PARTLABEL=esp", FSType: "vfat", Options: []string{"umask=0022"}},
 			"/media": {Device: "/dev/sr0"},
+		},
+	}},
+	// Growing: "/" gets the repart definition and x-systemd.growfs, /srv
+	// only the option (once, even when it is written out too).
+	{name: "mounts-auto-resize", sys: modules.System{
+		Mounts: map[string]modules.Mount{
+			"/":    {Device: "/dev/disk/by-label/kiln-root", FSType: "ext4", Options: []string{"noatime"}, AutoResize: true},
+			"/srv": {Device: "LABEL=srv", FSType: "ext4", Options: []string{"x-systemd.growfs"}, AutoResize: true},
+			"/var": {Device: "LABEL=var", FSType: "ext4"},
 		},
 	}},
 	{name: "mounts-fsck-without-checker", extra: []string{"util-linux"}, sys: modules.System{

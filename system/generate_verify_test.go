@@ -105,6 +105,7 @@ func verifyConfig() modules.System {
 			"data.mount": {Text: "[Mount]\nWhat=/dev/vdc\nWhere=/data\nType=ext4\n\n[Install]\nWantedBy=local-fs.target\n"},
 		},
 		Mounts: map[string]modules.Mount{
+			"/":             {AutoResize: true},
 			"/srv":          {Device: "LABEL=srv", FSType: "ext4", Options: []string{"noatime"}},
 			"/mnt/my share": {Device: "//host/share", FSType: "cifs", Options: []string{"nofail"}},
 		},
@@ -469,7 +470,7 @@ func TestFstabGenerator(t *testing.T) {
 	if len(log) > 0 {
 		t.Logf("%s:\n%s", gen, log)
 	}
-	wantUnits := []string{"-.mount", "boot.mount", "srv.mount", `mnt-my\x20share.mount`, "dev-vdb.swap"}
+	wantUnits := []string{"-.mount", "boot.mount", "srv.mount", `mnt-my\x20share.mount`, "dev-vdb.swap", "systemd-growfs@-.service"}
 	var present []string
 	for _, u := range wantUnits {
 		data, err := os.ReadFile(filepath.Join(genDir, u))
@@ -488,7 +489,9 @@ func TestFstabGenerator(t *testing.T) {
 		}
 		present = append(present, u)
 	}
-	if err := analyzeVerify(root, present...); err != nil {
+	// systemd-repart.service, which grows the root partition, is
+	// Debian's: it must load in this root too.
+	if err := analyzeVerify(root, append(present, "systemd-repart.service")...); err != nil {
 		t.Error(err)
 	}
 	boot, _ := os.ReadFile(filepath.Join(genDir, "boot.mount"))
@@ -496,6 +499,17 @@ func TestFstabGenerator(t *testing.T) {
 		if !strings.Contains(string(boot), want) {
 			t.Errorf("boot.mount lacks %q:\n%s", want, boot)
 		}
+	}
+	// auto_resize on /: the root file system grows after systemd-repart
+	// has grown its partition.
+	growfs, _ := os.ReadFile(filepath.Join(genDir, "systemd-growfs@-.service"))
+	for _, want := range []string{"After=systemd-repart.service", "ExecStart=/lib/systemd/systemd-growfs /"} {
+		if !strings.Contains(string(growfs), want) {
+			t.Errorf("systemd-growfs@-.service lacks %q:\n%s", want, growfs)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(genDir, "-.mount.wants", "systemd-growfs@-.service")); err != nil {
+		t.Errorf("-.mount does not want systemd-growfs@-.service: %v", err)
 	}
 	// With fsck in the closure, /srv is checked before it is mounted.
 	srv, _ := os.ReadFile(filepath.Join(genDir, "srv.mount"))

@@ -16,17 +16,19 @@ type imageFlags struct {
 	config string
 	out    string
 	size   string
+	format string
 }
 
 func init() {
 	register(&command{
 		name:    "image",
 		summary: "build a system and write it as a bootable GPT disk image",
-		usage:   "kiln image [-c host.hcl] [-o disk.img] [--size 2G]",
+		usage:   "kiln image [-c host.hcl] [-o disk.img] [--format raw|raw.zst|qcow2|vhd|vmdk] [--size 2G]",
 		flags: func(fs *flag.FlagSet) any {
 			f := &imageFlags{}
 			fs.StringVar(&f.config, "c", "", "host `FILE` (default: the built-in default system)")
-			fs.StringVar(&f.out, "o", "disk.img", "image `FILE` to write")
+			fs.StringVar(&f.out, "o", "", "image `FILE` to write (default: disk.img, or disk and the format's extension)")
+			fs.StringVar(&f.format, "format", "", "image `FORMAT`: raw, raw.zst, qcow2, vhd (fixed) or vmdk (streamOptimized); default: what -o's extension says, else raw")
 			fs.StringVar(&f.size, "size", "2G", "image `SIZE` (bytes, or with K, M, G)")
 			return f
 		},
@@ -43,6 +45,10 @@ func runImage(ctx context.Context, r *Run, opts any, args []string) error {
 	if err != nil {
 		return usageErrorf("--size: %v", err)
 	}
+	format, out, err := image.OutputFormat(f.format, f.out)
+	if err != nil {
+		return usageErrorf("--format, -o: %v", err)
+	}
 	st, err := store.Open(r.storeDir())
 	if err != nil {
 		return err
@@ -51,8 +57,8 @@ func runImage(ctx context.Context, r *Run, opts any, args []string) error {
 	if err != nil {
 		return err
 	}
-	out := r.Path(f.out)
-	if err := writeImage(ctx, r, st, res.Toplevel, out, size); err != nil {
+	out = r.Path(out)
+	if err := writeImage(ctx, r, st, res.Toplevel, out, size, format); err != nil {
 		return err
 	}
 	r.Printf("%s\n", out)
@@ -61,10 +67,10 @@ func runImage(ctx context.Context, r *Run, opts any, args []string) error {
 
 // writeImage writes the image of top (image.WriteSystem), drawing its
 // progress.
-func writeImage(ctx context.Context, r *Run, st *store.Store, top store.Path, out string, size int64) error {
+func writeImage(ctx context.Context, r *Run, st *store.Store, top store.Path, out string, size int64, format image.Format) error {
 	start := time.Now()
 	bar := newBar(r, "image")
-	err := image.WriteSystem(ctx, st, out, image.SystemOptions{Size: size}, func(done, total int64) { bar.set(done, total, "") }, top)
+	err := image.WriteSystem(ctx, st, out, image.SystemOptions{Size: size, Format: format}, func(done, total int64) { bar.set(done, total, "") }, top)
 	bar.done()
 	if err != nil {
 		return err

@@ -66,7 +66,7 @@ func cachedImage(ctx context.Context, r *Run, hostFile string) (string, error) {
 		return out, nil
 	}
 	size, _ := parseSize("2G")
-	return out, writeImage(ctx, r, st, res.Toplevel, out, size)
+	return out, writeImage(ctx, r, st, res.Toplevel, out, size, "")
 }
 
 func runVM(ctx context.Context, r *Run, opts any, args []string) error {

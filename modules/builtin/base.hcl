@@ -31,10 +31,12 @@ groups "nogroup" {
   gid = 65534
 }
 
-# Images label their root file system kiln-root.
+# Images label their root file system kiln-root. On first boot on a disk
+# larger than the image, the root partition and file system grow to fill it.
 mounts "/" {
-  device  = mkDefault("/dev/disk/by-label/kiln-root")
-  fs_type = mkDefault("ext4")
+  device      = mkDefault("/dev/disk/by-label/kiln-root")
+  fs_type     = mkDefault("ext4")
+  auto_resize = mkDefault(true)
 }
 
 assert {
