@@ -8,6 +8,7 @@ package fsutil
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,13 +24,32 @@ func WriteFile(name string, data []byte, mode os.FileMode) error {
 // WriteFileOwned is WriteFile that also sets the owner; uid or gid < 0
 // leaves it alone. The mode is set after chown, which clears setuid bits.
 func WriteFileOwned(name string, data []byte, mode os.FileMode, uid, gid int) error {
+	return write(name, mode, uid, gid, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+}
+
+// WriteFrom replaces name with what r yields until EOF, the way WriteFile
+// does (for content too big to hold in memory), and returns its size.
+func WriteFrom(name string, r io.Reader, mode os.FileMode) (int64, error) {
+	var n int64
+	err := write(name, mode, -1, -1, func(f *os.File) error {
+		var err error
+		n, err = io.Copy(f, r)
+		return err
+	})
+	return n, err
+}
+
+func write(name string, mode os.FileMode, uid, gid int, fill func(*os.File) error) error {
 	dir := filepath.Dir(name)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".kiln-tmp-")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
 	tmp := f.Name()
-	_, err = f.Write(data)
+	err = fill(f)
 	if err == nil && (uid >= 0 || gid >= 0) {
 		err = f.Chown(uid, gid)
 	}
