@@ -18,6 +18,7 @@ var allowed = map[string][]string{
 	"internal/cli": {"*"},
 	"modules":      {"internal/suggest", "internal/golden"},
 	"store":        {"internal/..."},
+	"cache":        {"store", "internal/..."},
 	"debian":       {"store", "internal/..."},
 	"boot":         {"store", "internal/..."},
 	"image":        {"store", "boot", "internal/..."},

@@ -157,3 +157,22 @@ func nix32(b []byte) string {
 	}
 	return string(out)
 }
+
+// FormatHash prints a SHA-256 digest as store records and NAR hashes do:
+// "sha256:<nix32>".
+func FormatHash(sum []byte) string { return "sha256:" + nix32(sum) }
+
+// CheckHash reports whether s is a SHA-256 digest in the form FormatHash
+// prints.
+func CheckHash(s string) error {
+	h, ok := strings.CutPrefix(s, "sha256:")
+	if !ok || len(h) != 52 {
+		return fmt.Errorf("hash %q is not sha256:<52 nix32 characters>", s)
+	}
+	for _, c := range h {
+		if !strings.ContainsRune(nix32Alphabet, c) {
+			return fmt.Errorf("hash %q has character %q", s, c)
+		}
+	}
+	return nil
+}
