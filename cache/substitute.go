@@ -265,7 +265,7 @@ func (c *Cache) fetch(ctx context.Context, st *store.Store, n *NarInfo) (int64, 
 			return fail(err)
 		}
 		defer dec.Close()
-		nar = dec
+		nar = errReader{dec, "decompress " + n.URL}
 	default:
 		return fail(fmt.Errorf("compression %q is not supported (kiln reads zstd and none)", n.Compression))
 	}
@@ -366,4 +366,18 @@ func (cc *cacheCheck) lookup(ctx context.Context, p store.Path, trusted []Public
 		l.problems = nil
 	}
 	return l
+}
+
+// errReader says where a read error came from.
+type errReader struct {
+	r    io.Reader
+	what string
+}
+
+func (e errReader) Read(b []byte) (int, error) {
+	n, err := e.r.Read(b)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("%s: %w", e.what, err)
+	}
+	return n, err
 }
