@@ -51,6 +51,13 @@ func (c *Cache) Backend() Backend { return c.b }
 
 func (c *Cache) String() string { return c.URL }
 
+// object names an object of the cache in messages: the URL without its
+// query, then the key.
+func (c *Cache) object(key string) string {
+	base, _, _ := strings.Cut(c.URL, "?")
+	return strings.TrimSuffix(base, "/") + "/" + key
+}
+
 // The cache's description, nix-cache-info, as Nix reads it ("Key: value"
 // lines; unknown keys ignored), with one line of kiln's:
 //
@@ -127,7 +134,7 @@ func (c *Cache) Info(ctx context.Context) (Info, error) {
 	if err != nil {
 		return Info{}, fmt.Errorf("cache %s: %w", c.URL, err)
 	}
-	return parseCacheInfo(b, c.URL+"/"+cacheInfoKey)
+	return parseCacheInfo(b, c.object(cacheInfoKey))
 }
 
 // init makes sure a cache about to be written describes itself, and that
@@ -169,12 +176,12 @@ func (c *Cache) NarInfo(ctx context.Context, p store.Path) (*NarInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache %s: %w", c.URL, err)
 	}
-	n, err := ParseNarInfo(b, c.URL+"/"+key)
+	n, err := ParseNarInfo(b, c.object(key))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadNarInfo, err)
 	}
 	if n.StorePath != p {
-		return nil, fmt.Errorf("%w: %s/%s describes %s, not %s", ErrBadNarInfo, c.URL, key, n.StorePath, p)
+		return nil, fmt.Errorf("%w: %s describes %s, not %s", ErrBadNarInfo, c.object(key), n.StorePath, p)
 	}
 	return n, nil
 }
