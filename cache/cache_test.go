@@ -127,7 +127,7 @@ var backends = []backend{
 	}},
 }
 
-func fileCache(t *testing.T) *Cache {
+func fileCache(t testing.TB) *Cache {
 	c, err := Open("file://"+t.TempDir(), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +154,7 @@ func TestMain(m *testing.M) {
 
 // s3Cache returns a cache in a new bucket (named after the test) of the
 // shared S3 server.
-func s3Cache(t *testing.T, prefix string) *Cache {
+func s3Cache(t testing.TB, prefix string) *Cache {
 	t.Helper()
 	weed := testenv.Weed(t)
 	s3Once.Do(func() {
