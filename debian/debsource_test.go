@@ -89,4 +89,3 @@ func TestRealizeFromDebSource(t *testing.T) {
 		t.Errorf("tampered %s unpacked", sp)
 	}
 }
-

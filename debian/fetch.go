@@ -27,7 +27,7 @@ type FetchOptions struct {
 	// cache (cache.DebSource), so that a machine without a Debian mirror
 	// can realize a lock. Its bytes are checked against the lock like the
 	// mirror's; a .deb it lacks comes from the mirror.
-	Debs DebSource
+	Debs     DebSource
 	Client   *http.Client // nil: http.DefaultClient
 	CacheDir string       // .debs are kept in CacheDir/debs/<sha256>.deb
 	Jobs     int          // parallel downloads and unpacks; 0: 6
