@@ -197,3 +197,26 @@ func (c *Cache) Has(ctx context.Context, p store.Path) (bool, error) {
 	}
 	return true, nil
 }
+
+// Configure makes the SubstituteOptions of a config's substituters and
+// trusted_public_keys (modules.System.Substituters, TrustedPublicKeys):
+// what the build, `kiln store receive` and a deploy's target pass to
+// Substitute. No substituters: the zero options (Substitute fetches
+// nothing).
+func Configure(substituters, trustedKeys []string, o Options) (SubstituteOptions, error) {
+	if len(substituters) == 0 {
+		return SubstituteOptions{}, nil
+	}
+	caches, err := OpenAll(substituters, o)
+	if err != nil {
+		return SubstituteOptions{}, fmt.Errorf("substituters: %w", err)
+	}
+	keys, err := ParsePublicKeys(trustedKeys)
+	if err != nil {
+		return SubstituteOptions{}, fmt.Errorf("trusted_public_keys: %w", err)
+	}
+	if len(keys) == 0 {
+		return SubstituteOptions{}, errors.New("substituters are set but trusted_public_keys is empty: no path could be taken from them")
+	}
+	return SubstituteOptions{Caches: caches, Trusted: keys}, nil
+}

@@ -266,3 +266,57 @@ func TestDebs(t *testing.T) {
 		t.Errorf("PushDebs of a file with another sha256 = %v", err)
 	}
 }
+
+func TestConfigure(t *testing.T) {
+	pub := testKey(t, "k", 1).Public().String()
+	o, err := Configure([]string{"file:///srv/cache", "https://cache.example.org"}, []string{pub + "\n"}, Options{})
+	if err != nil || len(o.Caches) != 2 || len(o.Trusted) != 1 || o.Caches[1].URL != "https://cache.example.org" {
+		t.Fatalf("Configure = %+v, %v", o, err)
+	}
+	if o, err := Configure(nil, nil, Options{}); err != nil || len(o.Caches) != 0 {
+		t.Errorf("Configure of nothing = %+v, %v", o, err)
+	}
+	for _, tc := range []struct {
+		subs, keys []string
+		want       string
+	}{
+		{[]string{"ftp://x"}, []string{pub}, `substituters: cache URL "ftp://x": unsupported scheme`},
+		{[]string{"file:///x"}, []string{"bad"}, "trusted_public_keys: trusted public key 1"},
+		{[]string{"file:///x"}, nil, "trusted_public_keys is empty"},
+	} {
+		if _, err := Configure(tc.subs, tc.keys, Options{}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Configure(%v, %v) = %v, want %q", tc.subs, tc.keys, err, tc.want)
+		}
+	}
+}
+
+func TestOpenURLs(t *testing.T) {
+	for _, tc := range []struct{ url, want string }{
+		{"file:///srv/cache", ""},
+		{"s3://bucket", ""},
+		{"s3://bucket/a/prefix?endpoint=127.0.0.1:8333&scheme=http&region=us-east-1", ""},
+		{"s3://bucket/p?endpoint=http://minio.lan:9000&profile=ci", ""},
+		{"https://cache.example.org/kiln", ""},
+		{"http://[::1]:8080/", ""},
+		{"file://host/srv/cache", "a file:// URL names a local directory"},
+		{"file:cache", "want file:///absolute/path"},
+		{"/srv/cache", "want file:///dir, s3://bucket/prefix?endpoint=... or https://host/path"},
+		{"s3:///prefix", "no bucket"},
+		{"s3://bucket?endpont=x", `unknown parameter "endpont"`},
+		{"s3://bucket?scheme=ftp", `scheme "ftp": want http or https`},
+		{"s3://bucket?endpoint=ftp://x", "want HOST[:PORT] or http(s)://HOST[:PORT]"},
+		{"https:///path", "no host"},
+		{"gs://bucket", `unsupported scheme "gs"`},
+	} {
+		_, err := Open(tc.url, Options{})
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("Open(%q) = %v, want %q", tc.url, err, tc.want)
+		}
+	}
+	// Keys cannot leave the cache's directory.
+	for _, key := range []string{"../x", "a/../../x", "/etc/passwd", "a//b", "dir/"} {
+		if err := checkKey(key); err == nil {
+			t.Errorf("checkKey(%q) = nil", key)
+		}
+	}
+}

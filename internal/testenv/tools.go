@@ -34,6 +34,12 @@ func ToolsDir() string {
 // KILN_VMTEST is set.
 func Weed(t testing.TB) string {
 	t.Helper()
+	if ClockAhead() {
+		// S3 requests are signed with the client's clock, and the server,
+		// which keeps the real one, refuses a request 20 years ahead.
+		t.Skip("S3 server: requests carry the test binary's clock, the server checks them against the real one")
+		return ""
+	}
 	return tool(t, "weed", filepath.Join(ToolsDir(), "seaweedfs-"+SeaweedFSVersion, "weed"))
 }
 
