@@ -35,14 +35,19 @@ func (c *client) put(ctx context.Context, bucket, key string, data []byte) error
 	return err
 }
 
-// MakeBucket creates a bucket.
+// CreateBucket creates a bucket unless it exists.
+func (s *Server) CreateBucket(name string) error {
+	c, err := newClient(s)
+	if err != nil {
+		return err
+	}
+	return c.makeBucket(context.Background(), name)
+}
+
+// MakeBucket creates a bucket or fails t.
 func (s *Server) MakeBucket(t testing.TB, name string) {
 	t.Helper()
-	c, err := newClient(s)
-	if err == nil {
-		err = c.makeBucket(context.Background(), name)
-	}
-	if err != nil {
+	if err := s.CreateBucket(name); err != nil {
 		t.Fatalf("make bucket %s: %v", name, err)
 	}
 }

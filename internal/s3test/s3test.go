@@ -98,7 +98,7 @@ func Launch(weed, dir string) (*Server, func() string, error) {
 		"-s3", "-s3.port=" + s3, "-s3.port.grpc=" + ports[7], "-s3.config=" + config,
 		"-s3.localSocket=" + filepath.Join(dir, "s3.sock"),
 		"-s3.port.iceberg=0", "-s3.port.lance=0",
-		"-master.telemetry=false", "-master.volumeSizeLimitMB=64", "-volume.max=16",
+		"-master.telemetry=false", "-master.volumeSizeLimitMB=64", "-volume.max=64",
 	}
 	out := &syncBuffer{}
 	cmd := exec.Command(weed, args...)
