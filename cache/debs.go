@@ -2,8 +2,6 @@ package cache
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"sync"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
 )
 
 // Debian packages travel beside the store paths, as debs/<sha256>.deb: the
@@ -65,7 +65,7 @@ func (c *Cache) PushDebs(ctx context.Context, debs []Deb, jobs int) (DebsResult,
 		} else if err != nil && !errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("push %s to %s: %w", d.File, c.URL, err)
 		}
-		if got, err := fileSHA256(d.File); err != nil {
+		if got, err := fsutil.SHA256(d.File); err != nil {
 			return fmt.Errorf("push deb: %w", err)
 		} else if got != d.SHA256 {
 			return fmt.Errorf("push %s: its sha256 is %s, not %s (a damaged download: remove it and fetch again)", d.File, got, d.SHA256)
@@ -85,19 +85,6 @@ func (c *Cache) PushDebs(ctx context.Context, debs []Deb, jobs int) (DebsResult,
 		return nil
 	})
 	return res, firstErrors(errs)
-}
-
-func fileSHA256(name string) (string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("read %s: %w", name, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // DebSource reads .debs from caches, in order: what debian.FetchOptions

@@ -12,6 +12,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
 )
 
 func TestLoadFixture(t *testing.T) {
@@ -98,7 +100,7 @@ func TestLoadRefusesBadInput(t *testing.T) {
 			// Whatever was cached is intact: each file's name is its digest.
 			cached, _ := filepath.Glob(filepath.Join(a.CacheDir, "indices", "*"))
 			for _, c := range cached {
-				if sum, err := fileSHA256(c); err != nil || sum != filepath.Base(c) {
+				if sum, err := fsutil.SHA256(c); err != nil || sum != filepath.Base(c) {
 					t.Errorf("cached index %s has sha256 %s (%v)", c, sum, err)
 				}
 			}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"github.com/kiln-os/kiln/internal/testenv"
 )
 
@@ -56,7 +57,7 @@ func largestCachedDeb() (string, string) {
 	if best == "" {
 		return "", ""
 	}
-	sum, err := fileSHA256(best)
+	sum, err := fsutil.SHA256(best)
 	if err != nil {
 		return "", ""
 	}

@@ -2,17 +2,15 @@ package debian
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"github.com/kiln-os/kiln/store"
 )
 
@@ -122,7 +120,7 @@ func realizeOne(ctx context.Context, st *store.Store, p LockedPackage, sp store.
 		// A cached file that went bad after download fails anywhere in
 		// the unpack: check it, and drop it so the next run fetches it.
 		if !errors.Is(err, ErrDigestMismatch) {
-			if got, herr := fileSHA256(o.DebFile(p)); herr == nil && got != p.SHA256 {
+			if got, herr := fsutil.SHA256(o.DebFile(p)); herr == nil && got != p.SHA256 {
 				err = fmt.Errorf("%w: cached %s has sha256 %s, the lock says %s (removed from the cache): %v", ErrDigestMismatch, o.DebFile(p), got, p.SHA256, err)
 			}
 		}
@@ -143,17 +141,4 @@ func docMissing(st *store.Store, p LockedPackage, sp store.Path) bool {
 	}
 	doc, err := store.ParsePath(strings.TrimSpace(string(b)))
 	return err == nil && !st.Valid(doc)
-}
-
-func fileSHA256(name string) (string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -6,6 +6,8 @@
 package fsutil
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -112,4 +114,18 @@ var seq atomic.Uint64
 // QEMU), and the name only has to be unique among this machine's writers.
 func uniqueSuffix() string {
 	return strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(seq.Add(1), 16)
+}
+
+// SHA256 returns the hex SHA-256 of a file's content.
+func SHA256(name string) (string, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("read %s: %w", name, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
