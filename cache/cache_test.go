@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/kiln-os/kiln/internal/s3test"
 	"github.com/kiln-os/kiln/internal/testenv"
 	"github.com/kiln-os/kiln/store"
@@ -305,6 +307,12 @@ func TestSubstituteRefuses(t *testing.T) {
 					body[len(body)/2] ^= 0x40
 					put(t, write, appInfo.URL, body)
 				}, nil, []string{""}},
+				{"data after the NAR", func(t *testing.T) {
+					put(t, write, appInfo.URL, compressNAR(t, src, c.app, "trailing junk"))
+				}, nil, []string{"after the NAR: NAR hash mismatch: more bytes than the narinfo's NarSize"}},
+				{"bytes appended to the compressed file", func(t *testing.T) {
+					put(t, write, appInfo.URL, append(mustGet(t, write, appInfo.URL), "appended"...))
+				}, nil, []string{"after the NAR"}},
 				{"narinfo with a changed NarHash", func(t *testing.T) {
 					n := *appInfo
 					n.NarHash = mustInfo(t, src, c.lib).NarHash
@@ -442,4 +450,22 @@ func listKeys(t testing.TB, c *Cache) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// compressNAR is p's NAR followed by extra, zstd-compressed.
+func compressNAR(t testing.TB, st *store.Store, p store.Path, extra string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	enc, err := zstd.NewWriter(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ExportNAR(enc, p); err != nil {
+		t.Fatal(err)
+	}
+	enc.Write([]byte(extra))
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }

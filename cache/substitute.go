@@ -269,15 +269,21 @@ func (c *Cache) fetch(ctx context.Context, st *store.Store, n *NarInfo) (int64, 
 	default:
 		return fail(fmt.Errorf("compression %q is not supported (kiln reads zstd and none)", n.Compression))
 	}
+	// No more than the signed size is unpacked, whatever the stream holds.
+	nar = &capReader{r: nar, left: n.NarSize}
 	finish := func() error {
 		// Nothing may follow the NAR, and the file must be the one announced.
 		if k, err := nar.Read(make([]byte, 1)); k > 0 || err != io.EOF {
-			if err != nil && err != io.EOF {
-				return fmt.Errorf("after the NAR: %w", err)
+			if err == nil {
+				err = errors.New("data after the NAR")
 			}
-			return fmt.Errorf("%w: data after the NAR's %d bytes", store.ErrHashMismatch, n.NarSize)
+			return fmt.Errorf("after the NAR: %w", err)
 		}
-		if _, err := io.Copy(io.Discard, file); err != nil {
+		rest := io.Reader(file)
+		if n.FileSize > 0 {
+			rest = io.LimitReader(file, n.FileSize-file.n+1) // not gigabytes appended
+		}
+		if _, err := io.Copy(io.Discard, rest); err != nil {
 			return err
 		}
 		if n.FileSize > 0 && file.n != n.FileSize {
@@ -380,4 +386,26 @@ func (e errReader) Read(b []byte) (int, error) {
 		err = fmt.Errorf("%s: %w", e.what, err)
 	}
 	return n, err
+}
+
+// capReader passes at most left bytes and fails if the stream has more.
+type capReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capReader) Read(b []byte) (int, error) {
+	if c.left <= 0 {
+		var one [1]byte
+		if _, err := io.ReadAtLeast(c.r, one[:], 1); err != nil {
+			return 0, err // io.EOF: the end, where it should be
+		}
+		return 0, fmt.Errorf("%w: more bytes than the narinfo's NarSize", store.ErrHashMismatch)
+	}
+	if int64(len(b)) > c.left {
+		b = b[:c.left]
+	}
+	k, err := c.r.Read(b)
+	c.left -= int64(k)
+	return k, err
 }
