@@ -3,12 +3,16 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/kiln-os/kiln/cache"
+	"github.com/kiln-os/kiln/debian"
 	"github.com/kiln-os/kiln/internal/s3test"
+	"github.com/kiln-os/kiln/internal/testenv"
 	"github.com/kiln-os/kiln/store"
 )
 
@@ -162,4 +166,96 @@ func TestCachePushSubstituteS3(t *testing.T) {
 	if code != ExitOK || !strings.Contains(out, "fetched 2 paths") {
 		t.Fatalf("store substitute from S3: code %d, out %q, err %q", code, out, stderr)
 	}
+}
+
+// Real Debian packages through a real S3 server, the air-gapped way: push
+// their closures and the .debs of the repository's lock (--lock), then a
+// fresh store takes the paths by substitution, and another, with no mirror
+// at all, realizes them from the cache's .debs and gets the same paths,
+// byte for byte.
+func TestCacheRealPackagesS3(t *testing.T) {
+	testenv.Slow(t, "pushes real Debian packages through a real S3 server")
+	srv := s3test.Start(t)
+	srv.MakeBucket(t, "fleet")
+	s, err := store.Open(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkgs := realPackages(t, s, closurePackages...)
+	lock, err := debian.ReadLock(filepath.Join("..", "..", "kiln.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := *lock
+	sub.Packages = nil
+	for _, n := range closurePackages {
+		p, _ := lock.Package(n)
+		sub.Packages = append(sub.Packages, p)
+	}
+	lockFile, _ := filepath.Abs(filepath.Join("..", "..", "kiln.lock"))
+	keys := keyPair(t, "fleet-1")
+	env := map[string]string{"AWS_ACCESS_KEY_ID": srv.AccessKey, "AWS_SECRET_ACCESS_KEY": srv.SecretKey, "XDG_CACHE_HOME": userCache(t)}
+	url := srv.URL("fleet", "prod")
+	args := []string{"--store", s.Dir, "cache", "push", "--key", filepath.Join(keys, "fleet-1.secret"), "--lock", lockFile, url}
+	for _, p := range pkgs {
+		args = append(args, p.String())
+	}
+	code, out, stderr := runCLI(t, env, args...)
+	if code != ExitOK || !strings.Contains(out, fmt.Sprintf("; %d .debs", len(lock.Packages))) {
+		t.Fatalf("cache push: code %d, out %q, err %q", code, out, stderr)
+	}
+	t.Logf("%s", out)
+
+	dst := filepath.Join(t.TempDir(), "store")
+	args = []string{"--store", dst, "store", "substitute", "--from", url, "--trusted-key", filepath.Join(keys, "fleet-1.public")}
+	for _, p := range pkgs {
+		args = append(args, p.String())
+	}
+	code, out, stderr = runCLI(t, env, args...)
+	if code != ExitOK {
+		t.Fatalf("store substitute: code %d, out %q, err %q", code, out, stderr)
+	}
+	t.Logf("%s", out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+	subst, err := store.Open(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Air-gapped: no mirror, an empty download cache, the .debs from S3.
+	gapped, err := store.Open(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cache.Open(url, cache.Options{Getenv: func(k string) string { return env[k] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	realized, err := debian.Realize(context.Background(), gapped, &sub, debian.FetchOptions{Debs: cache.DebSource{Caches: []*cache.Cache{c}}, CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("realize from the cache's .debs with no mirror: %v", err)
+	}
+	for _, p := range pkgs {
+		want, _ := s.Info(p)
+		for name, st := range map[string]*store.Store{"substituted": subst, "realized from cached .debs": gapped} {
+			got, err := st.Info(p)
+			if err != nil || got.NarHash != want.NarHash || got.NarSize != want.NarSize {
+				t.Errorf("%s %s: %+v, %v; want NAR %s", name, p, got, err, want.NarHash)
+			}
+		}
+	}
+	if len(realized) != len(closurePackages) {
+		t.Errorf("realized %d packages, want %d", len(realized), len(closurePackages))
+	}
+	if code, out, _ := runCLI(t, nil, "--store", dst, "store", "verify"); code != ExitOK {
+		t.Errorf("verify of the substituted store: %s", out)
+	}
+}
+
+// userCache is where realPackages found the .debs (the user's kiln cache's
+// parent), so that push --lock finds them there too.
+func userCache(t *testing.T) string {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
