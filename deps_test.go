@@ -37,6 +37,7 @@ var rules = map[string][]string{
 	"internal/versioned": nil,
 	"internal/testenv":   nil,
 	"internal/sshtest":   nil,
+	"internal/s3test":    {"internal/testenv"},
 	"internal/golden":    {"internal/fsutil"},
 
 	// The contracts and the store, below everything of the domain.
@@ -49,7 +50,8 @@ var rules = map[string][]string{
 	"boot":        {"store", "toplevel", "internal/fsutil"},
 	"boot/stage1": {"toplevel"},
 	"activation":  {"store", "toplevel", "internal/fsutil", "internal/versioned"},
-	"system":      {"modules", "store", "debian", "boot", "toplevel"},
+	"system":      {"modules", "store", "debian", "boot", "toplevel", "internal/fsutil"},
+	"cache":       {"store", "internal/fsutil", "internal/parallel"},
 	"image":       {"store", "boot", "toplevel", "internal/fsutil", "internal/parallel"},
 	"machine":     {"store", "boot", "activation", "toplevel", "internal/versioned"},
 	"testvm":      {"internal/fsutil"},
@@ -58,7 +60,7 @@ var rules = map[string][]string{
 	// The command line and what drives it.
 	"internal/testdriver": {"testvm", "internal/suggest"},
 	"internal/cli": {"modules", "store", "debian", "system", "boot/stage1", "activation", "image", "machine",
-		"shell", "testvm", "internal/testdriver", "internal/suggest"},
+		"shell", "cache", "testvm", "internal/testdriver", "internal/suggest"},
 	"cmd/kiln": {"internal/cli"},
 
 	// Packages of tests only.
@@ -75,6 +77,7 @@ var testRules = map[string][]string{
 	"internal/versioned":  nil,
 	"internal/testenv":    nil,
 	"internal/sshtest":    nil,
+	"internal/s3test":     nil,
 	"internal/golden":     nil,
 	"toplevel":            {"internal/golden"},
 	"store":               {"internal/golden", "internal/testenv"},
@@ -88,8 +91,9 @@ var testRules = map[string][]string{
 	"machine":             {"internal/sshtest"},
 	"testvm":              {"internal/golden", "internal/testenv"},
 	"shell":               {"internal/testenv"},
+	"cache":               {"internal/golden", "internal/testenv", "internal/s3test"},
 	"internal/testdriver": {"internal/golden"},
-	"internal/cli":        {"boot", "toplevel", "internal/sshtest", "internal/testenv"},
+	"internal/cli":        {"boot", "toplevel", "internal/sshtest", "internal/s3test", "internal/testenv"},
 	"cmd/kiln":            nil,
 	".":                   {"modules", "internal/testenv"},
 	"tests":               {"store", "testvm", "internal/golden", "internal/testenv"},
@@ -97,7 +101,7 @@ var testRules = map[string][]string{
 
 // helpers are the internal packages the layout table leaves out.
 var helpers = []string{"internal/fsutil", "internal/parallel", "internal/suggest", "internal/versioned",
-	"internal/testenv", "internal/sshtest", "internal/golden"}
+	"internal/testenv", "internal/sshtest", "internal/s3test", "internal/golden"}
 
 // forbidden are negative rules: a package that must not depend on an
 // import path (a prefix), directly or not.

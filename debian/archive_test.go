@@ -13,7 +13,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/kiln-os/kiln/store"
+	"github.com/kiln-os/kiln/internal/fsutil"
 )
 
 func TestLoadFixture(t *testing.T) {
@@ -100,7 +100,7 @@ func TestLoadRefusesBadInput(t *testing.T) {
 			// Whatever was cached is intact: each file's name is its digest.
 			cached, _ := filepath.Glob(filepath.Join(a.CacheDir, "indices", "*"))
 			for _, c := range cached {
-				if sum, err := store.FileSHA256(c); err != nil || sum != filepath.Base(c) {
+				if sum, err := fsutil.SHA256(c); err != nil || sum != filepath.Base(c) {
 					t.Errorf("cached index %s has sha256 %s (%v)", c, sum, err)
 				}
 			}

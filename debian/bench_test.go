@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"github.com/kiln-os/kiln/internal/testenv"
-	"github.com/kiln-os/kiln/store"
 )
 
 // BenchmarkUnpackXZ compares unpacking a data.tar.xz through the host's xz
@@ -56,7 +56,7 @@ func largestCachedDeb() (string, string) {
 	if best == "" {
 		return "", ""
 	}
-	sum, err := store.FileSHA256(best)
+	sum, err := fsutil.SHA256(best)
 	if err != nil {
 		return "", ""
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -23,7 +24,12 @@ var ErrNotOnMirror = errors.New("not on the mirror")
 
 // FetchOptions say where .debs come from and go to.
 type FetchOptions struct {
-	Mirror   *Mirror
+	Mirror *Mirror // nil: no mirror (Debs must have every .deb)
+	// Debs, when set, is asked for each .deb before the mirror: a binary
+	// cache (cache.DebSource), so that a machine without a Debian mirror
+	// can realize a lock. Its bytes are checked against the lock like the
+	// mirror's; a .deb it lacks comes from the mirror.
+	Debs     DebSource
 	Client   *http.Client // nil: http.DefaultClient
 	CacheDir string       // .debs are kept in CacheDir/debs/<sha256>.deb
 	Jobs     int          // parallel downloads and unpacks; 0: 6
@@ -37,6 +43,17 @@ type FetchOptions struct {
 	// stayed; a fresh unpack always makes both.
 	Documentation bool
 }
+
+// DebSource supplies .deb files by the sha256 a lock pins.
+type DebSource interface {
+	// OpenDeb opens the .deb with this sha256 (hex). When the source does
+	// not have it, the error wraps fs.ErrNotExist.
+	OpenDeb(ctx context.Context, sha256 string) (io.ReadCloser, error)
+	String() string
+}
+
+// errNoSource reports a .deb that neither the DebSource nor a mirror has.
+var errNoSource = errors.New("no mirror is set")
 
 // Progress is a snapshot of a Fetch or Realize.
 type Progress struct {
@@ -140,7 +157,7 @@ func downloadRetry(ctx context.Context, p LockedPackage, o *FetchOptions, pr *pr
 		}
 		var got int64
 		err = download(ctx, p, o, pr, &got)
-		if err == nil || errors.Is(err, errNotFound) || errors.Is(err, ErrDigestMismatch) || ctx.Err() != nil {
+		if err == nil || errors.Is(err, errNotFound) || errors.Is(err, ErrDigestMismatch) || errors.Is(err, errNoSource) || ctx.Err() != nil {
 			return err
 		}
 		pr.add(-got, 0, p.Name) // the retry counts its bytes again
@@ -151,12 +168,45 @@ func downloadRetry(ctx context.Context, p LockedPackage, o *FetchOptions, pr *pr
 // download fetches one .deb into the cache: temp file, size and sha256
 // checked, fsync, rename. Nothing is cached when a check fails.
 func download(ctx context.Context, p LockedPackage, o *FetchOptions, pr *progress, got *int64) error {
-	u := o.Mirror.Root(p.Suite) + "/" + p.Filename
-	body, err := openURL(ctx, o.Client, u)
+	body, from, err := o.open(ctx, p)
 	if err != nil {
 		return fmt.Errorf("fetch %s %s: %w", p.Name, p.Version, err)
 	}
 	defer body.Close()
+	if err := save(p, o, body, pr, got); err != nil {
+		if from != "" {
+			return fmt.Errorf("%w (from %s)", err, from)
+		}
+		return err
+	}
+	return nil
+}
+
+// open opens p's .deb from o.Debs, else from the mirror. from names the
+// source when it is not the mirror.
+func (o *FetchOptions) open(ctx context.Context, p LockedPackage) (body io.ReadCloser, from string, err error) {
+	var srcErr error
+	if o.Debs != nil {
+		body, srcErr = o.Debs.OpenDeb(ctx, p.SHA256)
+		if srcErr == nil {
+			return body, o.Debs.String(), nil
+		}
+	}
+	if o.Mirror == nil {
+		if srcErr != nil && !errors.Is(srcErr, fs.ErrNotExist) {
+			return nil, "", fmt.Errorf("%w, and %v", errNoSource, srcErr)
+		}
+		return nil, "", fmt.Errorf("%w and no cache has sha256 %s", errNoSource, p.SHA256)
+	}
+	body, err = openURL(ctx, o.Client, o.Mirror.Root(p.Suite)+"/"+p.Filename)
+	if err != nil && srcErr != nil && !errors.Is(srcErr, fs.ErrNotExist) {
+		err = fmt.Errorf("%w (and %s: %v)", err, o.Debs, srcErr)
+	}
+	return body, "", err
+}
+
+// save writes body into the cache as p's .deb.
+func save(p LockedPackage, o *FetchOptions, body io.Reader, pr *progress, got *int64) error {
 	dst := o.DebFile(p)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return fmt.Errorf("fetch %s: %w", p.Name, err)

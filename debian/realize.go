@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"github.com/kiln-os/kiln/internal/parallel"
 	"github.com/kiln-os/kiln/store"
 )
@@ -111,7 +112,7 @@ func realizeOne(ctx context.Context, st *store.Store, p LockedPackage, sp store.
 		// A cached file that went bad after download fails anywhere in
 		// the unpack: check it, and drop it so the next run fetches it.
 		if !errors.Is(err, ErrDigestMismatch) {
-			if got, herr := store.FileSHA256(o.DebFile(p)); herr == nil && got != p.SHA256 {
+			if got, herr := fsutil.SHA256(o.DebFile(p)); herr == nil && got != p.SHA256 {
 				err = fmt.Errorf("%w: cached %s has sha256 %s, the lock says %s (removed from the cache): %v", ErrDigestMismatch, o.DebFile(p), got, p.SHA256, err)
 			}
 		}

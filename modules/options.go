@@ -196,6 +196,8 @@ var coreOptions = []coreDecl{
 	{"etc.<name>.text", "string", `""`, "The content of /etc/NAME.", `"nameserver 10.0.2.3\n"`},
 	{"etc.<name>.source", "string", `""`, "A file whose content becomes /etc/NAME, relative to the module that defines it. Set text or source, not both.", `"./motd"`},
 	{"etc.<name>.mode", "string", `""`, "Octal mode: the file is copied with this mode. Empty: a symlink into /etc/static.", `"0600"`},
+	{"substituters", "list(string)", `[]`, "Binary caches asked, in order, for store paths before they are built or downloaded: file:///DIR, s3://BUCKET/PREFIX?endpoint=HOST:PORT&region=R (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the AWS credentials file or the instance's role), or a static web server https://HOST/PATH. A path is taken only when one of trusted_public_keys signed it, and only after its content matched the signed hash; kiln cache push fills a cache.", `["s3://kiln-cache/prod?region=eu-west-1", "https://cache.example.org"]`},
+	{"trusted_public_keys", "list(string)", `[]`, "Public keys (NAME:BASE64, what kiln key generate writes to NAME.public) whose signatures make a substituter's paths acceptable.", `[file("cache.example.org-1.public")]`},
 	{"time_zone", "string", `"UTC"`, "The time zone (/etc/localtime).", `"Europe/Paris"`},
 	{"locale", "string", `"C.UTF-8"`, "The default locale (LANG).", `"en_US.UTF-8"`},
 	{"console.serial_getty", "bool", `true`, "Run a login prompt on the serial console (ttyS0).", `false`},

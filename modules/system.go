@@ -20,10 +20,15 @@ type System struct {
 	Packages   []string           `kiln:"packages"` // Debian package names on PATH
 	Etc        map[string]EtcFile `kiln:"etc"`      // key: path relative to /etc
 	TimeZone   string             `kiln:"time_zone"`
-	Locale     string             `kiln:"locale"`
-	Console    Console            `kiln:"console"`
-	SSH        SSH                `kiln:"ssh"`
-	Testing    Testing            `kiln:"testing"`
+	// Substituters are binary cache URLs (package cache), asked in order;
+	// TrustedPublicKeys (NAME:BASE64, maybe with the newline file() reads)
+	// are the keys whose signatures they need.
+	Substituters      []string `kiln:"substituters"`
+	TrustedPublicKeys []string `kiln:"trusted_public_keys"`
+	Locale            string   `kiln:"locale"`
+	Console           Console  `kiln:"console"`
+	SSH               SSH      `kiln:"ssh"`
+	Testing           Testing  `kiln:"testing"`
 	// Documentation puts the packages' documentation outputs (usr/share/
 	// doc, man, info, locale: debian.SplitDocs) into the sw tree.
 	Documentation Documentation `kiln:"documentation"`

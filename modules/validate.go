@@ -1,6 +1,7 @@
 package modules
 
 import (
+	"encoding/base64"
 	"fmt"
 	"path"
 	"sort"
@@ -67,6 +68,48 @@ func validate(c *Config) hcl.Diagnostics {
 	for _, name := range sortedKeys(s.Mounts) {
 		if !path.IsAbs(name) || path.Clean(name) != name {
 			bad("mounts", name, fmt.Sprintf("Invalid mount point %q", name), "A mount point is an absolute, clean path: mounts \"/srv\" { ... }.")
+		}
+	}
+	diags = append(diags, validateCaches(c)...)
+	return diags
+}
+
+// validateCaches checks the form of substituters and trusted_public_keys
+// (package cache parses them when they are used; modules imports nothing
+// of kiln's).
+func validateCaches(c *Config) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	bad := func(option, value, summary, detail string) {
+		r := hcl.Range{}
+		if leaf := c.root.children[option]; leaf != nil {
+			for _, d := range leaf.defs {
+				if d.isDefault {
+					continue
+				}
+				r = d.rng
+				if d.won && !d.value.IsNull() && containsString(d.value, value) {
+					r = d.expr.Range()
+					break
+				}
+			}
+		}
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: &r})
+	}
+	for _, u := range c.System.Substituters {
+		scheme, rest, ok := strings.Cut(u, "://")
+		if !ok || rest == "" || scheme != "file" && scheme != "s3" && scheme != "http" && scheme != "https" {
+			bad("substituters", u, fmt.Sprintf("Invalid substituter %q", u), "A substituter is file:///DIR, s3://BUCKET/PREFIX?endpoint=HOST:PORT&region=R, or http(s)://HOST/PATH.")
+		}
+	}
+	for _, k := range c.System.TrustedPublicKeys {
+		name, payload, ok := strings.Cut(strings.TrimSpace(k), ":")
+		b, err := base64.StdEncoding.DecodeString(payload)
+		if !ok || name == "" || strings.ContainsAny(name, " \t") || err != nil || len(b) != 32 {
+			shown := k
+			if len(shown) > 60 {
+				shown = shown[:60] + "..."
+			}
+			bad("trusted_public_keys", k, fmt.Sprintf("Invalid public key %q", shown), "A trusted public key is NAME:BASE64 of an ed25519 key, as kiln key generate writes to NAME.public: trusted_public_keys = [file(\"NAME.public\")].")
 		}
 	}
 	return diags

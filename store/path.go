@@ -2,11 +2,8 @@ package store
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 )
 
@@ -135,21 +132,6 @@ func FixedPath(kind, sha256hex, name string) (Path, error) {
 	return NewKey("fixed:"+kind).Add("sha256", sha256hex).Path(name)
 }
 
-// FileSHA256 returns the hex sha256 of the file name (what FixedPath
-// takes, and what kiln.lock pins of a .deb).
-func FileSHA256(name string) (string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
 // fold XORs b down to n bytes, as Nix's compressHash does.
 func fold(b []byte, n int) []byte {
 	out := make([]byte, n)
@@ -174,4 +156,23 @@ func nix32(b []byte) string {
 		out[n-1-i] = nix32Alphabet[c&0x1f]
 	}
 	return string(out)
+}
+
+// FormatHash prints a SHA-256 digest as store records and NAR hashes do:
+// "sha256:<nix32>".
+func FormatHash(sum []byte) string { return "sha256:" + nix32(sum) }
+
+// CheckHash reports whether s is a SHA-256 digest in the form FormatHash
+// prints.
+func CheckHash(s string) error {
+	h, ok := strings.CutPrefix(s, "sha256:")
+	if !ok || len(h) != 52 {
+		return fmt.Errorf("hash %q is not sha256:<52 nix32 characters>", s)
+	}
+	for _, c := range h {
+		if !strings.ContainsRune(nix32Alphabet, c) {
+			return fmt.Errorf("hash %q has character %q", s, c)
+		}
+	}
+	return nil
 }

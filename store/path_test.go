@@ -1,6 +1,7 @@
 package store
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"testing"
 )
@@ -50,5 +51,23 @@ func TestKeyIsLengthPrefixed(t *testing.T) {
 	}
 	if _, err := ParsePath(a.String()); err != nil {
 		t.Fatalf("Key.Path made an unparsable path: %v", err)
+	}
+}
+
+func TestFormatAndCheckHash(t *testing.T) {
+	sum := sha256.Sum256(nil)
+	// nix-hash --type sha256 --to-base32 of the empty string's digest
+	const want = "sha256:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"
+	if got := FormatHash(sum[:]); got != want {
+		t.Errorf("FormatHash = %s, want %s", got, want)
+	}
+	if err := CheckHash(want); err != nil {
+		t.Errorf("CheckHash(%s) = %v", want, err)
+	}
+	for _, bad := range []string{"", "sha256:", "md5:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73",
+		"sha256:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c7e", "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"} {
+		if CheckHash(bad) == nil {
+			t.Errorf("CheckHash(%q) = nil, want an error", bad)
+		}
 	}
 }

@@ -75,6 +75,27 @@ func (t *teeHash) Write(b []byte) (int, error) {
 // error wraps ErrHashMismatch. ImportNAR reads exactly the NAR and no byte
 // after it; when p is valid already it reads nothing.
 func (s *Store) ImportNAR(ctx context.Context, r io.Reader, p Path, refs []Path, narHash string) error {
+	return s.Import(ctx, r, Import{Path: p, Refs: refs, NarHash: narHash})
+}
+
+// Import describes a NAR that Store.Import makes a store path.
+type Import struct {
+	Path    Path
+	Refs    []Path
+	NarHash string // "sha256:<nix32>" the NAR must hash to
+	NarSize int64  // the NAR's size in bytes; 0: not checked
+	// Finish, when set, runs after the whole NAR was read and its hash and
+	// size matched, before the path is registered: an error from it (say,
+	// the compressed file around the NAR was not the one announced)
+	// refuses the path as a bad hash does.
+	Finish func() error
+}
+
+// Import is ImportNAR with the checks of im: the NAR read from r must
+// also have im.NarSize bytes, and im.Finish must accept it. Nothing is
+// registered when a check fails.
+func (s *Store) Import(ctx context.Context, r io.Reader, im Import) error {
+	p, narHash := im.Path, im.NarHash
 	if !strings.HasPrefix(narHash, "sha256:") {
 		return fmt.Errorf("import %s: NAR hash %q is not sha256:<nix32>", p, narHash)
 	}
@@ -87,9 +108,15 @@ func (s *Store) ImportNAR(ctx context.Context, r io.Reader, p Path, refs []Path,
 		if got := "sha256:" + nix32(h.Sum(nil)); got != narHash {
 			return fmt.Errorf("%w: received %s (%d bytes), announced %s", ErrHashMismatch, got, nr.n, narHash)
 		}
+		if im.NarSize > 0 && nr.n != im.NarSize {
+			return fmt.Errorf("%w: received %d bytes, announced %d", ErrHashMismatch, nr.n, im.NarSize)
+		}
+		if im.Finish != nil {
+			return im.Finish()
+		}
 		return nil
 	}
-	if err := s.Build(ctx, p, refs, fill); err != nil {
+	if err := s.Build(ctx, p, im.Refs, fill); err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
 	// Build hashed the unpacked tree again; a difference would be a bug in

@@ -165,3 +165,40 @@ func TestExportRefusesDamagedPath(t *testing.T) {
 		t.Fatalf("export of a damaged path = %v, want ErrHashMismatch", err)
 	}
 }
+
+// Import checks the announced size and lets the caller refuse the path
+// after the NAR was read (Finish); either refusal registers nothing.
+func TestImportChecksSizeAndFinish(t *testing.T) {
+	src := openTest(t)
+	lib := build(t, src, "lib", nil, tree{"lib/x.so": "x"})
+	info, _ := src.Info(lib)
+	var nar bytes.Buffer
+	if err := src.ExportNAR(&nar, lib); err != nil {
+		t.Fatal(err)
+	}
+	finished := errors.New("compressed file is not the one announced")
+	for _, tc := range []struct {
+		name string
+		im   Import
+		want error
+	}{
+		{"right size", Import{Path: lib, NarHash: info.NarHash, NarSize: info.NarSize}, nil},
+		{"wrong size", Import{Path: lib, NarHash: info.NarHash, NarSize: info.NarSize + 8}, ErrHashMismatch},
+		{"finish refuses", Import{Path: lib, NarHash: info.NarHash, Finish: func() error { return finished }}, finished},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := openTest(t)
+			err := dst.Import(context.Background(), bytes.NewReader(nar.Bytes()), tc.im)
+			if tc.want == nil {
+				if err != nil || !dst.Valid(lib) {
+					t.Fatalf("import = %v (valid %v), want it valid", err, dst.Valid(lib))
+				}
+				return
+			}
+			if !errors.Is(err, tc.want) || dst.Valid(lib) {
+				t.Fatalf("import = %v (valid %v), want %v and nothing registered", err, dst.Valid(lib), tc.want)
+			}
+			assertNoLeftovers(t, dst, lib)
+		})
+	}
+}

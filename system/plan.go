@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"github.com/kiln-os/kiln/modules"
 	"github.com/kiln-os/kiln/store"
 	"github.com/kiln-os/kiln/toplevel"
@@ -117,7 +118,7 @@ func PlanBuild(sys *modules.System, pk Packages, opts PlanOptions) (*BuildPlan, 
 		sp, _ := pk.Path(n)
 		p.pkgPaths = append(p.pkgPaths, sp)
 	}
-	sum, err := store.FileSHA256(opts.KilnBinary)
+	sum, err := fsutil.SHA256(opts.KilnBinary)
 	if err != nil {
 		return nil, fmt.Errorf("plan: kiln binary: %w", err)
 	}

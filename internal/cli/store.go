@@ -11,8 +11,9 @@ import (
 func init() {
 	register(&command{
 		name:    "store",
-		summary: "inspect the store: verify (re-hash every path), info PATH..., roots, missing, receive",
+		summary: "inspect the store: verify (re-hash every path), info PATH..., roots, missing, receive, substitute",
 		usage: `kiln store verify | info PATH... | roots | missing | receive
+kiln store substitute --from URL... --trusted-key KEY... [--dry-run] [PATH...]
 
 verify re-hashes every registered store path and compares it with the hash
 recorded when it was built. It lists each path that is missing, changed,
@@ -29,28 +30,35 @@ links under var/gcroots.
 missing reads store paths from stdin, one a line, and prints those that
 are not valid here. receive reads a stream of paths (as kiln switch
 --target-host sends them) from stdin and adds them to the store, checking
-each NAR's hash before registering it.`,
-		run: runStore,
+each NAR's hash before registering it.
+
+` + storeSubstituteUsage,
+		flags: storeFlags,
+		run:   runStore,
 	})
 }
 
-func runStore(ctx context.Context, r *Run, _ any, args []string) error {
+func runStore(ctx context.Context, r *Run, opts any, args []string) error {
 	if len(args) == 0 {
-		return usageErrorf("want 'kiln store verify', 'info PATH...', 'roots', 'missing' or 'receive'")
+		return usageErrorf("want 'kiln store verify', 'info PATH...', 'roots', 'missing', 'receive' or 'substitute'")
 	}
 	sub, args := args[0], args[1:]
+	if so := opts.(*storeOpts); sub != "substitute" && (len(so.from) > 0 || len(so.trusted) > 0 || so.dryRun) {
+		return usageErrorf("--from, --trusted-key and --dry-run are flags of 'kiln store substitute'")
+	}
 	switch {
 	case sub == "verify" && len(args) == 0:
 	case sub == "roots" && len(args) == 0:
 	case sub == "info" && len(args) > 0:
 	case sub == "missing" && len(args) == 0:
-	case sub == "receive" && len(args) == 0:
+	case sub == "receive" && len(args) == 0, sub == "substitute" && !opts.(*storeOpts).dryRun:
 		// the store of a kiln machine is mounted read-only (privns.go)
 		if done, err := r.inPrivateMountNS(ctx, r.storeDir()); done {
 			return err
 		}
+	case sub == "substitute":
 	default:
-		return usageErrorf("want 'kiln store verify', 'info PATH...', 'roots', 'missing' or 'receive'")
+		return usageErrorf("want 'kiln store verify', 'info PATH...', 'roots', 'missing', 'receive' or 'substitute'")
 	}
 	s, err := store.Open(r.storeDir())
 	if err != nil {
@@ -70,6 +78,8 @@ func runStore(ctx context.Context, r *Run, _ any, args []string) error {
 		}
 		fmt.Fprintf(r.Stderr, "received %s\n", st)
 		return nil
+	case "substitute":
+		return storeSubstitute(ctx, r, s, opts.(*storeOpts), args)
 	}
 	problems, err := s.Verify(ctx)
 	if err != nil {

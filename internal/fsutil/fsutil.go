@@ -6,8 +6,11 @@
 package fsutil
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -32,13 +35,32 @@ func WriteFile(name string, data []byte, mode os.FileMode) error {
 // WriteFileOwned is WriteFile that also sets the owner; uid or gid < 0
 // leaves it alone. The mode is set after chown, which clears setuid bits.
 func WriteFileOwned(name string, data []byte, mode os.FileMode, uid, gid int) error {
+	return write(name, mode, uid, gid, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+}
+
+// WriteFrom replaces name with what r yields until EOF, the way WriteFile
+// does (for content too big to hold in memory), and returns its size.
+func WriteFrom(name string, r io.Reader, mode os.FileMode) (int64, error) {
+	var n int64
+	err := write(name, mode, -1, -1, func(f *os.File) error {
+		var err error
+		n, err = io.Copy(f, r)
+		return err
+	})
+	return n, err
+}
+
+func write(name string, mode os.FileMode, uid, gid int, fill func(*os.File) error) error {
 	dir := filepath.Dir(name)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+TempMarker)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
 	tmp := f.Name()
-	_, err = f.Write(data)
+	err = fill(f)
 	if err == nil && (uid >= 0 || gid >= 0) {
 		err = f.Chown(uid, gid)
 	}
@@ -101,4 +123,18 @@ var seq atomic.Uint64
 // QEMU), and the name only has to be unique among this machine's writers.
 func uniqueSuffix() string {
 	return strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(seq.Add(1), 16)
+}
+
+// SHA256 returns the hex SHA-256 of a file's content.
+func SHA256(name string) (string, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("read %s: %w", name, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -1,6 +1,8 @@
 package fsutil
 
 import (
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,6 +35,28 @@ func TestWriteFileErrorNamesFile(t *testing.T) {
 		t.Fatalf("error %v, want one naming %s", err, name)
 	}
 }
+
+// A reader that fails halfway leaves the old file and no temp file.
+func TestWriteFromKeepsOldOnError(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "f")
+	n, err := WriteFrom(name, strings.NewReader("old content"), 0o600)
+	if err != nil || n != 11 {
+		t.Fatalf("WriteFrom = %d, %v; want 11, nil", n, err)
+	}
+	broken := io.MultiReader(strings.NewReader("new"), iotest{errors.New("connection reset")})
+	if _, err := WriteFrom(name, broken, 0o600); err == nil || !strings.Contains(err.Error(), "connection reset") {
+		t.Fatalf("WriteFrom of a failing reader = %v, want its error", err)
+	}
+	if got, _ := os.ReadFile(name); string(got) != "old content" {
+		t.Errorf("after a failed write: %q, want the old content", got)
+	}
+	assertOnly(t, dir, "f")
+}
+
+type iotest struct{ err error }
+
+func (r iotest) Read([]byte) (int, error) { return 0, r.err }
 
 func TestSymlinkReplaces(t *testing.T) {
 	dir := t.TempDir()
