@@ -46,21 +46,22 @@ var rules = map[string][]string{
 	"modules":  {"internal/suggest"},
 
 	// The domain.
-	"debian":      {"store", "internal/fsutil", "internal/parallel", "internal/suggest", "internal/versioned"},
-	"boot":        {"store", "toplevel", "internal/fsutil"},
-	"boot/stage1": {"toplevel"},
-	"activation":  {"store", "toplevel", "internal/fsutil", "internal/versioned"},
-	"system":      {"modules", "store", "debian", "boot", "toplevel", "internal/fsutil"},
-	"cache":       {"store", "internal/fsutil", "internal/parallel"},
-	"image":       {"store", "boot", "toplevel", "internal/fsutil", "internal/parallel"},
-	"machine":     {"store", "boot", "activation", "toplevel", "internal/versioned"},
-	"testvm":      {"internal/fsutil"},
-	"shell":       {"store", "debian", "system"},
+	"debian":             {"store", "internal/fsutil", "internal/parallel", "internal/suggest", "internal/versioned"},
+	"boot":               {"store", "toplevel", "internal/fsutil"},
+	"boot/stage1":        {"toplevel"},
+	"activation":         {"store", "toplevel", "internal/fsutil", "internal/versioned"},
+	"system":             {"modules", "store", "debian", "debian/maintscript", "boot", "toplevel", "internal/fsutil"},
+	"debian/maintscript": nil,
+	"cache":              {"store", "internal/fsutil", "internal/parallel"},
+	"image":              {"store", "boot", "toplevel", "internal/fsutil", "internal/parallel"},
+	"machine":            {"store", "boot", "activation", "toplevel", "internal/versioned"},
+	"testvm":             {"internal/fsutil"},
+	"shell":              {"store", "debian", "system"},
 
 	// The command line and what drives it.
 	"internal/testdriver": {"testvm", "internal/suggest"},
 	"internal/cli": {"modules", "store", "debian", "system", "boot/stage1", "activation", "image", "machine",
-		"shell", "cache", "testvm", "internal/testdriver", "internal/suggest"},
+		"shell", "cache", "debian/maintscript", "testvm", "internal/testdriver", "internal/suggest"},
 	"cmd/kiln": {"internal/cli"},
 
 	// Packages of tests only.
@@ -91,6 +92,7 @@ var testRules = map[string][]string{
 	"machine":             {"internal/sshtest"},
 	"testvm":              {"internal/golden", "internal/testenv"},
 	"shell":               {"internal/testenv"},
+	"debian/maintscript":  {"internal/fsutil", "internal/golden"},
 	"cache":               {"internal/golden", "internal/testenv", "internal/s3test"},
 	"internal/testdriver": {"internal/golden"},
 	"internal/cli":        {"boot", "toplevel", "internal/sshtest", "internal/s3test", "internal/testenv"},

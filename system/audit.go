@@ -10,6 +10,11 @@ import (
 // kiln never runs maintainer scripts. The audit lists what the locked
 // packages' postinst scripts do, so a package whose script does something
 // kiln does not replace is flagged instead of silently half-working.
+//
+// This reviewed list still drives the build's warning; kiln audit reads
+// the recognizers of debian/maintscript (AuditScripts), which replace it
+// once the builder turns their declarations into the system (issue 11,
+// phase 2: docs/design.md "Maintainer scripts as declarations").
 
 // AuditEntry is one package with a postinst.
 type AuditEntry struct {

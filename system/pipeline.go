@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/kiln-os/kiln/debian"
+	"github.com/kiln-os/kiln/debian/maintscript"
 	"github.com/kiln-os/kiln/modules"
 	"github.com/kiln-os/kiln/store"
 )
@@ -226,8 +227,9 @@ func LoadConfig(hostFile, lockFile string) (*modules.Config, error) {
 }
 
 // AuditLock realizes the packages of lockFile into st (fetch says from
-// where) and lists their maintainer-script actions (Audit).
-func AuditLock(ctx context.Context, st *store.Store, lockFile string, fetch debian.FetchOptions) ([]AuditEntry, error) {
+// where) and reads their maintainer scripts as data (AuditScripts, with
+// hostName as the machine's host name).
+func AuditLock(ctx context.Context, st *store.Store, lockFile, hostName string, fetch debian.FetchOptions) ([]*maintscript.Analysis, error) {
 	lock, err := debian.ReadLock(lockFile)
 	if err != nil {
 		return nil, err
@@ -236,7 +238,7 @@ func AuditLock(ctx context.Context, st *store.Store, lockFile string, fetch debi
 	if err != nil {
 		return nil, err
 	}
-	return Audit(NewPackageSet(st.Dir, paths))
+	return AuditScripts(NewPackageSet(st.Dir, paths), hostName)
 }
 
 // lockPackages answers pkgs.NAME from a lock.

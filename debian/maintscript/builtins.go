@@ -1,0 +1,408 @@
+package maintscript
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+)
+
+// builtins are the shell's own commands and the few external ones whose
+// result the analysis computes. They are not actions: they have no effect
+// outside the script (echo and printf into a file are, see writeFile).
+var builtins map[string]func(*call) tri
+
+func init() {
+	builtins = map[string]func(*call) tri{
+		"exit":     func(cl *call) tri { cl.e.state = exited; return maybe },
+		"return":   returnBuiltin,
+		"break":    func(cl *call) tri { cl.e.state = broke; return yes },
+		"continue": func(cl *call) tri { cl.e.state = broke; return yes },
+		":":        func(*call) tri { return yes },
+		"true":     func(*call) tri { return yes },
+		"false":    func(*call) tri { return no },
+		"set":      setBuiltin,
+		"shift":    shiftBuiltin,
+		".":        sourceBuiltin,
+		"source":   sourceBuiltin,
+		"eval":     evalBuiltin,
+		"echo":     echoBuiltin,
+		"printf":   printfBuiltin,
+		"[":        testBuiltin,
+		"test":     testBuiltin,
+		"command":  commandBuiltin,
+		"which":    whichBuiltin,
+		"type":     whichBuiltin,
+		"hash":     whichBuiltin,
+		"export":   assignBuiltin,
+		"local":    assignBuiltin,
+		"readonly": assignBuiltin,
+		"declare":  assignBuiltin,
+		"typeset":  assignBuiltin,
+		"unset":    unsetBuiltin,
+		"read":     readBuiltin,
+		"exec":     execBuiltin,
+		"trap":     noEffect, "umask": noEffect, "cd": cdBuiltin, "pushd": cdBuiltin, "wait": noEffect,
+		"sleep": noEffect, "ulimit": noEffect, "alias": noEffect, "getopts": noEffect,
+		"mktemp":   mktempBuiltin,
+		"basename": func(cl *call) tri { return pathOp(cl, path.Base) },
+		"dirname":  func(cl *call) tri { return pathOp(cl, path.Dir) },
+		"ischroot": func(*call) tri { return no },
+		"seq":      seqBuiltin,
+		"hostname": hostnameBuiltin,
+	}
+}
+
+func noEffect(*call) tri { return yes }
+
+func cdBuiltin(cl *call) tri {
+	var dir value
+	for _, a := range cl.args {
+		if !(a.known && strings.HasPrefix(a.s, "-")) {
+			dir = a
+		}
+	}
+	switch {
+	case dir.s == "":
+		cl.e.cwd = lit("/root")
+	case dir.known && path.IsAbs(dir.s):
+		cl.e.cwd = lit(path.Clean(dir.s))
+	case dir.known && cl.e.cwd.known:
+		cl.e.cwd = lit(path.Join(cl.e.cwd.s, dir.s))
+	default:
+		cl.e.cwd = unknown("$PWD")
+	}
+	return yes
+}
+
+// hostnameBuiltin prints the machine's name (Analyzer.HostName), which
+// scripts bake into files such as /etc/mailname.
+func hostnameBuiltin(cl *call) tri {
+	h := cl.in.hostName
+	if len(cl.args) > 0 && !(cl.args[0].known && strings.HasPrefix(cl.args[0].s, "-")) {
+		cl.unhandled("hostname sets the host name")
+		return maybe
+	}
+	if h == "" {
+		return maybe
+	}
+	short, domain, _ := strings.Cut(h, ".")
+	v := lit(short)
+	for _, a := range cl.args {
+		switch a.s {
+		case "-f", "--fqdn", "--long", "-A", "--all-fqdns":
+			v = lit(h)
+		case "-d", "--domain":
+			v = lit(domain)
+		case "-s", "--short":
+			v = lit(short)
+		case "-i", "-I", "--ip-address", "--all-ip-addresses":
+			v = unknown("$(hostname -i)")
+		}
+	}
+	cl.out = &v
+	return yes
+}
+
+// seq prints numbers, so that "for i in $(seq 1 5)" runs five times.
+func seqBuiltin(cl *call) tri {
+	var n []int
+	for _, a := range cl.args {
+		v, err := strconv.Atoi(a.s)
+		if err != nil || !a.known {
+			return maybe
+		}
+		n = append(n, v)
+	}
+	first, step, last := 1, 1, 0
+	switch len(n) {
+	case 1:
+		last = n[0]
+	case 2:
+		first, last = n[0], n[1]
+	case 3:
+		first, step, last = n[0], n[1], n[2]
+	default:
+		return maybe
+	}
+	if step == 0 || (last-first)/step > 1000 {
+		return maybe
+	}
+	var b strings.Builder
+	for i := first; (step > 0 && i <= last) || (step < 0 && i >= last); i += step {
+		fmt.Fprintf(&b, "%d\n", i)
+	}
+	v := lit(b.String())
+	cl.out = &v
+	return yes
+}
+
+func returnBuiltin(cl *call) tri {
+	cl.e.state = returned
+	if len(cl.args) > 0 && cl.args[0].known {
+		return triOf(cl.args[0].s == "0")
+	}
+	return maybe
+}
+
+func setBuiltin(cl *call) tri {
+	for i, a := range cl.args {
+		if a.known && a.s == "--" {
+			cl.e.args = append([]value(nil), cl.args[i+1:]...)
+			break
+		}
+	}
+	return yes
+}
+
+func shiftBuiltin(cl *call) tri {
+	n := 1
+	if len(cl.args) > 0 {
+		if v, err := strconv.Atoi(cl.args[0].s); err == nil {
+			n = v
+		}
+	}
+	if n > len(cl.e.args) {
+		return no
+	}
+	cl.e.args = cl.e.args[n:]
+	return yes
+}
+
+func assignBuiltin(cl *call) tri {
+	for _, a := range cl.args {
+		if name, v, ok := strings.Cut(a.s, "="); ok && validName(name) {
+			if a.known {
+				cl.e.set(name, lit(v))
+			} else {
+				cl.e.set(name, unknown("$"+name))
+			}
+		}
+	}
+	return yes
+}
+
+func validName(s string) bool {
+	for i, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func unsetBuiltin(cl *call) tri {
+	for _, a := range cl.args {
+		delete(cl.e.vars, a.s)
+	}
+	return yes
+}
+
+func readBuiltin(cl *call) tri {
+	for _, a := range cl.args {
+		if a.known && validName(a.s) {
+			cl.e.set(a.s, unknown("$"+a.s))
+		}
+	}
+	return maybe
+}
+
+func execBuiltin(cl *call) tri {
+	if len(cl.args) == 0 {
+		return yes
+	}
+	r := cl.rerun(cl.args)
+	cl.e.state = exited
+	return r
+}
+
+// rerun dispatches args (a wrapped command: exec, su -c, env...) as a
+// command of its own at the same place.
+func (cl *call) rerun(args []value) tri {
+	if len(args) == 0 {
+		return yes
+	}
+	if !args[0].known {
+		cl.unhandled("the command name " + args[0].s + " cannot be resolved")
+		return maybe
+	}
+	if fn, ok := cl.in.funcs[args[0].s]; ok {
+		return cl.in.callFunc(cl.e, cl.f, cl.s, fn, args[1:])
+	}
+	sub := *cl
+	sub.name, sub.argv0, sub.args, sub.out = path.Base(args[0].s), args[0].s, args[1:], nil
+	r := cl.in.dispatch(&sub)
+	cl.out = sub.out
+	return r
+}
+
+func sourceBuiltin(cl *call) tri {
+	if len(cl.args) == 0 {
+		return yes
+	}
+	p := cl.args[0]
+	if p.known && p.s == "/usr/share/debconf/confmodule" {
+		return yes // db_* are builtins here
+	}
+	if !p.known {
+		cl.e.opaque = true
+		cl.ignore("reads settings from a file the analysis cannot name")
+		return maybe
+	}
+	src, err := cl.in.facts.read(p.s)
+	if f := cl.file(path.Clean(p.s)); f != nil && f.Kind == Content && len(f.Edits) == 0 {
+		src, err = []byte(f.Content), nil // a file the scripts wrote
+	}
+	if err != nil || src == nil {
+		cl.e.opaque = true
+		cl.ignore(fmt.Sprintf("reads settings from %s, which no package ships", p.s))
+		return maybe
+	}
+	f, err := parseFile(p.s, src)
+	if err != nil {
+		cl.unhandled(fmt.Sprintf("sources %s, which does not parse: %v", p.s, err))
+		return maybe
+	}
+	cl.in.via = append(cl.in.via, fmt.Sprintf("%s:%d .", cl.f.name, cl.f.line(cl.s)))
+	defer func() { cl.in.via = cl.in.via[:len(cl.in.via)-1] }()
+	return cl.in.stmts(cl.e, f, f.ast.Stmts)
+}
+
+func evalBuiltin(cl *call) tri {
+	v := joinValues(cl.args, " ")
+	if !v.known {
+		cl.unhandled("eval of a string the analysis cannot resolve")
+		return maybe
+	}
+	return cl.in.nested(cl, v.s, cl.in.user)
+}
+
+// nested runs a command string (eval, su -c, sh -c) at cl's place: its
+// commands are reported at the lines of cl's script they come from.
+func (in *interp) nested(cl *call, text, user string) tri {
+	g, err := parseFile(cl.f.name, []byte(text))
+	if err != nil {
+		cl.unhandled(fmt.Sprintf("%s of a command string that does not parse: %v", cl.name, err))
+		return maybe
+	}
+	g.lineOffset = cl.f.line(cl.s) - 1
+	g.snippets = cl.f.snippets
+	prev := in.user
+	in.user = user
+	defer func() { in.user = prev }()
+	return in.stmts(cl.e, g, g.ast.Stmts)
+}
+
+func echoBuiltin(cl *call) tri {
+	args := cl.args
+	nl := "\n"
+	for len(args) > 0 && args[0].known && (args[0].s == "-n" || args[0].s == "-e" || args[0].s == "-E") {
+		if args[0].s == "-n" {
+			nl = ""
+		}
+		args = args[1:]
+	}
+	out := joinValues(args, " ")
+	if out.known {
+		out.s += nl
+	}
+	return printed(cl, out)
+}
+
+func printfBuiltin(cl *call) tri {
+	if len(cl.args) == 0 {
+		return no
+	}
+	format := cl.args[0]
+	out := unknown("printf")
+	if format.known && len(cl.args) == 1 && !strings.Contains(format.s, "%") {
+		out = lit(unescapeANSI(format.s))
+	} else if format.known && (format.s == "%s" || format.s == "%s\n" || format.s == "%s\\n") {
+		out = joinValues(cl.args[1:], "")
+		if out.known && format.s != "%s" {
+			out.s += "\n"
+		}
+	}
+	return printed(cl, out)
+}
+
+// printed is what echo and printf do with their text: into a file it is
+// that file's content; otherwise it is output, which only $(...) uses.
+func printed(cl *call, out value) tri {
+	if cl.stdout.s != "" || cl.stdout.temp > 0 {
+		cl.stdin = &out
+		return writeFile(cl)
+	}
+	cl.out = &out
+	return yes
+}
+
+func joinValues(vs []value, sep string) value {
+	var ss []string
+	for _, v := range vs {
+		if !v.known {
+			return unknown(v.s)
+		}
+		ss = append(ss, v.s)
+	}
+	return lit(strings.Join(ss, sep))
+}
+
+func commandBuiltin(cl *call) tri {
+	args := cl.args
+	if len(args) > 0 && args[0].known && (args[0].s == "-v" || args[0].s == "-V") {
+		sub := *cl
+		sub.args = args[1:]
+		r := whichBuiltin(&sub)
+		cl.out = sub.out
+		return r
+	}
+	return cl.rerun(args)
+}
+
+// whichBuiltin is command -v, which, type and hash: whether a program
+// is installed, and its path.
+func whichBuiltin(cl *call) tri {
+	r := yes
+	var found []string
+	for _, a := range cl.args {
+		if strings.HasPrefix(a.s, "-") {
+			continue
+		}
+		if !a.known {
+			r = maybe
+			continue
+		}
+		if _, ok := cl.in.funcs[a.s]; ok {
+			found = append(found, a.s)
+			continue
+		}
+		p, t := cl.in.facts.lookPath(a.s)
+		if t == yes {
+			found = append(found, p)
+		} else if r == yes {
+			r = t
+		}
+	}
+	if r == yes {
+		v := lit(strings.Join(found, "\n"))
+		cl.out = &v
+	}
+	return r
+}
+
+func mktempBuiltin(cl *call) tri {
+	cl.in.temps++
+	v := value{s: fmt.Sprintf("$(mktemp)#%d", cl.in.temps), temp: cl.in.temps}
+	cl.out = &v
+	return yes
+}
+
+func pathOp(cl *call, op func(string) string) tri {
+	if len(cl.args) == 0 || !cl.args[0].known {
+		return maybe
+	}
+	v := lit(op(cl.args[0].s))
+	cl.out = &v
+	return yes
+}

@@ -1,0 +1,467 @@
+package maintscript
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	"pault.ag/go/debian/version"
+)
+
+// recognizers are the commands the analysis turns into declarations or
+// knows to need nothing, by base name.
+var recognizers map[string]func(*call) tri
+
+func init() {
+	recognizers = map[string]func(*call) tri{
+		"adduser": adduser, "addgroup": adduser, "useradd": useradd, "groupadd": groupadd,
+		"usermod": usermod, "gpasswd": gpasswd, "getent": getent, "id": idCommand,
+		"deluser": deluser, "delgroup": deluser, "userdel": deluser, "groupdel": deluser,
+		"mkdir": mkdir, "install": install, "touch": touch, "chown": chown, "chgrp": chown,
+		"chmod": chmod, "dpkg-statoverride": statoverride, "setcap": setcap, "ln": ln,
+		"cp": cp, "mv": mv, "rm": rm, "rmdir": rm, "ucf": ucf, "sed": sed, "cat": cat,
+		"find":                find,
+		"update-alternatives": updateAlternatives,
+		"deb-systemd-helper":  debSystemdHelper, "deb-systemd-invoke": debSystemdInvoke,
+		"systemctl": systemctl, "update-rc.d": updateRCD, "invoke-rc.d": invokeRCD, "service": service,
+		"dpkg": dpkgCommand, "dpkg-maintscript-helper": maintscriptHelper, "dpkg-trigger": dpkgTrigger,
+		"dpkg-divert":      dpkgDivert,
+		"systemd-sysusers": applyShipped("sysusers.d"), "systemd-tmpfiles": applyShipped("tmpfiles.d"),
+		"add-shell": addShell,
+		"su":        su, "runuser": su, "env": envCommand, "nice": skipArgs(0), "ionice": skipArgs(0),
+		"nohup": skipArgs(0), "timeout": skipArgs(1), "sh": shellString, "bash": shellString, "dash": shellString,
+		"a2enmod": apacheEnable("mods", ".load"), "a2enconf": apacheEnable("conf", ".conf"),
+		"a2ensite": apacheEnable("sites", ".conf"),
+		"icinga2":  icinga2, "lighty-enable-mod": lightyEnableMod, "postconf": postconf,
+		"md5sum": md5sum, "run-parts": runParts, "chattr": chattr,
+		"python3": python, "python3.11": python, "chsh": chsh, "dpkg-realpath": func(cl *call) tri { return pathOp(cl, path.Clean) },
+		"journalctl": func(cl *call) tri {
+			for _, a := range cl.args {
+				if a.s == "--update-catalog" {
+					return cacheOf("journal-catalog")(cl)
+				}
+			}
+			return maybe
+		},
+	}
+	for _, q := range queries {
+		recognizers[q] = query
+	}
+	for _, g := range []string{"grep", "egrep", "fgrep"} {
+		recognizers[g] = grep
+	}
+	for name, fn := range map[string]func(*call) tri{"tr": tr, "cut": cut, "head": headTail, "tail": headTail,
+		"wc": wc, "sort": sortCommand, "uniq": uniq, "perl": perl, "awk": awk, "mawk": awk, "gawk": awk} {
+		recognizers[name] = fn
+	}
+	for name, reason := range harmless {
+		recognizers[name] = ignored(reason)
+	}
+	for name, c := range caches {
+		recognizers[name] = cacheOf(c)
+	}
+	for name, fr := range firstRuns {
+		recognizers[name] = fr.handler(name)
+	}
+}
+
+// queries only look at the system; their status decides a branch.
+var queries = []string{
+	"grep", "egrep", "fgrep", "cut", "tr", "sort", "uniq", "wc", "head", "tail", "awk", "gawk",
+	"mawk", "ls", "stat", "readlink", "realpath", "uname", "hostname", "date", "pidof", "pgrep",
+	"ps", "dpkg-query", "ucfq", "lsb_release", "runlevel", "df", "lsmod", "printenv", "expr",
+	"tty", "nproc", "getconf", "systemd-detect-virt", "dpkg-architecture", "dpkg-vendor",
+	"mountpoint", "cmp", "diff", "sha256sum", "a2query", "logger", "wall", "whoami",
+	"dnsdomainname", "domainname", "lsattr", "locale", "getcap", "netstat", "ss", "fold", "zgrep",
+	"zcat", "ypcat", "ypwhich", "exim_dumpdb", "aa-enabled", "aa-status", "pg_checksystem", "lsof",
+	"pam_getenv", "pg_conftool", "chronyd", "systemd", "groups", "xxd", "od",
+}
+
+// query only looks: it prints what it found (except grep -q), which the
+// analysis does not compute.
+func query(cl *call) tri {
+	if cl.name == "grep" || cl.name == "egrep" || cl.name == "fgrep" {
+		for _, a := range cl.args {
+			if a.known && len(a.s) > 1 && a.s[0] == '-' && a.s[1] != '-' && strings.Contains(a.s, "q") || a.s == "--quiet" {
+				cl.prints = false
+			}
+		}
+	}
+	return maybe
+}
+
+// harmless are commands a fresh install on kiln needs no equivalent of.
+var harmless = map[string]string{
+	"update-initramfs":         "kiln builds the initrd itself",
+	"depmod":                   "kiln runs depmod at build time (kernel-modules)",
+	"update-grub":              "kiln installs systemd-boot entries itself",
+	"linux-update-symlinks":    "kiln installs the kernel and initrd itself",
+	"linux-check-removal":      "kiln installs the kernel and initrd itself",
+	"py3compile":               "Python bytecode: Python runs without it (the store is read-only)",
+	"pycompile":                "Python bytecode: Python runs without it (the store is read-only)",
+	"py3clean":                 "Python bytecode: none in the store to clean",
+	"pyclean":                  "Python bytecode: none in the store to clean",
+	"update-menus":             "desktop menus: not used on kiln",
+	"install-docs":             "doc-base registration: not used on kiln",
+	"mandb":                    "the man page index: not needed to run anything",
+	"pam-auth-update":          "kiln generates /etc/pam.d/common-* from /usr/share/pam-configs",
+	"update-passwd":            "kiln's accounts start from base-passwd's table (sysusers.d basic.conf)",
+	"systemd-machine-id-setup": "stage 2 makes /etc/machine-id",
+	"dbus-uuidgen":             "stage 2 makes /etc/machine-id, which D-Bus reads",
+	"udevadm":                  "runtime only: udev reads its rules and hwdb at boot",
+	"update-locale":            "kiln writes /etc/default/locale",
+	"update-shells":            "kiln writes /etc/shells",
+	"remove-shell":             "removes a shell on removal: /etc/shells is generated per generation",
+	"kill":                     "signals a running daemon: none runs during the build",
+	"pkill":                    "signals a running daemon: none runs during the build",
+	"killall":                  "signals a running daemon: none runs during the build",
+	"start-stop-daemon":        "controls a running daemon: none runs during the build",
+	"sysctl":                   "applies sysctl settings now: systemd-sysctl applies sysctl.d at boot",
+	"modprobe":                 "loads a module now: modules-load.d loads it at boot",
+	"ucfr":                     "registers a config file with ucf: kiln's /etc is generated",
+	"sync":                     "flushes the page cache",
+	"debconf-updatepo":         "translation tooling",
+	"apparmor_parser":          "loads an AppArmor profile now: apparmor.service loads /etc/apparmor.d at boot",
+	"dbus-send":                "asks the running D-Bus daemon to reload: none runs during the build; the switch reloads dbus",
+	"bootctl":                  "kiln installs systemd-boot and its entries itself",
+	"kernel-install":           "kiln installs systemd-boot and its entries itself",
+	"runit-helper":             "runit integration: kiln runs systemd",
+	"shadowconfig":             "shadow passwords: kiln's accounts use /etc/shadow already",
+	"suidunregister":           "suidmanager is gone: setuid programs are wrappers on kiln",
+	"pg_updateaptconfig":       "apt's autoremove list: kiln has no apt",
+}
+
+func ignored(reason string) func(*call) tri {
+	return func(cl *call) tri {
+		cl.ignore(reason)
+		return yes
+	}
+}
+
+// caches are commands that rebuild a cache or index from the closure's
+// files: built per generation (at build time where the closure's loader
+// runs the tool, as depmod and hwdb are).
+var caches = map[string]string{
+	"ldconfig":                 "ldconfig",
+	"update-ca-certificates":   "ca-certificates",
+	"fc-cache":                 "fontconfig",
+	"update-mime-database":     "mime",
+	"glib-compile-schemas":     "glib-schemas",
+	"gio-querymodules":         "gio-modules",
+	"gdk-pixbuf-query-loaders": "gdk-pixbuf-loaders",
+	"update-catalog":           "sgml-catalog",
+	"update-xmlcatalog":        "xml-catalog",
+	"update-gsfontmap":         "ghostscript-fonts",
+	"update-perl-sax-parsers":  "perl-sax-parsers",
+	"locale-gen":               "locales",
+	"systemd-hwdb":             "hwdb",
+	"pg_updatedicts":           "postgresql-dicts",
+	"newaliases":               "mail-aliases",
+	"postalias":                "mail-aliases",
+	"postmap":                  "postfix-maps",
+	"update-exim4.conf":        "exim4-config",
+	"update-exim4defaults":     "exim4-defaults",
+	"c_rehash":                 "ca-certificates",
+	"update-desktop-database":  "desktop-database",
+	"gtk-update-icon-cache":    "icon-cache",
+}
+
+func cacheOf(name string) func(*call) tri {
+	return func(cl *call) tri {
+		c := Cache{Name: name, From: cl.source()}
+		if cl.in.once(c) {
+			cl.in.an.Caches = append(cl.in.an.Caches, c)
+		}
+		return yes
+	}
+}
+
+// dpkgCommand: --compare-versions is decided on a fresh install (the old
+// version, $2, is empty); the rest only query dpkg's database.
+func dpkgCommand(cl *call) tri {
+	if len(cl.args) == 4 && cl.args[0].s == "--compare-versions" {
+		return compareVersions(cl.args[1], cl.args[2], cl.args[3])
+	}
+	if len(cl.args) > 0 && cl.args[0].s == "--print-architecture" {
+		v := lit("amd64")
+		cl.out = &v
+		return yes
+	}
+	for _, a := range cl.args {
+		if a.known && (strings.HasPrefix(a.s, "--add-architecture") || a.s == "-i" || a.s == "--install" ||
+			a.s == "-r" || a.s == "--remove" || a.s == "-P" || a.s == "--purge" || a.s == "--configure") {
+			cl.unhandled("dpkg changes what is installed")
+			return maybe
+		}
+	}
+	return maybe
+}
+
+// compareVersions is dpkg --compare-versions A OP B. An empty version is
+// earlier than any other for lt, le, eq, ne, ge, gt and later for the
+// -nl forms, as dpkg says.
+func compareVersions(a, op, b value) tri {
+	if !a.known || !op.known || !b.known {
+		return maybe
+	}
+	nl := strings.HasSuffix(op.s, "-nl")
+	o := strings.TrimSuffix(op.s, "-nl")
+	var c int
+	switch {
+	case a.s == "" && b.s == "":
+		c = 0
+	case a.s == "":
+		c = -1
+		if nl {
+			c = 1
+		}
+	case b.s == "":
+		c = 1
+		if nl {
+			c = -1
+		}
+	default:
+		va, err1 := version.Parse(a.s)
+		vb, err2 := version.Parse(b.s)
+		if err1 != nil || err2 != nil {
+			return maybe
+		}
+		c = version.Compare(va, vb)
+	}
+	switch o {
+	case "lt", "<<":
+		return triOf(c < 0)
+	case "le", "<=", "<":
+		return triOf(c <= 0)
+	case "eq", "=":
+		return triOf(c == 0)
+	case "ne":
+		return triOf(c != 0)
+	case "ge", ">=", ">":
+		return triOf(c >= 0)
+	case "gt", ">>":
+		return triOf(c > 0)
+	}
+	return maybe
+}
+
+// maintscriptHelper is dpkg-maintscript-helper: its conffile and
+// directory moves act on an older version's files, which a fresh system
+// does not have.
+func maintscriptHelper(cl *call) tri {
+	if len(cl.args) > 0 && cl.args[0].s == "supports" {
+		return yes
+	}
+	cl.ignore("dpkg-maintscript-helper moves or removes an older version's conffiles and directories: a fresh system has none")
+	return yes
+}
+
+func dpkgTrigger(cl *call) tri {
+	for _, a := range cl.args {
+		if a.known && !strings.HasPrefix(a.s, "-") {
+			t := Trigger{Name: a.s, From: cl.source()}
+			if cl.in.once(t) {
+				cl.in.an.Triggers = append(cl.in.an.Triggers, t)
+			}
+		}
+	}
+	return yes
+}
+
+// applyShipped is systemd-sysusers or systemd-tmpfiles applying files
+// the package ships: each is declared from the file itself.
+func applyShipped(dir string) func(*call) tri {
+	return func(cl *call) tri {
+		for _, a := range cl.args {
+			if !a.known {
+				cl.unhandled(fmt.Sprintf("%s of a file the analysis cannot resolve: %s", cl.name, a.s))
+				return maybe
+			}
+			if a.s == "-" || a.s == "--replace" {
+				cl.unhandled(cl.name + " of configuration on standard input")
+				return maybe
+			}
+		}
+		cl.ignore(fmt.Sprintf("applies the package's %s files, declared from the files themselves", dir))
+		return yes
+	}
+}
+
+func addShell(cl *call) tri {
+	for _, a := range cl.args {
+		if !a.known {
+			cl.unhandled("add-shell of a shell the analysis cannot resolve: " + a.s)
+			return maybe
+		}
+		s := Shell{Path: a.s, From: cl.source()}
+		if cl.in.once(s) {
+			cl.in.an.Shells = append(cl.in.an.Shells, s)
+		}
+	}
+	return yes
+}
+
+// su and runuser run a command as another user: su USER -c STRING,
+// runuser -u USER -- CMD....
+func su(cl *call) tri {
+	o := parseOptions(cl.args, map[string]bool{"c": true, "command": true, "s": true, "shell": true,
+		"u": true, "user": true, "g": true, "group": true, "G": true})
+	user, _ := o.get("u", "user")
+	if c, ok := o.get("c", "command"); ok {
+		if user.s == "" && len(o.pos) > 0 {
+			user = o.pos[0]
+		}
+		return cl.runString(c, user.s)
+	}
+	if user.s != "" && len(o.pos) > 0 {
+		prev := cl.in.user
+		cl.in.user = user.s
+		defer func() { cl.in.user = prev }()
+		return cl.rerun(o.pos)
+	}
+	cl.unhandled(cl.name + " without a command")
+	return maybe
+}
+
+// runString parses and runs a command string (su -c, sh -c) as user.
+func (cl *call) runString(s value, user string) tri {
+	if !s.known {
+		cl.unhandled(cl.name + " of a command string the analysis cannot resolve")
+		return maybe
+	}
+	return cl.in.nested(cl, s.s, user)
+}
+
+// shellString is sh -c STRING, or sh FILE ARGS, which runs FILE as the
+// command it is.
+func shellString(cl *call) tri {
+	for i, a := range cl.args {
+		if a.known && a.s == "-c" && i+1 < len(cl.args) {
+			return cl.runString(cl.args[i+1], cl.in.user)
+		}
+		if a.known && !strings.HasPrefix(a.s, "-") {
+			if _, ok := recognizers[path.Base(a.s)]; ok {
+				return cl.rerun(cl.args[i:])
+			}
+			cl.unhandled("runs the shell script " + a.s)
+			return maybe
+		}
+	}
+	return maybe
+}
+
+// chattr sets file attributes: a tmpfiles "h" line.
+func chattr(cl *call) tri {
+	var attrs string
+	var paths []value
+	for _, a := range cl.args {
+		switch {
+		case !a.known:
+			cl.unhandled("chattr with an argument the analysis cannot resolve: " + a.s)
+			return maybe
+		case attrs == "" && (strings.HasPrefix(a.s, "+") || strings.HasPrefix(a.s, "-") || strings.HasPrefix(a.s, "=")) && len(a.s) > 1 && a.s[1] != 'R':
+			attrs = a.s
+		case strings.HasPrefix(a.s, "-"):
+		default:
+			paths = append(paths, a)
+		}
+	}
+	if attrs == "" || !cl.paths(paths) {
+		return maybe
+	}
+	for _, p := range paths {
+		if areaOf(p) != areaState && areaOf(p) != areaEtc {
+			cl.unhandled("chattr outside /etc and /var: " + p.s)
+			return maybe
+		}
+		cl.tmpfile(path.Clean(p.s), "h").Argument = attrs
+	}
+	return yes
+}
+
+// python runs Python: py_compile only writes bytecode.
+func python(cl *call) tri {
+	for _, a := range cl.args {
+		if a.known && (strings.HasSuffix(a.s, "/py_compile.py") || a.s == "py_compile" || strings.HasSuffix(a.s, "/compileall.py")) {
+			cl.ignore(harmless["py3compile"])
+			return yes
+		}
+	}
+	cl.unhandled("runs a Python program")
+	return maybe
+}
+
+func envCommand(cl *call) tri {
+	args := cl.args
+	for len(args) > 0 && args[0].known && (strings.Contains(args[0].s, "=") || strings.HasPrefix(args[0].s, "-")) {
+		args = args[1:]
+	}
+	if len(args) == 0 {
+		return maybe
+	}
+	return cl.rerun(args)
+}
+
+// skipArgs runs the wrapped command after n option arguments (nice,
+// timeout).
+func skipArgs(n int) func(*call) tri {
+	return func(cl *call) tri {
+		args, _ := leadingOptions(cl.args)
+		if len(args) < n {
+			return maybe
+		}
+		return cl.rerun(args[n:])
+	}
+}
+
+// apacheEnable is a2enmod, a2enconf and a2ensite: a link in
+// /etc/apache2/KIND-enabled to ../KIND-available/NAME.
+func apacheEnable(kind, ext string) func(*call) tri {
+	return func(cl *call) tri {
+		for _, a := range cl.args {
+			if a.known && strings.HasPrefix(a.s, "-") {
+				continue
+			}
+			if !a.known {
+				cl.unhandled(cl.name + " of a name the analysis cannot resolve: " + a.s)
+				return maybe
+			}
+			name := strings.TrimSuffix(a.s, ext)
+			exts := []string{ext}
+			if kind == "mods" {
+				exts = []string{".load", ".conf"}
+			}
+			for _, x := range exts {
+				avail := fmt.Sprintf("/etc/apache2/%s-available/%s%s", kind, name, x)
+				if x == ".conf" && kind == "mods" && cl.in.facts.test("-e", avail) == no {
+					continue
+				}
+				link := fmt.Sprintf("/etc/apache2/%s-enabled/%s%s", kind, name, x)
+				cl.addFile(File{Path: link, Kind: Link, Target: path.Join("..", kind+"-available", name+x)})
+			}
+		}
+		return yes
+	}
+}
+
+// runParts runs the programs in a directory: the kernel's hooks in
+// /etc/kernel (initramfs, boot loader) are what kiln does itself.
+func runParts(cl *call) tri {
+	for _, a := range cl.args {
+		if a.known && under(a.s, "/etc/kernel") {
+			cl.ignore("the kernel's hooks (initramfs, boot loader): kiln builds the initrd and boot entries itself")
+			return yes
+		}
+	}
+	cl.unhandled("run-parts runs every program in a directory")
+	return maybe
+}
+
+// perl -e ” only checks that perl runs; other Perl programs are not read.
+func perl(cl *call) tri {
+	if len(cl.args) == 2 && cl.args[0].s == "-e" && cl.args[1].known && strings.TrimSpace(cl.args[1].s) == "" {
+		return yes
+	}
+	cl.unhandled("runs a Perl program")
+	return maybe
+}

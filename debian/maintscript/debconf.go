@@ -1,0 +1,179 @@
+package maintscript
+
+import (
+	"strings"
+)
+
+// question is one template of the package's debconf templates file.
+type question struct {
+	name, typ, def, choices string
+	hasDefault              bool
+}
+
+// parseTemplates reads a debconf templates file (RFC 822 stanzas).
+func parseTemplates(b []byte) map[string]question {
+	out := map[string]question{}
+	var q question
+	flush := func() {
+		if q.name != "" {
+			out[q.name] = q
+		}
+		q = question{}
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.TrimSpace(l) == "" {
+			flush()
+			continue
+		}
+		if l[0] == ' ' || l[0] == '\t' {
+			continue
+		}
+		k, v, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		switch k {
+		case "Template":
+			if q.name != "" {
+				flush()
+			}
+			q.name = v
+		case "Type":
+			q.typ = v
+		case "Default":
+			q.def, q.hasDefault = v, true
+		case "Choices":
+			q.choices = v
+		}
+	}
+	flush()
+	return out
+}
+
+// debconfDB is the debconf database as a fresh, non-interactive install
+// on kiln has it: answers given in the configuration, else what a script
+// set, else the template's default.
+type debconfDB struct {
+	templates map[string]question
+	answers   map[string]string
+	set       map[string]value
+	substs    map[string]map[string]value // db_subst: question → key → value
+}
+
+func newDebconfDB(t map[string]question, answers map[string]string) *debconfDB {
+	return &debconfDB{templates: t, answers: answers, set: map[string]value{}, substs: map[string]map[string]value{}}
+}
+
+// choices is a question's Choices with db_subst's values put in.
+func (db *debconfDB) choices(q string) value {
+	t, ok := db.templates[q]
+	if !ok {
+		return unknown("$RET")
+	}
+	out := t.choices
+	for k, v := range db.substs[q] {
+		if !v.known {
+			if strings.Contains(out, "${"+k+"}") {
+				return unknown("$RET")
+			}
+			continue
+		}
+		out = strings.ReplaceAll(out, "${"+k+"}", v.s)
+	}
+	return lit(out)
+}
+
+// get is a question's value; unknown for a question the package has no
+// template for (another package's, or a shared one) and no answer.
+func (db *debconfDB) get(q string) value {
+	if a, ok := db.answers[q]; ok {
+		return lit(a)
+	}
+	if v, ok := db.set[q]; ok {
+		return v
+	}
+	if t, ok := db.templates[q]; ok {
+		if t.typ == "boolean" && !t.hasDefault {
+			return lit("false")
+		}
+		return lit(t.def)
+	}
+	return unknown("$RET")
+}
+
+// debconfCommand is a db_* command of confmodule. Asking, reading and
+// setting questions are declarations; the rest (db_go, db_stop, ...)
+// only drive the conversation.
+func debconfCommand(cl *call) tri {
+	db := cl.in.db
+	arg := func(i int) value {
+		if i < len(cl.args) {
+			return cl.args[i]
+		}
+		return unknown("")
+	}
+	switch cl.name {
+	case "db_get":
+		q := arg(0)
+		v := unknown("$RET")
+		if q.known {
+			v = db.get(q.s)
+		}
+		cl.e.set("RET", v)
+		cl.declareDebconf(q, "get", v)
+		if v.known {
+			return yes
+		}
+		return maybe
+	case "db_input":
+		cl.declareDebconf(arg(1), "input", value{})
+		return maybe
+	case "db_set":
+		q, v := arg(0), joinValues(cl.args[min(1, len(cl.args)):], " ")
+		if q.known {
+			db.set[q.s] = v
+		}
+		cl.declareDebconf(q, "set", v)
+		return yes
+	case "db_fget":
+		if f := arg(1); f.known && f.s == "seen" {
+			cl.e.set("RET", lit("false"))
+		} else {
+			cl.e.set("RET", unknown("$RET"))
+		}
+		return yes
+	case "db_subst":
+		if q, k := arg(0), arg(1); q.known && k.known {
+			if db.substs[q.s] == nil {
+				db.substs[q.s] = map[string]value{}
+			}
+			db.substs[q.s][k.s] = joinValues(cl.args[min(2, len(cl.args)):], " ")
+		}
+		return yes
+	case "db_metaget":
+		if q, f := arg(0), arg(1); q.known && f.known && (f.s == "choices" || f.s == "Choices") {
+			cl.e.set("RET", db.choices(q.s))
+			return yes
+		}
+		cl.e.set("RET", unknown("$RET"))
+		return yes
+	case "db_x_loadtemplatefile", "db_capb", "db_version", "db_register":
+		cl.e.set("RET", unknown("$RET"))
+		return yes
+	}
+	return yes
+}
+
+func (cl *call) declareDebconf(q value, op string, v value) {
+	d := Debconf{Question: q.s, Op: op, From: cl.source()}
+	if t, ok := cl.in.db.templates[q.s]; ok {
+		d.Type, d.Default = t.typ, t.def
+	}
+	if op != "input" {
+		d.Value, d.Known = v.s, v.known
+	}
+	if cl.in.once(d) {
+		cl.in.an.Debconf = append(cl.in.an.Debconf, d)
+	}
+}

@@ -1,0 +1,126 @@
+package maintscript
+
+import (
+	"maps"
+	"slices"
+	"strconv"
+)
+
+// A value is what a word expands to, as far as the analysis knows it.
+type value struct {
+	s     string // the text; for an unknown value, the word as written
+	known bool
+	temp  int // > 0: a temporary file mktemp made (its number in the script)
+}
+
+func lit(s string) value       { return value{s: s, known: true} }
+func unknown(s string) value   { return value{s: s} }
+func (v value) String() string { return v.s }
+
+// tri is a condition's outcome: no, yes, or maybe (not decidable).
+type tri int8
+
+const (
+	no tri = iota
+	yes
+	maybe
+)
+
+func (t tri) not() tri {
+	switch t {
+	case yes:
+		return no
+	case no:
+		return yes
+	}
+	return maybe
+}
+
+func triOf(b bool) tri {
+	if b {
+		return yes
+	}
+	return no
+}
+
+// flow is how a path through the script goes on.
+type flow uint8
+
+const (
+	running  flow = iota
+	exited        // exit: the script ends on this path
+	returned      // return: the function ends on this path
+	broke         // break or continue: the loop body ends on this path
+)
+
+// env is the shell state on one path: variables, positional parameters
+// and whether the path still runs. Branches work on clones and are joined.
+type env struct {
+	vars  map[string]value
+	args  []value // $1 ...
+	state flow
+	cwd   value // the working directory (dpkg runs scripts in /)
+	// opaque is set once the script sourced a file the analysis cannot
+	// read: a variable it never saw set may then hold anything.
+	opaque bool
+}
+
+func (e *env) clone() *env {
+	c := *e
+	c.vars = maps.Clone(e.vars)
+	c.args = append([]value(nil), e.args...)
+	return &c
+}
+
+func (e *env) get(name string) (value, bool) {
+	v, ok := e.vars[name]
+	return v, ok
+}
+
+func (e *env) set(name string, v value) { e.vars[name] = v }
+
+// join makes e the state after two alternative paths a and b. A path
+// that ended contributes nothing to the variables after the join.
+func (e *env) join(a, b *env) {
+	switch {
+	case a.state != running && b.state == running:
+		*e = *b
+		return
+	case b.state != running && a.state == running:
+		*e = *a
+		return
+	case a.state != running && b.state != running:
+		// Both ended: the one that resumes later (return, break) wins.
+		if a.state == exited {
+			*e = *b
+		} else {
+			*e = *a
+		}
+		return
+	}
+	vars := map[string]value{}
+	for k, va := range a.vars {
+		if vb, ok := b.vars[k]; ok && va == vb {
+			vars[k] = va
+		} else {
+			vars[k] = unknown("$" + k)
+		}
+	}
+	for k := range b.vars {
+		if _, ok := a.vars[k]; !ok {
+			vars[k] = unknown("$" + k)
+		}
+	}
+	args := a.args
+	if !slices.Equal(a.args, b.args) {
+		args = nil
+		for i := range max(len(a.args), len(b.args)) {
+			args = append(args, unknown("$"+strconv.Itoa(i+1)))
+		}
+	}
+	cwd := a.cwd
+	if a.cwd != b.cwd {
+		cwd = unknown("$PWD")
+	}
+	*e = env{vars: vars, args: args, state: running, cwd: cwd, opaque: a.opaque || b.opaque}
+}

@@ -1,0 +1,417 @@
+package maintscript
+
+import (
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+)
+
+// Files a script makes: links, copies of templates (with edits), text
+// written into them, and what removing them undoes.
+
+func ln(cl *call) tri {
+	o := parseOptions(cl.args, map[string]bool{"t": true, "target-directory": true, "S": true, "suffix": true})
+	if len(o.pos) != 2 || !o.pos[0].known || !cl.paths(o.pos[1:]) {
+		if len(o.pos) != 2 || !o.pos[0].known {
+			cl.unhandled("ln with other than TARGET LINK")
+		}
+		return maybe
+	}
+	if !o.has("s", "symbolic") {
+		cl.unhandled("ln without -s (a hard link)")
+		return maybe
+	}
+	target, link := o.pos[0].s, path.Clean(o.pos[1].s)
+	if k, _ := cl.in.facts.kind(link); k == 'd' && !o.has("T", "no-target-directory", "n") {
+		link = path.Join(link, path.Base(target))
+	}
+	switch areaOf(lit(link)) {
+	case areaStore:
+		if k, t := cl.in.facts.kind(link); k == 'l' && t == target {
+			cl.ignore("the closure ships this link already")
+		} else {
+			cl.addFile(File{Path: link, Kind: Link, Target: target})
+		}
+	case areaEtc:
+		cl.addFile(File{Path: link, Kind: Link, Target: target})
+	case areaState:
+		t := cl.tmpfile(link, "L")
+		if t.Type == "r" || t.Type == "R" {
+			t.Type = "L+" // replaces what the package shipped there
+		}
+		t.Argument = target
+		cl.in.facts.makeLink(link, target)
+	case areaTemp:
+	case areaLocal:
+		cl.ignore(localReason)
+	default:
+		cl.unhandled("makes a link outside /etc and /var: " + link)
+		return maybe
+	}
+	return yes
+}
+
+func cp(cl *call) tri {
+	o := parseOptions(cl.args, map[string]bool{"t": true, "target-directory": true, "S": true, "suffix": true})
+	if len(o.pos) != 2 {
+		cl.unhandled("cp of several files")
+		return maybe
+	}
+	return copyFile(cl, o.pos[0], o.pos[1])
+}
+
+func mv(cl *call) tri {
+	o := parseOptions(cl.args, map[string]bool{"t": true, "target-directory": true, "S": true, "suffix": true})
+	if len(o.pos) != 2 {
+		cl.unhandled("mv of several files")
+		return maybe
+	}
+	src := o.pos[0]
+	if src.temp == 0 && src.known && cl.in.facts.test("-e", src.s) != yes {
+		cl.ignore("moves a file left by an older version: a fresh system has none")
+		return yes
+	}
+	return copyFile(cl, src, o.pos[1])
+}
+
+// copyFile makes dst a copy of src (a file the closure ships, or a
+// temporary file the script wrote): a File in /etc, a tmpfiles "C" entry
+// under /var.
+func copyFile(cl *call, src, dst value) tri {
+	vs := []value{src, dst}
+	if !cl.paths(vs) {
+		return maybe
+	}
+	src, dst = vs[0], vs[1]
+	if k, _ := cl.in.facts.kind(dst.s); k == 'd' {
+		dst = lit(path.Join(dst.s, path.Base(src.s)))
+	}
+	f := File{Path: path.Clean(dst.s), Kind: Copy, Template: src.s}
+	if src.temp > 0 {
+		t := cl.in.tempFiles[src.temp]
+		if t == nil {
+			cl.unhandled("installs a file the script generated in a way the analysis does not follow")
+			return maybe
+		}
+		f.Kind, f.Template, f.Edits, f.Content = t.Kind, t.Template, t.Edits, t.Content
+	}
+	if src.temp == 0 && cl.file(path.Clean(src.s)) != nil && cl.name == "mv" {
+		// Moving what the script made (ln -s x a.tmp; mv a.tmp a).
+		old := *cl.file(path.Clean(src.s))
+		f.Kind, f.Template, f.Target, f.Edits, f.Content = old.Kind, old.Template, old.Target, old.Edits, old.Content
+		cl.dropFile(old.Path)
+		if f.Kind == Link && areaOf(dst) == areaStore {
+			if fsys, name, fi := cl.in.facts.find(f.Path); fi != nil && fi.Mode()&fs.ModeSymlink != 0 {
+				if t, _ := fs.ReadLink(fsys, name); t == f.Target {
+					// The link the package ships, put back as it was.
+					cl.dropFile(f.Path)
+					delete(cl.in.facts.made, f.Path)
+					cl.ignore("the closure ships this link already")
+					return yes
+				}
+			}
+		}
+	}
+	switch areaOf(dst) {
+	case areaEtc, areaStore:
+		cl.addFile(f)
+	case areaState:
+		if f.Kind != Copy || len(f.Edits) > 0 {
+			cl.unhandled("writes a generated file under /var: " + dst.s)
+			return maybe
+		}
+		t := cl.tmpfile(f.Path, "C")
+		t.Argument = f.Template
+		cl.in.facts.make(f.Path, 'f')
+	case areaTemp:
+		if dst.temp > 0 {
+			cl.in.tempFiles[dst.temp] = &f
+		}
+	default:
+		cl.unhandled("copies a file outside /etc and /var: " + dst.s)
+		return maybe
+	}
+	return yes
+}
+
+// unmake drops what this analysis declared at p (and under it): a file
+// made and removed again leaves nothing. It reports whether there was one.
+func (cl *call) unmake(p string) bool {
+	found := false
+	for _, f := range append([]File(nil), cl.in.an.Files...) {
+		if under(f.Path, p) {
+			found = true
+			cl.dropFile(f.Path)
+		}
+	}
+	var tmp []Tmpfile
+	for _, t := range cl.in.an.Tmpfiles {
+		if !t.Shipped && under(t.Path, p) {
+			found = true
+			for _, src := range t.From {
+				n := Note{Reason: "made a path the script later removed: nothing of it remains", From: src}
+				if cl.in.once(n) {
+					cl.in.an.Ignored = append(cl.in.an.Ignored, n)
+				}
+			}
+			continue
+		}
+		tmp = append(tmp, t)
+	}
+	cl.in.an.Tmpfiles = tmp
+	for m := range cl.in.facts.made {
+		if under(m, p) {
+			delete(cl.in.facts.made, m)
+		}
+	}
+	return found
+}
+
+// dropFile removes this analysis's File at p, noting the commands that
+// had made it: nothing of them remains.
+func (cl *call) dropFile(p string) {
+	var out []File
+	for _, f := range cl.in.an.Files {
+		if f.Path != p {
+			out = append(out, f)
+			continue
+		}
+		for _, src := range f.From {
+			n := Note{Reason: "made a file the script later moved or removed: nothing of it remains", From: src}
+			if cl.in.once(n) {
+				cl.in.an.Ignored = append(cl.in.an.Ignored, n)
+			}
+		}
+	}
+	cl.in.an.Files = out
+}
+
+// rm of a path on a fresh install removes what an older version or a
+// previous run left: there is none, unless the package ships it.
+func rm(cl *call) tri {
+	o := parseOptions(cl.args, nil)
+	for _, p := range o.pos {
+		if p.temp > 0 || areaOf(p) == areaTemp {
+			continue
+		}
+		if !p.known {
+			cl.ignore("removes files named at run time (leftovers: a fresh system has none)")
+			return yes
+		}
+		if _, _, fi, own := cl.in.facts.findOwn(path.Clean(p.s)); fi != nil && own && !cl.in.facts.madeHere(p.s) {
+			// What the package ships goes: at boot (tmpfiles "r"/"R")
+			// under /var, or hidden by the overlay in /usr.
+			q := path.Clean(p.s)
+			switch areaOf(p) {
+			case areaState:
+				typ := "r"
+				if o.has("r", "R", "recursive") {
+					typ = "R"
+				}
+				cl.tmpfile(q, typ)
+			case areaStore:
+				cl.addFile(File{Path: q, Kind: Removed})
+			default:
+				cl.unhandled("removes a file the package ships: " + p.s)
+				return maybe
+			}
+			cl.in.facts.made[q] = madePath{kind: '-'}
+			continue
+		}
+		if cl.in.facts.madeHere(p.s) {
+			if !cl.unmake(path.Clean(p.s)) {
+				cl.unhandled("removes a file another package's script made: " + p.s)
+				return maybe
+			}
+		}
+	}
+	cl.ignore("removes leftovers of an older version or a previous run, or what the script made earlier")
+	return yes
+}
+
+// ucf installs a config file from a template (or a file the script
+// generated), keeping the admin's changes on upgrades: on kiln it is a
+// File of /etc.
+func ucf(cl *call) tri {
+	o := parseOptions(cl.args, map[string]bool{"src-dir": true, "state-dir": true, "sum-file": true})
+	if o.has("purge", "p") {
+		cl.ignore("forgets a config file on purge")
+		return yes
+	}
+	if len(o.pos) != 2 {
+		cl.unhandled("ucf without SOURCE DESTINATION")
+		return maybe
+	}
+	r := copyFile(cl, o.pos[0], o.pos[1])
+	if r == yes {
+		if f := cl.file(path.Clean(o.pos[1].s)); f != nil {
+			f.Register = true
+		}
+	}
+	return r
+}
+
+// sed filters a template into a file, or edits one in place.
+func sed(cl *call) tri {
+	var exprs []string
+	var files []value
+	inPlace := false
+	args := cl.args
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a.known && (a.s == "-e" || a.s == "--expression") && i+1 < len(args):
+			i++
+			exprs = append(exprs, args[i].s)
+		case a.known && (a.s == "-i" || strings.HasPrefix(a.s, "-i") || strings.HasPrefix(a.s, "--in-place")):
+			inPlace = true
+		case a.known && strings.HasPrefix(a.s, "-") && a.s != "-":
+		case len(exprs) == 0:
+			exprs = append(exprs, a.s)
+		default:
+			files = append(files, a)
+		}
+	}
+	if !inPlace && cl.stdout.s == "" && cl.stdout.temp == 0 {
+		quiet, ext := false, false
+		for _, a := range args {
+			quiet = quiet || a.s == "-n"
+			ext = ext || a.s == "-E" || a.s == "-r" || a.s == "--regexp-extended"
+		}
+		return sedFilter(cl, exprs, files, quiet, ext) // into a pipe or $(...)
+	}
+	for _, x := range append(files, lit(strings.Join(exprs, ";"))) {
+		if !x.known && x.temp == 0 {
+			cl.unhandled("sed with an expression or file the analysis cannot resolve: " + x.s)
+			return maybe
+		}
+	}
+	if inPlace {
+		for _, p := range files {
+			f := cl.file(path.Clean(p.s))
+			if f == nil || f.Kind == Link {
+				cl.unhandled("edits a file in place that the script did not make: " + p.s)
+				return maybe
+			}
+			f.Edits = append(f.Edits, sedEdit(exprs))
+		}
+		return yes
+	}
+	if len(files) == 0 {
+		quiet, ext := false, false
+		for _, a := range args {
+			quiet = quiet || a.s == "-n"
+			ext = ext || a.s == "-E" || a.s == "-r"
+		}
+		return sedFilter(cl, exprs, nil, quiet, ext) // its input into a file
+	}
+	if len(files) != 1 {
+		cl.unhandled("sed of several files into one")
+		return maybe
+	}
+	return written(cl, File{Kind: Copy, Template: files[0].s, Edits: []Edit{sedEdit(exprs)}})
+}
+
+func sedEdit(exprs []string) Edit {
+	e := Edit{Tool: "sed"}
+	for _, x := range exprs {
+		e.Args = append(e.Args, "-e", x)
+	}
+	return e
+}
+
+// cat copies files (or a here-document) into its output.
+func cat(cl *call) tri {
+	if cl.stdout.s == "" && cl.stdout.temp == 0 {
+		// Output for a pipe or $(...): known for one file with a known text.
+		if len(cl.args) == 1 && cl.args[0].known {
+			if f := cl.file(cl.args[0].s); f != nil && f.Kind == Content && len(f.Edits) == 0 {
+				v := lit(f.Content)
+				cl.out = &v
+			} else if b, err := cl.in.facts.read(cl.args[0].s); err == nil && b != nil && !cl.in.facts.madeHere(cl.args[0].s) {
+				v := lit(string(b))
+				cl.out = &v
+			}
+		}
+		return maybe
+	}
+	if cl.stdin != nil && len(cl.args) == 0 {
+		return writeFile(cl)
+	}
+	if len(cl.args) != 1 || !cl.args[0].known {
+		cl.unhandled("cat of several files into one")
+		return maybe
+	}
+	if cl.args[0].s == "/dev/null" {
+		return written(cl, File{Kind: Content})
+	}
+	return written(cl, File{Kind: Copy, Template: cl.args[0].s})
+}
+
+// writeFile is a command whose output goes into a file: with a known
+// text (echo, printf, a here-document) the file has that content.
+func writeFile(cl *call) tri {
+	if cl.stdin == nil || !cl.stdin.known || (cl.name != "cat" && cl.name != "echo" && cl.name != "printf") {
+		cl.unhandled(fmt.Sprintf("writes %s with %s", cl.stdout.s, cl.name))
+		return maybe
+	}
+	return written(cl, File{Kind: Content, Content: cl.stdin.s})
+}
+
+// written records f as the content of cl's output file.
+func written(cl *call, f File) tri {
+	dst := cl.stdout
+	if dst.temp > 0 {
+		cl.in.tempFiles[dst.temp] = &f
+		return yes
+	}
+	if v := []value{dst}; cl.paths(v) {
+		dst = v[0]
+	} else {
+		return maybe
+	}
+	f.Path = path.Clean(dst.s)
+	if cl.appendOut {
+		old := cl.file(f.Path)
+		switch {
+		case old != nil && old.Kind == Content && len(old.Edits) == 0 && f.Kind == Content:
+			f.Content = old.Content + f.Content
+		case old != nil && old.Kind != Link && old.Kind != Directory:
+			// Appended to a file the scripts made from a template.
+			add := Edit{Tool: "append", Args: []string{f.Content}}
+			if f.Kind == Copy {
+				add = Edit{Tool: "append-file", Args: []string{f.Template}}
+			}
+			if len(f.Edits) > 0 {
+				cl.unhandled("appends an edited file to " + dst.s)
+				return maybe
+			}
+			old.Edits = append(old.Edits, add)
+			if src := cl.source(); !hasSource(old.From, src) {
+				old.From = append(old.From, src)
+			}
+			return yes
+		case cl.in.facts.test("-e", f.Path) != no:
+			cl.unhandled("appends to " + dst.s + ", which the closure ships or another script made")
+			return maybe
+		}
+	}
+	switch areaOf(dst) {
+	case areaEtc, areaStore:
+		cl.addFile(f)
+	case areaState:
+		if f.Kind != Content || strings.Contains(f.Content, "\n") && strings.TrimSuffix(f.Content, "\n") != strings.ReplaceAll(f.Content, "\n", "") {
+			cl.unhandled("writes a generated file under /var: " + dst.s)
+			return maybe
+		}
+		t := cl.tmpfile(f.Path, "f")
+		t.Argument = strings.TrimSuffix(f.Content, "\n")
+		cl.in.facts.make(f.Path, 'f')
+	case areaTemp:
+	default:
+		cl.unhandled(fmt.Sprintf("writes %s with %s", dst.s, cl.name))
+		return maybe
+	}
+	return yes
+}

@@ -1,0 +1,477 @@
+package maintscript
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// analyzeOne runs the analysis of one package made of files (names as
+// in a store path, e.g. ".kiln/control/postinst") against a closure that
+// ships closure's paths (a name ending in "/" is a directory, one
+// starting with "x:" an executable).
+func analyzeOne(t *testing.T, files map[string]string, closure []string, a Analyzer) *Analysis {
+	t.Helper()
+	pkg := fstest.MapFS{}
+	for name, text := range files {
+		pkg[name] = &fstest.MapFile{Data: []byte(text), Mode: 0o644}
+	}
+	cl := fstest.MapFS{}
+	for _, p := range closure {
+		switch {
+		case strings.HasSuffix(p, "/"):
+			cl[strings.TrimSuffix(p, "/")] = &fstest.MapFile{Mode: 0o755 | 1<<31}
+		case strings.HasPrefix(p, "x:"):
+			cl[p[2:]] = &fstest.MapFile{Mode: 0o755}
+		default:
+			cl[p] = &fstest.MapFile{Mode: 0o644}
+		}
+	}
+	for name, f := range pkg {
+		cl[name] = f
+	}
+	a.Closure = cl
+	an, err := a.Analyze("p", pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return an
+}
+
+// lines is the analysis as its Text, without the package line and the
+// provenance lines: one line per declaration or note.
+func summaryLines(an *Analysis) []string {
+	var out []string
+	for _, l := range strings.Split(an.Text(), "\n")[1:] {
+		if l != "" && !strings.HasPrefix(l, "  ") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+const postinst = ".kiln/control/postinst"
+
+// TestRecognizers: each recognizer on the script forms the archive uses.
+func TestRecognizers(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		files   map[string]string
+		closure []string
+		a       Analyzer
+		want    []string
+	}{{
+		name: "adduser system user with its group and home",
+		files: map[string]string{postinst: `#!/bin/sh
+set -e
+if [ "$1" = configure ]; then
+	adduser --system --home /var/lib/redis --quiet --group redis || true
+fi`},
+		want: []string{
+			"user redis system home=/var/lib/redis create-home shell=/usr/sbin/nologin",
+			"group redis system",
+		},
+	}, {
+		name: "adduser without --group puts the user in nogroup; addgroup and membership",
+		files: map[string]string{postinst: `#!/bin/sh
+adduser --system --no-create-home --home /run/x --shell /bin/false --gecos "X daemon" --uid 120 x
+addgroup --system --gid 130 xg
+adduser x xg`},
+		want: []string{
+			`user x system uid=120 group=nogroup home=/run/x shell=/bin/false comment="X daemon"`,
+			"group xg system gid=130",
+			"member x of xg",
+		},
+	}, {
+		name: "useradd and groupadd",
+		files: map[string]string{postinst: `#!/bin/sh
+groupadd -r -g 99 svc
+useradd -r -M -d /var/lib/svc -s /usr/sbin/nologin -g svc -G adm,systemd-journal -c "Svc" svc
+usermod -a -G dialout svc`},
+		want: []string{
+			`user svc system group=svc groups=adm,systemd-journal home=/var/lib/svc shell=/usr/sbin/nologin comment="Svc"`,
+			"group svc system gid=99",
+			"member svc of dialout",
+		},
+	}, {
+		name: "sysusers.d and tmpfiles.d files the package ships",
+		files: map[string]string{
+			"usr/lib/sysusers.d/p.conf":  "# users\nu p - \"P daemon\" /var/lib/p\ng pgroup 777\nm p pgroup\n",
+			"usr/lib/tmpfiles.d/p.conf":  "d /var/lib/p 0750 p p -\nL /etc/p.conf - - - - /usr/share/p/p.conf\n",
+			".kiln/control/postinst":     "#!/bin/sh\nsystemd-sysusers p.conf\nsystemd-tmpfiles --create p.conf >/dev/null || true\n",
+			".kiln/control/conffiles":    "",
+			".kiln/control/control":      "Package: p\nVersion: 1.0-1\n",
+			"usr/share/doc/p/copyright":  "",
+			"usr/lib/tmpfiles.d/README":  "not a conf file",
+			"usr/lib/sysusers.d/.hidden": "",
+		},
+		want: []string{
+			`user p system home=/var/lib/p shell=/usr/sbin/nologin comment="P daemon"`,
+			"group p system",
+			"group pgroup system gid=777",
+			"member p of pgroup",
+			"tmpfiles d /var/lib/p 0750 p p - (shipped)",
+			"tmpfiles L /etc/p.conf - - - - /usr/share/p/p.conf (shipped)",
+			"ignored: applies the package's sysusers.d files, declared from the files themselves",
+			"ignored: applies the package's tmpfiles.d files, declared from the files themselves",
+		},
+	}, {
+		name:  "dh_installsystemd: enabled and started on a fresh install",
+		files: map[string]string{postinst: dhEnable("x.service") + dhStart("x.service")},
+		want: []string{
+			"unit enable x.service",
+			"unit start x.service (if enabled)",
+			"ignored: removes a mask a removal left: a fresh system has none",
+			"ignored: systemctl daemon-reload: the switch reloads systemd",
+		},
+	}, {
+		name: "dh_installsystemd --no-enable registers the unit but leaves it disabled",
+		files: map[string]string{postinst: `#!/bin/sh
+if [ "$1" = "configure" ] || [ "$1" = "abort-upgrade" ] || [ "$1" = "abort-deconfigure" ] || [ "$1" = "abort-remove" ] ; then
+	if deb-systemd-helper debian-installed 'nftables.service'; then
+		deb-systemd-helper unmask 'nftables.service' >/dev/null || true
+		if deb-systemd-helper --quiet was-enabled 'nftables.service'; then
+			deb-systemd-helper enable 'nftables.service' >/dev/null || true
+		fi
+	fi
+	deb-systemd-helper update-state 'nftables.service' >/dev/null || true
+fi`},
+		want: []string{"unit no-enable nftables.service"},
+	}, {
+		name: "restart only on upgrade: the fresh install starts",
+		files: map[string]string{postinst: `#!/bin/sh
+if [ -n "$2" ]; then
+	_dh_action=restart
+else
+	_dh_action=start
+fi
+deb-systemd-invoke $_dh_action 'x.service' >/dev/null || true
+if dpkg --compare-versions "$2" lt-nl 1.0; then
+	touch /var/lib/x/migrated
+fi`},
+		want: []string{"unit start x.service (if enabled)"},
+	}, {
+		name: "dh_installinit with a native unit: the init script is skipped",
+		files: map[string]string{postinst: `#!/bin/sh
+if [ -x "/etc/init.d/x" ]; then
+	update-rc.d x defaults >/dev/null
+	invoke-rc.d --skip-systemd-native x start || exit 1
+fi`},
+		closure: []string{"x:etc/init.d/x", "lib/systemd/system/x.service"},
+		want: []string{
+			"ignored: init script links: systemd runs the native x.service instead",
+			"ignored: skipped: systemd has the native x.service",
+		},
+	}, {
+		name: "dh_installinit without a native unit: systemd-sysv-generator's unit is enabled",
+		files: map[string]string{postinst: `#!/bin/sh
+update-rc.d y defaults >/dev/null
+invoke-rc.d --skip-systemd-native y start`},
+		closure: []string{"x:etc/init.d/y"},
+		want:    []string{"unit enable y.service (sysv)", "unit start y.service (sysv)"},
+	}, {
+		name: "update-alternatives with slaves; the highest priority wins",
+		files: map[string]string{postinst: `#!/bin/sh
+update-alternatives --quiet --install /usr/bin/awk awk /usr/bin/mawk 5 \
+	--slave /usr/share/man/man1/awk.1.gz awk.1.gz /usr/share/man/man1/mawk.1.gz
+update-alternatives --install /usr/bin/awk awk /usr/bin/gawk 10`},
+		want: []string{
+			"alternative awk /usr/bin/awk -> /usr/bin/mawk priority 5; slave awk.1.gz /usr/share/man/man1/awk.1.gz -> /usr/share/man/man1/mawk.1.gz",
+			"alternative awk /usr/bin/awk -> /usr/bin/gawk priority 10",
+		},
+	}, {
+		name: "mkdir, chown, chmod and dpkg-statoverride under /var and /etc fold into tmpfiles entries",
+		files: map[string]string{postinst: `#!/bin/sh
+DIR=/var/log/x
+mkdir -p $DIR
+if ! dpkg-statoverride --list $DIR >/dev/null 2>&1; then
+	chown x:adm $DIR
+	chmod 2750 $DIR
+fi
+install -d -m 0755 -o x -g x /run/x
+dpkg-statoverride --update --add root x 0640 /etc/x/secret.conf
+touch /var/log/x/x.log
+chown -R x /var/lib/x`},
+		want: []string{
+			"tmpfiles d /var/log/x 2750 x adm -",
+			"tmpfiles d /run/x 0755 x x -",
+			"tmpfiles z /etc/x/secret.conf 0640 root x -",
+			"tmpfiles f /var/log/x/x.log - - - -",
+			"tmpfiles Z /var/lib/x - x - -",
+		},
+	}, {
+		name: "setcap, a setuid statoverride and chmod u+s in the store are wrappers",
+		files: map[string]string{postinst: `#!/bin/sh
+if command -v setcap > /dev/null && setcap cap_net_raw+ep /usr/bin/ping; then
+	:
+else
+	chmod u+s /usr/bin/ping
+fi
+dpkg-statoverride --update --add root crontab 2755 /usr/bin/crontab`},
+		closure: []string{"x:usr/sbin/setcap", "x:usr/bin/ping", "x:usr/bin/crontab"},
+		want: []string{
+			"wrapper /usr/bin/ping capabilities=cap_net_raw+ep",
+			"wrapper /usr/bin/crontab owner=root group=crontab mode=2755",
+		},
+	}, {
+		name: "ucf and cp of templates, a link, a here-document and a sed-edited template are /etc files",
+		files: map[string]string{postinst: `#!/bin/sh
+ucf /usr/share/x/x.conf /etc/x/x.conf
+ucfr x /etc/x/x.conf
+ln -s /etc/x/sites-available/default /etc/x/sites-enabled/default
+cat > /etc/x/motd <<EOF
+hello $(hostname)
+EOF
+TMP=$(mktemp)
+sed -e "s/^port =.*/port = 80/" /usr/share/x/y.conf > $TMP
+chmod 644 $TMP
+ucf --debconf-ok $TMP /etc/x/y.conf
+rm -f $TMP`},
+		closure: []string{"usr/share/x/x.conf", "usr/share/x/y.conf", "etc/x/sites-enabled/"},
+		a:       Analyzer{HostName: "web1.example.org"},
+		want: []string{
+			"file /etc/x/x.conf copy of /usr/share/x/x.conf (ucf)",
+			"file /etc/x/sites-enabled/default link -> /etc/x/sites-available/default",
+			`file /etc/x/motd content "hello web1\n"`,
+			`file /etc/x/y.conf copy of /usr/share/x/y.conf edit sed "-e s/^port =.*/port = 80/" (ucf)`,
+			"ignored: registers a config file with ucf: kiln's /etc is generated",
+			"ignored: removes leftovers of an older version or a previous run, or what the script made earlier",
+		},
+	}, {
+		name: "debconf: a template's default decides, an answer overrides it",
+		files: map[string]string{
+			".kiln/control/templates": "Template: x/enable\nType: boolean\nDefault: true\nDescription: Enable?\n\nTemplate: x/port\nType: string\nDefault: 80\nDescription: Port:\n",
+			".kiln/control/config":    "#!/bin/sh\n. /usr/share/debconf/confmodule\ndb_input medium x/port || true\ndb_go\n",
+			postinst: `#!/bin/sh
+. /usr/share/debconf/confmodule
+db_get x/enable
+if [ "$RET" = true ]; then
+	db_get x/port
+	echo "port $RET" > /etc/x.conf
+fi
+db_stop`,
+		},
+		a: Analyzer{Answers: map[string]string{"x/port": "8080"}},
+		want: []string{
+			`file /etc/x.conf content "port 8080\n"`,
+			"debconf input x/port type=string",
+			`debconf get x/enable type=boolean value="true"`,
+			`debconf get x/port type=string value="8080"`,
+		},
+	}, {
+		name: "triggers: interest runs postinst triggered; activating ldconfig is a cache",
+		files: map[string]string{
+			".kiln/control/triggers": "interest-noawait /usr/share/fonts\nactivate-noawait ldconfig\n",
+			postinst: `#!/bin/sh
+case "$1" in
+triggered) fc-cache -s ;;
+configure) update-ca-certificates --fresh ;;
+esac`,
+		},
+		want: []string{
+			"cache ldconfig",
+			"cache ca-certificates",
+			"cache fontconfig",
+			"trigger interest /usr/share/fonts (noawait)",
+			"trigger activate ldconfig (noawait)",
+		},
+	}, {
+		name: "first-run state: a cluster, snakeoil keys, host keys",
+		files: map[string]string{postinst: `#!/bin/sh
+VERSION=${DPKG_MAINTSCRIPT_PACKAGE##*-}
+pg_createcluster -u postgres --no-status $VERSION main
+make-ssl-cert generate-default-snakeoil --force-overwrite
+for t in rsa ed25519; do
+	if [ ! -f /etc/ssh/ssh_host_${t}_key ]; then
+		ssh-keygen -q -f /etc/ssh/ssh_host_${t}_key -N '' -t $t
+	fi
+done`},
+		want: []string{
+			"first-run postgresql-cluster creates=/var/lib/postgresql/p/main: pg_createcluster -u postgres --no-status p main",
+			"first-run ssl-cert-snakeoil creates=/etc/ssl/private/ssl-cert-snakeoil.key: make-ssl-cert generate-default-snakeoil --force-overwrite",
+			"first-run ssh-host-keys creates=/etc/ssh/ssh_host_rsa_key: ssh-keygen -q -f /etc/ssh/ssh_host_rsa_key -N  -t rsa",
+			"first-run ssh-host-keys creates=/etc/ssh/ssh_host_ed25519_key: ssh-keygen -q -f /etc/ssh/ssh_host_ed25519_key -N  -t ed25519",
+		},
+	}, {
+		name: "conffile moves and cleanups need nothing on a fresh system",
+		files: map[string]string{postinst: `#!/bin/sh
+set -e
+dpkg-maintscript-helper rm_conffile /etc/x/old.conf 1.0~ -- "$@"
+[ -x /usr/bin/gone ] || exit 0
+rm -f /etc/x/old.conf.dpkg-bak
+exit 0
+adduser never`},
+		want: []string{
+			"ignored: dpkg-maintscript-helper moves or removes an older version's conffiles and directories: a fresh system has none",
+		},
+	}, {
+		name: "a function's positional parameters, a loop, && and ||",
+		files: map[string]string{postinst: `#!/bin/sh
+setup() {
+	mkdir -p "$1" && chown "$2" "$1" || echo failed >&2
+}
+for d in /var/lib/a /var/lib/b; do setup $d a; done`},
+		want: []string{
+			"tmpfiles d /var/lib/a - a - -",
+			"tmpfiles d /var/lib/b - a - -",
+		},
+	}, {
+		name: "an undecidable condition follows both branches",
+		files: map[string]string{postinst: `#!/bin/sh
+if pidof x >/dev/null; then
+	systemctl start x.service
+else
+	systemctl enable x.service
+fi`},
+		want: []string{"unit start x.service", "unit enable x.service"},
+	}, {
+		name: "what nothing recognizes is unhandled, with its line and command",
+		files: map[string]string{postinst: `#!/bin/sh
+set -e
+/usr/lib/x/x-setup --init
+echo "$(date)" >> /etc/x.log`},
+		want: []string{
+			"UNHANDLED: no recognizer for x-setup",
+			"UNHANDLED: writes /etc/x.log with echo",
+		},
+	}, {
+		name: "removal: prerm and postrm need nothing",
+		files: map[string]string{
+			".kiln/control/prerm":  "#!/bin/sh\ndeb-systemd-invoke stop x.service\n",
+			".kiln/control/postrm": "#!/bin/sh\nif [ \"$1\" = purge ]; then\n\tdeluser x\n\trm -rf /var/lib/x\n\t/usr/lib/x/cleanup\nfi\n",
+		},
+		want: []string{
+			"ignored: stops units on removal: the switch stops the units a generation drops",
+			"ignored: removes an account: a fresh system has none to remove",
+			"ignored: removes leftovers of an older version or a previous run, or what the script made earlier",
+			"ignored: runs only on removal or purge (kiln never purges: state under /var stays, as apt remove leaves it): no recognizer for cleanup",
+		},
+	}, {
+		name: "a script in another language, and one that does not parse",
+		files: map[string]string{
+			postinst:                "#!/usr/bin/perl\nsystem('adduser x');\n",
+			".kiln/control/preinst": "#!/bin/sh\nif then fi\n",
+		},
+		want: []string{
+			"UNHANDLED: the script does not parse: preinst:2:1: `if` must be followed by a statement list",
+			"UNHANDLED: a perl script, which the analysis does not read",
+		},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			an := analyzeOne(t, tc.files, tc.closure, tc.a)
+			if d := cmp.Diff(tc.want, summaryLines(an)); d != "" {
+				t.Errorf("(-want +got):\n%s\nfull analysis:\n%s", d, an.Text())
+			}
+		})
+	}
+}
+
+func dhEnable(unit string) string {
+	return `#!/bin/sh
+# Automatically added by dh_installsystemd/13.11.4
+if [ "$1" = "configure" ] || [ "$1" = "abort-upgrade" ] || [ "$1" = "abort-deconfigure" ] || [ "$1" = "abort-remove" ] ; then
+	deb-systemd-helper unmask '` + unit + `' >/dev/null || true
+	if deb-systemd-helper --quiet was-enabled '` + unit + `'; then
+		deb-systemd-helper enable '` + unit + `' >/dev/null || true
+	else
+		deb-systemd-helper update-state '` + unit + `' >/dev/null || true
+	fi
+fi
+# End automatically added section
+`
+}
+
+func dhStart(unit string) string {
+	return `# Automatically added by dh_installsystemd/13.11.4
+if [ "$1" = "configure" ] || [ "$1" = "abort-upgrade" ] || [ "$1" = "abort-deconfigure" ] || [ "$1" = "abort-remove" ] ; then
+	if [ -d /run/systemd/system ]; then
+		systemctl --system daemon-reload >/dev/null || true
+		if [ -n "$2" ]; then
+			_dh_action=restart
+		else
+			_dh_action=start
+		fi
+		deb-systemd-invoke $_dh_action '` + unit + `' >/dev/null || true
+	fi
+fi
+# End automatically added section
+`
+}
+
+// TestProvenance: a declaration says where it comes from: script, line,
+// the command as written, the debhelper snippet and the function calls.
+func TestProvenance(t *testing.T) {
+	an := analyzeOne(t, map[string]string{postinst: "#!/bin/sh\nmk() {\n\tmkdir -p \\\n\t\t/var/lib/x\n}\n" + strings.TrimPrefix(dhEnable("x.service"), "#!/bin/sh\n") + "mk\n"}, nil, Analyzer{})
+	want := Source{Package: "p", Script: "postinst", Line: 3, Command: "mkdir -p /var/lib/x", Phase: Install, Via: []string{"postinst:16 mk"}}
+	if d := cmp.Diff([]Source{want}, an.Tmpfiles[0].From); d != "" {
+		t.Errorf("tmpfiles provenance (-want +got):\n%s", d)
+	}
+	u := an.Units[0].From
+	if u.Snippet != "dh_installsystemd/13.11.4" || u.Line != 10 || u.Command != "deb-systemd-helper enable 'x.service' >/dev/null" {
+		t.Errorf("unit provenance = %+v", u)
+	}
+	if got, want := u.String(), "p postinst line 10: deb-systemd-helper enable 'x.service' >/dev/null"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
+
+// TestChoose: Debian's auto mode picks the highest priority, the first
+// declared on a tie.
+func TestChoose(t *testing.T) {
+	alts := []Alternative{
+		{Name: "awk", Path: "/usr/bin/mawk", Priority: 5},
+		{Name: "pager", Path: "/usr/bin/less", Priority: 77},
+		{Name: "awk", Path: "/usr/bin/gawk", Priority: 10},
+		{Name: "pager", Path: "/usr/bin/more", Priority: 77},
+	}
+	var got []string
+	for _, a := range Choose(alts) {
+		got = append(got, a.Name+"="+a.Path)
+	}
+	if d := cmp.Diff([]string{"awk=/usr/bin/gawk", "pager=/usr/bin/less"}, got); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+}
+
+// TestCompareVersions: an empty old version (a fresh install) is earlier
+// than any for lt/le/..., later for the -nl forms, as dpkg says.
+func TestCompareVersions(t *testing.T) {
+	for _, tc := range []struct {
+		a, op, b string
+		want     tri
+	}{
+		{"", "lt", "1.0", yes}, {"", "lt-nl", "1.0", no}, {"", "gt-nl", "1.0", yes},
+		{"", "ge", "1.0", no}, {"", "eq", "", yes}, {"1.0-1", "lt", "1.0-2", yes},
+		{"2:1.0", "gt", "1:9.9", yes}, {"1.0~rc1", "lt", "1.0", yes}, {"1.0", "ne", "1.0", no},
+	} {
+		if got := compareVersions(lit(tc.a), lit(tc.op), lit(tc.b)); got != tc.want {
+			t.Errorf("dpkg --compare-versions %q %s %q = %v, want %v", tc.a, tc.op, tc.b, got, tc.want)
+		}
+	}
+	if got := compareVersions(unknown("$V"), lit("lt"), lit("1")); got != maybe {
+		t.Errorf("unknown version: %v, want maybe", got)
+	}
+}
+
+// TestJSON: the analysis round-trips through JSON, the form kiln audit
+// --json prints.
+func TestJSON(t *testing.T) {
+	an := analyzeOne(t, map[string]string{postinst: dhEnable("x.service") + "adduser --system --group x\n"}, nil, Analyzer{})
+	b, err := json.Marshal(an)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Analysis
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(an, &back); d != "" {
+		t.Errorf("round trip (-want +got):\n%s", d)
+	}
+	if !strings.Contains(string(b), `"units":[{"name":"x.service","op":"enable","from":{"package":"p","script":"postinst","line":6,`) {
+		t.Errorf("JSON = %s", b)
+	}
+}
