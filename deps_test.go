@@ -31,26 +31,27 @@ const module = "github.com/kiln-os/kiln"
 // the packages of the module its non-test files may import.
 var rules = map[string][]string{
 	// Helpers: each one a leaf or nearly.
-	"internal/fsutil":    nil,
-	"internal/parallel":  nil,
-	"internal/suggest":   nil,
-	"internal/versioned": nil,
-	"internal/testenv":   nil,
-	"internal/sshtest":   nil,
-	"internal/s3test":    {"internal/testenv"},
-	"internal/golden":    {"internal/fsutil"},
+	"internal/fsutil":     nil,
+	"internal/parallel":   nil,
+	"internal/suggest":    nil,
+	"internal/versioned":  nil,
+	"internal/testenv":    nil,
+	"internal/sshtest":    nil,
+	"internal/s3test":     {"internal/testenv"},
+	"internal/golden":     {"internal/fsutil"},
+	"internal/lineformat": nil,
 
 	// The contracts and the store, below everything of the domain.
-	"toplevel": {"internal/versioned"},
+	"toplevel": {"internal/versioned", "internal/lineformat"},
 	"store":    {"internal/fsutil", "internal/versioned"},
-	"modules":  {"internal/suggest"},
+	"modules":  {"internal/suggest", "internal/lineformat"},
 
 	// The domain.
 	"debian":             {"store", "internal/fsutil", "internal/parallel", "internal/suggest", "internal/versioned"},
-	"boot":               {"store", "toplevel", "internal/fsutil"},
+	"boot":               {"store", "toplevel", "internal/fsutil", "internal/lineformat"},
 	"boot/stage1":        {"toplevel"},
-	"activation":         {"store", "toplevel", "internal/fsutil", "internal/versioned"},
-	"system":             {"modules", "store", "debian", "debian/maintscript", "boot", "toplevel", "internal/fsutil"},
+	"activation":         {"store", "toplevel", "internal/fsutil", "internal/versioned", "internal/lineformat"},
+	"system":             {"modules", "store", "debian", "debian/maintscript", "boot", "toplevel", "internal/fsutil", "internal/lineformat"},
 	"debian/maintscript": nil,
 	"cache":              {"store", "internal/fsutil", "internal/parallel"},
 	"image":              {"store", "boot", "toplevel", "internal/fsutil", "internal/parallel"},
@@ -80,6 +81,7 @@ var testRules = map[string][]string{
 	"internal/sshtest":    nil,
 	"internal/s3test":     nil,
 	"internal/golden":     nil,
+	"internal/lineformat": nil,
 	"toplevel":            {"internal/golden"},
 	"store":               {"internal/golden", "internal/testenv"},
 	"modules":             {"modules", "internal/golden"},
@@ -103,7 +105,7 @@ var testRules = map[string][]string{
 
 // helpers are the internal packages the layout table leaves out.
 var helpers = []string{"internal/fsutil", "internal/parallel", "internal/suggest", "internal/versioned",
-	"internal/testenv", "internal/sshtest", "internal/s3test", "internal/golden"}
+	"internal/testenv", "internal/sshtest", "internal/s3test", "internal/golden", "internal/lineformat"}
 
 // forbidden are negative rules: a package that must not depend on an
 // import path (a prefix), directly or not.
