@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kiln-os/kiln/internal/lineformat"
 	"github.com/kiln-os/kiln/internal/versioned"
 )
 
@@ -17,6 +18,7 @@ type table struct {
 	name    string // "passwd", …
 	nfields int
 	rows    [][]string
+	made    map[int]bool // rows set by kiln (the others were read as they are)
 }
 
 func readTable(root, name string, nfields int) (*table, error) {
@@ -56,10 +58,19 @@ func (t *table) set(row []string) {
 	for i, r := range t.rows {
 		if len(r) == t.nfields && r[0] == row[0] {
 			t.rows[i] = row
+			t.mark(i)
 			return
 		}
 	}
 	t.rows = append(t.rows, row)
+	t.mark(len(t.rows) - 1)
+}
+
+func (t *table) mark(i int) {
+	if t.made == nil {
+		t.made = map[int]bool{}
+	}
+	t.made[i] = true
 }
 
 // byID returns the name of the row whose id field (index 2) is id, or "".
@@ -73,17 +84,30 @@ func (t *table) byID(id int) string {
 	return ""
 }
 
-func (t *table) bytes() []byte {
+// bytes returns the file. Rows kiln made go through the colon file
+// writer, which refuses a field that would add a record or a field; the
+// others are written back as they were read.
+func (t *table) bytes() ([]byte, error) {
 	var b bytes.Buffer
-	for _, r := range t.rows {
-		b.WriteString(strings.Join(r, ":"))
-		b.WriteByte('\n')
+	for i, r := range t.rows {
+		if !t.made[i] {
+			b.WriteString(strings.Join(r, ":") + "\n")
+			continue
+		}
+		line, err := lineformat.ColonRecord(r...)
+		if err != nil {
+			return nil, fmt.Errorf("/etc/%s entry %q: %w", t.name, r[0], err)
+		}
+		b.WriteString(line)
 	}
-	return b.Bytes()
+	return b.Bytes(), nil
 }
 
 func (t *table) clone() *table {
-	c := &table{name: t.name, nfields: t.nfields, rows: make([][]string, len(t.rows))}
+	c := &table{name: t.name, nfields: t.nfields, rows: make([][]string, len(t.rows)), made: map[int]bool{}}
+	for i := range t.made {
+		c.made[i] = true
+	}
 	for i, r := range t.rows {
 		c.rows[i] = append([]string{}, r...)
 	}

@@ -353,7 +353,11 @@ func ApplyUsers(root string, plan UsersPlan) error {
 		gid  int
 	}{{plan.group, 0o644, 0}, {plan.gshadow, 0o640, shadowGID}, {plan.passwd, 0o644, 0}, {shadow, 0o640, shadowGID}}
 	for _, f := range files {
-		if err := writeIfChanged(under(root, "/etc/"+f.t.name), f.t.bytes(), f.mode, 0, f.gid); err != nil {
+		data, err := f.t.bytes()
+		if err != nil {
+			return fmt.Errorf("apply users: %w", err)
+		}
+		if err := writeIfChanged(under(root, "/etc/"+f.t.name), data, f.mode, 0, f.gid); err != nil {
 			return fmt.Errorf("apply users: %w", err)
 		}
 	}

@@ -238,3 +238,28 @@ func snapshot(t *testing.T, root string) string {
 	}
 	return b.String()
 }
+
+// The account files' writer is the last line of defence: a row kiln makes
+// with a field that would add a record is refused, a line read from the
+// machine (a NIS "+" entry) is written back as it was.
+func TestTableRefusesInjectedRow(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(root+"/etc", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(root+"/etc/passwd", []byte("root:x:0:0:root:/root:/bin/sh\n+::::::\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tb, err := readTable(root, "passwd", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := tb.bytes(); err != nil || string(b) != "root:x:0:0:root:/root:/bin/sh\n+::::::\n" {
+		t.Fatalf("read back %q, %v", b, err)
+	}
+	tb.set([]string{"bob", "x", "1000", "100", "", "/home/bob", "/bin/bash\nevil2::0:0::/:/bin/sh"})
+	_, err = tb.bytes()
+	if want := `/etc/passwd entry "bob": field 7: "/bin/bash\nevil2::0:0::/:/bin/sh" contains a newline`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+}

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kiln-os/kiln/internal/fsutil"
+	"github.com/kiln-os/kiln/internal/lineformat"
 	"github.com/kiln-os/kiln/store"
 	"github.com/kiln-os/kiln/toplevel"
 )
@@ -97,9 +99,17 @@ func PlanESP(gens []Generation, current int, cfg LoaderConfig, existing fs.FS) (
 		}
 		plan.Files[kernel] = ESPFile{Source: g.Kernel, Keep: exists(existing, kernel)}
 		plan.Files[initrd] = ESPFile{Source: g.Initrd, Keep: exists(existing, initrd)}
-		plan.Files[EntriesDir+"/"+EntryName(g.N)] = ESPFile{Data: entryConf(g, "/"+kernel, "/"+initrd)}
+		entry, err := entryConf(g, "/"+kernel, "/"+initrd)
+		if err != nil {
+			return ESPPlan{}, fmt.Errorf("generation %d entry: %w", g.N, err)
+		}
+		plan.Files[EntriesDir+"/"+EntryName(g.N)] = ESPFile{Data: entry}
 	}
-	plan.Files[LoaderConf] = ESPFile{Data: loaderConf(cfg, current)}
+	conf, err := loaderConf(cfg, current)
+	if err != nil {
+		return ESPPlan{}, fmt.Errorf("loader.conf: %w", err)
+	}
+	plan.Files[LoaderConf] = ESPFile{Data: conf}
 	plan.Files[EntriesSrel] = ESPFile{Data: []byte("type1\n")}
 	if cfg.SystemdBoot != "" {
 		plan.Files[FallbackEFI] = ESPFile{Source: cfg.SystemdBoot}
@@ -165,8 +175,10 @@ func espName(logical string) (string, error) {
 	return KilnDir + "/" + p.Hash() + "-" + base, nil
 }
 
-func entryConf(g Generation, kernel, initrd string) []byte {
-	var b strings.Builder
+// entryConf writes generation g's entry. Its values come from a bootspec
+// read from the store, so they go through the entry grammar's writer: a
+// kernel parameter with a line break cannot add a line.
+func entryConf(g Generation, kernel, initrd string) ([]byte, error) {
 	version := "Generation " + strconv.Itoa(g.N)
 	if g.Label != "" {
 		version += " " + g.Label
@@ -174,25 +186,52 @@ func entryConf(g Generation, kernel, initrd string) []byte {
 	if !g.Created.IsZero() {
 		version += ", built " + g.Created.UTC().Format("2006-01-02")
 	}
-	fmt.Fprintf(&b, "title kiln\nsort-key kiln\nversion %s\n", version)
-	fmt.Fprintf(&b, "linux %s\ninitrd %s\n", kernel, initrd)
+	var l lineformat.Loader
+	l.Set("title", "kiln", "")
+	l.Set("sort-key", "kiln", "")
+	l.Set("version", version, "label")
+	l.Set("linux", kernel, "kernel")
+	l.Set("initrd", initrd, "initrd")
+	for _, p := range g.Params {
+		if p == "" || strings.ContainsAny(p, lineBreaks) {
+			return nil, fmt.Errorf("kernel.params: %q is not one kernel parameter", p)
+		}
+	}
 	opts := append([]string{"init=" + strings.TrimSuffix(g.Toplevel, "/") + "/init"}, g.Params...)
-	fmt.Fprintf(&b, "options %s\n", strings.Join(opts, " "))
-	return []byte(b.String())
+	l.Set("options", strings.Join(opts, " "), "kernel.params")
+	text, err := l.Text()
+	return []byte(text), err
 }
 
-func loaderConf(cfg LoaderConfig, current int) []byte {
-	var b strings.Builder
-	fmt.Fprintf(&b, "timeout %d\ndefault %s\n", cfg.Timeout, EntryName(current))
+// lineBreaks end a line for systemd-boot (and NUL its file).
+const lineBreaks = "\n\r\x00"
+
+// ConsoleModes are the words loader.conf's console-mode takes besides a
+// number.
+var ConsoleModes = []string{"keep", "auto", "max"}
+
+func loaderConf(cfg LoaderConfig, current int) ([]byte, error) {
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("bootloader.timeout %d: must be 0 or more", cfg.Timeout)
+	}
+	if m := cfg.ConsoleMode; m != "" && !slices.Contains(ConsoleModes, m) {
+		if _, err := strconv.ParseUint(m, 10, 16); err != nil {
+			return nil, fmt.Errorf("bootloader.console_mode %q: want keep, auto, max or a mode number", m)
+		}
+	}
+	var l lineformat.Loader
+	l.Set("timeout", strconv.Itoa(cfg.Timeout), "bootloader.timeout")
+	l.Set("default", EntryName(current), "")
 	if cfg.ConsoleMode != "" {
-		fmt.Fprintf(&b, "console-mode %s\n", cfg.ConsoleMode)
+		l.Set("console-mode", cfg.ConsoleMode, "bootloader.console_mode")
 	}
 	editor := "no"
 	if cfg.Editor {
 		editor = "yes"
 	}
-	fmt.Fprintf(&b, "editor %s\n", editor)
-	return []byte(b.String())
+	l.Set("editor", editor, "")
+	text, err := l.Text()
+	return []byte(text), err
 }
 
 func exists(fsys fs.FS, name string) bool {

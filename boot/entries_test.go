@@ -144,3 +144,41 @@ func TestKeptGenerations(t *testing.T) {
 		}
 	}
 }
+
+// A bootspec's values reach the entry and loader.conf through the entry
+// grammar's writer: none of them can add a line (issue 9, item 3).
+func TestPlanESPRefusesInjection(t *testing.T) {
+	split := gen(1, kernelA)
+	split.Params = append(split.Params, "quiet\ninitrd /evil")
+	cases := []struct {
+		name string
+		g    Generation
+		cfg  LoaderConfig
+		want string
+	}{
+		{"newline in a kernel parameter", split, LoaderConfig{},
+			`generation 1 entry: kernel.params: "quiet\ninitrd /evil" is not one kernel parameter`},
+		{"newline in console_mode", gen(1, kernelA), LoaderConfig{ConsoleMode: "max\neditor yes"},
+			`loader.conf: bootloader.console_mode "max\neditor yes": want keep, auto, max or a mode number`},
+		{"negative timeout", gen(1, kernelA), LoaderConfig{Timeout: -1},
+			`loader.conf: bootloader.timeout -1: must be 0 or more`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := PlanESP([]Generation{tc.g}, 1, tc.cfg, nil)
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("got error %v, want %q", err, tc.want)
+			}
+		})
+	}
+	// A label in quotes keeps them: systemd-boot strips one pair.
+	q := gen(1, kernelA)
+	q.Label, q.Created = `"x"`, time.Time{}
+	plan, err := PlanESP([]Generation{q}, 1, LoaderConfig{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(plan.Files["loader/entries/kiln-generation-1.conf"].Data); !strings.Contains(got, "version Generation 1 \"x\"\n") {
+		t.Errorf("entry:\n%s", got)
+	}
+}

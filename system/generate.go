@@ -160,16 +160,13 @@ func checkEtcPath(p string) error {
 		p == ".." || strings.HasPrefix(p, "../") {
 		return fmt.Errorf("path must be relative to /etc, clean and inside it")
 	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("path contains the control character %q", r)
+		}
+	}
 	if p == "static" || strings.HasPrefix(p, "static/") {
 		return fmt.Errorf("path is under /etc/static, which activation owns")
-	}
-	return nil
-}
-
-// oneLine rejects values that would break a line-oriented file.
-func oneLine(what, v string) error {
-	if strings.ContainsAny(v, "\n\r\x00") {
-		return fmt.Errorf("%s %q: must be one line", what, v)
 	}
 	return nil
 }

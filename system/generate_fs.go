@@ -5,8 +5,10 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/kiln-os/kiln/internal/lineformat"
 	"github.com/kiln-os/kiln/modules"
 )
 
@@ -91,7 +93,11 @@ func (g *generator) fstab() error {
 		if err != nil {
 			return fmt.Errorf("swaps %q: %w", dev, err)
 		}
-		fmt.Fprintf(&b, "%s none swap %s 0 0\n", fstabEscape(dev), opts)
+		line, err := lineformat.FstabLine(dev, "none", "swap", opts, "0", "0")
+		if err != nil {
+			return fmt.Errorf("swaps %q: %w", dev, err)
+		}
+		b.WriteString(line)
 	}
 	g.file("fstab", b.String())
 	return nil
@@ -124,7 +130,11 @@ func (g *generator) fstabLine(b *strings.Builder, where string, m modules.Mount,
 	if !g.canFsck(fsType) {
 		pass = 0
 	}
-	fmt.Fprintf(b, "%s %s %s %s 0 %d\n", fstabEscape(m.Device), fstabEscape(where), fsType, opts, pass)
+	line, err := lineformat.FstabLine(m.Device, where, fsType, opts, "0", strconv.Itoa(pass))
+	if err != nil {
+		return fmt.Errorf("mounts %q: %w", where, err)
+	}
+	b.WriteString(line)
 	return nil
 }
 
@@ -132,7 +142,8 @@ func checkDevice(dev string) error {
 	if dev == "" {
 		return fmt.Errorf("must be set")
 	}
-	return oneLine("device", dev)
+	_, err := lineformat.FstabField(dev)
+	return err
 }
 
 // fstabOptions joins mount options; none is "defaults".
@@ -146,11 +157,6 @@ func fstabOptions(opts []string) (string, error) {
 		}
 	}
 	return strings.Join(opts, ","), nil
-}
-
-// fstabEscape escapes what fstab(5) fields cannot hold literally.
-func fstabEscape(s string) string {
-	return strings.NewReplacer(`\`, `\134`, " ", `\040`, "\t", `\011`).Replace(s)
 }
 
 // canFsck reports whether the closure has fsck and fsck.TYPE.

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/kiln-os/kiln/internal/lineformat"
 )
 
 // hostNameRE is a host name as hostnamectl accepts it: dot-separated
@@ -52,10 +54,11 @@ func (g *generator) kernelFiles() error {
 			if !sysctlKeyRE.MatchString(key) {
 				return fmt.Errorf("kernel.sysctl %q: not a sysctl name", key)
 			}
-			if err := oneLine("kernel.sysctl["+key+"]", v); err != nil {
-				return err
+			line, err := lineformat.SysctlLine(key, v)
+			if err != nil {
+				return fmt.Errorf("kernel.sysctl[%q]: %w", key, err)
 			}
-			fmt.Fprintf(&b, "%s = %s\n", key, v)
+			b.WriteString(line)
 		}
 		g.file("sysctl.d/60-kiln.conf", b.String())
 	}

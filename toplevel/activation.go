@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kiln-os/kiln/internal/lineformat"
 	"github.com/kiln-os/kiln/internal/versioned"
 )
 
@@ -187,6 +188,9 @@ func (s *ActivationSpec) Validate() error {
 		if u.UID != nil && (*u.UID < 0 || *u.UID > 65534) {
 			return fmt.Errorf("user %q: uid %d out of range", u.Name, *u.UID)
 		}
+		if err := validUserFields(u); err != nil {
+			return fmt.Errorf("user %q: %w", u.Name, err)
+		}
 	}
 	names = map[string]bool{}
 	for _, g := range s.Groups {
@@ -199,6 +203,11 @@ func (s *ActivationSpec) Validate() error {
 		names[g.Name] = true
 		if g.GID != nil && (*g.GID < 0 || *g.GID > 65534) {
 			return fmt.Errorf("group %q: gid %d out of range", g.Name, *g.GID)
+		}
+		for _, m := range g.Members {
+			if !validAccountName(m) {
+				return fmt.Errorf("group %q: member %q: invalid name", g.Name, m)
+			}
 		}
 	}
 	names = map[string]bool{}
@@ -220,11 +229,45 @@ func (s *ActivationSpec) Validate() error {
 	return nil
 }
 
+// validUserFields checks what lands in passwd and what activation reads:
+// the machine does not trust a spec it reads from the store to be free of
+// a field that adds a record.
+func validUserFields(u User) error {
+	fields := []struct{ name, value string }{
+		{"description", u.Description}, {"home", u.Home}, {"shell", u.Shell},
+		{"hashed_password_file", u.HashedPasswordFile},
+	}
+	for _, f := range fields {
+		if err := lineformat.ColonField(f.value); err != nil {
+			return fmt.Errorf("%s: %w", f.name, err)
+		}
+	}
+	for _, f := range fields[1:] {
+		if f.value != "" && !path.IsAbs(f.value) {
+			return fmt.Errorf("%s %q: not an absolute path", f.name, f.value)
+		}
+	}
+	if u.Group != "" && !validAccountName(u.Group) {
+		return fmt.Errorf("group %q: invalid name", u.Group)
+	}
+	for _, g := range u.Groups {
+		if !validAccountName(g) {
+			return fmt.Errorf("groups: %q: invalid name", g)
+		}
+	}
+	return nil
+}
+
 // managedAccountFiles are written by activation from the users and
 // groups, never linked from the etc tree.
 var managedAccountFiles = []string{"passwd", "group", "shadow", "gshadow"}
 
 func validEtcPath(p string) error {
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("etc %q: contains the control character %q", p, r)
+		}
+	}
 	if p == "" || path.IsAbs(p) || path.Clean(p) != p || p == "." || p == ".." || strings.HasPrefix(p, "../") || p == "static" || strings.HasPrefix(p, "static/") {
 		return fmt.Errorf("etc %q: want a clean relative path outside static/", p)
 	}

@@ -38,6 +38,15 @@ func TestParseActivationSpec(t *testing.T) {
 		{"dup group", `{"version":1,"groups":[{"name":"g"},{"name":"g"}]}`, `group "g": declared twice`},
 		{"wrapper relative", `{"version":1,"wrappers":[{"name":"su","source":"su","mode":"4755"}]}`, "not absolute"},
 		{"wrapper mode", `{"version":1,"wrappers":[{"name":"su","source":"/usr/bin/su","mode":"99"}]}`, "want octal"},
+		// A spec read from the store is not trusted (issue 9, item 1).
+		{"shell adds a root account", `{"version":2,"users":[{"name":"bob","group":"users","shell":"/bin/bash\nevil2::0:0::/:/bin/sh"}]}`,
+			`user "bob": shell: "/bin/bash\nevil2::0:0::/:/bin/sh" contains a newline, which an account file (passwd, group, shadow) cannot carry`},
+		{"home with a colon", `{"version":2,"users":[{"name":"bob","group":"users","home":"/home/a:b"}]}`,
+			`user "bob": home: "/home/a:b" contains a colon`},
+		{"relative hashed_password_file", `{"version":2,"users":[{"name":"bob","group":"users","hashed_password_file":"pw"}]}`,
+			`user "bob": hashed_password_file "pw": not an absolute path`},
+		{"member with a comma", `{"version":2,"groups":[{"name":"wheel","members":["a,b"]}]}`, `group "wheel": member "a,b": invalid name`},
+		{"etc name with a newline", `{"version":2,"etc":[{"path":"x\ny","kind":"link"}]}`, `etc "x\ny": contains the control character '\n'`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

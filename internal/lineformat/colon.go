@@ -9,8 +9,9 @@ import (
 // backend (nss/nss_files/files-parse.c) reads one record a line, fields
 // separated by ':'; group member lists are separated by ','. No field has
 // an escape, so ':' and line breaks are refused. A record's first field is
-// a name that starts the line: leading blanks are skipped and a line that
-// then starts with '#' is a comment, '+' or '-' a NIS compat entry.
+// a name that starts the line: leading white space (isspace: also \v and
+// \f) is skipped and a line that then starts with '#' is a comment, '+'
+// or '-' a NIS compat entry.
 
 const colonFormat = "an account file (passwd, group, shadow)"
 
@@ -37,15 +38,15 @@ func ColonList(v string) error {
 }
 
 // ColonRecord returns one record as a line (with its newline). The first
-// field, the name, must be non-empty and must not start with a blank, '#',
-// '+' or '-'.
+// field, the name, must be non-empty and must not start with white space,
+// '#', '+' or '-'.
 func ColonRecord(fields ...string) (string, error) {
-	if len(fields) == 0 || fields[0] == "" || strings.ContainsAny(fields[0][:1], " \t#+-") {
+	if len(fields) == 0 || fields[0] == "" || strings.ContainsAny(fields[0][:1], " \t\v\f#+-") {
 		name := ""
 		if len(fields) > 0 {
 			name = fields[0]
 		}
-		return "", refuse(colonFormat, name, "is not a record name (empty, or starting with a blank, #, + or -)")
+		return "", refuse(colonFormat, name, "is not a record name (empty, or starting with white space, #, + or -)")
 	}
 	for i, f := range fields {
 		if err := ColonField(f); err != nil {
