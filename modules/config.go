@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -331,6 +332,25 @@ func DiagnosticText(diags hcl.Diagnostics, width uint, extra ...Source) string {
 	var b bytes.Buffer
 	w := hcl.NewDiagnosticTextWriter(&b, files, width, false)
 	_ = w.WriteDiagnostics(diags) // writing into a buffer does not fail
+	return visible(b.String())
+}
+
+// visible escapes the control characters of text (but newlines and tabs)
+// as \xNN: a diagnostic quotes the user's source, and an escape sequence
+// in it must not reach the terminal.
+func visible(text string) string {
+	var b strings.Builder
+	for i := 0; i < len(text); {
+		r, n := utf8.DecodeRuneInString(text[i:])
+		if r < 0x20 && r != '\n' && r != '\t' || r >= 0x7f && r < 0xa0 || r == utf8.RuneError && n == 1 {
+			for _, c := range []byte(text[i : i+n]) {
+				fmt.Fprintf(&b, "\\x%02x", c)
+			}
+		} else {
+			b.WriteString(text[i : i+n])
+		}
+		i += n
+	}
 	return b.String()
 }
 

@@ -217,6 +217,9 @@ func (l *loader) addFile(src Source, dir string) hcl.Diagnostics {
 	if len(l.files) >= maxFiles {
 		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Too many modules", Detail: fmt.Sprintf("More than %d files are imported.", maxFiles)}}
 	}
+	if diags := checkNesting(src.Data, src.Filename); diags.HasErrors() {
+		return diags
+	}
 	hf, diags := hclsyntax.ParseConfig(src.Data, src.Filename, hcl.Pos{Line: 1, Column: 1, Byte: 0})
 	if diags.HasErrors() {
 		return diags

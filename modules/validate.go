@@ -71,6 +71,9 @@ func validate(c *Config) hcl.Diagnostics {
 		}
 	}
 	diags = append(diags, validateCaches(c)...)
+	diags = append(diags, validateLines(c)...)
+	diags = append(diags, validateAccounts(c)...)
+	diags = append(diags, validateDeclared(c)...)
 	return diags
 }
 

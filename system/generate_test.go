@@ -220,7 +220,7 @@ var goldenCases = []struct {
 		"manual": {Enable: false, ExecStart: "/usr/bin/sleep infinity", RestartIfChanged: true,
 			WantedBy: []string{"multi-user.target"}},
 		"static": {Enable: true, ExecStart: "/usr/bin/true", RestartIfChanged: true},
-	}}},
+	}, Units: map[string]modules.Unit{"web.target": {Text: "[Unit]\nDescription=Web services\n"}}}},
 	{name: "units", sys: modules.System{Units: map[string]modules.Unit{
 		"backup.timer":   {Text: "[Unit]\nDescription=Nightly backup\n\n[Timer]\nOnCalendar=daily\n\n[Install]\nWantedBy=timers.target\n"},
 		"backup.service": {Text: "[Service]\nType=oneshot\nExecStart=/usr/bin/true"},
@@ -396,6 +396,8 @@ func TestGenerateEtcErrors(t *testing.T) {
 			`services "x": description: "d \\" ends in a backslash`},
 		{"exec_reload newline", svc(modules.Service{ExecStart: "/bin/true", ExecReload: "/bin/kill -HUP\rUser=root"}), nil,
 			`services "x": exec_reload: "/bin/kill -HUP\rUser=root" contains a carriage return`},
+		{"wanted_by nothing declares", svc(modules.Service{Enable: true, ExecStart: "/bin/true", WantedBy: []string{"nosuch.target"}}), nil,
+			`services "x": wanted_by "nosuch.target": no generated unit and no package in the closure provides it`},
 		{"etc name with newline", modules.System{Etc: map[string]modules.EtcFile{"x\ny": {Text: "a"}}}, nil,
 			`etc "x\ny": path contains the control character '\n'`},
 		{"device starting with #", modules.System{Mounts: map[string]modules.Mount{"/srv": {Device: "#/dev/vdb"}}}, nil,

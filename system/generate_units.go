@@ -156,6 +156,17 @@ func regularFileExists(p string) bool {
 // `systemctl enable` would, and default.target.
 func (g *generator) enableAll() error {
 	g.symlink(etcUnitPath+"/default.target", usrUnitDir+"/multi-user.target")
+	for _, name := range sortedNames(g.sys.Services) {
+		s := g.sys.Services[name]
+		if !s.Enable {
+			continue
+		}
+		for _, by := range s.WantedBy {
+			if _, err := g.units.find(by); err != nil {
+				return fmt.Errorf("services %q: wanted_by %q: no generated unit and no package in the closure provides it", name, by)
+			}
+		}
+	}
 	done := map[string]bool{}
 	for _, name := range g.enable {
 		if err := g.enableUnit(name, done); err != nil {

@@ -250,6 +250,40 @@ func (a *accounts) applyConfig(sys *modules.System) error {
 	return nil
 }
 
+// checkReferences refuses a service user no package or configuration
+// declares, and two accounts (of a package or the configuration) with one
+// id: the first activation would write both, and every later one fail.
+func (a *accounts) checkReferences(sys *modules.System) error {
+	for _, name := range orderedKeys(sys.Services) {
+		u := sys.Services[name].User
+		if _, err := strconv.Atoi(u); u == "" || err == nil {
+			continue
+		}
+		if a.users[u] == nil {
+			return fmt.Errorf("services %q: user %q: no users block and no package in the closure declares it", name, u)
+		}
+	}
+	uids := map[int]string{}
+	for _, n := range orderedKeys(a.users) {
+		if id := a.users[n].UID; id != nil {
+			if other, dup := uids[*id]; dup {
+				return fmt.Errorf("users %q: uid %d is also user %s's", n, *id, other)
+			}
+			uids[*id] = n
+		}
+	}
+	gids := map[int]string{}
+	for _, n := range orderedKeys(a.groups) {
+		if id := a.groups[n].GID; id != nil {
+			if other, dup := gids[*id]; dup {
+				return fmt.Errorf("groups %q: gid %d is also group %s's", n, *id, other)
+			}
+			gids[*id] = n
+		}
+	}
+	return nil
+}
+
 // spec returns the users and groups sorted by name, with members sorted.
 func (a *accounts) spec() ([]toplevel.User, []toplevel.Group) {
 	var us []toplevel.User
