@@ -582,3 +582,52 @@ func TestSshdConfig(t *testing.T) {
 		t.Error("sshd -t accepted Port 99999")
 	}
 }
+
+// TestUnitValuesReadBySystemd has systemd itself read services whose
+// values sit at the edges of the unit file grammar (issue 9, item 2):
+// each keeps User=nobody on its own line, where a value ending in one
+// backslash would have continued ExecStart= over it (systemd-analyze
+// security then says "Service runs as root user"). The refused values
+// are refused by the writer.
+func TestUnitValuesReadBySystemd(t *testing.T) {
+	tool := needTool(t, "systemd-analyze")
+	accepted := map[string]string{
+		"even":    `/bin/echo a\\`,
+		"comment": `/bin/echo "# not a comment" ;x`,
+		"inner":   `/bin/echo a\ b \\ c`,
+		"percent": `/bin/echo 100%%`,
+	}
+	root := t.TempDir()
+	dir := filepath.Join(root, "etc", etcUnitPath)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, exec := range accepted {
+		text, err := renderService(name, modules.Service{ExecStart: exec, User: "nobody", Description: `d \\`})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".service"), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The check can fail: the issue's unit, written by hand.
+	broken := "[Service]\nExecStart=/bin/sh -c id \\\nUser=nobody\n"
+	if err := os.WriteFile(filepath.Join(dir, "broken.service"), []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := exec.Command(tool, "security", "--offline=true", "--root="+root, "broken.service").CombinedOutput(); !strings.Contains(string(out), "runs as root user") {
+		t.Errorf("systemd reads User= after a continued line:\n%s", out)
+	}
+	for name := range accepted {
+		out, _ := exec.Command(tool, "security", "--offline=true", "--root="+root, name+".service").CombinedOutput()
+		if !strings.Contains(string(out), "'nobody' user") || strings.Contains(string(out), "runs as root user") {
+			t.Errorf("%s.service: systemd does not read User=nobody:\n%s", name, out)
+		}
+	}
+	for _, exec := range []string{`/bin/sh -c id \`, `/bin/echo \\\`} {
+		if _, err := renderService("x", modules.Service{ExecStart: exec, User: "nobody"}); err == nil || !strings.Contains(err.Error(), "ends in a backslash") {
+			t.Errorf("exec_start %q: got %v, want a refusal", exec, err)
+		}
+	}
+}
