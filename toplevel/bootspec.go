@@ -59,6 +59,16 @@ func (b *Bootspec) Validate() error {
 		if !strings.HasPrefix(f.v, "/") {
 			return fmt.Errorf("bootspec: %s %q is not absolute", f.name, f.v)
 		}
+		if strings.ContainsAny(f.v, " \t\n\r\x00") {
+			return fmt.Errorf("bootspec: %s %q contains white space or a line break", f.name, f.v)
+		}
+	}
+	// Each goes on the boot loader entry's options line and the kernel's
+	// command line: a line break would add a line to the entry.
+	for _, p := range b.KernelParams {
+		if p == "" || strings.ContainsAny(p, "\n\r\x00") {
+			return fmt.Errorf("bootspec: kernel parameter %q is empty or has a line break", p)
+		}
 	}
 	return nil
 }

@@ -58,6 +58,10 @@ func TestParseBootspecErrors(t *testing.T) {
 		{name: "version", json: `{"version":3}`, want: "version 3 not supported", is: versioned.ErrUnsupported},
 		{name: "no kernel", json: `{"version":1,"toplevel":"/t","init":"/t/init","initrd":"/i"}`, want: "kernel is empty"},
 		{name: "relative", json: `{"version":1,"toplevel":"t","init":"/t/init","kernel":"/k","initrd":"/i"}`, want: `toplevel "t" is not absolute`},
+		{name: "parameter adds an entry line", json: `{"version":1,"toplevel":"/t","init":"/t/init","kernel":"/k","initrd":"/i","kernel_params":["quiet\ninitrd /evil"]}`,
+			want: `kernel parameter "quiet\ninitrd /evil" is empty or has a line break`},
+		{name: "kernel with a newline", json: `{"version":1,"toplevel":"/t","init":"/t/init","kernel":"/k\noptions x","initrd":"/i"}`,
+			want: `kernel "/k\noptions x" contains white space or a line break`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
