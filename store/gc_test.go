@@ -225,3 +225,33 @@ func TestDeleteAndRevertGeneration(t *testing.T) {
 		t.Errorf("GenerationLink names no link: %v", err)
 	}
 }
+
+// Protect keeps valid paths a process did not build, with their closure,
+// and paths not valid yet, from a collection by another Store.
+func TestProtectKeepsWhatAProcessReads(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	lib := build(t, s, "lib", nil, tree{"lib/libc.so": "elf"})
+	app := build(t, s, "app", []Path{lib}, tree{"bin/app": "uses " + lib.String()})
+	if err := s.Close(); err != nil { // nothing is rooted now
+		t.Fatal(err)
+	}
+	reader, err := Open(s.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := testPath(t, "later")
+	if err := reader.Protect(ctx, app, later); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := s.GC(ctx, false); err != nil || len(rep.Deleted) != 0 {
+		t.Fatalf("gc deleted %v (%v), want nothing while another Store protects app", rep.Deleted, err)
+	}
+	if !s.Valid(app) || !s.Valid(lib) {
+		t.Fatal("gc took a protected path or its closure")
+	}
+	reader.Close()
+	if rep, err := s.GC(ctx, false); err != nil || len(rep.Deleted) != 2 {
+		t.Fatalf("after Close gc deleted %v (%v), want app and lib", rep.Deleted, err)
+	}
+}
