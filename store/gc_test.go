@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -253,5 +254,28 @@ func TestProtectKeepsWhatAProcessReads(t *testing.T) {
 	reader.Close()
 	if rep, err := s.GC(ctx, false); err != nil || len(rep.Deleted) != 2 {
 		t.Fatalf("after Close gc deleted %v (%v), want app and lib", rep.Deleted, err)
+	}
+}
+
+// AddRoot refuses to replace what is not a symlink (kiln build -o /, -o
+// a file) and registers no root then; a link it cannot make leaves no root.
+func TestAddRootRefusesAndLeavesNoRoot(t *testing.T) {
+	s := openTest(t)
+	p := build(t, s, "app", nil, tree{"f": "x"})
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, []byte("keep"), 0o644)
+	for _, link := range []string{"/", file, filepath.Join(t.TempDir(), "no", "such", "dir", "result")} {
+		if err := s.AddRoot(link, p); err == nil {
+			t.Errorf("AddRoot(%s) succeeded", link)
+		}
+	}
+	if b, _ := os.ReadFile(file); string(b) != "keep" {
+		t.Error("AddRoot replaced a regular file")
+	}
+	if ents, _ := os.ReadDir(filepath.Join(s.StateDir, "gcroots", "auto")); len(ents) != 0 {
+		t.Errorf("failed AddRoots left roots: %v", ents)
+	}
+	if err := s.AddRoot("/", p); err == nil || !strings.Contains(err.Error(), "add root /: / exists and is not a symlink") {
+		t.Errorf("AddRoot(/): %v", err)
 	}
 }

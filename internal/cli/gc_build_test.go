@@ -91,6 +91,14 @@ func TestGCDuringBuild(t *testing.T) {
 	if code, out := build("kiln", first); code != ExitOK {
 		t.Fatalf("first build: exit %d\n%s%s", code, out, first.buf.String())
 	}
+	// A failed -o registers no root (issue 9, item 12).
+	code, _, stderr := runCLIIn(t, dir, "--store", storeDir, "build", "-c", hostFile, "-o", "/")
+	if code != ExitFailure || !strings.Contains(stderr, "link /: add root /: / exists and is not a symlink") {
+		t.Errorf("build -o /: exit %d, %q", code, stderr)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "var", "gcroots", "auto")); len(ents) != 1 {
+		t.Errorf("after build -o /, %d indirect roots, want only ./result's", len(ents))
+	}
 	parts := strings.Count(first.buf.String(), "\n")
 	t.Logf("a build logs %d lines", parts)
 	for k := 1; k <= max(parts, 11); k++ {
