@@ -56,7 +56,7 @@ func TestImageSizeTooSmall(t *testing.T) {
 	}
 }
 
-// --store ” is refused: it once meant the default store silently.
+// An empty --store is refused: it once meant the default store silently.
 func TestStoreFlagEmpty(t *testing.T) {
 	for _, args := range [][]string{{"--store", "", "gc"}, {"gc", "--store="}} {
 		code, _, stderr := runCLI(t, nil, args...)
