@@ -43,7 +43,7 @@ var rules = map[string][]string{
 	// The contracts and the store, below everything of the domain.
 	"toplevel": {"internal/versioned"},
 	"store":    {"internal/fsutil", "internal/versioned"},
-	"modules":  {"internal/suggest"},
+	"modules":  {"internal/fsutil", "internal/suggest"},
 
 	// The domain.
 	"debian":             {"store", "internal/fsutil", "internal/parallel", "internal/suggest", "internal/versioned"},

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
 )
 
 // Target is where an image is written: a file, replaced atomically (temp
@@ -49,7 +51,7 @@ func ResolveTarget(out string) (Target, error) {
 	case m&fs.ModeDevice != 0 && m&fs.ModeCharDevice == 0:
 		return Target{Path: path, Device: true}, nil
 	default:
-		return Target{}, fmt.Errorf("image output %s is %s: kiln writes an image to a regular file or a block device", describe(out, path), kind(m))
+		return Target{}, fmt.Errorf("image output %s is %s: kiln writes an image to a regular file or a block device", describe(out, path), fsutil.Kind(m))
 	}
 }
 
@@ -58,22 +60,6 @@ func describe(out, path string) string {
 		return out
 	}
 	return out + " (→ " + path + ")"
-}
-
-// kind names a file type for an error message.
-func kind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	default:
-		return "not a regular file (" + m.Type().String() + ")"
-	}
 }
 
 // writeDevice copies the raw image file src onto the block device dev in

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // kiln image -o refuses an output it would replace by a regular file (a
@@ -64,4 +65,57 @@ func TestStoreFlagEmpty(t *testing.T) {
 			t.Errorf("%q: exit %d, stderr %q", args, code, stderr)
 		}
 	}
+}
+
+// withTimeout fails the test when fn has not returned in 20 s.
+func withTimeout(t *testing.T, what string, fn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { fn(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s still runs after 20 s", what)
+	}
+}
+
+// -c FIFO, file(FIFO) and file("/dev/zero") are refused at once, naming
+// the file and what it is; they once blocked in open or read forever.
+func TestSpecialFilesRefused(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lockDir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(lockDir, "kiln.lock"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"-c fifo", []string{"eval", "-c", fifo}, fifo + " is a named pipe: not a regular file"},
+		{"file(fifo)", []string{"eval", "-c", writeHost(t, `etc "motd" { text = file("`+fifo+`") }`+"\n")}, fifo + " is a named pipe: not a regular file"},
+		{"file(/dev/zero)", []string{"eval", "-c", writeHost(t, `etc "motd" { text = file("/dev/zero") }`+"\n")}, "/dev/zero is a character device: not a regular file"},
+		{"kiln.lock a fifo", []string{"build", "-c", writeHostIn(t, lockDir, "host.hcl", "")}, "kiln.lock is a named pipe: not a regular file"},
+	}
+	for _, tc := range tests {
+		withTimeout(t, tc.name, func() {
+			code, _, stderr := runCLIIn(t, dir, append([]string{"--store", filepath.Join(dir, "store")}, tc.args...)...)
+			if code == ExitOK || !strings.Contains(stderr, tc.want) {
+				t.Errorf("%s: exit %d, stderr %q; want %q", tc.name, code, stderr, tc.want)
+			}
+		})
+	}
+}
+
+func writeHostIn(t *testing.T, dir, name, src string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
