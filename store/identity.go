@@ -54,14 +54,21 @@ func (s *Store) checkIdentity() error {
 	}
 	// Two processes opening a new store make its id one at a time.
 	l, err := lockFile(context.Background(), filepath.Join(s.StateDir, "identity.lock"), true)
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+		// A reader of a store it cannot write (an ordinary user's
+		// store info on root's store): check, make nothing.
+		return s.checkIdentityLocked(false)
+	}
 	if err != nil {
 		return err
 	}
 	defer l.unlock()
-	return s.checkIdentityLocked()
+	return s.checkIdentityLocked(true)
 }
 
-func (s *Store) checkIdentityLocked() error {
+// checkIdentityLocked checks the identity and, with write, makes what is
+// missing of it.
+func (s *Store) checkIdentityLocked(write bool) error {
 	storeID, err := readStoreID(s.Dir)
 	if err != nil {
 		return err
@@ -75,19 +82,21 @@ func (s *Store) checkIdentityLocked() error {
 		return nil
 	case storeID != "" && state.ID != "":
 		return s.foreign(state)
-	case storeID != "": // the state directory is new: the store's again
-		return writeStateID(s.StateDir, identity{Version: identityVersion, ID: storeID, Store: s.Dir})
-	case state.ID != "" && state.Store != s.Dir:
+	case storeID == "" && state.ID != "" && state.Store != s.Dir:
 		if s.writable() {
 			return s.foreign(state)
 		}
 		return nil // read-only, made before ids
+	case !write && (storeID != "" || state.ID != ""):
+		return nil
+	case storeID != "": // the state directory is new: the store's again
+		return writeStateID(s.StateDir, identity{Version: identityVersion, ID: storeID, Store: s.Dir})
 	case state.ID != "": // the store lost its id file, or cannot keep one
 		return s.writeStoreID(state.ID)
 	}
 	// Neither has an id: a new store, or one made before ids. Records of
 	// paths this store does not hold are another store's.
-	if err := s.checkLegacyState(); err != nil {
+	if err := s.checkLegacyState(); err != nil || !write {
 		return err
 	}
 	b := make([]byte, 16)
