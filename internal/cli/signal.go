@@ -15,13 +15,16 @@ import (
 // back, so a second one kills the process, whatever it is stuck in.
 // stop releases the signals.
 func SignalContext(stderr io.Writer) (ctx context.Context, stop func()) {
-	ctx, stop = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, release := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	said := make(chan struct{})
 	go func() {
+		defer close(said)
 		<-ctx.Done()
-		stop() // the default action again: the next signal kills
+		release() // the default action again: the next signal kills
 		if context.Cause(ctx) != context.Canceled {
 			fmt.Fprintf(stderr, "kiln: %v: stopping; a second signal kills kiln at once\n", context.Cause(ctx))
 		}
 	}()
-	return ctx, stop
+	// stop waits for the message, so that kiln does not exit before it.
+	return ctx, func() { release(); <-said }
 }

@@ -62,6 +62,18 @@ func waitExit(done <-chan error, d time.Duration) (error, bool) {
 	}
 }
 
+// waitFor polls cond for up to 20 s (a loaded machine starts a binary
+// slowly); a signal sent before kiln took it over would kill it.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("kiln did not %s in 20 s", what)
+}
+
 // SIGTERM stops a real kiln that waits (here for the collector lock,
 // which a build holds): it says so and exits 1 at once.
 func TestSignalStopsKiln(t *testing.T) {
@@ -80,28 +92,37 @@ func TestSignalStopsKiln(t *testing.T) {
 	if err := unix.Flock(int(lock.Fd()), unix.LOCK_SH); err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd := exec.Command(bin, "--store", storeDir, "gc")
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := exited(cmd)
-	time.Sleep(500 * time.Millisecond) // it waits for the lock
-	cmd.Process.Signal(syscall.SIGTERM)
-	err, ended := waitExit(done, 10*time.Second)
-	if !ended {
-		cmd.Process.Kill()
-		t.Fatalf("kiln gc still runs 10 s after SIGTERM\n%s", stderr.String())
-	}
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != ExitFailure {
-		t.Errorf("kiln gc after SIGTERM: %v, want exit %d", err, ExitFailure)
-	}
-	for _, want := range []string{"kiln: terminated signal received: stopping; a second signal kills kiln at once", "context canceled"} {
-		if !strings.Contains(stderr.String(), want) {
-			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+	// A signal before kiln took the signals over kills it by default:
+	// then try again, giving it longer to start.
+	for delay := 300 * time.Millisecond; ; delay *= 2 {
+		var stderr bytes.Buffer
+		cmd := exec.Command(bin, "--store", storeDir, "gc")
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
 		}
+		done := exited(cmd)
+		time.Sleep(delay) // it waits for the lock
+		cmd.Process.Signal(syscall.SIGTERM)
+		err, ended := waitExit(done, 10*time.Second)
+		if !ended {
+			cmd.Process.Kill()
+			t.Fatalf("kiln gc still runs 10 s after SIGTERM\n%s", stderr.String())
+		}
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && delay < 5*time.Second {
+			t.Logf("SIGTERM after %s killed kiln before it started; again", delay)
+			continue
+		}
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != ExitFailure {
+			t.Errorf("kiln gc after SIGTERM: %v, want exit %d", err, ExitFailure)
+		}
+		for _, want := range []string{"kiln: terminated signal received: stopping; a second signal kills kiln at once", "context canceled"} {
+			if !strings.Contains(stderr.String(), want) {
+				t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+			}
+		}
+		return
 	}
 }
 
@@ -123,7 +144,12 @@ func TestSecondSignalKillsKiln(t *testing.T) {
 	}
 	r.Close()
 	done := exited(cmd)
-	time.Sleep(500 * time.Millisecond)
+	// The store exists once kiln opened it, after it took the signals.
+	waitFor(t, "open its store", func() bool {
+		_, err := os.Stat(filepath.Join(dir, "var", "store.json"))
+		return err == nil
+	})
+	time.Sleep(200 * time.Millisecond) // on to reading stdin
 	cmd.Process.Signal(syscall.SIGINT)
 	if _, ended := waitExit(done, time.Second); ended {
 		t.Fatalf("kiln store missing ended after one SIGINT; this test wants one that keeps reading\n%s", stderr.String())
