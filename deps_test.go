@@ -44,7 +44,7 @@ var rules = map[string][]string{
 	// The contracts and the store, below everything of the domain.
 	"toplevel": {"internal/versioned", "internal/lineformat"},
 	"store":    {"internal/fsutil", "internal/versioned"},
-	"modules":  {"internal/suggest", "internal/lineformat"},
+	"modules":  {"internal/fsutil", "internal/suggest", "internal/lineformat"},
 
 	// The domain.
 	"debian":             {"store", "internal/fsutil", "internal/parallel", "internal/suggest", "internal/versioned"},

@@ -181,7 +181,7 @@ func ReadSecretKeyFile(name string) (SecretKey, error) {
 	if st.Mode().Perm()&0o077 != 0 {
 		return SecretKey{}, fmt.Errorf("secret key %s has mode %04o: others may read it (chmod 600 %s)", name, st.Mode().Perm(), name)
 	}
-	b, err := os.ReadFile(name)
+	b, err := fsutil.ReadRegular(name, 64<<10)
 	if err != nil {
 		return SecretKey{}, fmt.Errorf("read secret key: %w", err)
 	}
@@ -194,7 +194,7 @@ func ReadSecretKeyFile(name string) (SecretKey, error) {
 
 // ReadPublicKeyFile reads NAME.public.
 func ReadPublicKeyFile(name string) (PublicKey, error) {
-	b, err := os.ReadFile(name)
+	b, err := fsutil.ReadRegular(name, 64<<10)
 	if err != nil {
 		return PublicKey{}, fmt.Errorf("read public key: %w", err)
 	}

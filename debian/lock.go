@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -274,9 +273,14 @@ func (l *Lock) Write(file string) error {
 	return fsutil.WriteFile(file, data, 0o644)
 }
 
-// ReadLock reads a kiln.lock, refusing versions it does not know.
+// maxLockSize bounds a kiln.lock (a whole desktop locks about 2,000
+// packages in well under 1 MiB).
+const maxLockSize = 64 << 20
+
+// ReadLock reads a kiln.lock, refusing versions it does not know (and a
+// named pipe or device in its place).
 func ReadLock(file string) (*Lock, error) {
-	data, err := os.ReadFile(file)
+	data, err := fsutil.ReadRegular(file, maxLockSize)
 	if err != nil {
 		return nil, fmt.Errorf("read lock: %w", err)
 	}

@@ -21,13 +21,27 @@ import (
 // leaves no valid path behind.
 func Realize(ctx context.Context, st *store.Store, l *Lock, opts FetchOptions) (map[string]store.Path, error) {
 	out := make(map[string]store.Path, len(l.Packages))
-	var todo []LockedPackage
+	protect := make([]store.Path, 0, 2*len(l.Packages))
 	for _, p := range l.Packages {
 		sp, err := p.StorePath()
 		if err != nil {
 			return nil, fmt.Errorf("store path of %s: %w", p.Name, err)
 		}
+		doc, err := p.DocStorePath()
+		if err != nil {
+			return nil, fmt.Errorf("store path of %s's documentation: %w", p.Name, err)
+		}
 		out[p.Name] = sp
+		protect = append(protect, sp, doc)
+	}
+	// Protect before looking: a collection running now must not take a
+	// package this build finds valid and reads later.
+	if err := st.Protect(ctx, protect...); err != nil {
+		return nil, err
+	}
+	var todo []LockedPackage
+	for _, p := range l.Packages {
+		sp := out[p.Name]
 		if !st.Valid(sp) || opts.Documentation && docMissing(st, p, sp) {
 			todo = append(todo, p)
 		}

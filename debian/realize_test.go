@@ -289,7 +289,9 @@ func TestRealizeFullDisk(t *testing.T) {
 	}
 	l := NewLock(nil, Request{Packages: []string{"bigpkg"}}, res)
 	mnt := t.TempDir()
-	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, fmt.Sprintf("size=%d", len(data)/2)); err != nil {
+	// Room for the store's own files (its identity, a few pages), not for
+	// the 2 MiB the package unpacks to.
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, fmt.Sprintf("size=%d", max(len(data)/2, 1<<20))); err != nil {
 		testenv.SkipOrFail(t, "mount tmpfs: %v", err)
 	}
 	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })

@@ -18,6 +18,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
 )
 
 // DefaultKeyring is the Debian archive keyring of a Debian host.
@@ -32,7 +34,7 @@ var ErrDigestMismatch = errors.New("digest mismatch")
 
 // ReadKeyring reads an OpenPGP keyring, binary or ASCII-armored.
 func ReadKeyring(file string) (openpgp.EntityList, error) {
-	data, err := os.ReadFile(file)
+	data, err := fsutil.ReadRegular(file, 64<<20) // --keyring names it
 	if err != nil {
 		return nil, fmt.Errorf("read keyring: %w", err)
 	}

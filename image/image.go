@@ -138,7 +138,10 @@ func PlanDisk(l Layout) (*DiskPlan, error) {
 	lastUsable := size/SectorSize - gptSectors
 	rootEnd := (lastUsable+1)/rootGrain*rootGrain - 1
 	if (rootEnd-rootStart+1)*SectorSize < MinRootSize {
-		return nil, fmt.Errorf("plan image: size %d leaves less than %d MiB for the root after a %d MiB ESP", size, MinRootSize>>20, espSize>>20)
+		// The size asked for, not the whole MiB it rounds down to (a
+		// 1 KiB request is not "size 0").
+		return nil, fmt.Errorf("plan image: size %d bytes leaves less than %d MiB for the root after a %d MiB ESP: the image needs at least %d MiB",
+			l.Size, MinRootSize>>20, espSize>>20, (align+espSize+MinRootSize)>>20+1)
 	}
 	m := &DiskPlan{
 		Size:     size,

@@ -90,6 +90,11 @@ func stageRoot(st *store.Store, root string, toplevels []store.Path) error {
 	if err := st.ExportRecords(filepath.Join(root, "kiln", "var"), closure...); err != nil {
 		return err
 	}
+	// The machine's store and state know each other (store/identity.go);
+	// the id is the current toplevel's, so the image stays reproducible.
+	if err := store.WriteIdentity(storeDir, filepath.Join(root, "kiln", "var"), toplevels[len(toplevels)-1].Hash()); err != nil {
+		return err
+	}
 	profiles := filepath.Join(root, "kiln", "var", "profiles")
 	for i, top := range toplevels {
 		if err := store.WriteProfileLinks(profiles, "system", i+1, top); err != nil {
@@ -245,7 +250,7 @@ func WriteSystem(ctx context.Context, st *store.Store, out string, opts SystemOp
 	l.Format = opts.Format
 	plan, err := PlanDisk(l)
 	if err != nil {
-		return fmt.Errorf("plan image: %w", err)
+		return err // PlanDisk's errors say "plan image"
 	}
 	return ApplyDisk(ctx, out, plan, progress)
 }

@@ -34,6 +34,14 @@ func ApplyDisk(ctx context.Context, out string, m *DiskPlan, progress func(done,
 	if _, err := ParseFormat(string(format)); err != nil {
 		return fmt.Errorf("write image %s: %w", out, err)
 	}
+	target, err := ResolveTarget(out)
+	if err != nil {
+		return fmt.Errorf("write image: %w", err)
+	}
+	if target.Device && format != Raw {
+		return fmt.Errorf("write image %s: a block device gets the raw image, not %s", out, format)
+	}
+	out = target.Path
 	espBytes, err := espSize(m)
 	if err != nil {
 		return fmt.Errorf("write image %s: %w", out, err)
@@ -51,18 +59,31 @@ func ApplyDisk(ctx context.Context, out string, m *DiskPlan, progress func(done,
 	if converted {
 		p.total *= 2 // the conversion reads the data once more
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), ".kiln-image-*")
+	// A device's image is made in a temporary file first (mkfs.ext4
+	// writes a file), not beside the device: /dev is a small tmpfs.
+	tmpDir := filepath.Dir(out)
+	if target.Device {
+		tmpDir = os.TempDir()
+		p.total += m.Size
+	}
+	tmp, err := os.CreateTemp(tmpDir, ".kiln-image-*")
 	if err != nil {
 		return fmt.Errorf("write image: %w", err)
 	}
 	defer func() {
-		if err != nil || converted {
+		if err != nil || converted || target.Device {
 			tmp.Close()
 			os.Remove(tmp.Name())
 		}
 	}()
 	if err := writeRaw(ctx, tmp, m, p, rootBytes); err != nil {
 		return fmt.Errorf("write image %s: %w", out, err)
+	}
+	if target.Device {
+		if err := writeDevice(ctx, out, tmp, m.Size, p); err != nil {
+			return fmt.Errorf("write image: %w", err)
+		}
+		return nil
 	}
 	if converted {
 		base, share := p.done, espBytes+rootBytes

@@ -28,6 +28,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
+
+	"github.com/kiln-os/kiln/internal/fsutil"
 )
 
 // LoadOptions tunes Load.
@@ -150,23 +152,9 @@ func (l *loader) sortDiagnostics(diags hcl.Diagnostics) {
 }
 
 // readLimited reads a regular file of at most maxFileSize bytes.
+// A named pipe or a device is refused before it can block or run forever.
 func readLimited(name string) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", name)
-	}
-	if st.Size() > maxFileSize {
-		return nil, fmt.Errorf("%s: larger than %d bytes", name, maxFileSize)
-	}
-	return os.ReadFile(name)
+	return fsutil.ReadRegular(name, maxFileSize)
 }
 
 // builtinFiles are the embedded built-in modules, parsed once (a parsed

@@ -63,12 +63,22 @@ func (s *Store) AddRoot(link string, p Path) error {
 	if err != nil {
 		return fmt.Errorf("add root %s: %w", link, err)
 	}
+	// Only a symlink (or nothing) is replaced: -o / or -o a file is
+	// refused before any root is registered.
+	if fi, err := os.Lstat(abs); err == nil && fi.Mode()&fs.ModeSymlink == 0 {
+		return fmt.Errorf("add root %s: %s exists and is not a symlink", link, abs)
+	}
 	sum := sha256.Sum256([]byte(abs))
 	auto := filepath.Join(s.StateDir, "gcroots", "auto", nix32(fold(sum[:], 20)))
+	_, err = os.Lstat(auto)
+	had := err == nil
 	if err := fsutil.Symlink(abs, auto); err != nil {
 		return fmt.Errorf("add root %s: %w", link, err)
 	}
 	if err := fsutil.Symlink(s.Physical(p), abs); err != nil {
+		if !had {
+			os.Remove(auto) // no root for a link that was never made
+		}
 		return fmt.Errorf("add root: %w", err)
 	}
 	return nil

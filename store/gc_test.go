@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -223,5 +224,58 @@ func TestDeleteAndRevertGeneration(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(s.ProfileDir(), GenerationLink("system", 2))); err != nil {
 		t.Errorf("GenerationLink names no link: %v", err)
+	}
+}
+
+// Protect keeps valid paths a process did not build, with their closure,
+// and paths not valid yet, from a collection by another Store.
+func TestProtectKeepsWhatAProcessReads(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	lib := build(t, s, "lib", nil, tree{"lib/libc.so": "elf"})
+	app := build(t, s, "app", []Path{lib}, tree{"bin/app": "uses " + lib.String()})
+	if err := s.Close(); err != nil { // nothing is rooted now
+		t.Fatal(err)
+	}
+	reader, err := Open(s.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := testPath(t, "later")
+	if err := reader.Protect(ctx, app, later); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := s.GC(ctx, false); err != nil || len(rep.Deleted) != 0 {
+		t.Fatalf("gc deleted %v (%v), want nothing while another Store protects app", rep.Deleted, err)
+	}
+	if !s.Valid(app) || !s.Valid(lib) {
+		t.Fatal("gc took a protected path or its closure")
+	}
+	reader.Close()
+	if rep, err := s.GC(ctx, false); err != nil || len(rep.Deleted) != 2 {
+		t.Fatalf("after Close gc deleted %v (%v), want app and lib", rep.Deleted, err)
+	}
+}
+
+// AddRoot refuses to replace what is not a symlink (kiln build -o /, -o
+// a file) and registers no root then; a link it cannot make leaves no root.
+func TestAddRootRefusesAndLeavesNoRoot(t *testing.T) {
+	s := openTest(t)
+	p := build(t, s, "app", nil, tree{"f": "x"})
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, []byte("keep"), 0o644)
+	for _, link := range []string{"/", file, filepath.Join(t.TempDir(), "no", "such", "dir", "result")} {
+		if err := s.AddRoot(link, p); err == nil {
+			t.Errorf("AddRoot(%s) succeeded", link)
+		}
+	}
+	if b, _ := os.ReadFile(file); string(b) != "keep" {
+		t.Error("AddRoot replaced a regular file")
+	}
+	if ents, _ := os.ReadDir(filepath.Join(s.StateDir, "gcroots", "auto")); len(ents) != 0 {
+		t.Errorf("failed AddRoots left roots: %v", ents)
+	}
+	if err := s.AddRoot("/", p); err == nil || !strings.Contains(err.Error(), "add root /: / exists and is not a symlink") {
+		t.Errorf("AddRoot(/): %v", err)
 	}
 }

@@ -26,7 +26,7 @@ var ErrNotValid = errors.New("not a valid store path")
 // Store is a store directory with its state directory.
 type Store struct {
 	Dir      string // physical directory holding the store paths
-	StateDir string // db, locks, gcroots, profiles: Dir/../var
+	StateDir string // db, locks, gcroots, profiles: Dir/../var, which names Dir (identity.go)
 
 	temp tempRoots
 }
@@ -67,6 +67,9 @@ func Open(dir string) (*Store, error) {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
+	}
+	if err := s.checkIdentity(); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", abs, err)
 	}
 	if err := s.cleanTemp(); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", abs, err)

@@ -2,12 +2,14 @@ package store
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -28,13 +30,35 @@ type tempRoots struct {
 
 func (s *Store) tempRootDir() string { return filepath.Join(s.StateDir, "temproots") }
 
-// addTempRoot records p as a temporary root; the caller holds the shared
-// collector lock.
-func (s *Store) addTempRoot(p Path) error {
+// Protect makes paths temporary roots of this Store, valid or not, until
+// the process exits or calls Close. A process that reads store paths it
+// did not build (a build reading its packages, or reusing parts that are
+// valid already) protects them first and checks their validity only
+// afterwards: a collection then either ran before, and the check finds
+// them missing, or it keeps them and their closures. Protect waits for a
+// running collection.
+func (s *Store) Protect(ctx context.Context, paths ...Path) error {
+	gc, err := s.lockGC(ctx, false)
+	if err != nil {
+		return fmt.Errorf("protect: %w", err)
+	}
+	defer gc.unlock()
+	return s.addTempRoot(paths...)
+}
+
+// addTempRoot records paths as temporary roots in one write; the caller
+// holds the shared collector lock.
+func (s *Store) addTempRoot(paths ...Path) error {
 	t := &s.temp
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.paths[p] {
+	var b strings.Builder
+	for _, p := range paths {
+		if !p.IsZero() && !t.paths[p] {
+			b.WriteString(p.Base() + "\n")
+		}
+	}
+	if b.Len() == 0 {
 		return nil
 	}
 	if t.f == nil {
@@ -49,10 +73,12 @@ func (s *Store) addTempRoot(p Path) error {
 		t.f, t.paths = l.f, map[Path]bool{}
 	}
 	// No fsync: the roots matter only while this process lives.
-	if _, err := t.f.WriteString(p.Base() + "\n"); err != nil {
-		return fmt.Errorf("add temporary root %s: %w", p, err)
+	if _, err := t.f.WriteString(b.String()); err != nil {
+		return fmt.Errorf("add temporary roots: %w", err)
 	}
-	t.paths[p] = true
+	for _, p := range paths {
+		t.paths[p] = true
+	}
 	return nil
 }
 

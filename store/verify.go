@@ -15,6 +15,7 @@ var (
 	ErrChanged      = errors.New("content changed")
 	ErrNotCanonical = errors.New("not canonical")
 	ErrBadRecord    = errors.New("bad database record")
+	ErrUnregistered = errors.New("unregistered")
 )
 
 // Problem is one thing Verify found wrong with a registered path.
@@ -26,12 +27,12 @@ type Problem struct {
 func (p Problem) Error() string { return p.Path.String() + ": " + p.Err.Error() }
 
 // Kind names the problem: "missing", "changed", "not-canonical",
-// "bad-record", or "error".
+// "bad-record", "unregistered", or "error".
 func (p Problem) Kind() string {
 	for _, k := range []struct {
 		err  error
 		name string
-	}{{ErrMissing, "missing"}, {ErrChanged, "changed"}, {ErrNotCanonical, "not-canonical"}, {ErrBadRecord, "bad-record"}} {
+	}{{ErrMissing, "missing"}, {ErrChanged, "changed"}, {ErrNotCanonical, "not-canonical"}, {ErrBadRecord, "bad-record"}, {ErrUnregistered, "unregistered"}} {
 		if errors.Is(p.Err, k.err) {
 			return k.name
 		}
@@ -42,7 +43,9 @@ func (p Problem) Kind() string {
 // Verify re-hashes every registered path and reports the ones that are
 // missing, whose content no longer matches their recorded hash, whose
 // metadata is no longer canonical, whose record cannot be read, or whose
-// references are not valid. It changes nothing.
+// references are not valid; and it reports the paths in the store that
+// have no record (and no builder), which no kiln command can use and
+// kiln gc deletes. It changes nothing.
 func (s *Store) Verify(ctx context.Context) ([]Problem, error) {
 	gc, err := s.lockGC(ctx, false) // no collection deletes under our feet
 	if err != nil {
@@ -62,6 +65,44 @@ func (s *Store) Verify(ctx context.Context) ([]Problem, error) {
 		if err := s.verifyPath(p); err != nil {
 			out = append(out, Problem{Path: p, Err: err})
 		}
+	}
+	un, err := s.unregistered(paths)
+	if err != nil {
+		return out, fmt.Errorf("verify: %w", err)
+	}
+	return append(out, un...), nil
+}
+
+// unregistered lists the store paths in Dir without a record whose
+// builder is not at work (it holds the path's lock from before it
+// renames the path into place until it has registered it).
+func (s *Store) unregistered(registered []Path) ([]Problem, error) {
+	known := make(map[Path]bool, len(registered))
+	for _, p := range registered {
+		known[p] = true
+	}
+	ents, err := os.ReadDir(s.Dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []Problem
+	for _, e := range ents {
+		p, err := ParsePath(e.Name())
+		if err != nil || known[p] {
+			continue
+		}
+		if _, err := os.Lstat(s.recordFile(p)); err == nil {
+			continue // registered since we listed the records
+		}
+		l, err := tryLockFile(s.pathLock(p), true)
+		if err != nil {
+			return nil, err
+		}
+		if l == nil {
+			continue // being built
+		}
+		l.unlock()
+		out = append(out, Problem{Path: p, Err: fmt.Errorf("%w: %s has no record in %s (kiln gc deletes it)", ErrUnregistered, s.Physical(p), s.dbDir())})
 	}
 	return out, nil
 }

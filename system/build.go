@@ -23,6 +23,16 @@ import (
 // one call at a time, as it is reused or built.
 func ApplyBuild(ctx context.Context, st *store.Store, p *BuildPlan, progress func(Event)) (*Result, error) {
 	r := p.result()
+	// Protect every part before looking at it: a collection running now
+	// must not take a part this build reuses (or its closure, the
+	// packages) before the caller roots the toplevel.
+	parts := make([]store.Path, 0, len(p.Parts))
+	for _, sp := range p.Parts {
+		parts = append(parts, sp)
+	}
+	if err := st.Protect(ctx, parts...); err != nil {
+		return nil, err
+	}
 	var mu, events sync.Mutex
 	event := func(e Event) {
 		if progress != nil {

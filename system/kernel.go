@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -15,6 +14,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/kiln-os/kiln/boot"
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"github.com/kiln-os/kiln/toplevel"
 )
 
@@ -258,7 +258,7 @@ func initrdContent(kilnBinary, indexDir, koDir, kver string, want []string) (boo
 }
 
 func copyRegular(src, dst string) error {
-	in, err := os.Open(src)
+	in, size, err := fsutil.OpenRegular(src) // a pipe or /dev/zero is refused, not read forever
 	if err != nil {
 		return err
 	}
@@ -271,7 +271,7 @@ func copyRegular(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, in); err != nil {
+	if _, err := fsutil.CopyRegular(out, in, src, size); err != nil {
 		out.Close()
 		return fmt.Errorf("copy %s: %w", src, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"sort"
@@ -311,14 +310,15 @@ func entryDigest(e EtcEntry) (string, error) {
 	fmt.Fprintf(h, "%s\x00%s\x00%o\x00%s\x00%s\x00%s\x00", e.Path, e.Kind, e.Mode, e.User, e.Group, e.Target)
 	switch {
 	case e.Source != "":
-		f, err := os.Open(e.Source)
+		// A pipe or /dev/zero is refused, not read forever.
+		f, size, err := fsutil.OpenRegular(e.Source)
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("etc %q: source: %w", e.Path, err)
 		}
 		defer f.Close()
 		h.Write([]byte("source\x00"))
-		if _, err := io.Copy(h, f); err != nil {
-			return "", err
+		if _, err := fsutil.CopyRegular(h, f, e.Source, size); err != nil {
+			return "", fmt.Errorf("etc %q: source: %w", e.Path, err)
 		}
 	case e.Data != nil:
 		h.Write([]byte("data\x00"))

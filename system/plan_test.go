@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/kiln-os/kiln/internal/golden"
 	"github.com/kiln-os/kiln/modules"
@@ -122,5 +125,41 @@ func TestPlanPackageChangeKeepsKernelParts(t *testing.T) {
 	}
 	if p.Parts[PartSw] == q.Parts[PartSw] {
 		t.Errorf("adding a package did not move sw (%s)", p.Parts[PartSw])
+	}
+}
+
+// An etc source that is a device or a named pipe is refused at once,
+// naming the entry: /dev/zero was once hashed forever, a fifo blocked in
+// open (issue 9, item 8).
+func TestPlanRefusesSpecialEtcSources(t *testing.T) {
+	pk := planPackages(t)
+	kilnBin := filepath.Join(t.TempDir(), "kiln")
+	os.WriteFile(kilnBin, []byte("not really kiln"), 0o755)
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ source, want string }{
+		{"/dev/zero", `etc "d": source: /dev/zero is a character device: not a regular file`},
+		{fifo, `etc "d": source: ` + fifo + ` is a named pipe: not a regular file`},
+	} {
+		sys := &modules.System{
+			Networking: modules.Networking{HostName: "h"},
+			Kernel:     modules.Kernel{Package: "linux-image-cloud-amd64"},
+			Etc:        map[string]modules.EtcFile{"d": {Source: tc.source}},
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := PlanBuild(sys, pk, PlanOptions{KilnBinary: kilnBin, Version: "0.0.0-test"})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("source %s: %v, want %q", tc.source, err, tc.want)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("source %s: PlanBuild still runs after 20 s", tc.source)
+		}
 	}
 }

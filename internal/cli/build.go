@@ -52,6 +52,8 @@ func runBuild(ctx context.Context, r *Run, opts any, args []string) error {
 	if err != nil {
 		return err
 	}
+	// What the build protected is rooted by the result link, or garbage.
+	defer st.Close()
 	res, err := r.build(ctx, st, f.config, f.dryRun)
 	if err != nil {
 		return err

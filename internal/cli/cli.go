@@ -122,7 +122,13 @@ func (e errUsage) Error() string { return e.msg }
 func usageErrorf(format string, a ...any) error { return errUsage{fmt.Sprintf(format, a...)} }
 
 func globalFlags(fs *flag.FlagSet, g *Globals) {
-	fs.StringVar(&g.Store, "store", g.Store, "store `DIR` (default /kiln/store as root, else $XDG_CACHE_HOME/kiln/store)")
+	fs.Func("store", "store `DIR` (default /kiln/store as root, else $XDG_CACHE_HOME/kiln/store)", func(dir string) error {
+		if dir == "" {
+			return errors.New("empty directory: give the store's directory, or leave out --store for the default")
+		}
+		g.Store = dir
+		return nil
+	})
 	fs.StringVar(&g.Mirror, "mirror", g.Mirror, "Debian mirror `URL` (default: $KILN_MIRROR, else the machine's apt sources)")
 	fs.StringVar(&g.Keyring, "keyring", g.Keyring, "OpenPGP keyring `FILE` that signs InRelease (default: the Debian archive keyring)")
 	fs.BoolVar(&g.JSON, "json", g.JSON, "print listings as JSON")

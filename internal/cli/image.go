@@ -49,6 +49,20 @@ func runImage(ctx context.Context, r *Run, opts any, args []string) error {
 	if err != nil {
 		return usageErrorf("--format, -o: %v", err)
 	}
+	// Refuse a size no image fits in before building the system: the
+	// disk plan reads nothing.
+	if _, err := image.PlanDisk(image.Layout{Size: size, Format: format, Seed: "size-check", RootDir: "/"}); err != nil {
+		return usageErrorf("--size %s: %v", f.size, err)
+	}
+	// Refuse an output no image can go to before building the system.
+	out = r.Path(out)
+	target, err := image.ResolveTarget(out)
+	if err != nil {
+		return usageErrorf("-o: %v", err)
+	}
+	if target.Device && format != image.Raw {
+		return usageErrorf("-o %s is a block device: it gets the raw image, not --format %s", out, format)
+	}
 	st, err := store.Open(r.storeDir())
 	if err != nil {
 		return err
@@ -57,7 +71,6 @@ func runImage(ctx context.Context, r *Run, opts any, args []string) error {
 	if err != nil {
 		return err
 	}
-	out = r.Path(out)
 	if err := writeImage(ctx, r, st, res.Toplevel, out, size, format); err != nil {
 		return err
 	}

@@ -34,7 +34,13 @@ func TestMain(m *testing.M) {
 	case os.Getenv("KILN_CLI_TEST_HELPER") == "readonly-store":
 		os.Exit(readOnlyStoreHelper())
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if kilnBinBuilt {
+		if bin, err := kilnBin(); err == nil {
+			os.RemoveAll(filepath.Dir(bin))
+		}
+	}
+	os.Exit(code)
 }
 
 // onReadOnlyStore runs the CLI with args and stdin (a file, or "") as a

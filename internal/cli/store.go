@@ -17,8 +17,13 @@ kiln store substitute --from URL... --trusted-key KEY... [--dry-run] [PATH...]
 
 verify re-hashes every registered store path and compares it with the hash
 recorded when it was built. It lists each path that is missing, changed,
-no longer canonical (modes, mtime) or refers to an invalid path, and exits
-1 when there is any. It changes nothing.
+no longer canonical (modes, mtime) or refers to an invalid path, and each
+path in the store that has no record (unregistered: kiln gc deletes it),
+and exits 1 when there is any. It changes nothing.
+
+A store's state (database, roots, profiles) is its parent's var directory,
+which records the store it belongs to: two stores in one parent are
+refused, so give each store a parent of its own.
 
 info prints what the store records about each PATH (a store path, or a
 link to one such as ./result): NAR hash and size, references, and the

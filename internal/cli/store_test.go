@@ -138,3 +138,63 @@ func TestStoreInfoAndRoots(t *testing.T) {
 		t.Errorf("store info of a non-store file: code %d, want %d", code, ExitFailure)
 	}
 }
+
+// Two stores in one parent would share its var: the second is refused,
+// naming the store the state belongs to, and gc there deletes nothing of
+// the first (it once deregistered all of it). A state made before
+// identities is refused to a store that holds none of its paths.
+func TestSiblingStoreRefused(t *testing.T) {
+	s, kept, garbage := storeFixture(t)
+	parent := filepath.Dir(s.Dir)
+	sibling := filepath.Join(parent, "other")
+	want := "is the state of the store " + s.Dir + ", not of " + sibling
+	for _, args := range [][]string{{"gc"}, {"store", "verify"}, {"store", "info", kept.String()}} {
+		code, _, stderr := runCLI(t, nil, append([]string{"--store", sibling}, args...)...)
+		if code != ExitFailure || !strings.Contains(stderr, want) {
+			t.Errorf("%v on a sibling store: exit %d, stderr %q; want %q", args, code, stderr, want)
+		}
+	}
+	if !s.Valid(kept) || !s.Valid(garbage) {
+		t.Fatal("the sibling's gc took the first store's paths")
+	}
+	if code, out, stderr := runCLI(t, nil, "--store", s.Dir, "store", "verify"); code != ExitOK {
+		t.Fatalf("verify of the first store: exit %d\n%s%s", code, out, stderr)
+	}
+
+	// As before identities: neither directory has an id.
+	os.Remove(filepath.Join(parent, "var", "store.json"))
+	os.Remove(filepath.Join(s.Dir, ".kiln-store-id"))
+	code, _, stderr := runCLI(t, nil, "--store", sibling, "gc")
+	if code != ExitFailure || !strings.Contains(stderr, "records 2 paths and "+sibling+" holds none of them") {
+		t.Errorf("gc on a sibling of a store made before identities: exit %d, %q", code, stderr)
+	}
+	if code, out, stderr := runCLI(t, nil, "--store", s.Dir, "store", "verify"); code != ExitOK {
+		t.Fatalf("the first store adopts its old state: exit %d\n%s%s", code, out, stderr)
+	}
+	if code, _, stderr := runCLI(t, nil, "--store", sibling, "gc"); code != ExitFailure || !strings.Contains(stderr, want) {
+		t.Errorf("after adoption, gc on the sibling: exit %d, %q", code, stderr)
+	}
+}
+
+// store verify reports a registered path whose content is gone and a path
+// in the store without a record (what a shared database left behind).
+func TestStoreVerifyMissingAndUnregistered(t *testing.T) {
+	s, kept, garbage := storeFixture(t)
+	os.Remove(filepath.Join(filepath.Dir(s.Dir), "var", "db", "paths", garbage.Base()+".json"))
+	os.Remove(s.Physical(kept))
+	code, out, stderr := runCLI(t, nil, "--store", s.Dir, "store", "verify")
+	for _, want := range []string{
+		"missing       " + kept.String() + ": missing: " + s.Physical(kept),
+		"unregistered  " + garbage.String() + ": unregistered: " + s.Physical(garbage) + " has no record in ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("verify lacks %q:\n%s", want, out)
+		}
+	}
+	if code != ExitFailure || !strings.Contains(stderr, "2 damaged store path(s)") {
+		t.Errorf("verify: exit %d, stderr %q", code, stderr)
+	}
+	if code, out, _ := runCLI(t, nil, "--store", s.Dir, "gc"); code != ExitOK || !strings.Contains(out, "deleting "+garbage.String()) {
+		t.Errorf("gc of the unregistered path: exit %d\n%s", code, out)
+	}
+}
