@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -211,19 +212,32 @@ func unreplaced(entries []AuditEntry) []string {
 // work before the lock knows a new package). Diagnostics come as a
 // *ConfigError.
 func LoadConfig(hostFile, lockFile string) (*modules.Config, error) {
-	pkgs := evalPackages{}
+	cfg, _, err := LoadConfigUnlocked(hostFile, lockFile)
+	return cfg, err
+}
+
+// LoadConfigUnlocked is LoadConfig that also returns the names of the
+// packages the configuration refers to (pkgs.NAME) that lockFile does not
+// pin, sorted: each got a placeholder path.
+func LoadConfigUnlocked(hostFile, lockFile string) (*modules.Config, []string, error) {
+	pkgs := evalPackages{unlocked: map[string]bool{}}
 	lock, err := debian.ReadLock(lockFile)
 	switch {
 	case err == nil:
 		pkgs.lock = lock
 	case !errors.Is(err, fs.ErrNotExist):
-		return nil, err
+		return nil, nil, err
 	}
 	cfg, diags := modules.Load(hostFile, modules.LoadOptions{Packages: pkgs})
 	if diags.HasErrors() {
-		return nil, &ConfigError{Diagnostics: diags}
+		return nil, nil, &ConfigError{Diagnostics: diags}
 	}
-	return cfg, nil
+	unlocked := make([]string, 0, len(pkgs.unlocked))
+	for n := range pkgs.unlocked {
+		unlocked = append(unlocked, n)
+	}
+	sort.Strings(unlocked)
+	return cfg, unlocked, nil
 }
 
 // AuditLock realizes the packages of lockFile into st (fetch says from
@@ -262,7 +276,10 @@ func (lp lockPackages) Names() []string {
 
 // evalPackages answers pkgs.NAME from the lock when it pins the package,
 // else with the placeholder path.
-type evalPackages struct{ lock *debian.Lock }
+type evalPackages struct {
+	lock     *debian.Lock
+	unlocked map[string]bool // names answered with the placeholder
+}
 
 func (p evalPackages) Path(name string) (string, bool) {
 	if p.lock != nil {
@@ -270,6 +287,7 @@ func (p evalPackages) Path(name string) (string, bool) {
 			return s, true
 		}
 	}
+	p.unlocked[name] = true
 	return store.LogicalDir + "/" + modules.PlaceholderHash + "-" + name, true
 }
 

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -75,15 +74,6 @@ func runBuild(ctx context.Context, r *Run, opts any, args []string) error {
 	}
 	r.Printf("%s\n", res.Toplevel)
 	return nil
-}
-
-// lockFor returns the kiln.lock beside the host file (or in the working
-// directory for the default system).
-func (r *Run) lockFor(hostFile string) string {
-	if hostFile == "" {
-		return r.Path(debian.LockFile)
-	}
-	return filepath.Join(filepath.Dir(r.Path(hostFile)), debian.LockFile)
 }
 
 // build runs system.Build for the host file ("" for the default system)

@@ -6,6 +6,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -50,6 +51,7 @@ type Globals struct {
 	Store   string // physical store directory
 	Mirror  string // Debian mirror URL, overrides apt sources
 	Keyring string // OpenPGP keyring for InRelease
+	Lock    string // lock file, overriding the host file's own (lockFor)
 	JSON    bool
 	Verbose bool
 }
@@ -121,10 +123,18 @@ func (e errUsage) Error() string { return e.msg }
 
 func usageErrorf(format string, a ...any) error { return errUsage{fmt.Sprintf(format, a...)} }
 
+// globalFlags defines the global flags on fs, except those a verb defines
+// for itself (kiln shell's and kiln cache's --lock).
 func globalFlags(fs *flag.FlagSet, g *Globals) {
-	fs.StringVar(&g.Store, "store", g.Store, "store `DIR` (default /kiln/store as root, else $XDG_CACHE_HOME/kiln/store)")
-	fs.StringVar(&g.Mirror, "mirror", g.Mirror, "Debian mirror `URL` (default: $KILN_MIRROR, else the machine's apt sources)")
-	fs.StringVar(&g.Keyring, "keyring", g.Keyring, "OpenPGP keyring `FILE` that signs InRelease (default: the Debian archive keyring)")
+	str := func(p *string, name, usage string) {
+		if fs.Lookup(name) == nil {
+			fs.StringVar(p, name, *p, usage)
+		}
+	}
+	str(&g.Store, "store", "store `DIR` (default /kiln/store as root, else $XDG_CACHE_HOME/kiln/store)")
+	str(&g.Mirror, "mirror", "Debian mirror `URL` (default: $KILN_MIRROR, else the machine's apt sources)")
+	str(&g.Keyring, "keyring", "OpenPGP keyring `FILE` that signs InRelease (default: the Debian archive keyring)")
+	str(&g.Lock, "lock", "lock `FILE` (default: HOST.lock beside host file HOST.hcl, else its directory's kiln.lock; ./kiln.lock for the default system)")
 	fs.BoolVar(&g.JSON, "json", g.JSON, "print listings as JSON")
 	fs.BoolVar(&g.Verbose, "v", g.Verbose, "verbose progress on stderr")
 }
@@ -174,11 +184,11 @@ func (r *Run) main(ctx context.Context) int {
 	}
 	fs := flag.NewFlagSet("kiln "+c.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	globalFlags(fs, &g)
 	var opts any
 	if c.flags != nil {
 		opts = c.flags(fs)
 	}
+	globalFlags(fs, &g)
 	rest, after := args[1:], []string(nil)
 	if i := slices.Index(rest, "--"); c.passthrough && i >= 0 {
 		rest, after = rest[:i], rest[i:]
@@ -301,4 +311,16 @@ func (r *Run) cacheDir() string {
 		return filepath.Join(h, ".cache", "kiln")
 	}
 	return filepath.Join(os.TempDir(), "kiln-cache")
+}
+
+// printJSON writes v to stdout as indented JSON: every --json output goes
+// through it (docs/json.md describes the formats).
+func (r *Run) printJSON(v any) error {
+	enc := json.NewEncoder(r.Stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("encode JSON: %w", err)
+	}
+	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -33,9 +35,13 @@ Fetches InRelease of bookworm, bookworm-updates and bookworm-security from
 the mirror (--mirror, else $KILN_MIRROR, else the machine's apt sources),
 checks its signature against the Debian archive keyring (--keyring), checks
 each Packages index against it, resolves the wanted packages plus every
-Essential one and writes kiln.lock beside the host file (./kiln.lock for
-the default system). An existing lock resolved for the same packages is
-kept unless --update is given.
+Essential one and writes HOST.lock beside the host file HOST.hcl (./kiln.lock for the
+default system; --lock FILE to choose). A directory's kiln.lock from
+before per-host locks is read until the host has its own lock, and a lock
+written for another host file is never overwritten. An existing lock
+resolved for the same packages is kept unless --update is given. After a
+resolution it prints what changed ("no package changed") and the date of
+each suite's InRelease.
 
 --mirror takes a URL, or URL,SUITE=URL,... when a suite lives at another
 archive root. With a plain URL whose path has a "debian" segment,
@@ -61,11 +67,14 @@ func runLock(ctx context.Context, r *Run, opts any, args []string) error {
 	if err != nil {
 		return err
 	}
-	file := r.lockFor(f.config)
+	file, target := r.lockFor(f.config), r.lockTarget(f.config)
+	if err := checkLockOwner(target, f.config); err != nil {
+		return err
+	}
 	old, err := debian.ReadLock(file)
 	switch {
 	case err == nil && !f.update && old.Matches(req):
-		r.Printf("%s is up to date: %d packages (use --update to resolve again)\n", file, len(old.Packages))
+		r.Printf("%s is up to date: %d packages (use --update to resolve again)\n", displayPath(r, file), len(old.Packages))
 		return nil
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		if !f.update {
@@ -82,7 +91,10 @@ func runLock(ctx context.Context, r *Run, opts any, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := l.Write(file); err != nil {
+	if f.config != "" {
+		l.Host = filepath.Base(f.config)
+	}
+	if err := l.Write(target); err != nil {
 		return err
 	}
 	var size int64
@@ -91,12 +103,34 @@ func runLock(ctx context.Context, r *Run, opts any, args []string) error {
 	}
 	r.Logf("resolved from %s in %s", a.Mirror, time.Since(start).Round(time.Millisecond))
 	if old != nil {
-		for _, c := range l.Changes(old) {
+		changes := l.Changes(old)
+		for _, c := range changes {
 			r.Printf("%s\n", c)
 		}
+		if len(changes) == 0 {
+			r.Printf("no package changed\n")
+		}
 	}
-	r.Printf("locked %d packages (%.1f MiB of .debs) in %s\n", len(l.Packages), float64(size)/(1<<20), file)
+	r.Printf("locked %d packages (%.1f MiB of .debs) in %s\n", len(l.Packages), float64(size)/(1<<20), displayPath(r, target))
+	r.Printf("indices: %s\n", indexDates(l))
+	if file != target {
+		r.Printf("(%s is no longer read for %s)\n", displayPath(r, file), f.config)
+	}
 	return nil
+}
+
+// indexDates lists each suite's InRelease date, sorted by suite.
+func indexDates(l *debian.Lock) string {
+	suites := make([]string, 0, len(l.Inputs))
+	for s := range l.Inputs {
+		suites = append(suites, s)
+	}
+	sort.Strings(suites)
+	parts := make([]string, len(suites))
+	for i, s := range suites {
+		parts[i] = s + " " + l.Inputs[s].Locked.Date
+	}
+	return strings.Join(parts, ", ")
 }
 
 // lockRequest is what to resolve: --packages, else what the configuration
