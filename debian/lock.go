@@ -173,7 +173,7 @@ func sanitizeVersion(v string) string {
 // package or an Essential one) to name, following the depends edges.
 func (l *Lock) Why(name string) ([]string, error) {
 	if _, ok := l.Package(name); !ok {
-		return nil, fmt.Errorf("%w %q: not in the lock", ErrUnknownPackage, name)
+		return nil, fmt.Errorf("%w %q: not in the lock%s", ErrUnknownPackage, name, l.nearNames(name))
 	}
 	prev := map[string]string{}
 	var queue []string

@@ -245,7 +245,7 @@ func WriteSystem(ctx context.Context, st *store.Store, out string, opts SystemOp
 	l.Format = opts.Format
 	plan, err := PlanDisk(l)
 	if err != nil {
-		return fmt.Errorf("plan image: %w", err)
+		return err // PlanDisk's errors say "plan image"
 	}
 	return ApplyDisk(ctx, out, plan, progress)
 }

@@ -147,7 +147,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	pk := NewPackageSet(o.Store.Dir, paths)
 	plan, err := PlanBuild(&cfg.System, pk, o.PlanOptions)
 	if err != nil {
-		return nil, err
+		return nil, locate(err, cfg)
 	}
 	var warnings []Warning
 	if entries, err := Audit(pk); err == nil {
@@ -164,7 +164,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		res = plan.result()
 		res.Config, res.Warnings = cfg, warnings
-		return res, err
+		return res, locate(err, cfg)
 	}
 	res.Config, res.Warnings = cfg, warnings
 	return res, nil

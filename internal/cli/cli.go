@@ -159,22 +159,29 @@ func (r *Run) main(ctx context.Context) int {
 	top.SetOutput(io.Discard)
 	globalFlags(top, &g)
 	if err := top.Parse(env.Args); err != nil {
-		fmt.Fprintf(env.Stderr, "kiln: %v\n\n", err)
-		topUsage(env.Stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			topUsage(env.Stdout)
+			return ExitOK
+		}
+		fmt.Fprintf(env.Stderr, "kiln: %v%s\nRun 'kiln help' for the global flags and commands.\n", err, suggestFlag(top, err))
 		return ExitUsage
 	}
 	args := top.Args()
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		if len(args) > 1 {
-			if c, ok := commands[args[1]]; ok {
-				commandUsage(env.Stdout, c)
-				return ExitOK
-			}
+	if len(args) == 0 {
+		topUsage(env.Stderr)
+		return ExitUsage
+	}
+	if args[0] == "help" {
+		if len(args) == 1 {
+			topUsage(env.Stdout)
+			return ExitOK
 		}
-		topUsage(env.Stdout)
-		if len(args) == 0 {
+		c, ok := commands[args[1]]
+		if !ok {
+			fmt.Fprintf(env.Stderr, "kiln help: unknown command %q%s\nRun 'kiln help' for the list.\n", args[1], suggestCommand(args[1]))
 			return ExitUsage
 		}
+		commandUsage(env.Stdout, c)
 		return ExitOK
 	}
 	c, ok := commands[args[0]]
@@ -193,13 +200,16 @@ func (r *Run) main(ctx context.Context) int {
 	if i := slices.Index(rest, "--"); c.passthrough && i >= 0 {
 		rest, after = rest[:i], rest[i:]
 	}
-	if err := fs.Parse(interleave(fs, rest)); err != nil {
+	flagArgs, err := interleave(fs, rest)
+	if err == nil {
+		err = fs.Parse(flagArgs)
+	}
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			commandUsage(env.Stdout, c)
 			return ExitOK
 		}
-		fmt.Fprintf(env.Stderr, "kiln %s: %v\n\n", c.name, err)
-		commandUsage(env.Stderr, c)
+		fmt.Fprintf(env.Stderr, "kiln %s: %v%s\nUsage: %s\nRun 'kiln help %s' for its flags.\n", c.name, err, suggestFlag(fs, err), firstLine(c.usage), c.name)
 		return ExitUsage
 	}
 	r.Env, r.Globals = env, g
@@ -218,8 +228,10 @@ func (r *Run) main(ctx context.Context) int {
 	return ExitOK
 }
 
-// interleave lets flags follow positional arguments ("kiln why bash --json").
-func interleave(fs *flag.FlagSet, args []string) []string {
+// interleave lets flags follow positional arguments ("kiln why bash
+// --json"). A flag that takes a value and is followed by nothing, or by
+// another flag, is an error: it never swallows the next argument.
+func interleave(fs *flag.FlagSet, args []string) ([]string, error) {
 	var flags, pos []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -240,13 +252,51 @@ func interleave(fs *flag.FlagSet, args []string) []string {
 			if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
 				continue
 			}
-			if i+1 < len(args) {
-				flags = append(flags, args[i+1])
-				i++
+			if i+1 >= len(args) {
+				return nil, fmt.Errorf("flag %s needs a value", a)
 			}
+			if next := args[i+1]; isFlag(fs, next) {
+				return nil, fmt.Errorf("flag %s needs a value, got flag %s (write %s=%s if you mean it)", a, next, a, next)
+			}
+			flags = append(flags, args[i+1])
+			i++
 		}
 	}
-	return append(flags, append([]string{"--"}, pos...)...)
+	return append(flags, append([]string{"--"}, pos...)...), nil
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+// isFlag reports whether a is one of fs's flags or "--".
+func isFlag(fs *flag.FlagSet, a string) bool {
+	if a == "--" {
+		return true
+	}
+	if !strings.HasPrefix(a, "-") || a == "-" {
+		return false
+	}
+	name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+	return fs.Lookup(name) != nil || name == "h" || name == "help"
+}
+
+// suggestFlag suggests a defined flag for the flag package's "flag
+// provided but not defined: -NAME".
+func suggestFlag(fs *flag.FlagSet, err error) string {
+	_, name, ok := strings.Cut(err.Error(), "flag provided but not defined: ")
+	if !ok {
+		return ""
+	}
+	name = strings.TrimLeft(name, "-")
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	sort.Strings(names)
+	if best := suggest.Closest(name, names, 2); best != "" {
+		return fmt.Sprintf(" (did you mean --%s?)", best)
+	}
+	return ""
 }
 
 func topUsage(w io.Writer) {
@@ -276,7 +326,7 @@ func commandUsage(w io.Writer, c *command) {
 		fs.SetOutput(w)
 		fs.PrintDefaults()
 	}
-	fmt.Fprintf(w, "\nGlobal flags (--store, --mirror, --keyring, --json, -v): see 'kiln help'.\n")
+	fmt.Fprintf(w, "\nGlobal flags (--store, --mirror, --keyring, --lock, --json, -v): see 'kiln help'.\n")
 }
 
 func suggestCommand(name string) string {

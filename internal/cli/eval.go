@@ -125,7 +125,15 @@ func runEval(_ context.Context, r *Run, opts any, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := printEval(r, cfg, f, args); err != nil {
+		return err
+	}
 	r.warnUnlocked(f.config, wantedOnly(unlocked, system.WantedPackages(&cfg.System)))
+	return nil
+}
+
+// printEval prints what kiln eval was asked for.
+func printEval(r *Run, cfg *modules.Config, f *evalFlags, args []string) error {
 	if f.explain != "" {
 		return explain(r, cfg, f.explain)
 	}

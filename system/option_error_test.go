@@ -1,0 +1,40 @@
+package system
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/kiln-os/kiln/modules"
+)
+
+// TestOptionErrorLocated: a build-time error about an option's value,
+// however deeply wrapped, names the file:line that set it; a default's
+// error names none.
+func TestOptionErrorLocated(t *testing.T) {
+	host := filepath.Join(t.TempDir(), "host.hcl")
+	src := "networking { host_name = \"web\" }\n\ntime_zone = \"Mars/Olympus\"\nkernel {\n  initrd_modules = [\"nosuch\"]\n}\n"
+	if err := os.WriteFile(host, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := modules.Load(host, modules.LoadOptions{})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	tests := []struct {
+		option, want string
+	}{
+		{"time_zone", host + ":3: build etc: bad value"},
+		{"kernel.initrd_modules", host + ":5: build etc: bad value"},
+		{"networking.domain", "build etc: bad value"}, // a default
+	}
+	for _, tc := range tests {
+		err := fmt.Errorf("build etc: %w", optionErrorf(tc.option, errors.New("bad value")))
+		err = locate(err, cfg)
+		if got := err.Error(); got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.option, got, tc.want)
+		}
+	}
+}
