@@ -2,10 +2,12 @@ package debian
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -121,4 +123,39 @@ func (u *Universe) Names() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// ResolveLockUpdating resolves req against a's current indices like
+// ResolveLock, but keeps every package old pins at its locked version,
+// except those named in update (and what they newly need): kiln lock
+// --update PKG... The kept versions are read from the indices old pins,
+// in a's cache.
+func (a *Archive) ResolveLockUpdating(ctx context.Context, req Request, old *Lock, update []string) (*Lock, error) {
+	for _, n := range update {
+		if _, ok := old.Package(n); !ok {
+			return nil, fmt.Errorf("%w %q: not in the lock%s", ErrUnknownPackage, n, old.nearNames(n))
+		}
+	}
+	was, err := LoadCached(old, a.CacheDir)
+	if err != nil {
+		return nil, fmt.Errorf("read the indices the lock pins: %w (kiln lock --update without names resolves everything again)", err)
+	}
+	u, inputs, err := a.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range old.Packages {
+		if slices.Contains(update, p.Name) {
+			continue
+		}
+		if q, ok := was.Candidate(p.Name); ok && q.Version == p.Version && q.SHA256 == p.SHA256 {
+			u.pkgs[p.Name] = q
+		}
+	}
+	u.provides = nil
+	res, err := Resolve(u, req)
+	if err != nil {
+		return nil, err
+	}
+	return NewLock(inputs, req, res), nil
 }

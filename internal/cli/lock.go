@@ -29,7 +29,7 @@ func init() {
 	register(&command{
 		name:    "lock",
 		summary: "resolve the Debian packages a configuration needs and pin them in kiln.lock",
-		usage: `kiln lock [-c host.hcl] [--update] [--packages a,b,c]
+		usage: `kiln lock [-c host.hcl] [--update [PKG...]] [--packages a,b,c]
 
 Fetches InRelease of bookworm, bookworm-updates and bookworm-security from
 the mirror (--mirror, else $KILN_MIRROR, else the machine's apt sources),
@@ -41,7 +41,13 @@ before per-host locks is read until the host has its own lock, and a lock
 written for another host file is never overwritten. An existing lock
 resolved for the same packages is kept unless --update is given. After a
 resolution it prints what changed ("no package changed") and the date of
-each suite's InRelease.
+each suite's InRelease. --update PKG... updates only those packages (and
+what their new versions need): every other package keeps its version.
+
+EXAMPLES
+  kiln lock -c web1.hcl
+  kiln lock -c web1.hcl --update
+  kiln lock -c web1.hcl --update openssl libssl3
 
 --mirror takes a URL, or URL,SUITE=URL,... when a suite lives at another
 archive root. With a plain URL whose path has a "debian" segment,
@@ -50,7 +56,7 @@ snapshot mirrors: .../debian/<time> and .../debian-security/<time>).`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &lockFlags{}
 			fs.StringVar(&f.config, "c", "", "host `FILE` (default: the built-in default system)")
-			fs.BoolVar(&f.update, "update", false, "resolve again even when the lock matches the configuration")
+			fs.BoolVar(&f.update, "update", false, "resolve again even when the lock matches the configuration; with PKG arguments, update only those")
 			fs.StringVar(&f.packages, "packages", "", "resolve this comma-separated `LIST` instead of what the configuration wants")
 			return f
 		},
@@ -60,8 +66,8 @@ snapshot mirrors: .../debian/<time> and .../debian-security/<time>).`,
 
 func runLock(ctx context.Context, r *Run, opts any, args []string) error {
 	f := opts.(*lockFlags)
-	if len(args) > 0 {
-		return usageErrorf("unexpected argument %q", args[0])
+	if len(args) > 0 && !f.update {
+		return usageErrorf("unexpected argument %q (package names go with --update: kiln lock --update %s)", args[0], strings.Join(args, " "))
 	}
 	req, err := lockRequest(r, f)
 	if err != nil {
@@ -87,7 +93,15 @@ func runLock(ctx context.Context, r *Run, opts any, args []string) error {
 		return err
 	}
 	start := time.Now()
-	l, err := a.ResolveLock(ctx, req)
+	var l *debian.Lock
+	if len(args) > 0 {
+		if old == nil {
+			return fmt.Errorf("no lock %s to update %s in: run 'kiln lock%s' first", displayPath(r, file), strings.Join(args, " "), configFlag(f.config))
+		}
+		l, err = a.ResolveLockUpdating(ctx, req, old, args)
+	} else {
+		l, err = a.ResolveLock(ctx, req)
+	}
 	if err != nil {
 		return err
 	}

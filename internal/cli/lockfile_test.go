@@ -51,6 +51,15 @@ func TestPerHostLocks(t *testing.T) {
 	s.run(append(k, "lock", "-c", "web2.hcl", "--update")...)
 	a.publish(t, basePackages()+strings.Replace(testPackages, "7.88.1-10", "7.88.1-10+deb12u5", 1), archiveTime.Add(24*time.Hour))
 	s.run(append(k, "lock", "-c", "web2.hcl", "--update")...)
+
+	// --update PKG updates that package only.
+	newer := strings.NewReplacer("7.88.1-10+deb12u5", "7.88.1-10+deb12u6", "2.36-9", "2.36-9+deb12u4").Replace(
+		strings.Replace(testPackages, "7.88.1-10", "7.88.1-10+deb12u5", 1))
+	a.publish(t, basePackages()+newer, archiveTime.Add(48*time.Hour))
+	s.run(append(k, "lock", "-c", "web2.hcl", "--update", "curl")...)
+	s.run(append(k, "lock", "-c", "web2.hcl", "--update", "crul")...)
+	s.run(append(k, "lock", "-c", "web2.hcl", "curl")...)
+	s.run(append(k, "lock", "-c", "web2.hcl", "--update")...)
 	if _, err := os.Stat(filepath.Join(s.dir, "kiln.lock")); err == nil {
 		t.Error("a host file's lock was written to kiln.lock")
 	}

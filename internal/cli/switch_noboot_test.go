@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestSwitchNoBoot: switch --no-boot activates the toplevel and leaves
+// the profile and the ESP as they were (nixos-rebuild test); the toplevel
+// is a GC root while it runs. --boot and --no-boot exclude each other.
+func TestSwitchNoBoot(t *testing.T) {
+	m := newTestMachine(t)
+	eng := m.useFakeEngine()
+	top1 := m.system(t, m.st, "one", "A")
+	top2 := m.system(t, m.st, "two", "A")
+	if code, _, errs := m.run(t, nil, "switch", "--toplevel", top1.String()); code != ExitOK {
+		t.Fatal(errs)
+	}
+	before := withoutRun(m.state(t))
+	code, out, errs := m.run(t, nil, "switch", "--no-boot", "--toplevel", top2.String())
+	if code != ExitOK {
+		t.Fatalf("switch --no-boot: %d %s", code, errs)
+	}
+	if !strings.Contains(out, "activated "+top2.String()+"; no generation added, the boot entries are unchanged") {
+		t.Errorf("switch --no-boot printed %q", out)
+	}
+	if after := withoutRun(m.state(t)); after != before {
+		t.Errorf("switch --no-boot changed the profile or the ESP:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if want := []string{top1.String(), top2.String()}; !slices.Equal(eng.switches, want) {
+		t.Errorf("activated %v, want %v", eng.switches, want)
+	}
+	if got, err := os.Readlink(filepath.Join(m.st.StateDir, "gcroots", "test")); err != nil || !strings.HasSuffix(got, top2.Base()) {
+		t.Errorf("gcroots/test = %q, %v; want a link to %s", got, err, top2)
+	}
+	if code, _, errs := m.run(t, nil, "switch", "--boot", "--no-boot", "--toplevel", top2.String()); code != ExitUsage || !strings.Contains(errs, "exclude each other") {
+		t.Errorf("--boot --no-boot: exit %d, %q", code, errs)
+	}
+	if code, out, _ := m.run(t, nil, "generations", "list"); code != ExitOK || !strings.Contains(out, "GEN") {
+		t.Errorf("generations list: exit %d, %q", code, out)
+	}
+	if code, _, errs := m.run(t, nil, "generations", "lsit"); code != ExitUsage || !strings.Contains(errs, `did you mean "list"`) {
+		t.Errorf("generations lsit: exit %d, %q", code, errs)
+	}
+}
+
+// withoutRun drops the run/ links (what activation changes) from a state.
+func withoutRun(state string) string {
+	var keep []string
+	for _, l := range strings.Split(state, "\n") {
+		if !strings.HasPrefix(l, "run/") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
