@@ -29,7 +29,8 @@ type Options struct {
 	// failure says so).
 	Fetch    debian.FetchOptions
 	NoMirror error
-	// PlanOnly stops after planning and the audit: nothing is built.
+	// PlanOnly stops after planning and the audit: nothing is built, and
+	// nothing is fetched (Result.Fetch says what would be).
 	PlanOnly bool
 	// Progress, when set, hears of each part as it is reused or built.
 	Progress func(Event)
@@ -37,7 +38,10 @@ type Options struct {
 
 // Result is what Build made (or, with PlanOnly, would make).
 type Result struct {
-	Config     *modules.Config
+	Config *modules.Config
+	// Fetch, set only by a PlanOnly build whose packages are not all in
+	// the store, is what realizing them would fetch; Plan is then nil.
+	Fetch      *debian.RealizePlan
 	Plan       *BuildPlan
 	Toplevel   store.Path
 	Parts      map[string]store.Path
@@ -137,6 +141,18 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 	fetch := o.Fetch
 	fetch.Documentation = fetch.Documentation || cfg.System.Documentation.Enable
+	if o.PlanOnly {
+		// A dry run changes nothing: with packages missing from the store
+		// it says what would be fetched (the parts' paths depend on the
+		// unpacked packages).
+		rp, err := debian.PlanRealize(o.Store, lock, fetch)
+		if err != nil {
+			return nil, err
+		}
+		if len(rp.Missing) > 0 {
+			return &Result{Config: cfg, Fetch: rp}, nil
+		}
+	}
 	paths, err := debian.Realize(ctx, o.Store, lock, fetch)
 	if err != nil {
 		if fetch.Mirror == nil && o.NoMirror != nil {

@@ -122,3 +122,9 @@ func basePackages() string {
 	}
 	return b.String()
 }
+
+// sha256Of is the sha256 stanza gives the .deb of name+version.
+func sha256Of(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}

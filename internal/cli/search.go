@@ -232,6 +232,9 @@ func runShow(ctx context.Context, r *Run, opts any, args []string) error {
 
 // mib formats a byte count as MiB with one decimal (KiB under 1 MiB).
 func mib(n int64) string {
+	if n < 1<<10 {
+		return fmt.Sprintf("%d B", n)
+	}
 	if n < 1<<20 {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
