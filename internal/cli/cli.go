@@ -154,6 +154,9 @@ func (r *Run) main(ctx context.Context) int {
 	if filepath.Base(env.Argv0) == shell.HelperName {
 		return runShellHelper(ctx, env)
 	}
+	if len(env.Args) > 0 && env.Args[0] == "--version" {
+		env.Args = append([]string{"version"}, env.Args[1:]...)
+	}
 	g := Globals{}
 	top := flag.NewFlagSet("kiln", flag.ContinueOnError)
 	top.SetOutput(io.Discard)

@@ -124,9 +124,30 @@ func (r *Run) deleted(res *machine.DeleteResult, err error) error {
 	return err
 }
 
+// generationsJSON is kiln generations --json (docs/json.md).
+type generationsJSON struct {
+	Version     int              `json:"version"`
+	Generations []generationJSON `json:"generations"`
+}
+
+type generationJSON struct {
+	Number        int    `json:"number"`
+	Date          string `json:"date"` // RFC 3339, UTC
+	Toplevel      string `json:"toplevel"`
+	KilnVersion   string `json:"kiln_version"`
+	KernelVersion string `json:"kernel_version"`
+	Current       bool   `json:"current"`
+	Booted        bool   `json:"booted"`
+}
+
 func printGenerations(r *Run, infos []machine.Generation) error {
 	if r.JSON {
-		return storeJSON(r, append([]machine.Generation{}, infos...))
+		out := generationsJSON{Version: 1, Generations: []generationJSON{}}
+		for _, g := range infos {
+			out.Generations = append(out.Generations, generationJSON{Number: g.N, Date: g.Date.UTC().Format(time.RFC3339),
+				Toplevel: g.Toplevel.String(), KilnVersion: g.KilnVersion, KernelVersion: g.KernelVersion, Current: g.Current, Booted: g.Booted})
+		}
+		return r.printJSON(out)
 	}
 	r.Printf("%4s  %-19s  %-8s  %-24s  %s\n", "GEN", "DATE", "KILN", "KERNEL", "")
 	for _, g := range infos {

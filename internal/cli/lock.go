@@ -80,6 +80,9 @@ func runLock(ctx context.Context, r *Run, opts any, args []string) error {
 	old, err := debian.ReadLock(file)
 	switch {
 	case err == nil && !f.update && old.Matches(req):
+		if r.JSON {
+			return r.printJSON(lockResult(old, nil, file, true))
+		}
 		r.Printf("%s is up to date: %d packages (use --update to resolve again)\n", displayPath(r, file), len(old.Packages))
 		return nil
 	case err != nil && !errors.Is(err, os.ErrNotExist):
@@ -116,6 +119,9 @@ func runLock(ctx context.Context, r *Run, opts any, args []string) error {
 		size += p.Size
 	}
 	r.Logf("resolved from %s in %s", a.Mirror, time.Since(start).Round(time.Millisecond))
+	if r.JSON {
+		return r.printJSON(lockResult(l, old, target, false))
+	}
 	if old != nil {
 		changes := l.Changes(old)
 		for _, c := range changes {
@@ -131,6 +137,50 @@ func runLock(ctx context.Context, r *Run, opts any, args []string) error {
 		r.Printf("(%s is no longer read for %s)\n", displayPath(r, file), f.config)
 	}
 	return nil
+}
+
+// lockJSON is kiln lock --json (docs/json.md).
+type lockJSON struct {
+	Version   int               `json:"version"`
+	LockFile  string            `json:"lock_file"`
+	UpToDate  bool              `json:"up_to_date"` // nothing was resolved
+	Packages  int               `json:"packages"`
+	DebsBytes int64             `json:"debs_bytes"`
+	Indices   map[string]string `json:"indices"` // suite → InRelease date
+	Changes   []lockChangeJSON  `json:"changes"` // against the previous lock
+}
+
+type lockChangeJSON struct {
+	Name string  `json:"name"`
+	From *string `json:"from"` // null: added
+	To   *string `json:"to"`   // null: removed
+}
+
+func lockResult(l, old *debian.Lock, file string, upToDate bool) lockJSON {
+	out := lockJSON{Version: 1, LockFile: file, UpToDate: upToDate, Packages: len(l.Packages), Indices: map[string]string{}, Changes: []lockChangeJSON{}}
+	for _, p := range l.Packages {
+		out.DebsBytes += p.Size
+	}
+	for s, in := range l.Inputs {
+		out.Indices[s] = in.Locked.Date
+	}
+	if old == nil {
+		return out
+	}
+	for _, p := range l.Packages {
+		if o, ok := old.Package(p.Name); !ok {
+			out.Changes = append(out.Changes, lockChangeJSON{Name: p.Name, To: &p.Version})
+		} else if o.Version != p.Version {
+			out.Changes = append(out.Changes, lockChangeJSON{Name: p.Name, From: &o.Version, To: &p.Version})
+		}
+	}
+	for _, o := range old.Packages {
+		if _, ok := l.Package(o.Name); !ok {
+			out.Changes = append(out.Changes, lockChangeJSON{Name: o.Name, From: &o.Version})
+		}
+	}
+	sort.Slice(out.Changes, func(i, j int) bool { return out.Changes[i].Name < out.Changes[j].Name })
+	return out
 }
 
 // indexDates lists each suite's InRelease date, sorted by suite.

@@ -108,7 +108,13 @@ func runSwitch(ctx context.Context, r *Run, opts any, args []string) error {
 			return err
 		}
 	}
+	if r.JSON && !f.dryRun {
+		return usageErrorf("--json goes with --dry-run")
+	}
 	if f.target != "" {
+		if r.JSON {
+			return usageErrorf("--json is not relayed from --target-host yet")
+		}
 		return switchRemote(ctx, r, f)
 	}
 	if f.identity != "" || f.acceptNew {
@@ -127,6 +133,9 @@ func runSwitch(ctx context.Context, r *Run, opts any, args []string) error {
 		plan, err := m.Plan(ctx, top)
 		if err != nil {
 			return err
+		}
+		if r.JSON {
+			return r.printJSON(switchPlanJSON{Version: 1, Toplevel: top.String(), Plan: strings.Split(strings.TrimSuffix(plan, "\n"), "\n")})
 		}
 		r.Printf("%s", strings.TrimSuffix(plan, "\n")+"\n")
 		return nil
@@ -147,6 +156,13 @@ func runSwitch(ctx context.Context, r *Run, opts any, args []string) error {
 		r.Printf("generation %d %s %s, the default boot entry\n", res.Generation, what, res.Toplevel)
 	}
 	return r.activated(res, err)
+}
+
+// switchPlanJSON is kiln switch --dry-run --json (docs/json.md).
+type switchPlanJSON struct {
+	Version  int      `json:"version"`
+	Toplevel string   `json:"toplevel"`
+	Plan     []string `json:"plan"` // the plan's lines, as printed without --json
 }
 
 // openMachine opens the machine at root (--root in tests) with its store

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,4 +57,28 @@ func withoutRun(state string) string {
 		}
 	}
 	return strings.Join(keep, "\n")
+}
+
+// TestSwitchDryRunJSON: switch --dry-run --json prints the plan's lines
+// in a versioned object; --json without --dry-run is a usage error.
+func TestSwitchDryRunJSON(t *testing.T) {
+	m := newTestMachine(t)
+	m.useFakeEngine()
+	top1 := m.system(t, m.st, "one", "A")
+	top2 := m.system(t, m.st, "two", "A")
+	if code, _, errs := m.run(t, nil, "switch", "--toplevel", top1.String()); code != ExitOK {
+		t.Fatal(errs)
+	}
+	code, out, errs := m.run(t, nil, "--json", "switch", "--dry-run", "--toplevel", top2.String())
+	if code != ExitOK {
+		t.Fatalf("dry run: %d %s", code, errs)
+	}
+	want := fmt.Sprintf("{\n  \"version\": 1,\n  \"toplevel\": %q,\n  \"plan\": [\n    %q,\n    %q,\n    %q\n  ]\n}\n",
+		top2, "would switch "+m.root, "  from "+top1.String(), "  to   "+top2.String())
+	if out != want {
+		t.Errorf("switch --dry-run --json printed\n%s\nwant\n%s", out, want)
+	}
+	if code, _, _ := m.run(t, nil, "--json", "switch", "--toplevel", top2.String()); code != ExitUsage {
+		t.Errorf("switch --json: exit %d, want %d", code, ExitUsage)
+	}
 }
