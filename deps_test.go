@@ -50,7 +50,7 @@ var rules = map[string][]string{
 	"boot":               {"store", "toplevel", "internal/fsutil"},
 	"boot/stage1":        {"toplevel"},
 	"activation":         {"store", "toplevel", "internal/fsutil", "internal/versioned"},
-	"system":             {"modules", "store", "debian", "debian/maintscript", "boot", "toplevel", "internal/fsutil"},
+	"system":             {"modules", "store", "debian", "debian/maintscript", "boot", "toplevel", "internal/fsutil", "internal/suggest"},
 	"debian/maintscript": nil,
 	"cache":              {"store", "internal/fsutil", "internal/parallel"},
 	"image":              {"store", "boot", "toplevel", "internal/fsutil", "internal/parallel"},
@@ -95,9 +95,9 @@ var testRules = map[string][]string{
 	"debian/maintscript":  {"internal/fsutil", "internal/golden"},
 	"cache":               {"internal/golden", "internal/testenv", "internal/s3test"},
 	"internal/testdriver": {"internal/golden"},
-	"internal/cli":        {"boot", "toplevel", "internal/sshtest", "internal/s3test", "internal/testenv"},
+	"internal/cli":        {"boot", "toplevel", "internal/sshtest", "internal/s3test", "internal/testenv", "internal/golden"},
 	"cmd/kiln":            nil,
-	".":                   {"modules", "internal/testenv"},
+	".":                   {"modules", "internal/testenv", "internal/cli"},
 	"tests":               {"store", "testvm", "internal/golden", "internal/testenv"},
 }
 
