@@ -181,7 +181,7 @@ func (r *Run) build(ctx context.Context, st *store.Store, hostFile string, planO
 		return nil, fmt.Errorf("find the kiln binary: %w", err)
 	}
 	mirror, noMirror := debian.FindMirror(r.Mirror, r.Getenv, aptDir)
-	bar := newBar(r, "fetch")
+	bar, built := newBar(r, "fetch"), newBar(r, "build")
 	start, parts := time.Now(), 0
 	res, err := system.Build(ctx, system.Options{
 		PlanOptions: system.PlanOptions{KilnBinary: exe, Version: Version},
@@ -192,6 +192,7 @@ func (r *Run) build(ctx context.Context, st *store.Store, hostFile string, planO
 		Progress: func(e system.Event) {
 			parts++
 			bar.done()
+			built.count(int64(parts), 0, "parts", e.Part)
 			what := "built"
 			if e.Reused {
 				what = "reused"
@@ -202,6 +203,7 @@ func (r *Run) build(ctx context.Context, st *store.Store, hostFile string, planO
 		},
 	})
 	bar.done()
+	built.done()
 	if res != nil {
 		for _, w := range res.Warnings {
 			fmt.Fprintf(r.Stderr, "kiln: warning: %s\n", w)
@@ -232,61 +234,4 @@ func configFlag(hostFile string) string {
 		return ""
 	}
 	return " -c " + hostFile
-}
-
-// bar draws a one-line progress bar on stderr.
-type bar struct {
-	r     *Run
-	what  string
-	drawn bool
-	last  int64 // percent last drawn
-	item  string
-	at    time.Time // when last drawn
-	off   bool
-}
-
-// newBar returns a bar that draws only when stderr is a terminal.
-func newBar(r *Run, what string) *bar { return &bar{r: r, what: what, off: !isTerminal(r.Stderr)} }
-
-func isTerminal(w any) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
-func (b *bar) set(done, total int64, item string) {
-	if total <= 0 || b.off {
-		return
-	}
-	pct := done * 100 / total
-	if b.drawn && (pct == b.last && item == b.item || done < total && time.Since(b.at) < 100*time.Millisecond) {
-		return
-	}
-	b.last, b.item, b.at = pct, item, time.Now()
-	const width = 30
-	n := int(done * width / total)
-	if len(item) > 50 {
-		item = item[:50]
-	}
-	fmt.Fprintf(b.r.Stderr, "\r%-6s [%s%s] %3d%% %-50s", b.what, strings.Repeat("#", n), strings.Repeat(".", width-n), pct, item)
-	b.drawn = true
-}
-
-// fetch draws a fetch's progress: packages done, MiB downloaded.
-func (b *bar) fetch(p debian.Progress) {
-	item := fmt.Sprintf("%d/%d %s", p.Done, p.Total, p.Package)
-	if p.BytesTotal > 0 {
-		item = fmt.Sprintf("%d/%d, %.1f/%.1f MiB %s", p.Done, p.Total, float64(p.BytesDone)/(1<<20), float64(p.BytesTotal)/(1<<20), p.Package)
-	}
-	b.set(int64(p.Done), int64(p.Total), item)
-}
-
-func (b *bar) done() {
-	if b.drawn {
-		fmt.Fprintln(b.r.Stderr)
-		b.drawn = false
-	}
 }
