@@ -61,7 +61,7 @@ var rules = map[string][]string{
 	// The command line and what drives it.
 	"internal/testdriver": {"testvm", "internal/suggest"},
 	"internal/cli": {"modules", "store", "debian", "system", "boot/stage1", "activation", "image", "machine",
-		"shell", "cache", "debian/maintscript", "testvm", "internal/testdriver", "internal/suggest"},
+		"shell", "cache", "debian/maintscript", "testvm", "internal/testdriver", "internal/suggest", "internal/fsutil"},
 	"cmd/kiln": {"internal/cli"},
 
 	// Packages of tests only.

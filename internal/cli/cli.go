@@ -321,7 +321,22 @@ func topUsage(w io.Writer) {
 }
 
 func commandUsage(w io.Writer, c *command) {
-	fmt.Fprintf(w, "Usage: %s\n\n%s\n", c.usage, c.summary)
+	synopsis, body, _ := strings.Cut(c.usage, "\n")
+	for strings.HasPrefix(body, "kiln ") { // a second form of the verb
+		var more string
+		more, body, _ = strings.Cut(body, "\n")
+		synopsis += "\n       " + more
+	}
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n", synopsis, c.summary)
+	if body = strings.Trim(body, "\n"); body != "" {
+		fmt.Fprintf(w, "\n%s\n", body)
+	}
+	if ex := examples[c.name]; len(ex) > 0 && !strings.Contains(c.usage, "\nEXAMPLES\n") {
+		fmt.Fprintf(w, "\nEXAMPLES\n")
+		for _, e := range ex {
+			fmt.Fprintf(w, "  %s\n", e)
+		}
+	}
 	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
 	if c.flags != nil {
 		c.flags(fs)
