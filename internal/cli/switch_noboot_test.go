@@ -82,3 +82,41 @@ func TestSwitchDryRunJSON(t *testing.T) {
 		t.Errorf("switch --json: exit %d, want %d", code, ExitUsage)
 	}
 }
+
+// TestSwitchTargetHostAlias: --target-host takes a ~/.ssh/config alias
+// (HostName, Port, IdentityFile) with no USER@ and no -i, and a plain
+// HOST:PORT with the default key ~/.ssh/id_ed25519.
+func TestSwitchTargetHostAlias(t *testing.T) {
+	local := newTestMachine(t)
+	top := local.system(t, local.st, "alias", "A")
+	target := newTestMachine(t)
+	target.useFakeEngine()
+	srv := startSSHTarget(t, target)
+	host, port, _ := strings.Cut(srv.Addr, ":")
+	sshDir := filepath.Join(srv.Home, ".ssh")
+	os.MkdirAll(sshDir, 0o700)
+	conf := "Host web1\n  HostName " + host + "\n  Port " + port + "\n  IdentityFile " + srv.KeyFile + "\n"
+	if err := os.WriteFile(filepath.Join(sshDir, "config"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"HOME": srv.Home}
+	code, _, errs := runCLIWith(t, nil, env, "--store", local.st.Dir, "switch", "--toplevel", top.String(), "--target-host", "web1", "--accept-new-host-key")
+	if code != ExitOK {
+		t.Fatalf("switch --target-host web1: exit %d, %s", code, errs)
+	}
+	os.Remove(filepath.Join(sshDir, "config"))
+	key, err := os.ReadFile(srv.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sshDir, "id_ed25519"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs = runCLIWith(t, nil, env, "--store", local.st.Dir, "switch", "--toplevel", top.String(), "--target-host", srv.Addr)
+	if code != ExitOK {
+		t.Fatalf("switch --target-host %s with the default key: exit %d, %s", srv.Addr, code, errs)
+	}
+	if n, p := target.current(t); n != 1 || p != top {
+		t.Errorf("target at %d %s, want 1 %s", n, p, top)
+	}
+}
