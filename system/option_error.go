@@ -60,3 +60,31 @@ func nearGroup(name string, groups map[string]*toplevel.Group) string {
 	}
 	return ""
 }
+
+// checkServiceUsers fails for an enabled service whose user is neither
+// configured nor made by a package's sysusers.d: systemd would refuse to
+// start it ("Failed to determine user credentials").
+func (a *accounts) checkServiceUsers(sys *modules.System) error {
+	names := make([]string, 0, len(sys.Services))
+	for n := range sys.Services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	users := make([]string, 0, len(a.users))
+	for u := range a.users {
+		users = append(users, u)
+	}
+	sort.Strings(users)
+	for _, n := range names {
+		s := sys.Services[n]
+		if !s.Enable || s.User == "" || a.users[s.User] != nil {
+			continue
+		}
+		hint := ""
+		if best := suggest.Closest(s.User, users, 2); best != "" {
+			hint = fmt.Sprintf(" (did you mean %q?)", best)
+		}
+		return optionErrorf("services."+n+".user", fmt.Errorf("service %q: user %q is not declared%s: add users %q {} or a package that makes it", n, s.User, hint, s.User))
+	}
+	return nil
+}

@@ -38,3 +38,26 @@ func TestOptionErrorLocated(t *testing.T) {
 		}
 	}
 }
+
+// TestServiceUserDeclared: an enabled service's user must exist (a
+// configured user or one of the packages' sysusers); the error names the
+// option and a near name.
+func TestServiceUserDeclared(t *testing.T) {
+	a := newAccounts()
+	if _, err := a.parseSysusers("u www-data 33 - /var/www\n"); err != nil {
+		t.Fatal(err)
+	}
+	sys := &modules.System{Services: map[string]modules.Service{
+		"web": {Enable: true, User: "www-data"},
+		"off": {Enable: false, User: "nosuchuser"},
+	}}
+	if err := a.checkServiceUsers(sys); err != nil {
+		t.Fatalf("declared users: %v", err)
+	}
+	sys.Services["bad"] = modules.Service{Enable: true, User: "www-dta"}
+	err := a.checkServiceUsers(sys)
+	var oe *OptionError
+	if !errors.As(err, &oe) || oe.Option != "services.bad.user" || err.Error() != `service "bad": user "www-dta" is not declared (did you mean "www-data"?): add users "www-dta" {} or a package that makes it` {
+		t.Errorf("got %v", err)
+	}
+}

@@ -350,6 +350,9 @@ func (p *BuildPlan) planActivation() error {
 	if err := acc.applyConfig(p.sys); err != nil {
 		return fmt.Errorf("plan users: %w", err)
 	}
+	if err := acc.checkServiceUsers(p.sys); err != nil {
+		return fmt.Errorf("plan users: %w", err)
+	}
 	spec := toplevel.ActivationSpec{Version: toplevel.ActivationVersion, HostName: p.sys.Networking.HostName}
 	spec.Users, spec.Groups = acc.spec()
 	for _, e := range p.etc {
