@@ -22,6 +22,7 @@ func TestJSONFormats(t *testing.T) {
 		{"--keyring", "archive.asc", "lock", "-c", "web1.hcl", "--json"},
 		{"--keyring", "archive.asc", "lock", "-c", "web1.hcl", "--json"},
 		{"version", "--json"},
+		{"why", "-c", "web1.hcl", "htop", "--json"},
 	} {
 		_, out := s.run(args...)
 		outs = append(outs, out)
