@@ -16,7 +16,7 @@ export KILN_VMTEST ?= 1
 all: kiln
 
 kiln:
-	CGO_ENABLED=0 $(GO) build -o $(KILN) ./cmd/kiln
+	CGO_ENABLED=0 $(GO) build -ldflags "-X github.com/kiln-os/kiln/internal/cli.Commit=$$(git describe --always --dirty 2>/dev/null)" -o $(KILN) ./cmd/kiln
 
 # deps installs what the tests need, only when something is missing.
 deps:

@@ -51,7 +51,7 @@ var rules = map[string][]string{
 	"boot":               {"store", "toplevel", "internal/fsutil", "internal/lineformat"},
 	"boot/stage1":        {"toplevel"},
 	"activation":         {"store", "toplevel", "internal/fsutil", "internal/versioned", "internal/lineformat"},
-	"system":             {"modules", "store", "debian", "debian/maintscript", "boot", "toplevel", "internal/fsutil", "internal/lineformat"},
+	"system":             {"modules", "store", "debian", "debian/maintscript", "boot", "toplevel", "internal/fsutil", "internal/lineformat", "internal/suggest"},
 	"debian/maintscript": nil,
 	"cache":              {"store", "internal/fsutil", "internal/parallel"},
 	"image":              {"store", "boot", "toplevel", "internal/fsutil", "internal/parallel"},
@@ -62,7 +62,7 @@ var rules = map[string][]string{
 	// The command line and what drives it.
 	"internal/testdriver": {"testvm", "internal/suggest"},
 	"internal/cli": {"modules", "store", "debian", "system", "boot/stage1", "activation", "image", "machine",
-		"shell", "cache", "debian/maintscript", "testvm", "internal/testdriver", "internal/suggest"},
+		"shell", "cache", "debian/maintscript", "testvm", "internal/testdriver", "internal/suggest", "internal/fsutil"},
 	"cmd/kiln": {"internal/cli"},
 
 	// Packages of tests only.
@@ -97,9 +97,9 @@ var testRules = map[string][]string{
 	"debian/maintscript":  {"internal/fsutil", "internal/golden"},
 	"cache":               {"internal/golden", "internal/testenv", "internal/s3test"},
 	"internal/testdriver": {"internal/golden"},
-	"internal/cli":        {"boot", "toplevel", "internal/sshtest", "internal/s3test", "internal/testenv"},
+	"internal/cli":        {"boot", "toplevel", "internal/sshtest", "internal/s3test", "internal/testenv", "internal/golden"},
 	"cmd/kiln":            nil,
-	".":                   {"modules", "internal/testenv"},
+	".":                   {"modules", "internal/testenv", "internal/cli"},
 	"tests":               {"store", "testvm", "internal/golden", "internal/testenv"},
 }
 

@@ -34,6 +34,11 @@ type Package struct {
 	Size         int64
 	SHA256       string
 	Suite        string // the suite whose index listed it
+	// For kiln search and show: the short description (its first line),
+	// Installed-Size in KiB, Section.
+	Description   string
+	InstalledSize int64
+	Section       string
 }
 
 // Input describes one suite as locked: what was asked for (Original) and
@@ -286,6 +291,14 @@ func ParsePackages(data []byte, suite string) ([]*Package, error) {
 			p.Filename = val
 		case "SHA256":
 			p.SHA256 = val
+		case "Description":
+			p.Description = val // continuation lines (the long text) are skipped
+		case "Section":
+			p.Section = val
+		case "Installed-Size":
+			if n, err := strconv.ParseInt(val, 10, 64); err == nil {
+				p.InstalledSize = n
+			}
 		case "Size":
 			n, err := strconv.ParseInt(val, 10, 64)
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -17,10 +18,20 @@ import (
 )
 
 // LockVersion is the version of the kiln.lock format this package writes.
-const LockVersion = 1
+// Version 2 added host; a version 1 lock reads as one written for no
+// host file in particular.
+const LockVersion = 2
 
-// LockFile is the lock's file name, kept beside the host file it locks.
+// LockFile is the default system's lock file name, and the one lock of a
+// directory before per-host locks (HostLockFile).
 const LockFile = "kiln.lock"
+
+// HostLockFile is the lock file name of a host file: web1.hcl is locked in
+// web1.lock beside it.
+func HostLockFile(hostFile string) string {
+	base := filepath.Base(hostFile)
+	return strings.TrimSuffix(base, filepath.Ext(base)) + ".lock"
+}
 
 // DefaultPackages are the Debian packages of kiln's default system (the
 // Essential ones come on top). The module system replaces this list with
@@ -37,7 +48,11 @@ var DefaultPackages = []string{
 // the closure, pinned by sha256. It names no mirror: any mirror serves,
 // the hashes guarantee the bytes.
 type Lock struct {
-	Version  int              `json:"version"`
+	Version int `json:"version"`
+	// Host is the base name of the host file the lock was written for
+	// ("" for the default system, and in a version 1 lock). A lock is
+	// never overwritten for another host file.
+	Host     string           `json:"host,omitempty"`
 	Inputs   map[string]Input `json:"inputs"` // keyed by suite
 	Roots    Roots            `json:"roots"`
 	Packages []LockedPackage  `json:"packages"` // sorted by name
@@ -157,7 +172,7 @@ func sanitizeVersion(v string) string {
 // package or an Essential one) to name, following the depends edges.
 func (l *Lock) Why(name string) ([]string, error) {
 	if _, ok := l.Package(name); !ok {
-		return nil, fmt.Errorf("%w %q: not in the lock", ErrUnknownPackage, name)
+		return nil, fmt.Errorf("%w %q: not in the lock%s", ErrUnknownPackage, name, l.nearNames(name))
 	}
 	prev := map[string]string{}
 	var queue []string

@@ -166,7 +166,7 @@ func TestParseLockRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := map[string]string{
-		"future version": strings.Replace(string(good), `"version": 1`, `"version": 2`, 1),
+		"future version": strings.Replace(string(good), `"version": 2`, `"version": 3`, 1),
 		"unknown field":  strings.Replace(string(good), `"roots"`, `"url": "x", "roots"`, 1),
 		"escaping path":  strings.Replace(string(good), `"pool/main/a/app/`, `"../../etc/`, 1),
 		"not json":       "{",

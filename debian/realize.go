@@ -148,3 +148,35 @@ func docMissing(st *store.Store, p LockedPackage, sp store.Path) bool {
 	doc, err := store.ParsePath(strings.TrimSpace(string(b)))
 	return err == nil && !st.Valid(doc)
 }
+
+// RealizePlan is what Realize would do for a lock, computed without
+// changing anything: the packages the store lacks, and which of their
+// .debs must be downloaded (the others are in the cache).
+type RealizePlan struct {
+	Missing       []LockedPackage // sorted by name
+	Download      []bool          // per Missing: not in the .deb cache
+	DownloadBytes int64
+	CachedBytes   int64
+}
+
+// PlanRealize returns what Realize(st, l, opts) would fetch and unpack.
+func PlanRealize(st *store.Store, l *Lock, opts FetchOptions) (*RealizePlan, error) {
+	rp := &RealizePlan{}
+	for _, p := range l.Packages {
+		sp, err := p.StorePath()
+		if err != nil {
+			return nil, fmt.Errorf("store path of %s: %w", p.Name, err)
+		}
+		if st.Valid(sp) && !(opts.Documentation && docMissing(st, p, sp)) {
+			continue
+		}
+		dl := !opts.cached(p)
+		rp.Missing, rp.Download = append(rp.Missing, p), append(rp.Download, dl)
+		if dl {
+			rp.DownloadBytes += p.Size
+		} else {
+			rp.CachedBytes += p.Size
+		}
+	}
+	return rp, nil
+}

@@ -236,7 +236,7 @@ func (rs *resolver) pick(r relation) (*Package, error) {
 			if sat[0].Name == a.name {
 				return sat[0], nil // a real package wins over providers
 			}
-			return nil, fmt.Errorf("%w: %s is provided by %s; add a prefer entry for %q", ErrUnsatisfiable, a.name, strings.Join(names, ", "), a.name)
+			return nil, fmt.Errorf("%w: %s is provided by %s; choose one in the packages option (packages = [pkgs.%s])", ErrUnsatisfiable, a.name, strings.Join(names, ", "), names[0])
 		}
 		why = append(why, rs.whyNot(a))
 	}

@@ -46,7 +46,7 @@ func TestResolve(t *testing.T) {
 		},
 		{
 			name: "ambiguous virtual without prefer", want: []string{"app"}, prefer: map[string]string{},
-			wantErr: ErrUnsatisfiable, errHas: []string{"awk is provided by gawk, mawk", `add a prefer entry for "awk"`},
+			wantErr: ErrUnsatisfiable, errHas: []string{"awk is provided by gawk, mawk", `choose one in the packages option (packages = [pkgs.gawk])`},
 		},
 		{
 			name: "OR group keeps an alternative already chosen", want: []string{"postfix", "app"},

@@ -29,23 +29,22 @@ var remoteKilns = []string{"/run/current-system/sw/bin/kiln", "/run/current-syst
 // Target is a machine reached over SSH: USER@HOST[:PORT].
 type Target struct{ User, Addr string }
 
-// ParseTarget reads USER@HOST[:PORT] (port 22 by default).
+// ParseTarget reads [USER@]HOST[:PORT]: user root (as nixos-rebuild's
+// --target-host) and port 22 by default (ResolveTarget with no ssh
+// configuration).
 func ParseTarget(s string) (Target, error) {
-	user, host, ok := strings.Cut(s, "@")
-	if !ok || user == "" || host == "" {
-		return Target{}, fmt.Errorf("target host %q: want USER@HOST[:PORT]", s)
-	}
-	if _, _, err := net.SplitHostPort(host); err != nil {
-		host = net.JoinHostPort(strings.Trim(host, "[]"), "22")
-	}
-	return Target{User: user, Addr: host}, nil
+	t, _, err := ResolveTarget(s, "")
+	return t, err
 }
 
 func (t Target) String() string { return t.User + "@" + t.Addr }
 
 // SSHOptions say how to reach a target.
 type SSHOptions struct {
-	Identity    string // private key file; empty: the agent only
+	Identity string // private key file; empty: the agent only
+	// Identities are keys tried too when they exist and are not
+	// encrypted (ssh_config's IdentityFile, ~/.ssh/id_*).
+	Identities  []string
 	AgentSocket string // the ssh agent's socket ($SSH_AUTH_SOCK); empty: none
 	KnownHosts  string // known_hosts file
 	AcceptNew   bool   // record unknown host keys instead of refusing
@@ -116,6 +115,18 @@ func authMethods(o SSHOptions) ([]ssh.AuthMethod, func(), error) {
 		}
 		signers = append(signers, s)
 	}
+	for _, file := range o.Identities {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		s, err := ssh.ParsePrivateKey(b)
+		if err != nil {
+			o.logf("identity %s: %v (skipped: an encrypted key works through ssh-agent)", file, err)
+			continue
+		}
+		signers = append(signers, s)
+	}
 	closeAgent := func() {}
 	var ag agent.ExtendedAgent
 	if sock := o.AgentSocket; sock != "" {
@@ -128,7 +139,7 @@ func authMethods(o SSHOptions) ([]ssh.AuthMethod, func(), error) {
 		}
 	}
 	if len(signers) == 0 && ag == nil {
-		return nil, nil, errors.New("no ssh key: pass -i KEY or run an ssh agent (SSH_AUTH_SOCK)")
+		return nil, nil, errors.New("no ssh key: pass -i KEY, have ~/.ssh/id_ed25519 (or an IdentityFile in ~/.ssh/config), or run an ssh agent (SSH_AUTH_SOCK)")
 	}
 	cb := func() ([]ssh.Signer, error) {
 		out := append([]ssh.Signer(nil), signers...)
@@ -312,6 +323,7 @@ type CopyStats struct {
 // DeployOptions say how Deploy switches the target.
 type DeployOptions struct {
 	DryRun, Boot, Verbose bool // kiln switch's --dry-run, --boot and -v on the target
+	NoBoot                bool // kiln switch --no-boot: activate only
 	// Stdout and Stderr receive the target's kiln's output.
 	Stdout, Stderr io.Writer
 	// Copied, when set, hears how the copy went, before the switch runs.
@@ -349,6 +361,9 @@ func (r *Remote) Deploy(ctx context.Context, st *store.Store, top store.Path, o 
 	}
 	if o.Boot {
 		cmd = append(cmd, "--boot")
+	}
+	if o.NoBoot {
+		cmd = append(cmd, "--no-boot")
 	}
 	code, err := r.Run(cmd, nil, o.Stdout, o.Stderr)
 	if err != nil {

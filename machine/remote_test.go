@@ -32,9 +32,11 @@ func TestParseTarget(t *testing.T) {
 		{"root@10.0.0.2:2222", "root@10.0.0.2:2222", ""},
 		{"root@[fe80::1]:2222", "root@[fe80::1]:2222", ""},
 		{"root@fe80::1", "root@[fe80::1]:22", ""},
-		{"host", "", "want USER@HOST[:PORT]"},
-		{"@host", "", "want USER@HOST[:PORT]"},
-		{"root@", "", "want USER@HOST[:PORT]"},
+		{"host", "root@host:22", ""},
+		{"alice@host", "alice@host:22", ""},
+		{"host:2222", "root@host:2222", ""},
+		{"@host", "", "want [USER@]HOST[:PORT]"},
+		{"root@", "", "want [USER@]HOST[:PORT]"},
 	} {
 		got, err := ParseTarget(tc.in)
 		switch {

@@ -15,6 +15,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/kiln-os/kiln/internal/suggest"
 )
 
 // Config is a loaded, merged configuration.
@@ -135,11 +137,34 @@ func (c *Config) find(path string) (*inst, hcl.Traversal, error) {
 		}
 		next, ok := at.children[key]
 		if !ok || (next.isElem && !next.exists) {
-			return nil, nil, fmt.Errorf("option path %q: no option %q", path, joinPath(at.path, key, at.opt.kind == kindCollection))
+			missing := joinPath(at.path, key, at.opt.kind == kindCollection)
+			if missing == path {
+				return nil, nil, fmt.Errorf("no option %q%s", path, nearChild(at, key))
+			}
+			return nil, nil, fmt.Errorf("option path %q: no option %q%s", path, missing, nearChild(at, key))
 		}
 		at = next
 	}
 	return at, nil, nil
+}
+
+// nearChild suggests the child of at closest to key: an option name, or
+// the defined names of a collection.
+func nearChild(at *inst, key string) string {
+	var names []string
+	for k, n := range at.children {
+		if !n.isElem || n.exists {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	if best := suggest.Closest(key, names, 2); best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", joinPath(at.path, best, at.opt.kind == kindCollection))
+	}
+	if at.opt.kind == kindCollection && len(names) > 0 && len(names) <= 8 {
+		return fmt.Sprintf(" (defined: %s)", strings.Join(names, ", "))
+	}
+	return ""
 }
 
 func diagSummary(diags hcl.Diagnostics) string {

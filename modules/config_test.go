@@ -15,8 +15,8 @@ func TestValuePaths(t *testing.T) {
 		{"etc.motd.mode", `""`, ""},
 		{"kernel.params[1]", `"console=ttyS0,115200"`, ""},
 		{`mounts["/"].fs_type`, `"ext4"`, ""},
-		{"users.sshd", "", `option path "users.sshd": no option "users.sshd"`},
-		{"networking.nope", "", `option path "networking.nope": no option "networking.nope"`},
+		{"users.sshd", "", `no option "users.sshd" (defined: root)`},
+		{"networking.nope", "", `no option "networking.nope"`},
 		{"kernel.params[9]", "", `option path "kernel.params[9]": invalid index`},
 		{"networking..x", "", `option path "networking..x": attribute name required`},
 	}

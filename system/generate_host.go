@@ -102,11 +102,11 @@ func (g *generator) localeAndTime() error {
 	}
 	if tz := g.sys.TimeZone; tz != "" {
 		if !zoneRE.MatchString(tz) || path.Clean(tz) != tz {
-			return fmt.Errorf("time_zone %q: not a zone name", tz)
+			return optionErrorf("time_zone", fmt.Errorf("time_zone %q: not a zone name", tz))
 		}
 		if dir, ok := g.pk.Dir(tzdataPackage); ok {
 			if !regularFileExists(filepath.Join(dir, "usr/share/zoneinfo", tz)) {
-				return fmt.Errorf("time_zone %q: not a zone of package %s", tz, tzdataPackage)
+				return optionErrorf("time_zone", fmt.Errorf("time_zone %q: not a zone of package %s", tz, tzdataPackage))
 			}
 		}
 		// A symlink (not a link through /etc/static): timedated and glibc

@@ -214,7 +214,7 @@ func (ix *moduleIndex) loadOrder(want []string) ([]string, error) {
 		}
 		mod, ok := ix.byName[n]
 		if !ok {
-			return nil, fmt.Errorf("initrd module %q: neither in modules.dep nor built into the kernel", w)
+			return nil, optionErrorf("kernel.initrd_modules", fmt.Errorf("initrd module %q: neither in modules.dep nor built into the kernel", w))
 		}
 		if err := visit(mod, nil); err != nil {
 			return nil, err

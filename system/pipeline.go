@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -28,7 +29,8 @@ type Options struct {
 	// failure says so).
 	Fetch    debian.FetchOptions
 	NoMirror error
-	// PlanOnly stops after planning and the audit: nothing is built.
+	// PlanOnly stops after planning and the audit: nothing is built, and
+	// nothing is fetched (Result.Fetch says what would be).
 	PlanOnly bool
 	// Progress, when set, hears of each part as it is reused or built.
 	Progress func(Event)
@@ -36,7 +38,10 @@ type Options struct {
 
 // Result is what Build made (or, with PlanOnly, would make).
 type Result struct {
-	Config     *modules.Config
+	Config *modules.Config
+	// Fetch, set only by a PlanOnly build whose packages are not all in
+	// the store, is what realizing them would fetch; Plan is then nil.
+	Fetch      *debian.RealizePlan
 	Plan       *BuildPlan
 	Toplevel   store.Path
 	Parts      map[string]store.Path
@@ -136,6 +141,18 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 	fetch := o.Fetch
 	fetch.Documentation = fetch.Documentation || cfg.System.Documentation.Enable
+	if o.PlanOnly {
+		// A dry run changes nothing: with packages missing from the store
+		// it says what would be fetched (the parts' paths depend on the
+		// unpacked packages).
+		rp, err := debian.PlanRealize(o.Store, lock, fetch)
+		if err != nil {
+			return nil, err
+		}
+		if len(rp.Missing) > 0 {
+			return &Result{Config: cfg, Fetch: rp}, nil
+		}
+	}
 	paths, err := debian.Realize(ctx, o.Store, lock, fetch)
 	if err != nil {
 		if fetch.Mirror == nil && o.NoMirror != nil {
@@ -146,7 +163,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	pk := NewPackageSet(o.Store.Dir, paths)
 	plan, err := PlanBuild(&cfg.System, pk, o.PlanOptions)
 	if err != nil {
-		return nil, err
+		return nil, locate(err, cfg)
 	}
 	var warnings []Warning
 	if entries, err := Audit(pk); err == nil {
@@ -163,7 +180,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		res = plan.result()
 		res.Config, res.Warnings = cfg, warnings
-		return res, err
+		return res, locate(err, cfg)
 	}
 	res.Config, res.Warnings = cfg, warnings
 	return res, nil
@@ -211,19 +228,32 @@ func unreplaced(entries []AuditEntry) []string {
 // work before the lock knows a new package). Diagnostics come as a
 // *ConfigError.
 func LoadConfig(hostFile, lockFile string) (*modules.Config, error) {
-	pkgs := evalPackages{}
+	cfg, _, err := LoadConfigUnlocked(hostFile, lockFile)
+	return cfg, err
+}
+
+// LoadConfigUnlocked is LoadConfig that also returns the names of the
+// packages the configuration refers to (pkgs.NAME) that lockFile does not
+// pin, sorted: each got a placeholder path.
+func LoadConfigUnlocked(hostFile, lockFile string) (*modules.Config, []string, error) {
+	pkgs := evalPackages{unlocked: map[string]bool{}}
 	lock, err := debian.ReadLock(lockFile)
 	switch {
 	case err == nil:
 		pkgs.lock = lock
 	case !errors.Is(err, fs.ErrNotExist):
-		return nil, err
+		return nil, nil, err
 	}
 	cfg, diags := modules.Load(hostFile, modules.LoadOptions{Packages: pkgs})
 	if diags.HasErrors() {
-		return nil, &ConfigError{Diagnostics: diags}
+		return nil, nil, &ConfigError{Diagnostics: diags}
 	}
-	return cfg, nil
+	unlocked := make([]string, 0, len(pkgs.unlocked))
+	for n := range pkgs.unlocked {
+		unlocked = append(unlocked, n)
+	}
+	sort.Strings(unlocked)
+	return cfg, unlocked, nil
 }
 
 // AuditLock realizes the packages of lockFile into st (fetch says from
@@ -262,7 +292,10 @@ func (lp lockPackages) Names() []string {
 
 // evalPackages answers pkgs.NAME from the lock when it pins the package,
 // else with the placeholder path.
-type evalPackages struct{ lock *debian.Lock }
+type evalPackages struct {
+	lock     *debian.Lock
+	unlocked map[string]bool // names answered with the placeholder
+}
 
 func (p evalPackages) Path(name string) (string, bool) {
 	if p.lock != nil {
@@ -270,6 +303,7 @@ func (p evalPackages) Path(name string) (string, bool) {
 			return s, true
 		}
 	}
+	p.unlocked[name] = true
 	return store.LogicalDir + "/" + modules.PlaceholderHash + "-" + name, true
 }
 

@@ -350,6 +350,9 @@ func (p *BuildPlan) planActivation() error {
 	if err := acc.applyConfig(p.sys); err != nil {
 		return fmt.Errorf("plan users: %w", err)
 	}
+	if err := acc.checkServiceUsers(p.sys); err != nil {
+		return fmt.Errorf("plan users: %w", err)
+	}
 	if err := acc.checkReferences(p.sys); err != nil {
 		return fmt.Errorf("plan users: %w", err)
 	}

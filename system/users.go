@@ -237,13 +237,13 @@ func (a *accounts) applyConfig(sys *modules.System) error {
 		u.HashedPasswordFile = c.HashedPasswordFile
 		if a.groups[u.Group] == nil {
 			if u.Group != name {
-				return fmt.Errorf("user %q: primary group %q is not declared", name, u.Group)
+				return optionErrorf("users."+name+".group", fmt.Errorf("user %q: primary group %q is not declared", name, u.Group))
 			}
 			a.groups[name] = &toplevel.Group{Name: name}
 		}
 		for _, g := range c.Groups {
 			if a.groups[g] == nil {
-				return fmt.Errorf("user %q: group %q is not declared", name, g)
+				return optionErrorf("users."+name+".groups", fmt.Errorf("user %q: group %q is not declared%s", name, g, nearGroup(g, a.groups)))
 			}
 		}
 	}

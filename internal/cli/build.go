@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -26,7 +25,22 @@ func init() {
 	register(&command{
 		name:    "build",
 		summary: "build a system's toplevel from its configuration and kiln.lock",
-		usage:   "kiln build [-c host.hcl] [-o result] [--dry-run]",
+		usage: `kiln build [-c host.hcl] [-o result] [--dry-run] [--json]
+
+Builds every part of the system (sw, etc, units, kernel modules, initrd,
+toplevel) into the store, fetching and unpacking the locked packages the
+store lacks first, links -o to the toplevel and prints its path.
+
+--dry-run changes nothing: when packages are missing from the store it
+lists what would be fetched (downloaded, or taken from the .deb cache)
+with sizes, since the parts' paths depend on the unpacked packages; when
+all are there it prints every part's store path and whether it would be
+built or is already valid.
+
+EXAMPLES
+  kiln build -c web1.hcl
+  kiln build -c web1.hcl --dry-run
+  kiln build -c web1.hcl --json`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &buildFlags{}
 			fs.StringVar(&f.config, "c", "", "host `FILE` (default: the built-in default system)")
@@ -59,33 +73,105 @@ func runBuild(ctx context.Context, r *Run, opts any, args []string) error {
 		return err
 	}
 	if f.dryRun {
-		for _, line := range strings.Split(strings.TrimRight(res.Plan.String(), "\n"), "\n") {
-			state := "build"
-			if fields := strings.Fields(line); len(fields) == 2 {
-				if p, err := store.ParsePath(fields[1]); err == nil && st.Valid(p) {
-					state = "valid"
-				}
-			}
-			r.Printf("%s  (%s)\n", line, state)
-		}
-		return nil
+		return printDryBuild(r, st, res)
 	}
 	if f.out != "" {
 		if err := st.AddRoot(r.Path(f.out), res.Toplevel); err != nil {
 			return fmt.Errorf("link %s: %w", f.out, err)
 		}
 	}
+	if r.JSON {
+		return r.printJSON(buildJSON{Version: 1, Toplevel: res.Toplevel.String(), Built: nonNil(res.Built), InitrdBytes: res.InitrdSize, Kernel: res.Kernel})
+	}
 	r.Printf("%s\n", res.Toplevel)
 	return nil
 }
 
-// lockFor returns the kiln.lock beside the host file (or in the working
-// directory for the default system).
-func (r *Run) lockFor(hostFile string) string {
-	if hostFile == "" {
-		return r.Path(debian.LockFile)
+// buildJSON is kiln build --json (docs/json.md).
+type buildJSON struct {
+	Version     int      `json:"version"`
+	Toplevel    string   `json:"toplevel"`
+	Built       []string `json:"built"` // parts built now; the others were valid
+	InitrdBytes int64    `json:"initrd_bytes"`
+	Kernel      string   `json:"kernel"`
+}
+
+// dryBuildJSON is kiln build --dry-run --json (docs/json.md).
+type dryBuildJSON struct {
+	Version int            `json:"version"`
+	Fetch   []dryFetchJSON `json:"fetch"` // packages the store lacks
+	// DownloadBytes and CachedBytes split the fetch's .debs.
+	DownloadBytes int64         `json:"download_bytes"`
+	CachedBytes   int64         `json:"cached_bytes"`
+	Parts         []dryPartJSON `json:"parts"` // empty while packages are missing
+}
+
+type dryFetchJSON struct {
+	Name     string `json:"name"`
+	Version  string `json:"version"`
+	Bytes    int64  `json:"bytes"`
+	Download bool   `json:"download"`
+}
+
+type dryPartJSON struct {
+	Part  string `json:"part"`
+	Path  string `json:"path"`
+	Valid bool   `json:"valid"`
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
 	}
-	return filepath.Join(filepath.Dir(r.Path(hostFile)), debian.LockFile)
+	return s
+}
+
+// printDryBuild prints a dry build: what would be fetched, or each part
+// with whether it is valid or would be built.
+func printDryBuild(r *Run, st *store.Store, res *system.Result) error {
+	out := dryBuildJSON{Version: 1, Fetch: []dryFetchJSON{}, Parts: []dryPartJSON{}}
+	if rp := res.Fetch; rp != nil {
+		out.DownloadBytes, out.CachedBytes = rp.DownloadBytes, rp.CachedBytes
+		for i, p := range rp.Missing {
+			out.Fetch = append(out.Fetch, dryFetchJSON{Name: p.Name, Version: p.Version, Bytes: p.Size, Download: rp.Download[i]})
+		}
+	} else {
+		for _, line := range strings.Split(strings.TrimRight(res.Plan.String(), "\n"), "\n") {
+			fields := strings.Fields(line)
+			if len(fields) != 2 {
+				continue
+			}
+			p, err := store.ParsePath(fields[1])
+			out.Parts = append(out.Parts, dryPartJSON{Part: fields[0], Path: fields[1], Valid: err == nil && st.Valid(p)})
+		}
+	}
+	if r.JSON {
+		return r.printJSON(out)
+	}
+	if len(out.Fetch) > 0 {
+		downloads := 0
+		for _, f := range out.Fetch {
+			how := "cached"
+			if f.Download {
+				how, downloads = "download", downloads+1
+			}
+			r.Printf("fetch  %-32s %-24s %10s  (%s)\n", f.Name, f.Version, mib(f.Bytes), how)
+		}
+		r.Printf("\n%d package%s would be fetched: %d downloaded (%s), %d from the .deb cache (%s), then unpacked into the store.\n",
+			len(out.Fetch), plural(len(out.Fetch)), downloads, mib(out.DownloadBytes), len(out.Fetch)-downloads, mib(out.CachedBytes))
+		r.Printf("The parts' store paths follow from the unpacked packages: run 'kiln fetch' (it builds nothing), then 'kiln build --dry-run' again.\n")
+		return nil
+	}
+	build := 0
+	for _, p := range out.Parts {
+		state := "valid"
+		if !p.Valid {
+			state, build = "build", build+1
+		}
+		r.Printf("%-15s %s  (%s)\n", p.Part, p.Path, state)
+	}
+	r.Printf("\n%d part%s would be built, %d %s valid.\n", build, plural(build), len(out.Parts)-build, map[bool]string{true: "is", false: "are"}[len(out.Parts)-build == 1])
+	return nil
 }
 
 // build runs system.Build for the host file ("" for the default system)
@@ -97,7 +183,7 @@ func (r *Run) build(ctx context.Context, st *store.Store, hostFile string, planO
 		return nil, fmt.Errorf("find the kiln binary: %w", err)
 	}
 	mirror, noMirror := debian.FindMirror(r.Mirror, r.Getenv, aptDir)
-	bar := newBar(r, "fetch")
+	bar, built := newBar(r, "fetch"), newBar(r, "build")
 	start, parts := time.Now(), 0
 	res, err := system.Build(ctx, system.Options{
 		PlanOptions: system.PlanOptions{KilnBinary: exe, Version: Version},
@@ -108,6 +194,7 @@ func (r *Run) build(ctx context.Context, st *store.Store, hostFile string, planO
 		Progress: func(e system.Event) {
 			parts++
 			bar.done()
+			built.count(int64(parts), 0, "parts", e.Part)
 			what := "built"
 			if e.Reused {
 				what = "reused"
@@ -118,6 +205,7 @@ func (r *Run) build(ctx context.Context, st *store.Store, hostFile string, planO
 		},
 	})
 	bar.done()
+	built.done()
 	if res != nil {
 		for _, w := range res.Warnings {
 			fmt.Fprintf(r.Stderr, "kiln: warning: %s\n", w)
@@ -148,61 +236,4 @@ func configFlag(hostFile string) string {
 		return ""
 	}
 	return " -c " + hostFile
-}
-
-// bar draws a one-line progress bar on stderr.
-type bar struct {
-	r     *Run
-	what  string
-	drawn bool
-	last  int64 // percent last drawn
-	item  string
-	at    time.Time // when last drawn
-	off   bool
-}
-
-// newBar returns a bar that draws only when stderr is a terminal.
-func newBar(r *Run, what string) *bar { return &bar{r: r, what: what, off: !isTerminal(r.Stderr)} }
-
-func isTerminal(w any) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
-func (b *bar) set(done, total int64, item string) {
-	if total <= 0 || b.off {
-		return
-	}
-	pct := done * 100 / total
-	if b.drawn && (pct == b.last && item == b.item || done < total && time.Since(b.at) < 100*time.Millisecond) {
-		return
-	}
-	b.last, b.item, b.at = pct, item, time.Now()
-	const width = 30
-	n := int(done * width / total)
-	if len(item) > 50 {
-		item = item[:50]
-	}
-	fmt.Fprintf(b.r.Stderr, "\r%-6s [%s%s] %3d%% %-50s", b.what, strings.Repeat("#", n), strings.Repeat(".", width-n), pct, item)
-	b.drawn = true
-}
-
-// fetch draws a fetch's progress: packages done, MiB downloaded.
-func (b *bar) fetch(p debian.Progress) {
-	item := fmt.Sprintf("%d/%d %s", p.Done, p.Total, p.Package)
-	if p.BytesTotal > 0 {
-		item = fmt.Sprintf("%d/%d, %.1f/%.1f MiB %s", p.Done, p.Total, float64(p.BytesDone)/(1<<20), float64(p.BytesTotal)/(1<<20), p.Package)
-	}
-	b.set(int64(p.Done), int64(p.Total), item)
-}
-
-func (b *bar) done() {
-	if b.drawn {
-		fmt.Fprintln(b.r.Stderr)
-		b.drawn = false
-	}
 }

@@ -22,7 +22,7 @@ func TestBuildLockErrors(t *testing.T) {
 		code, _, stderr := runCLIIn(t, dir, "--store", filepath.Join(dir, "store"), "build", "-c", host)
 		return code, stderr
 	}
-	if code, stderr := run(); code != ExitFailure || !strings.Contains(stderr, "no kiln.lock beside the configuration: run 'kiln lock -c "+host+"' first") {
+	if code, stderr := run(); code != ExitFailure || !strings.Contains(stderr, "no host.lock beside the configuration: run 'kiln lock -c "+host+"' first") {
 		t.Errorf("missing lock: code %d, stderr %q", code, stderr)
 	}
 	lock := &debian.Lock{Version: debian.LockVersion, Roots: debian.Roots{Packages: []string{"systemd"}},

@@ -6,6 +6,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -50,6 +51,7 @@ type Globals struct {
 	Store   string // physical store directory
 	Mirror  string // Debian mirror URL, overrides apt sources
 	Keyring string // OpenPGP keyring for InRelease
+	Lock    string // lock file, overriding the host file's own (lockFor)
 	JSON    bool
 	Verbose bool
 }
@@ -121,16 +123,26 @@ func (e errUsage) Error() string { return e.msg }
 
 func usageErrorf(format string, a ...any) error { return errUsage{fmt.Sprintf(format, a...)} }
 
+// globalFlags defines the global flags on fs, except those a verb defines
+// for itself (kiln shell's and kiln cache's --lock).
 func globalFlags(fs *flag.FlagSet, g *Globals) {
-	fs.Func("store", "store `DIR` (default /kiln/store as root, else $XDG_CACHE_HOME/kiln/store)", func(dir string) error {
-		if dir == "" {
-			return errors.New("empty directory: give the store's directory, or leave out --store for the default")
+	str := func(p *string, name, usage string) {
+		if fs.Lookup(name) == nil {
+			fs.StringVar(p, name, *p, usage)
 		}
-		g.Store = dir
-		return nil
-	})
-	fs.StringVar(&g.Mirror, "mirror", g.Mirror, "Debian mirror `URL` (default: $KILN_MIRROR, else the machine's apt sources)")
-	fs.StringVar(&g.Keyring, "keyring", g.Keyring, "OpenPGP keyring `FILE` that signs InRelease (default: the Debian archive keyring)")
+	}
+	if fs.Lookup("store") == nil {
+		fs.Func("store", "store `DIR` (default /kiln/store as root, else $XDG_CACHE_HOME/kiln/store)", func(dir string) error {
+			if dir == "" {
+				return errors.New("empty directory: give the store's directory, or leave out --store for the default")
+			}
+			g.Store = dir
+			return nil
+		})
+	}
+	str(&g.Mirror, "mirror", "Debian mirror `URL` (default: $KILN_MIRROR, else the machine's apt sources)")
+	str(&g.Keyring, "keyring", "OpenPGP keyring `FILE` that signs InRelease (default: the Debian archive keyring)")
+	str(&g.Lock, "lock", "lock `FILE` (default: HOST.lock beside host file HOST.hcl, else its directory's kiln.lock; ./kiln.lock for the default system)")
 	fs.BoolVar(&g.JSON, "json", g.JSON, "print listings as JSON")
 	fs.BoolVar(&g.Verbose, "v", g.Verbose, "verbose progress on stderr")
 }
@@ -150,27 +162,37 @@ func (r *Run) main(ctx context.Context) int {
 	if filepath.Base(env.Argv0) == shell.HelperName {
 		return runShellHelper(ctx, env)
 	}
+	if len(env.Args) > 0 && env.Args[0] == "--version" {
+		env.Args = append([]string{"version"}, env.Args[1:]...)
+	}
 	g := Globals{}
 	top := flag.NewFlagSet("kiln", flag.ContinueOnError)
 	top.SetOutput(io.Discard)
 	globalFlags(top, &g)
 	if err := top.Parse(env.Args); err != nil {
-		fmt.Fprintf(env.Stderr, "kiln: %v\n\n", err)
-		topUsage(env.Stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			topUsage(env.Stdout)
+			return ExitOK
+		}
+		fmt.Fprintf(env.Stderr, "kiln: %v%s\nRun 'kiln help' for the global flags and commands.\n", err, suggestFlag(top, err))
 		return ExitUsage
 	}
 	args := top.Args()
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		if len(args) > 1 {
-			if c, ok := commands[args[1]]; ok {
-				commandUsage(env.Stdout, c)
-				return ExitOK
-			}
+	if len(args) == 0 {
+		topUsage(env.Stderr)
+		return ExitUsage
+	}
+	if args[0] == "help" {
+		if len(args) == 1 {
+			topUsage(env.Stdout)
+			return ExitOK
 		}
-		topUsage(env.Stdout)
-		if len(args) == 0 {
+		c, ok := commands[args[1]]
+		if !ok {
+			fmt.Fprintf(env.Stderr, "kiln help: unknown command %q%s\nRun 'kiln help' for the list.\n", args[1], suggestCommand(args[1]))
 			return ExitUsage
 		}
+		commandUsage(env.Stdout, c)
 		return ExitOK
 	}
 	c, ok := commands[args[0]]
@@ -180,22 +202,25 @@ func (r *Run) main(ctx context.Context) int {
 	}
 	fs := flag.NewFlagSet("kiln "+c.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	globalFlags(fs, &g)
 	var opts any
 	if c.flags != nil {
 		opts = c.flags(fs)
 	}
+	globalFlags(fs, &g)
 	rest, after := args[1:], []string(nil)
 	if i := slices.Index(rest, "--"); c.passthrough && i >= 0 {
 		rest, after = rest[:i], rest[i:]
 	}
-	if err := fs.Parse(interleave(fs, rest)); err != nil {
+	flagArgs, err := interleave(fs, rest)
+	if err == nil {
+		err = fs.Parse(flagArgs)
+	}
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			commandUsage(env.Stdout, c)
 			return ExitOK
 		}
-		fmt.Fprintf(env.Stderr, "kiln %s: %v\n\n", c.name, err)
-		commandUsage(env.Stderr, c)
+		fmt.Fprintf(env.Stderr, "kiln %s: %v%s\nUsage: %s\nRun 'kiln help %s' for its flags.\n", c.name, err, suggestFlag(fs, err), firstLine(c.usage), c.name)
 		return ExitUsage
 	}
 	r.Env, r.Globals = env, g
@@ -214,8 +239,10 @@ func (r *Run) main(ctx context.Context) int {
 	return ExitOK
 }
 
-// interleave lets flags follow positional arguments ("kiln why bash --json").
-func interleave(fs *flag.FlagSet, args []string) []string {
+// interleave lets flags follow positional arguments ("kiln why bash
+// --json"). A flag that takes a value and is followed by nothing, or by
+// another flag, is an error: it never swallows the next argument.
+func interleave(fs *flag.FlagSet, args []string) ([]string, error) {
 	var flags, pos []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -236,13 +263,51 @@ func interleave(fs *flag.FlagSet, args []string) []string {
 			if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
 				continue
 			}
-			if i+1 < len(args) {
-				flags = append(flags, args[i+1])
-				i++
+			if i+1 >= len(args) {
+				return nil, fmt.Errorf("flag %s needs a value", a)
 			}
+			if next := args[i+1]; isFlag(fs, next) {
+				return nil, fmt.Errorf("flag %s needs a value, got flag %s (write %s=%s if you mean it)", a, next, a, next)
+			}
+			flags = append(flags, args[i+1])
+			i++
 		}
 	}
-	return append(flags, append([]string{"--"}, pos...)...)
+	return append(flags, append([]string{"--"}, pos...)...), nil
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+// isFlag reports whether a is one of fs's flags or "--".
+func isFlag(fs *flag.FlagSet, a string) bool {
+	if a == "--" {
+		return true
+	}
+	if !strings.HasPrefix(a, "-") || a == "-" {
+		return false
+	}
+	name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+	return fs.Lookup(name) != nil || name == "h" || name == "help"
+}
+
+// suggestFlag suggests a defined flag for the flag package's "flag
+// provided but not defined: -NAME".
+func suggestFlag(fs *flag.FlagSet, err error) string {
+	_, name, ok := strings.Cut(err.Error(), "flag provided but not defined: ")
+	if !ok {
+		return ""
+	}
+	name = strings.TrimLeft(name, "-")
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	sort.Strings(names)
+	if best := suggest.Closest(name, names, 2); best != "" {
+		return fmt.Sprintf(" (did you mean --%s?)", best)
+	}
+	return ""
 }
 
 func topUsage(w io.Writer) {
@@ -264,7 +329,22 @@ func topUsage(w io.Writer) {
 }
 
 func commandUsage(w io.Writer, c *command) {
-	fmt.Fprintf(w, "Usage: %s\n\n%s\n", c.usage, c.summary)
+	synopsis, body, _ := strings.Cut(c.usage, "\n")
+	for strings.HasPrefix(body, "kiln ") { // a second form of the verb
+		var more string
+		more, body, _ = strings.Cut(body, "\n")
+		synopsis += "\n       " + more
+	}
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n", synopsis, c.summary)
+	if body = strings.Trim(body, "\n"); body != "" {
+		fmt.Fprintf(w, "\n%s\n", body)
+	}
+	if ex := examples[c.name]; len(ex) > 0 && !strings.Contains(c.usage, "\nEXAMPLES\n") {
+		fmt.Fprintf(w, "\nEXAMPLES\n")
+		for _, e := range ex {
+			fmt.Fprintf(w, "  %s\n", e)
+		}
+	}
 	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
 	if c.flags != nil {
 		c.flags(fs)
@@ -272,7 +352,7 @@ func commandUsage(w io.Writer, c *command) {
 		fs.SetOutput(w)
 		fs.PrintDefaults()
 	}
-	fmt.Fprintf(w, "\nGlobal flags (--store, --mirror, --keyring, --json, -v): see 'kiln help'.\n")
+	fmt.Fprintf(w, "\nGlobal flags (--store, --mirror, --keyring, --lock, --json, -v): see 'kiln help'.\n")
 }
 
 func suggestCommand(name string) string {
@@ -307,4 +387,16 @@ func (r *Run) cacheDir() string {
 		return filepath.Join(h, ".cache", "kiln")
 	}
 	return filepath.Join(os.TempDir(), "kiln-cache")
+}
+
+// printJSON writes v to stdout as indented JSON: every --json output goes
+// through it (docs/json.md describes the formats).
+func (r *Run) printJSON(v any) error {
+	enc := json.NewEncoder(r.Stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("encode JSON: %w", err)
+	}
+	return nil
 }

@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/kiln-os/kiln/debian"
+	"github.com/kiln-os/kiln/internal/suggest"
 	"github.com/kiln-os/kiln/modules"
 	"github.com/kiln-os/kiln/system"
 )
@@ -47,6 +50,46 @@ func loadConfig(r *Run, path string) (*modules.Config, error) {
 	return cfg, err
 }
 
+// wantedOnly keeps the names the system wants (a disabled module's
+// package is referenced by its defaults, and never built).
+func wantedOnly(names, wanted []string) []string {
+	var out []string
+	for _, n := range names {
+		if slices.Contains(wanted, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// warnUnlocked says which pkgs.NAME the lock does not pin: their paths
+// are placeholders until kiln lock resolves them.
+func (r *Run) warnUnlocked(config string, names []string) {
+	if len(names) == 0 {
+		return
+	}
+	file := r.lockFor(config)
+	l, err := debian.ReadLock(file)
+	if err != nil {
+		fmt.Fprintf(r.Stderr, "warning: no %s yet: the paths of pkgs.NAME (%d package%s) are placeholders until 'kiln lock%s'\n",
+			filepath.Base(file), len(names), plural(len(names)), configFlag(config))
+		return
+	}
+	where := "not in " + displayPath(r, file)
+	var locked []string
+	for _, p := range l.Packages {
+		locked = append(locked, p.Name)
+	}
+	for _, n := range names {
+		hint := ""
+		if best := suggest.Closest(n, locked, 2); best != "" {
+			hint = fmt.Sprintf("; did you mean pkgs.%s?", best)
+		}
+		fmt.Fprintf(r.Stderr, "warning: pkgs.%s is %s: its path is a placeholder (/kiln/store/%.8s…-%s)%s\n", n, where, modules.PlaceholderHash, n, hint)
+	}
+	fmt.Fprintf(r.Stderr, "Run 'kiln lock%s' to pin them ('kiln search WORD' finds package names).\n", configFlag(config))
+}
+
 // displayPath keeps a relative host path relative when it is relative to
 // the process's own directory, so diagnostics name files as the user did.
 func displayPath(r *Run, path string) string {
@@ -74,10 +117,23 @@ func runEval(_ context.Context, r *Run, opts any, args []string) error {
 	if f.explain != "" && len(args) > 0 {
 		return usageErrorf("give either PATH or --explain PATH")
 	}
-	cfg, err := loadConfig(r, f.config)
+	cfg, unlocked, err := system.LoadConfigUnlocked(displayPath(r, f.config), r.lockFor(f.config))
+	var cerr *system.ConfigError
+	if errors.As(err, &cerr) {
+		fmt.Fprint(r.Stderr, modules.DiagnosticText(cerr.Diagnostics, 0))
+	}
 	if err != nil {
 		return err
 	}
+	if err := printEval(r, cfg, f, args); err != nil {
+		return err
+	}
+	r.warnUnlocked(f.config, wantedOnly(unlocked, system.WantedPackages(&cfg.System)))
+	return nil
+}
+
+// printEval prints what kiln eval was asked for.
+func printEval(r *Run, cfg *modules.Config, f *evalFlags, args []string) error {
 	if f.explain != "" {
 		return explain(r, cfg, f.explain)
 	}

@@ -85,14 +85,17 @@ func TestOptions(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("exit %d", code)
 	}
-	var docs []struct {
-		Path, Type string
+	var v struct {
+		Version int
+		Options []struct {
+			Path, Type string
+		}
 	}
-	if err := json.Unmarshal([]byte(out), &docs); err != nil {
-		t.Fatal(err)
+	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Version != 1 {
+		t.Fatalf("options --json: version %d, %v", v.Version, err)
 	}
 	found := map[string]string{}
-	for _, d := range docs {
+	for _, d := range v.Options {
 		found[d.Path] = d.Type
 	}
 	for p, typ := range map[string]string{"networking.host_name": "string", "users.<name>.uid": "number", "testing.backdoor": "bool"} {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -67,16 +66,25 @@ func runFetch(ctx context.Context, r *Run, opts any, args []string) error {
 		return err
 	}
 	r.Logf("realized %d packages in %s", len(paths), time.Since(start).Round(time.Millisecond))
-	if r.JSON {
-		enc := json.NewEncoder(r.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(paths)
-	}
 	names := make([]string, 0, len(paths))
 	for n := range paths {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	if r.JSON {
+		type pkg struct {
+			Name      string `json:"name"`
+			StorePath string `json:"store_path"`
+		}
+		out := make([]pkg, len(names))
+		for i, n := range names {
+			out[i] = pkg{n, paths[n].String()}
+		}
+		return r.printJSON(struct {
+			Version  int   `json:"version"`
+			Packages []pkg `json:"packages"`
+		}{1, out})
+	}
 	for _, n := range names {
 		r.Printf("%-32s %s\n", n, paths[n])
 	}

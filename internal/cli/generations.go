@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kiln-os/kiln/internal/suggest"
 	"github.com/kiln-os/kiln/machine"
 )
 
@@ -21,7 +22,7 @@ func init() {
 	register(&command{
 		name:    "generations",
 		summary: "list the system's generations, or delete old ones",
-		usage: `kiln generations [--json]
+		usage: `kiln generations [list] [--json]
 kiln generations delete N... | --older-than 30d
 
 generations lists every generation of the system profile: its number,
@@ -45,12 +46,26 @@ frees the store paths no generation uses any more.`,
 	})
 }
 
+// suggestSub suggests a subcommand close to args[0].
+func suggestSub(args []string, subs ...string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	if best := suggest.Closest(args[0], subs, 2); best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	return ""
+}
+
 func runGenerations(ctx context.Context, r *Run, opts any, args []string) error {
 	f := opts.(*generationsFlags)
+	if len(args) == 1 && args[0] == "list" {
+		args = nil // nix-env --list-generations' habit
+	}
 	deleting := len(args) > 0 && args[0] == "delete"
 	switch {
 	case !deleting && (len(args) > 0 || f.olderThan != ""):
-		return usageErrorf("want 'kiln generations' or 'kiln generations delete N...|--older-than AGE'")
+		return usageErrorf("want 'kiln generations [list]' or 'kiln generations delete N...|--older-than AGE'%s", suggestSub(args, "list", "delete"))
 	case deleting && (len(args) > 1) == (f.olderThan != ""):
 		return usageErrorf("delete wants generation numbers or --older-than, not both or neither")
 	}
@@ -109,9 +124,30 @@ func (r *Run) deleted(res *machine.DeleteResult, err error) error {
 	return err
 }
 
+// generationsJSON is kiln generations --json (docs/json.md).
+type generationsJSON struct {
+	Version     int              `json:"version"`
+	Generations []generationJSON `json:"generations"`
+}
+
+type generationJSON struct {
+	Number        int    `json:"number"`
+	Date          string `json:"date"` // RFC 3339, UTC
+	Toplevel      string `json:"toplevel"`
+	KilnVersion   string `json:"kiln_version"`
+	KernelVersion string `json:"kernel_version"`
+	Current       bool   `json:"current"`
+	Booted        bool   `json:"booted"`
+}
+
 func printGenerations(r *Run, infos []machine.Generation) error {
 	if r.JSON {
-		return storeJSON(r, append([]machine.Generation{}, infos...))
+		out := generationsJSON{Version: 1, Generations: []generationJSON{}}
+		for _, g := range infos {
+			out.Generations = append(out.Generations, generationJSON{Number: g.N, Date: g.Date.UTC().Format(time.RFC3339),
+				Toplevel: g.Toplevel.String(), KilnVersion: g.KilnVersion, KernelVersion: g.KernelVersion, Current: g.Current, Booted: g.Booted})
+		}
+		return r.printJSON(out)
 	}
 	r.Printf("%4s  %-19s  %-8s  %-24s  %s\n", "GEN", "DATE", "KILN", "KERNEL", "")
 	for _, g := range infos {

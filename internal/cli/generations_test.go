@@ -48,13 +48,17 @@ func (m *testMachine) generationNumbers(t *testing.T) []int {
 	if code != ExitOK {
 		t.Fatalf("generations --json: %s", errs)
 	}
-	var gens []machine.Generation
-	if err := json.Unmarshal([]byte(out), &gens); err != nil {
+	var v struct {
+		Generations []struct {
+			Number int `json:"number"`
+		} `json:"generations"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
 		t.Fatalf("generations --json printed %q: %v", out, err)
 	}
 	var ns []int
-	for _, g := range gens {
-		ns = append(ns, g.N)
+	for _, g := range v.Generations {
+		ns = append(ns, g.Number)
 	}
 	return ns
 }
@@ -78,12 +82,22 @@ func TestGenerationsList(t *testing.T) {
 		t.Errorf("marks: %q / %q", lines[1], lines[4])
 	}
 	_, out, _ = m.run(t, nil, "--json", "generations")
-	var gens []machine.Generation
-	if err := json.Unmarshal([]byte(out), &gens); err != nil {
-		t.Fatal(err)
+	var v struct {
+		Version     int
+		Generations []struct {
+			Number        int    `json:"number"`
+			Toplevel      string `json:"toplevel"`
+			KilnVersion   string `json:"kiln_version"`
+			KernelVersion string `json:"kernel_version"`
+			Current       bool   `json:"current"`
+			Booted        bool   `json:"booted"`
+		}
 	}
-	g := gens[3]
-	if g.N != 4 || !g.Current || g.Booted || g.Toplevel != tops[3] || g.KilnVersion != "0.1.0" || g.KernelVersion != "6.1.0-test" {
+	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Version != 1 || len(v.Generations) != 4 {
+		t.Fatalf("generations --json: %v\n%s", err, out)
+	}
+	g := v.Generations[3]
+	if g.Number != 4 || !g.Current || g.Booted || g.Toplevel != tops[3].String() || g.KilnVersion != "0.1.0" || g.KernelVersion != "6.1.0-test" {
 		t.Errorf("generation 4 as JSON: %+v", g)
 	}
 }

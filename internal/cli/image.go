@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/kiln-os/kiln/image"
@@ -74,8 +75,23 @@ func runImage(ctx context.Context, r *Run, opts any, args []string) error {
 	if err := writeImage(ctx, r, st, res.Toplevel, out, size, format); err != nil {
 		return err
 	}
+	fmt.Fprintln(r.Stderr, imageSummary(displayPath(r, out), format, res.Toplevel.String()))
 	r.Printf("%s\n", out)
 	return nil
+}
+
+// imageSummary is the line kiln image ends with on stderr: the file, its
+// size and what of it is allocated, and the toplevel it boots.
+func imageSummary(file string, format image.Format, top string) string {
+	if format == "" {
+		format = image.Raw
+	}
+	line := fmt.Sprintf("wrote %s (%s)", file, format)
+	var st syscall.Stat_t
+	if err := syscall.Stat(file, &st); err == nil {
+		line = fmt.Sprintf("wrote %s: %s (%s, %s allocated)", file, mib(st.Size), format, mib(st.Blocks*512))
+	}
+	return line + "\ntoplevel " + top
 }
 
 // writeImage writes the image of top (image.WriteSystem), drawing its
@@ -83,7 +99,7 @@ func runImage(ctx context.Context, r *Run, opts any, args []string) error {
 func writeImage(ctx context.Context, r *Run, st *store.Store, top store.Path, out string, size int64, format image.Format) error {
 	start := time.Now()
 	bar := newBar(r, "image")
-	err := image.WriteSystem(ctx, st, out, image.SystemOptions{Size: size, Format: format}, func(done, total int64) { bar.set(done, total, "") }, top)
+	err := image.WriteSystem(ctx, st, out, image.SystemOptions{Size: size, Format: format}, func(done, total int64) { bar.set(done, total, string(format)) }, top)
 	bar.done()
 	if err != nil {
 		return err

@@ -124,6 +124,7 @@ func prepareShell(ctx context.Context, r *Run, f *shellFlags, pkgs []string) (*s
 	}
 	mirror, merr := r.mirrorOrNone()
 	bar := newBar(r, "fetch")
+	bar.summary = false // a shell's command owns its stderr
 	env, err := shell.Prepare(ctx, st, shell.Options{
 		Packages:    pkgs,
 		Lock:        r.Path(f.lock),
@@ -140,7 +141,7 @@ func prepareShell(ctx context.Context, r *Run, f *shellFlags, pkgs []string) (*s
 		},
 		Fetch: debian.FetchOptions{
 			Mirror: mirror, Client: &http.Client{Timeout: 10 * time.Minute}, CacheDir: r.cacheDir(),
-			Progress: func(p debian.Progress) { bar.set(int64(p.Done), int64(p.Total), p.Package) },
+			Progress: bar.fetch,
 		},
 	})
 	bar.done()

@@ -19,6 +19,8 @@ type switchFlags struct {
 	config    string
 	toplevel  string
 	boot      bool
+	noBoot    bool
+	upgrade   bool
 	dryRun    bool
 	target    string
 	identity  string
@@ -34,7 +36,7 @@ func init() {
 	register(&command{
 		name:    "switch",
 		summary: "build a configuration and make it the running system and the default boot entry",
-		usage: `kiln switch [-c host.hcl] [--toplevel P] [--boot] [--dry-run] [--target-host USER@HOST[:PORT] [-i KEY]]
+		usage: `kiln switch [-c host.hcl] [--toplevel P] [--boot|--no-boot] [--upgrade] [--dry-run] [--target-host [USER@]HOST[:PORT] [-i KEY]]
 
 switch builds the configuration (or takes the toplevel P already in the
 store), adds it as a new generation of the system profile, rewrites the
@@ -44,14 +46,20 @@ name and systemd units change to the new generation's, and only the units
 that changed are restarted. It exits 1 when units failed. A configuration
 that does not build changes nothing.
 
---boot only makes it the default for the next boot. --dry-run prints what
+--boot only makes it the default for the next boot. --no-boot activates it
+and adds no generation and no boot entry, so the next boot comes back to
+the default entry (nixos-rebuild test). --upgrade resolves the lock again
+first (kiln lock --update). --dry-run prints what
 activating would do, the plan a switch then applies, and changes nothing
 on the machine.
 
 --target-host builds here, copies the store paths the target lacks over
 SSH (hashes checked on arrival) and runs the target's kiln to switch it,
 relaying its output and exit status (with --dry-run too: the target needs
-the new toplevel to plan). The key comes from -i or ssh-agent;
+the new toplevel to plan). The user is root unless given, and HOST may
+be an alias of ~/.ssh/config (HostName, User, Port, IdentityFile). Keys
+come from -i, the config's IdentityFile, ~/.ssh/id_ed25519, id_ecdsa,
+id_rsa (unencrypted) and ssh-agent;
 the host key must be in ~/.ssh/known_hosts, or is recorded there with
 --accept-new-host-key.`,
 		flags: func(fs *flag.FlagSet) any {
@@ -59,8 +67,10 @@ the host key must be in ~/.ssh/known_hosts, or is recorded there with
 			fs.StringVar(&f.config, "c", "", "host `FILE` (default: the built-in default system)")
 			fs.StringVar(&f.toplevel, "toplevel", "", "switch to this toplevel store `PATH` instead of building")
 			fs.BoolVar(&f.boot, "boot", false, "only make it the default boot entry; do not activate")
+			fs.BoolVar(&f.noBoot, "no-boot", false, "activate only: no generation, no boot entry (the next boot is the default one)")
+			fs.BoolVar(&f.upgrade, "upgrade", false, "resolve the lock again first, as kiln lock --update does")
 			fs.BoolVar(&f.dryRun, "dry-run", false, "print the switch plan, change nothing")
-			fs.StringVar(&f.target, "target-host", "", "switch the machine `USER@HOST[:PORT]` over SSH")
+			fs.StringVar(&f.target, "target-host", "", "switch the machine `[USER@]HOST[:PORT]` over SSH (user root by default; ~/.ssh/config aliases)")
 			fs.StringVar(&f.identity, "i", "", "SSH private key `FILE` for --target-host (else ssh-agent)")
 			fs.BoolVar(&f.acceptNew, "accept-new-host-key", false, "trust and record an unknown target host key")
 			f.root = "/"
@@ -87,7 +97,24 @@ func runSwitch(ctx context.Context, r *Run, opts any, args []string) error {
 	if f.boot && f.dryRun {
 		return usageErrorf("--boot and --dry-run exclude each other")
 	}
+	if f.boot && f.noBoot {
+		return usageErrorf("--boot and --no-boot exclude each other")
+	}
+	if f.upgrade {
+		if f.toplevel != "" {
+			return usageErrorf("--upgrade and --toplevel exclude each other")
+		}
+		if err := runLock(ctx, r, &lockFlags{config: f.config, update: true}, nil); err != nil {
+			return err
+		}
+	}
+	if r.JSON && !f.dryRun {
+		return usageErrorf("--json goes with --dry-run")
+	}
 	if f.target != "" {
+		if r.JSON {
+			return usageErrorf("--json is not relayed from --target-host yet")
+		}
 		return switchRemote(ctx, r, f)
 	}
 	if f.identity != "" || f.acceptNew {
@@ -107,8 +134,18 @@ func runSwitch(ctx context.Context, r *Run, opts any, args []string) error {
 		if err != nil {
 			return err
 		}
+		if r.JSON {
+			return r.printJSON(switchPlanJSON{Version: 1, Toplevel: top.String(), Plan: strings.Split(strings.TrimSuffix(plan, "\n"), "\n")})
+		}
 		r.Printf("%s", strings.TrimSuffix(plan, "\n")+"\n")
 		return nil
+	}
+	if f.noBoot {
+		res, err := m.Test(ctx, top)
+		if res != nil {
+			r.Printf("activated %s; no generation added, the boot entries are unchanged\n", res.Toplevel)
+		}
+		return r.activated(res, err)
 	}
 	res, err := m.Switch(ctx, top, f.boot)
 	if res != nil {
@@ -119,6 +156,13 @@ func runSwitch(ctx context.Context, r *Run, opts any, args []string) error {
 		r.Printf("generation %d %s %s, the default boot entry\n", res.Generation, what, res.Toplevel)
 	}
 	return r.activated(res, err)
+}
+
+// switchPlanJSON is kiln switch --dry-run --json (docs/json.md).
+type switchPlanJSON struct {
+	Version  int      `json:"version"`
+	Toplevel string   `json:"toplevel"`
+	Plan     []string `json:"plan"` // the plan's lines, as printed without --json
 }
 
 // openMachine opens the machine at root (--root in tests) with its store
@@ -228,7 +272,11 @@ func (r *Run) buildInChild(ctx context.Context, m *machine.Machine, config strin
 // switchRemote builds here and switches the target over SSH
 // (machine.Remote.Deploy).
 func switchRemote(ctx context.Context, r *Run, f *switchFlags) error {
-	t, err := machine.ParseTarget(f.target)
+	home := r.Getenv("HOME")
+	if home == "" {
+		home, _ = os.UserHomeDir()
+	}
+	t, identities, err := machine.ResolveTarget(f.target, filepath.Join(home, ".ssh", "config"))
 	if err != nil {
 		return usageErrorf("%v", err)
 	}
@@ -248,16 +296,12 @@ func switchRemote(ctx context.Context, r *Run, f *switchFlags) error {
 		}
 		top = res.Toplevel
 	}
-	home := r.Getenv("HOME")
-	if home == "" {
-		home, _ = os.UserHomeDir()
-	}
 	identity := ""
 	if f.identity != "" {
 		identity = r.Path(f.identity)
 	}
 	remote, err := machine.Dial(ctx, t, machine.SSHOptions{
-		Identity: identity, AgentSocket: r.Getenv("SSH_AUTH_SOCK"), AcceptNew: f.acceptNew,
+		Identity: identity, Identities: append(identities, machine.DefaultIdentities(home)...), AgentSocket: r.Getenv("SSH_AUTH_SOCK"), AcceptNew: f.acceptNew,
 		KnownHosts: filepath.Join(home, ".ssh", "known_hosts"),
 		Notice:     func(s string) { fmt.Fprintln(r.Stderr, s) },
 		Log:        r.Logf,
@@ -267,7 +311,7 @@ func switchRemote(ctx context.Context, r *Run, f *switchFlags) error {
 	}
 	defer remote.Close()
 	code, err := remote.Deploy(ctx, st, top, machine.DeployOptions{
-		DryRun: f.dryRun, Boot: f.boot, Verbose: r.Verbose, Stdout: r.Stdout, Stderr: r.Stderr,
+		DryRun: f.dryRun, Boot: f.boot, NoBoot: f.noBoot, Verbose: r.Verbose, Stdout: r.Stdout, Stderr: r.Stderr,
 		Copied: func(c machine.CopyStats) {
 			fmt.Fprintf(r.Stderr, "copied %s to %s (%d of %d closure paths were missing)\n", c.TransferStats, t, c.Missing, c.Closure)
 		},

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"strings"
 )
@@ -49,9 +48,11 @@ func runWhy(_ context.Context, r *Run, opts any, args []string) error {
 			p, _ := l.Package(n)
 			out[i] = hop{n, p.Version}
 		}
-		enc := json.NewEncoder(r.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return r.printJSON(struct {
+			Version int    `json:"version"`
+			Package string `json:"package"`
+			Chain   []hop  `json:"chain"` // from a root (wanted or Essential) to the package
+		}{1, args[0], out})
 	}
 	root, _ := l.Package(chain[0])
 	why := "wanted"
