@@ -50,7 +50,7 @@ var rules = map[string][]string{
 	"boot":               {"store", "toplevel", "internal/fsutil"},
 	"boot/stage1":        {"toplevel"},
 	"activation":         {"store", "toplevel", "internal/fsutil", "internal/versioned"},
-	"system":             {"modules", "store", "debian", "debian/maintscript", "boot", "toplevel", "internal/fsutil"},
+	"system":             {"modules", "store", "debian", "debian/maintscript", "boot", "toplevel", "cache", "internal/fsutil"},
 	"debian/maintscript": nil,
 	"cache":              {"store", "internal/fsutil", "internal/parallel"},
 	"image":              {"store", "boot", "toplevel", "internal/fsutil", "internal/parallel"},

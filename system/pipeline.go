@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/kiln-os/kiln/cache"
 	"github.com/kiln-os/kiln/debian"
 	"github.com/kiln-os/kiln/debian/maintscript"
 	"github.com/kiln-os/kiln/modules"
@@ -32,6 +33,13 @@ type Options struct {
 	PlanOnly bool
 	// Progress, when set, hears of each part as it is reused or built.
 	Progress func(Event)
+	// Cache says how the configuration's substituters are opened (the
+	// environment S3 credentials come from); NoSubstitute ignores them.
+	// SubstituteJobs is how many paths download at once (0: cache's
+	// default).
+	Cache          cache.Options
+	NoSubstitute   bool
+	SubstituteJobs int
 }
 
 // Result is what Build made (or, with PlanOnly, would make).
@@ -43,18 +51,28 @@ type Result struct {
 	Built      []string // parts that were built (the others were reused)
 	InitrdSize int64    // bytes of the compressed initrd (0 when reused and unreadable)
 	Kernel     string   // kernel version
+	// Substituted are the paths taken from the configuration's
+	// substituters, SubstitutedBytes what was downloaded for them.
+	Substituted      []store.Path
+	SubstitutedBytes int64
 	// Warnings are what the build found that did not stop it.
 	Warnings []Warning
 }
 
 // Warning is something a build found worth saying that did not stop it.
 type Warning struct {
+	// Message, when set, is the whole warning (a substituter that could
+	// not be asked).
+	Message string
 	// Unreplaced lists the locked packages whose maintainer scripts do
 	// something kiln does not replace yet (kiln audit shows what).
 	Unreplaced []string
 }
 
 func (w Warning) String() string {
+	if w.Message != "" {
+		return w.Message
+	}
 	return "maintainer scripts kiln does not replace yet: " + strings.Join(w.Unreplaced, ", ") + " (see kiln audit)"
 }
 
@@ -136,6 +154,18 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 	fetch := o.Fetch
 	fetch.Documentation = fetch.Documentation || cfg.System.Documentation.Enable
+	sub, err := newSubstitution(&cfg.System, o)
+	if err != nil {
+		return nil, err
+	}
+	if sub != nil && !o.PlanOnly {
+		if err := sub.take(ctx, o.Store, lockPaths(lock)); err != nil {
+			return nil, err
+		}
+		if fetch.Debs == nil {
+			fetch.Debs = sub.debs()
+		}
+	}
 	paths, err := debian.Realize(ctx, o.Store, lock, fetch)
 	if err != nil {
 		if fetch.Mirror == nil && o.NoMirror != nil {
@@ -149,6 +179,15 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	var warnings []Warning
+	if sub != nil && !o.PlanOnly {
+		err := sub.take(ctx, o.Store, plan.partPaths())
+		warnings = append(warnings, sub.warn...)
+		if err != nil {
+			res := plan.result()
+			res.Config, res.Warnings = cfg, warnings
+			return res, err
+		}
+	}
 	if entries, err := Audit(pk); err == nil {
 		if un := unreplaced(entries); len(un) > 0 {
 			warnings = append(warnings, Warning{Unreplaced: un})
@@ -162,11 +201,12 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	res, err := ApplyBuild(ctx, o.Store, plan, o.Progress)
 	if err != nil {
 		res = plan.result()
-		res.Config, res.Warnings = cfg, warnings
-		return res, err
 	}
 	res.Config, res.Warnings = cfg, warnings
-	return res, nil
+	if sub != nil {
+		res.Substituted, res.SubstitutedBytes = sub.result.Substituted, sub.result.SubstitutedBytes
+	}
+	return res, err
 }
 
 // result is the Result of a plan before anything is built.
