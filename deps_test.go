@@ -57,11 +57,12 @@ var rules = map[string][]string{
 	"machine":            {"store", "boot", "activation", "toplevel", "internal/versioned"},
 	"testvm":             {"internal/fsutil"},
 	"shell":              {"store", "debian", "system"},
+	"fleet":              {"store", "machine", "internal/parallel", "internal/suggest"},
 
 	// The command line and what drives it.
 	"internal/testdriver": {"testvm", "internal/suggest"},
 	"internal/cli": {"modules", "store", "debian", "system", "boot/stage1", "activation", "image", "machine",
-		"shell", "cache", "debian/maintscript", "testvm", "internal/testdriver", "internal/suggest"},
+		"shell", "cache", "fleet", "debian/maintscript", "testvm", "internal/testdriver", "internal/suggest"},
 	"cmd/kiln": {"internal/cli"},
 
 	// Packages of tests only.
@@ -92,6 +93,7 @@ var testRules = map[string][]string{
 	"machine":             {"internal/sshtest"},
 	"testvm":              {"internal/golden", "internal/testenv"},
 	"shell":               {"internal/testenv"},
+	"fleet":               {"modules", "internal/golden"},
 	"debian/maintscript":  {"internal/fsutil", "internal/golden"},
 	"cache":               {"internal/golden", "internal/testenv", "internal/s3test"},
 	"internal/testdriver": {"internal/golden"},
