@@ -46,8 +46,16 @@ func TestBuildSubstitutes(t *testing.T) {
 		testenv.SkipOrFail(t, "build the default system: %d %s", code, errs)
 	}
 	top := strings.TrimSpace(out)
-	if code, _, errs := run(map[string]string{"XDG_CACHE_HOME": userCache}, "--store", builder, "cache", "push", "--key", filepath.Join(keys, "fleet-1.secret"), "--lock", filepath.Join(cfg, "kiln.lock"), url, top); code != ExitOK {
-		t.Fatalf("cache push: %d %s", code, errs)
+	// cache push --fleet builds the fleet's hosts (reused here) and pushes
+	// each system and its lock's .debs.
+	fleetFile := filepath.Join(cfg, "fleet.hcl")
+	os.WriteFile(fleetFile, []byte("hosts \"a\" {\n  target = \"root@a\"\n  config = \"host.hcl\"\n}\nhosts \"b\" {\n  target = \"root@b\"\n  config = \"host.hcl\"\n}\n"), 0o644)
+	code, out, errs = run(map[string]string{"XDG_CACHE_HOME": userCache}, "--store", builder, "cache", "push", "--key", filepath.Join(keys, "fleet-1.secret"), "--fleet", fleetFile, url)
+	if code != ExitOK {
+		t.Fatalf("cache push --fleet: %d %s", code, errs)
+	}
+	if !strings.Contains(out, " .debs (") {
+		t.Errorf("cache push --fleet printed %q, want the lock's .debs pushed", out)
 	}
 
 	// No mirror, no download cache: only the substituter can serve it.
