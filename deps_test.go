@@ -79,7 +79,7 @@ var testRules = map[string][]string{
 	"internal/versioned":  nil,
 	"internal/testenv":    nil,
 	"internal/sshtest":    nil,
-	"internal/s3test":     nil,
+	"internal/s3test":     {"internal/testenv"},
 	"internal/golden":     nil,
 	"toplevel":            {"internal/golden"},
 	"store":               {"internal/golden", "internal/testenv"},
@@ -100,7 +100,7 @@ var testRules = map[string][]string{
 	"internal/cli":        {"boot", "toplevel", "internal/sshtest", "internal/s3test", "internal/testenv"},
 	"cmd/kiln":            nil,
 	".":                   {"modules", "internal/testenv"},
-	"tests":               {"store", "testvm", "internal/golden", "internal/testenv"},
+	"tests":               {"store", "testvm", "internal/golden", "internal/testenv", "internal/s3test"},
 }
 
 // helpers are the internal packages the layout table leaves out.
