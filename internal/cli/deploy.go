@@ -158,7 +158,7 @@ func (d *deployer) switchHost(ctx context.Context, h *fleet.Host, b fleet.Built)
 	if d.f.identity != "" {
 		identity = d.r.Path(d.f.identity)
 	}
-	var log bytes.Buffer
+	var log lockedBuffer // the session writes stdout and stderr from two goroutines
 	remote, err := machine.Dial(ctx, h.Target, machine.SSHOptions{
 		Identity: identity, AgentSocket: d.r.Getenv("SSH_AUTH_SOCK"), AcceptNew: d.f.acceptNew,
 		KnownHosts: filepath.Join(home, ".ssh", "known_hosts"),
@@ -178,6 +178,24 @@ func (d *deployer) switchHost(ctx context.Context, h *fleet.Host, b fleet.Built)
 	out.Sent, out.ExitCode, out.Err = remote.Sent(), code, err
 	d.relay(h.Name, log.Bytes())
 	return out
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) Bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Bytes()
 }
 
 // relay prints a host's output, each line prefixed with its name.
