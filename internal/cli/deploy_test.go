@@ -207,6 +207,46 @@ func TestDeployFleet(t *testing.T) {
 	if strings.Contains(fleet.Table(res), "switched") {
 		t.Errorf("table:\n%s", fleet.Table(res))
 	}
+
+	// A NAR swapped for another valid one (top3's, same size class): it
+	// decodes, and the signed hash refuses it.
+	top5 := local.systemWith(t, local.st, "five", "B", map[string]string{"big": strings.Repeat("x", 1<<20)}, pkgs...)
+	if _, err := c.Push(context.Background(), local.st, []store.Path{top5}, cache.PushOptions{Key: key}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(narFile(t, dir, top5), mustRead(t, narFile(t, dir, top3)), 0o644)
+	built.Toplevel = top5
+	res, _ = tf.deploy(t, local.st, built, deployFlags{substitute: true})
+	if got := statuses(res); got != "failed failed failed" {
+		t.Fatalf("swapped NAR: statuses %q\n%s", got, fleet.Table(res))
+	}
+	t.Logf("swapped NAR refused: %v", res[0].Err())
+	for i, r := range res {
+		if !strings.Contains(r.Err().Error(), top5.String()) || tf.machines[i].st.Valid(top5) {
+			t.Errorf("%s: %v; want the refusal naming %s, and the path not in the store", r.Host.Name, r.Err(), top5)
+		}
+	}
+}
+
+// narFile is the file of p's NAR in a file:// cache.
+func narFile(t testing.TB, dir string, p store.Path) string {
+	t.Helper()
+	for _, line := range strings.Split(string(mustRead(t, filepath.Join(dir, p.Hash()+".narinfo"))), "\n") {
+		if v, ok := strings.CutPrefix(line, "URL: "); ok {
+			return filepath.Join(dir, v)
+		}
+	}
+	t.Fatalf("%s's narinfo has no URL", p)
+	return ""
+}
+
+func mustRead(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // tamperNAR flips a byte in the middle of p's compressed NAR in a file://
