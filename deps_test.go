@@ -51,18 +51,19 @@ var rules = map[string][]string{
 	"boot":               {"store", "toplevel", "internal/fsutil", "internal/lineformat"},
 	"boot/stage1":        {"toplevel"},
 	"activation":         {"store", "toplevel", "internal/fsutil", "internal/versioned", "internal/lineformat"},
-	"system":             {"modules", "store", "debian", "debian/maintscript", "boot", "toplevel", "internal/fsutil", "internal/lineformat", "internal/suggest"},
+	"system":             {"modules", "store", "debian", "debian/maintscript", "boot", "toplevel", "cache", "internal/fsutil", "internal/lineformat", "internal/suggest"},
 	"debian/maintscript": nil,
 	"cache":              {"store", "internal/fsutil", "internal/parallel"},
 	"image":              {"store", "boot", "toplevel", "internal/fsutil", "internal/parallel"},
 	"machine":            {"store", "boot", "activation", "toplevel", "internal/versioned"},
 	"testvm":             {"internal/fsutil"},
 	"shell":              {"store", "debian", "system"},
+	"fleet":              {"store", "machine", "internal/parallel", "internal/suggest"},
 
 	// The command line and what drives it.
 	"internal/testdriver": {"testvm", "internal/suggest"},
 	"internal/cli": {"modules", "store", "debian", "system", "boot/stage1", "activation", "image", "machine",
-		"shell", "cache", "debian/maintscript", "testvm", "internal/testdriver", "internal/suggest", "internal/fsutil"},
+		"shell", "cache", "fleet", "debian/maintscript", "testvm", "internal/testdriver", "internal/suggest", "internal/fsutil"},
 	"cmd/kiln": {"internal/cli"},
 
 	// Packages of tests only.
@@ -79,7 +80,7 @@ var testRules = map[string][]string{
 	"internal/versioned":  nil,
 	"internal/testenv":    nil,
 	"internal/sshtest":    nil,
-	"internal/s3test":     nil,
+	"internal/s3test":     {"internal/testenv"},
 	"internal/golden":     nil,
 	"internal/lineformat": nil,
 	"toplevel":            {"internal/golden"},
@@ -94,13 +95,14 @@ var testRules = map[string][]string{
 	"machine":             {"internal/sshtest"},
 	"testvm":              {"internal/golden", "internal/testenv"},
 	"shell":               {"internal/testenv"},
+	"fleet":               {"modules", "internal/golden"},
 	"debian/maintscript":  {"internal/fsutil", "internal/golden"},
 	"cache":               {"internal/golden", "internal/testenv", "internal/s3test"},
 	"internal/testdriver": {"internal/golden"},
 	"internal/cli":        {"boot", "toplevel", "internal/sshtest", "internal/s3test", "internal/testenv", "internal/golden"},
 	"cmd/kiln":            nil,
 	".":                   {"modules", "internal/testenv", "internal/cli"},
-	"tests":               {"store", "testvm", "internal/golden", "internal/testenv"},
+	"tests":               {"store", "testvm", "internal/golden", "internal/testenv", "internal/s3test"},
 }
 
 // helpers are the internal packages the layout table leaves out.

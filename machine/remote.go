@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -65,6 +66,23 @@ type Remote struct {
 	client *ssh.Client
 	target Target
 	opts   SSHOptions
+	sent   *atomic.Int64 // bytes written to the connection
+}
+
+// Sent is how many bytes this side has written to the connection so far
+// (SSH framing and encryption included): a deploy's egress to the target.
+func (r *Remote) Sent() int64 { return r.sent.Load() }
+
+// countingConn counts the bytes written to a connection.
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c countingConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // Dial connects and authenticates to t.
@@ -85,12 +103,13 @@ func Dial(ctx context.Context, t Target, o SSHOptions) (*Remote, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", t, err)
 	}
-	c, chans, reqs, err := ssh.NewClientConn(conn, t.Addr, cfg)
+	sent := new(atomic.Int64)
+	c, chans, reqs, err := ssh.NewClientConn(countingConn{conn, sent}, t.Addr, cfg)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("ssh %s: %w", t, err)
 	}
-	return &Remote{client: ssh.NewClient(c, chans, reqs), target: t, opts: o}, nil
+	return &Remote{client: ssh.NewClient(c, chans, reqs), target: t, opts: o, sent: sent}, nil
 }
 
 // Close closes the connection.
@@ -318,6 +337,16 @@ func (r *Remote) Receive(kiln string, s *store.Store, paths []store.Path) (store
 type CopyStats struct {
 	store.TransferStats
 	Missing, Closure int // paths the target lacked, of the closure's
+	// Substituted are the paths the target took from its caches itself
+	// (DeployOptions.Substitute); Missing counts only what was copied.
+	Substituted int
+}
+
+// Substitute names the caches a target takes paths from itself, and the
+// keys it trusts for them (a configuration's substituters and
+// trusted_public_keys).
+type Substitute struct {
+	From, TrustedKeys []string
 }
 
 // DeployOptions say how Deploy switches the target.
@@ -328,6 +357,12 @@ type DeployOptions struct {
 	Stdout, Stderr io.Writer
 	// Copied, when set, hears how the copy went, before the switch runs.
 	Copied func(CopyStats)
+	// Substitute, when set, has the target take the paths it lacks from
+	// these caches itself (kiln store substitute --missing-ok, signatures
+	// and hashes checked there): the deployer sends only their names, and
+	// copies over SSH only what no cache has. A path a cache serves bad
+	// fails the deploy before anything switches.
+	Substitute *Substitute
 }
 
 // Deploy switches the target to top from st: it copies the paths of top's
@@ -344,12 +379,20 @@ func (r *Remote) Deploy(ctx context.Context, st *store.Store, top store.Path, o 
 	if err != nil {
 		return -1, err
 	}
+	substituted := 0
+	if o.Substitute != nil && len(missing) > 0 {
+		left, err := r.substitute(kiln, missing, o.Substitute)
+		if err != nil {
+			return -1, err
+		}
+		substituted, missing = len(missing)-len(left), left
+	}
 	stats, err := r.Receive(kiln, st, missing)
 	if err != nil {
 		return -1, err
 	}
 	if o.Copied != nil {
-		o.Copied(CopyStats{TransferStats: stats, Missing: len(missing), Closure: len(closure)})
+		o.Copied(CopyStats{TransferStats: stats, Missing: len(missing), Closure: len(closure), Substituted: substituted})
 	}
 	cmd := []string{top.String() + "/bin/kiln"}
 	if o.Verbose {
@@ -370,4 +413,45 @@ func (r *Remote) Deploy(ctx context.Context, st *store.Store, top store.Path, o 
 		return code, fmt.Errorf("switch on %s: %w", r.target, err)
 	}
 	return code, nil
+}
+
+// substitute has the target take paths from caches itself and returns
+// those no cache had.
+func (r *Remote) substitute(kiln string, paths []store.Path, sub *Substitute) ([]store.Path, error) {
+	cmd := []string{kiln, "store", "substitute", "--missing-ok"}
+	for _, u := range sub.From {
+		cmd = append(cmd, "--from", u)
+	}
+	for _, k := range sub.TrustedKeys {
+		cmd = append(cmd, "--trusted-key", strings.TrimSpace(k))
+	}
+	var list, out, errb strings.Builder
+	for _, p := range paths {
+		list.WriteString(p.String() + "\n")
+	}
+	code, err := r.Run(cmd, strings.NewReader(list.String()), &out, &errb)
+	if err != nil {
+		return nil, fmt.Errorf("substitute on %s: %w", r.target, err)
+	}
+	if code != 0 {
+		return nil, fmt.Errorf("substitute on %s: %s store substitute exited %d: %s", r.target, kiln, code, strings.TrimSpace(errb.String()))
+	}
+	still := map[store.Path]bool{}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if rest, ok := strings.CutPrefix(line, "missing "); ok {
+			p, err := store.ParsePath(strings.TrimSpace(rest))
+			if err != nil {
+				return nil, fmt.Errorf("substitute on %s: the target answered: %w", r.target, err)
+			}
+			still[p] = true
+		}
+	}
+	var left []store.Path // in the order asked: references first
+	for _, p := range paths {
+		if still[p] {
+			left = append(left, p)
+		}
+	}
+	r.opts.logf("target %s: %s", r.target, strings.TrimSpace(errb.String()))
+	return left, nil
 }

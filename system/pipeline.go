@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/kiln-os/kiln/cache"
 	"github.com/kiln-os/kiln/debian"
 	"github.com/kiln-os/kiln/debian/maintscript"
 	"github.com/kiln-os/kiln/modules"
@@ -34,6 +35,13 @@ type Options struct {
 	PlanOnly bool
 	// Progress, when set, hears of each part as it is reused or built.
 	Progress func(Event)
+	// Cache says how the configuration's substituters are opened (the
+	// environment S3 credentials come from); NoSubstitute ignores them.
+	// SubstituteJobs is how many paths download at once (0: cache's
+	// default).
+	Cache          cache.Options
+	NoSubstitute   bool
+	SubstituteJobs int
 }
 
 // Result is what Build made (or, with PlanOnly, would make).
@@ -48,18 +56,28 @@ type Result struct {
 	Built      []string // parts that were built (the others were reused)
 	InitrdSize int64    // bytes of the compressed initrd (0 when reused and unreadable)
 	Kernel     string   // kernel version
+	// Substituted are the paths taken from the configuration's
+	// substituters, SubstitutedBytes what was downloaded for them.
+	Substituted      []store.Path
+	SubstitutedBytes int64
 	// Warnings are what the build found that did not stop it.
 	Warnings []Warning
 }
 
 // Warning is something a build found worth saying that did not stop it.
 type Warning struct {
+	// Message, when set, is the whole warning (a substituter that could
+	// not be asked).
+	Message string
 	// Unreplaced lists the locked packages whose maintainer scripts do
 	// something kiln does not replace yet (kiln audit shows what).
 	Unreplaced []string
 }
 
 func (w Warning) String() string {
+	if w.Message != "" {
+		return w.Message
+	}
 	return "maintainer scripts kiln does not replace yet: " + strings.Join(w.Unreplaced, ", ") + " (see kiln audit)"
 }
 
@@ -141,6 +159,10 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 	fetch := o.Fetch
 	fetch.Documentation = fetch.Documentation || cfg.System.Documentation.Enable
+	sub, err := newSubstitution(&cfg.System, o)
+	if err != nil {
+		return nil, err
+	}
 	if o.PlanOnly {
 		// A dry run changes nothing: with packages missing from the store
 		// it says what would be fetched (the parts' paths depend on the
@@ -151,6 +173,13 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		}
 		if len(rp.Missing) > 0 {
 			return &Result{Config: cfg, Fetch: rp}, nil
+		}
+	} else if sub != nil {
+		if err := sub.take(ctx, o.Store, lockPaths(lock)); err != nil {
+			return nil, err
+		}
+		if fetch.Debs == nil {
+			fetch.Debs = sub.debs()
 		}
 	}
 	paths, err := debian.Realize(ctx, o.Store, lock, fetch)
@@ -166,6 +195,15 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, locate(err, cfg)
 	}
 	var warnings []Warning
+	if sub != nil && !o.PlanOnly {
+		err := sub.take(ctx, o.Store, plan.partPaths())
+		warnings = append(warnings, sub.warn...)
+		if err != nil {
+			res := plan.result()
+			res.Config, res.Warnings = cfg, warnings
+			return res, err
+		}
+	}
 	if entries, err := Audit(pk); err == nil {
 		if un := unreplaced(entries); len(un) > 0 {
 			warnings = append(warnings, Warning{Unreplaced: un})
@@ -179,11 +217,12 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	res, err := ApplyBuild(ctx, o.Store, plan, o.Progress)
 	if err != nil {
 		res = plan.result()
-		res.Config, res.Warnings = cfg, warnings
-		return res, locate(err, cfg)
 	}
 	res.Config, res.Warnings = cfg, warnings
-	return res, nil
+	if sub != nil {
+		res.Substituted, res.SubstitutedBytes = sub.result.Substituted, sub.result.SubstitutedBytes
+	}
+	return res, locate(err, cfg)
 }
 
 // result is the Result of a plan before anything is built.

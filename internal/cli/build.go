@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kiln-os/kiln/cache"
 	"github.com/kiln-os/kiln/debian"
 	"github.com/kiln-os/kiln/modules"
 	"github.com/kiln-os/kiln/store"
@@ -191,6 +192,7 @@ func (r *Run) build(ctx context.Context, st *store.Store, hostFile string, planO
 		Fetch: debian.FetchOptions{Mirror: mirror, CacheDir: r.cacheDir(),
 			Progress: bar.fetch},
 		NoMirror: noMirror,
+		Cache:    cache.Options{Getenv: r.Getenv},
 		Progress: func(e system.Event) {
 			parts++
 			bar.done()
@@ -224,6 +226,9 @@ func (r *Run) build(ctx context.Context, st *store.Store, hostFile string, planO
 		return nil, fmt.Errorf("%w; run 'kiln lock%s'", err, configFlag(hostFile))
 	case err != nil:
 		return nil, err
+	}
+	if n := len(res.Substituted); n > 0 {
+		fmt.Fprintf(r.Stderr, "substituted %d paths (%s) from %s\n", n, store.FormatBytes(res.SubstitutedBytes), strings.Join(res.Config.System.Substituters, ", "))
 	}
 	if !planOnly {
 		r.Logf("built %d of %d parts in %s; initrd %d KiB", len(res.Built), parts, time.Since(start).Round(time.Millisecond), res.InitrdSize>>10)

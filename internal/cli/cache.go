@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/kiln-os/kiln/cache"
 	"github.com/kiln-os/kiln/debian"
+	"github.com/kiln-os/kiln/fleet"
+	"github.com/kiln-os/kiln/modules"
 	"github.com/kiln-os/kiln/store"
 )
 
@@ -21,9 +24,10 @@ import (
 type keyOpts struct{ dir string }
 
 type cachePushOpts struct {
-	key   string
-	jobs  int
-	locks stringList
+	key    string
+	jobs   int
+	locks  stringList
+	fleets stringList
 }
 
 type cacheGCOpts struct {
@@ -61,7 +65,7 @@ never replaced.`,
 	register(&command{
 		name:    "cache",
 		summary: "a signed binary cache: cache push URL [PATH...], cache gc URL --keep ...",
-		usage: `kiln cache push --key NAME.secret [--lock kiln.lock]... [--jobs N] URL [PATH...]
+		usage: `kiln cache push --key NAME.secret [--lock kiln.lock]... [--fleet fleet.hcl]... [--jobs N] URL [PATH...]
 kiln cache gc --keep PATH|LINK|LOCK [--keep ...] [--dry-run] [--grace 1h] URL
 
 URL is file:///dir, s3://bucket/prefix?endpoint=HOST:PORT&region=R&scheme=http
@@ -74,6 +78,8 @@ such as ./result): per path its NAR, zstd-compressed, and a narinfo
 signed with the key. What the cache has already is skipped. --lock also
 uploads the .deb files the lock pins (fetched first when missing), keyed
 by their sha256, so machines without a Debian mirror can realize it.
+--fleet builds every host of a fleet file (as kiln deploy does) and
+pushes each one's system and its lock's .debs.
 
 gc deletes from the cache every path no --keep reaches, then the NARs and
 .debs nothing kept names. --keep takes a store path or a link to one (a
@@ -89,6 +95,7 @@ so a push running meanwhile loses nothing.`,
 			fs.StringVar(&o.push.key, "key", "", "push: the secret key `FILE` that signs (from kiln key generate)")
 			fs.IntVar(&o.push.jobs, "jobs", 4, "push: paths compressed and uploaded at once")
 			fs.Var(&o.push.locks, "lock", "push: also upload the .debs of this kiln.lock `FILE` (repeatable)")
+			fs.Var(&o.push.fleets, "fleet", "push: build and upload every host of this fleet `FILE` (repeatable)")
 			fs.Var(&o.gc.keep, "keep", "gc: keep this store path, link or kiln.lock (repeatable)")
 			fs.BoolVar(&o.gc.dryRun, "dry-run", false, "gc: only print what would be deleted")
 			fs.DurationVar(&o.gc.grace, "grace", time.Hour, "gc: keep objects younger than this")
@@ -142,8 +149,8 @@ func runCache(ctx context.Context, r *Run, opts any, args []string) error {
 		}
 		return cachePush(ctx, r, c, st, all.push, rest)
 	}
-	if all.push.key != "" || len(all.push.locks) > 0 {
-		return usageErrorf("--key and --lock are flags of cache push")
+	if all.push.key != "" || len(all.push.locks) > 0 || len(all.push.fleets) > 0 {
+		return usageErrorf("--key, --lock and --fleet are flags of cache push")
 	}
 	if len(rest) > 0 {
 		return usageErrorf("cache gc takes one URL; give what to keep with --keep")
@@ -160,8 +167,8 @@ func cachePush(ctx context.Context, r *Run, c *cache.Cache, st *store.Store, o c
 	if o.key == "" {
 		return usageErrorf("cache push needs --key NAME.secret (kiln key generate makes one)")
 	}
-	if len(args) == 0 && len(o.locks) == 0 {
-		return usageErrorf("cache push: name the store paths (or result links) to push, or --lock")
+	if len(args) == 0 && len(o.locks) == 0 && len(o.fleets) == 0 {
+		return usageErrorf("cache push: name the store paths (or result links) to push, or --lock or --fleet")
 	}
 	key, err := cache.ReadSecretKeyFile(r.Path(o.key))
 	if err != nil {
@@ -175,8 +182,16 @@ func cachePush(ctx context.Context, r *Run, c *cache.Cache, st *store.Store, o c
 		}
 		paths = append(paths, p)
 	}
+	locks := append([]string(nil), o.locks...)
+	for _, ff := range o.fleets {
+		tops, lockFiles, err := buildFleet(ctx, r, st, r.Path(ff))
+		if err != nil {
+			return err
+		}
+		paths, locks = append(paths, tops...), append(locks, lockFiles...)
+	}
 	var debs []cache.Deb
-	for _, lf := range o.locks {
+	for _, lf := range locks {
 		d, err := lockDebs(ctx, r, r.Path(lf))
 		if err != nil {
 			return err
@@ -308,4 +323,30 @@ func keepArg(st *store.Store, arg string) ([]store.Path, []string, error) {
 		debs = append(debs, p.SHA256)
 	}
 	return paths, debs, nil
+}
+
+// buildFleet builds every configuration of a fleet file into st and
+// returns their toplevels and locks.
+func buildFleet(ctx context.Context, r *Run, st *store.Store, file string) (tops []store.Path, locks []string, err error) {
+	fl, diags := fleet.Load(file)
+	if diags.HasErrors() {
+		fmt.Fprint(r.Stderr, modules.DiagnosticText(diags, 0))
+		return nil, nil, fmt.Errorf("fleet file %s does not load", file)
+	}
+	seen := map[string]bool{}
+	for _, h := range fl.Hosts {
+		if seen[h.Config] {
+			continue
+		}
+		seen[h.Config] = true
+		res, err := r.build(ctx, st, h.Config, false)
+		if err != nil {
+			return nil, nil, fmt.Errorf("host %s: %w", h.Name, err)
+		}
+		tops = append(tops, res.Toplevel)
+		if lf := r.lockFor(h.Config); !slices.Contains(locks, lf) {
+			locks = append(locks, lf)
+		}
+	}
+	return tops, locks, nil
 }

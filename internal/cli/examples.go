@@ -7,6 +7,7 @@ package cli
 var examples = map[string][]string{
 	"audit":       {"kiln audit -c web1.hcl", "kiln audit -c web1.hcl --json"},
 	"cache":       {"kiln cache push --key fleet.secret --lock web1.lock file:///srv/cache ./result", "kiln cache gc file:///srv/cache --keep ./result --keep web1.lock --dry-run"},
+	"deploy":      {"kiln deploy --dry-run", "kiln deploy -f fleet.hcl --on @web --parallel 4", "kiln deploy --rolling 2 --substitute --json"},
 	"eval":        {"kiln eval -c web1.hcl networking.host_name", "kiln eval -c web1.hcl --explain services.hello.exec_start", "kiln eval -c web1.hcl --json"},
 	"fetch":       {"kiln fetch -c web1.hcl", "kiln fetch --json"},
 	"gc":          {"kiln gc --dry-run", "kiln gc"},

@@ -29,7 +29,8 @@ import (
 // 127, as a shell would for a missing program.
 type sshTarget struct {
 	*sshtest.Server
-	m *testMachine
+	m   *testMachine
+	env map[string]string // the target's environment (S3 credentials); set before use
 }
 
 func startSSHTarget(t testing.TB, m *testMachine) *sshTarget {
@@ -51,7 +52,7 @@ func (s *sshTarget) exec(line string, stdin io.Reader, stdout, stderr io.Writer)
 		args = append(args, "--root", s.m.root)
 	}
 	r := &Run{Env: Env{Argv0: argv[0], Args: args, Stdin: stdin, Stdout: stdout, Stderr: stderr,
-		Getenv: func(string) string { return "" }, Dir: s.m.root}, engine: s.m.engine}
+		Getenv: func(k string) string { return s.env[k] }, Dir: s.m.root}, engine: s.m.engine}
 	return r.main(context.Background())
 }
 

@@ -48,8 +48,8 @@ func runStore(ctx context.Context, r *Run, opts any, args []string) error {
 		return usageErrorf("want 'kiln store verify', 'info PATH...', 'roots', 'missing', 'receive' or 'substitute'")
 	}
 	sub, args := args[0], args[1:]
-	if so := opts.(*storeOpts); sub != "substitute" && (len(so.from) > 0 || len(so.trusted) > 0 || so.dryRun) {
-		return usageErrorf("--from, --trusted-key and --dry-run are flags of 'kiln store substitute'")
+	if so := opts.(*storeOpts); sub != "substitute" && (len(so.from) > 0 || len(so.trusted) > 0 || so.dryRun || so.missingOK) {
+		return usageErrorf("--from, --trusted-key, --dry-run and --missing-ok are flags of 'kiln store substitute'")
 	}
 	switch {
 	case sub == "verify" && len(args) == 0:

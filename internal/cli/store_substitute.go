@@ -21,6 +21,9 @@ type storeOpts struct {
 	trusted stringList
 	dryRun  bool
 	jobs    int
+	// missingOK: paths no cache has are listed, not an error (a deploy
+	// then copies them over SSH).
+	missingOK bool
 }
 
 func storeFlags(fs *flag.FlagSet) any {
@@ -29,6 +32,7 @@ func storeFlags(fs *flag.FlagSet) any {
 	fs.Var(&o.trusted, "trusted-key", "substitute: a trusted public `KEY` (NAME:BASE64) or a NAME.public file (repeatable)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "substitute: print what would be fetched, fetch nothing")
 	fs.IntVar(&o.jobs, "jobs", 4, "substitute: paths downloaded at once")
+	fs.BoolVar(&o.missingOK, "missing-ok", false, "substitute: list the paths no cache has (\"missing PATH\") and succeed")
 	return o
 }
 
@@ -36,7 +40,8 @@ const storeSubstituteUsage = `substitute takes store paths (arguments, else stdi
 their closures from the caches given with --from, in order, after
 checking each narinfo's signature with the --trusted-key keys and each
 NAR's hash and size. It prints each path it fetched, and fails listing
-the paths no cache has; nothing that fails a check enters the store.`
+the paths no cache has (with --missing-ok it lists them and succeeds);
+nothing that fails a check enters the store.`
 
 func storeSubstitute(ctx context.Context, r *Run, s *store.Store, o *storeOpts, args []string) error {
 	if len(o.from) == 0 {
@@ -100,6 +105,14 @@ func storeSubstitute(ctx context.Context, r *Run, s *store.Store, o *storeOpts, 
 			r.Printf("%s %s\n", verb, p)
 		}
 		r.Printf("%s %d paths (%s, %s of NAR)\n", verb, len(res.Fetched), store.FormatBytes(res.FileBytes), store.FormatBytes(res.NarBytes))
+	}
+	if len(res.Missing) > 0 && o.missingOK {
+		if !r.JSON {
+			for _, p := range res.Missing {
+				r.Printf("missing %s\n", p)
+			}
+		}
+		return nil
 	}
 	if len(res.Missing) > 0 {
 		names := make([]string, len(res.Missing))

@@ -51,3 +51,35 @@ func (s *Server) MakeBucket(t testing.TB, name string) {
 		t.Fatalf("make bucket %s: %v", name, err)
 	}
 }
+
+// PutObject writes an object directly, bypassing the code under test (a
+// test tampers with a cache this way), or fails t.
+func (s *Server) PutObject(t testing.TB, bucket, key string, data []byte) {
+	t.Helper()
+	c, err := newClient(s)
+	if err == nil {
+		err = c.put(context.Background(), bucket, key, data)
+	}
+	if err != nil {
+		t.Fatalf("put %s/%s: %v", bucket, key, err)
+	}
+}
+
+// GetObject reads an object directly, or fails t.
+func (s *Server) GetObject(t testing.TB, bucket, key string) []byte {
+	t.Helper()
+	c, err := newClient(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := c.c.GetObject(context.Background(), bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatalf("get %s/%s: %v", bucket, key, err)
+	}
+	defer obj.Close()
+	var b bytes.Buffer
+	if _, err := b.ReadFrom(obj); err != nil {
+		t.Fatalf("get %s/%s: %v", bucket, key, err)
+	}
+	return b.Bytes()
+}

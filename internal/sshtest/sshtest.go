@@ -31,9 +31,31 @@ type Server struct {
 	HostKey ssh.PublicKey // the server's host key
 	KeyFile string        // the client's private key (OpenSSH format), authorized for root
 	Home    string        // a HOME for the client, without .ssh/known_hosts yet
+	// ClientKey is the public half of KeyFile.
+	ClientKey ssh.PublicKey
 
-	mu       sync.Mutex
-	commands []string
+	mu         sync.Mutex
+	commands   []string
+	authorized []ssh.PublicKey
+}
+
+// Authorize accepts another client key for root (one deployer's key on
+// many servers).
+func (s *Server) Authorize(k ssh.PublicKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.authorized = append(s.authorized, k)
+}
+
+func (s *Server) accepts(k ssh.PublicKey) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.authorized {
+		if string(a.Marshal()) == string(k.Marshal()) {
+			return true
+		}
+	}
+	return false
 }
 
 // Commands returns the command lines run so far, in order.
@@ -63,9 +85,10 @@ func Start(t testing.TB, exec Exec) *Server {
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(blk), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	s := &Server{KeyFile: keyFile, Home: home, ClientKey: authorized, authorized: []ssh.PublicKey{authorized}}
 	cfg := &ssh.ServerConfig{
 		PublicKeyCallback: func(c ssh.ConnMetadata, k ssh.PublicKey) (*ssh.Permissions, error) {
-			if c.User() == "root" && string(k.Marshal()) == string(authorized.Marshal()) {
+			if c.User() == "root" && s.accepts(k) {
 				return nil, nil
 			}
 			return nil, errors.New("not authorized")
@@ -76,7 +99,7 @@ func Start(t testing.TB, exec Exec) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Addr: ln.Addr().String(), HostKey: hostSigner.PublicKey(), KeyFile: keyFile, Home: home}
+	s.Addr, s.HostKey = ln.Addr().String(), hostSigner.PublicKey()
 	var wg sync.WaitGroup
 	t.Cleanup(func() { ln.Close(); wg.Wait() })
 	wg.Add(1)
