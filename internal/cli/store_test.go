@@ -83,11 +83,12 @@ func TestGC(t *testing.T) {
 	}
 	code, out, _ = runCLI(t, nil, "--store", s.Dir, "--json", "gc")
 	var got struct {
-		DryRun  bool
-		Deleted []string
-		Freed   int64
+		Version int      `json:"version"`
+		DryRun  bool     `json:"dry_run"`
+		Deleted []string `json:"deleted"`
+		Freed   int64    `json:"freed_bytes"`
 	}
-	if err := json.Unmarshal([]byte(out), &got); err != nil || code != ExitOK {
+	if err := json.Unmarshal([]byte(out), &got); err != nil || code != ExitOK || got.Version != 1 {
 		t.Fatalf("gc --json: code %d, %v in %q", code, err, out)
 	}
 	if len(got.Deleted) != 1 || got.Deleted[0] != garbage.String() || got.Freed < 10000 || got.DryRun {
