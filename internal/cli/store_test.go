@@ -123,12 +123,17 @@ func TestStoreInfoAndRoots(t *testing.T) {
 	}
 	for _, arg := range []string{kept.String(), s.Physical(kept), result} {
 		code, out, stderr = runCLI(t, nil, "--store", s.Dir, "--json", "store", "info", arg)
-		var got []struct {
-			Path         string
-			NarHash      string
-			ClosurePaths int
+		var v struct {
+			Version int `json:"version"`
+			Paths   []struct {
+				Path         string `json:"path"`
+				NarHash      string `json:"nar_hash"`
+				ClosurePaths int    `json:"closure_paths"`
+			} `json:"paths"`
 		}
-		if err := json.Unmarshal([]byte(out), &got); err != nil || code != ExitOK {
+		err := json.Unmarshal([]byte(out), &v)
+		got := v.Paths
+		if err != nil || code != ExitOK || v.Version != 1 {
 			t.Fatalf("store info %s: code %d, %v, out %q, err %q", arg, code, err, out, stderr)
 		}
 		if len(got) != 1 || got[0].Path != kept.String() || got[0].ClosurePaths != 1 || !strings.HasPrefix(got[0].NarHash, "sha256:") {
