@@ -79,7 +79,7 @@ hosts "web2" {
 `},
 		{"malformed target", `
 hosts "web1" {
-  target = "web1"
+  target = "root@web1:ssh"
   config = "web.hcl"
 }
 `},

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -142,6 +143,9 @@ func ResolveTarget(s, sshConfig string) (Target, []string, error) {
 	}
 	if port == "" {
 		port = "22"
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return Target{}, nil, fmt.Errorf("target host %q: port %q is not a number from 1 to 65535", s, port)
 	}
 	return Target{User: user, Addr: net.JoinHostPort(host, port)}, c.IdentityFiles, nil
 }

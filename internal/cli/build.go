@@ -183,6 +183,11 @@ func (r *Run) build(ctx context.Context, st *store.Store, hostFile string, planO
 	if err != nil {
 		return nil, fmt.Errorf("find the kiln binary: %w", err)
 	}
+	if hostFile != "" {
+		if _, err := os.Stat(r.Path(hostFile)); err != nil {
+			return nil, fmt.Errorf("host file: %w", err)
+		}
+	}
 	mirror, noMirror := debian.FindMirror(r.Mirror, r.Getenv, aptDir)
 	bar, built := newBar(r, "fetch"), newBar(r, "build")
 	start, parts := time.Now(), 0

@@ -212,14 +212,15 @@ func cachePush(ctx context.Context, r *Run, c *cache.Cache, st *store.Store, o c
 		}
 	}
 	if r.JSON {
-		return storeJSON(r, struct {
+		return r.printJSON(struct {
+			Version   int          `json:"version"`
 			Uploaded  []store.Path `json:"uploaded"`
 			Present   int          `json:"present"`
-			NarBytes  int64        `json:"narBytes"`
-			FileBytes int64        `json:"fileBytes"`
-			Debs      int          `json:"debsUploaded"`
-			DebsThere int          `json:"debsPresent"`
-		}{append([]store.Path{}, res.Uploaded...), len(res.Present), res.NarBytes, res.FileBytes, dr.Uploaded, dr.Present})
+			NarBytes  int64        `json:"nar_bytes"`
+			FileBytes int64        `json:"file_bytes"`
+			Debs      int          `json:"debs_uploaded"`
+			DebsThere int          `json:"debs_present"`
+		}{1, append([]store.Path{}, res.Uploaded...), len(res.Present), res.NarBytes, res.FileBytes, dr.Uploaded, dr.Present})
 	}
 	r.Printf("pushed %d paths to %s (%s of NAR as %s), %d already there", len(res.Uploaded), c.URL, store.FormatBytes(res.NarBytes), store.FormatBytes(res.FileBytes), len(res.Present))
 	if len(debs) > 0 {
@@ -271,15 +272,16 @@ func cacheGC(ctx context.Context, r *Run, c *cache.Cache, st *store.Store, o cac
 		return err
 	}
 	if r.JSON {
-		return storeJSON(r, struct {
-			DryRun  bool         `json:"dryRun"`
+		return r.printJSON(struct {
+			Version int          `json:"version"`
+			DryRun  bool         `json:"dry_run"`
 			Deleted []store.Path `json:"deleted"`
-			NARs    int          `json:"deletedNars"`
-			Debs    int          `json:"deletedDebs"`
-			Freed   int64        `json:"freed"`
+			NARs    int          `json:"deleted_nars"`
+			Debs    int          `json:"deleted_debs"`
+			Freed   int64        `json:"freed_bytes"`
 			Kept    int          `json:"kept"`
 			Absent  []store.Path `json:"absent"`
-		}{o.dryRun, append([]store.Path{}, res.Deleted...), res.DeletedNARs, res.DeletedDebs, res.Freed, res.Kept, append([]store.Path{}, res.Absent...)})
+		}{1, o.dryRun, append([]store.Path{}, res.Deleted...), res.DeletedNARs, res.DeletedDebs, res.Freed, res.Kept, append([]store.Path{}, res.Absent...)})
 	}
 	verb, did := "deleting", "freed"
 	if o.dryRun {

@@ -187,7 +187,7 @@ func explain(r *Run, cfg *modules.Config, path string) error {
 		return errors.New("no definitions at " + path)
 	}
 	if r.JSON {
-		return explainAsJSON(r, defs)
+		return explainAsJSON(r, path, defs)
 	}
 	r.Printf("%s = %s\n\n", path, strings.TrimRight(modules.ValueHCL(v), "\n"))
 	for _, d := range defs {
@@ -225,7 +225,7 @@ func oneLine(s string) string {
 	return s
 }
 
-func explainAsJSON(r *Run, defs []modules.Definition) error {
+func explainAsJSON(r *Run, path string, defs []modules.Definition) error {
 	out := make([]explainJSON, 0, len(defs))
 	for _, d := range defs {
 		e := explainJSON{Option: d.Option, Location: d.Location(), Default: d.Default, Priority: d.Priority,
@@ -239,10 +239,9 @@ func explainAsJSON(r *Run, defs []modules.Definition) error {
 		}
 		out = append(out, e)
 	}
-	b, err := json.MarshalIndent(out, "", "  ")
-	if err != nil {
-		return fmt.Errorf("marshal definitions: %w", err)
-	}
-	r.Printf("%s\n", b)
-	return nil
+	return r.printJSON(struct {
+		Version     int           `json:"version"`
+		Path        string        `json:"path"`
+		Definitions []explainJSON `json:"definitions"`
+	}{1, path, out})
 }

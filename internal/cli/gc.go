@@ -47,11 +47,12 @@ func runGC(ctx context.Context, r *Run, opts any, args []string) error {
 		return err
 	}
 	if r.JSON {
-		return storeJSON(r, struct {
-			DryRun  bool         `json:"dryRun"`
-			Deleted []store.Path `json:"deleted"`
-			Freed   int64        `json:"freed"`
-		}{o.dryRun, append([]store.Path{}, rep.Deleted...), rep.Freed})
+		return r.printJSON(struct {
+			Version    int          `json:"version"`
+			DryRun     bool         `json:"dry_run"`
+			Deleted    []store.Path `json:"deleted"`
+			FreedBytes int64        `json:"freed_bytes"`
+		}{1, o.dryRun, append([]store.Path{}, rep.Deleted...), rep.Freed})
 	}
 	verb, did := "deleting", "freed"
 	if o.dryRun {

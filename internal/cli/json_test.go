@@ -23,6 +23,7 @@ func TestJSONFormats(t *testing.T) {
 		{"--keyring", "archive.asc", "lock", "-c", "web1.hcl", "--json"},
 		{"version", "--json"},
 		{"why", "-c", "web1.hcl", "htop", "--json"},
+		{"eval", "-c", "web1.hcl", "--explain", "time_zone", "--json"},
 	} {
 		_, out := s.run(args...)
 		outs = append(outs, out)

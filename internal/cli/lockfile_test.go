@@ -65,3 +65,30 @@ func TestPerHostLocks(t *testing.T) {
 	}
 	s.check("per_host_locks")
 }
+
+// TestSwitchUpgradeLocksFirst: switch --upgrade resolves the lock again
+// (kiln lock --update) before it builds; here the build then fails, as
+// the test archive has no .debs, and the new lock stays.
+func TestSwitchUpgradeLocksFirst(t *testing.T) {
+	a := newTestArchive(t)
+	a.publish(t, basePackages()+testPackages, archiveTime)
+	s := archiveTranscript(t, a)
+	s.write("web1.hcl", "packages = [pkgs.curl]\n")
+	s.run("--keyring", "archive.asc", "lock", "-c", "web1.hcl")
+	a.publish(t, basePackages()+strings.Replace(testPackages, "7.88.1-10", "7.88.1-10+deb12u5", 1), archiveTime.Add(24*time.Hour))
+	root := t.TempDir()
+	code, out := s.run("--keyring", "archive.asc", "--store", filepath.Join(root, "kiln/store"), "switch", "--upgrade", "-c", "web1.hcl", "--root", root)
+	if code == ExitOK || !strings.Contains(out, "~ curl 7.88.1-10 → 7.88.1-10+deb12u5\n") {
+		t.Errorf("switch --upgrade: exit %d, stdout %q; want the lock update, then a failed build", code, out)
+	}
+	l, err := debian.ReadLock(filepath.Join(s.dir, "web1.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := l.Package("curl"); p.Version != "7.88.1-10+deb12u5" {
+		t.Errorf("web1.lock pins curl %s", p.Version)
+	}
+	if code, _ := s.run("switch", "--upgrade", "--toplevel", "/kiln/store/x"); code != ExitUsage {
+		t.Errorf("--upgrade --toplevel: exit %d", code)
+	}
+}

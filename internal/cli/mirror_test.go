@@ -6,8 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +18,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"github.com/kiln-os/kiln/internal/testenv"
 )
 
 // testArchive is a signed Debian archive on disk (file:// URLs): an
@@ -127,4 +132,40 @@ func basePackages() string {
 func sha256Of(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// publishDebs builds a real .deb (dpkg-deb) for each package name, each
+// with one file of size bytes, puts it in the archive's pool and
+// publishes bookworm's index of them; the first name is Essential.
+func (a *testArchive) publishDebs(t *testing.T, names []string, size int) {
+	t.Helper()
+	testenv.NeedTools(t, "dpkg-deb")
+	var index bytes.Buffer
+	for i, n := range names {
+		src := filepath.Join(t.TempDir(), n)
+		os.MkdirAll(filepath.Join(src, "DEBIAN"), 0o755)
+		os.MkdirAll(filepath.Join(src, "usr/share", n), 0o755)
+		ess := ""
+		if i == 0 {
+			ess = "Essential: yes\n"
+		}
+		control := fmt.Sprintf("Package: %s\nVersion: 1.0\nArchitecture: amd64\nMaintainer: kiln <test@kiln.invalid>\n%sDescription: test package %s\n", n, ess, n)
+		os.WriteFile(filepath.Join(src, "DEBIAN/control"), []byte(control), 0o644)
+		data := make([]byte, size) // random: the .deb stays near size
+		rand.NewChaCha8([32]byte{byte(i)}).Read(data)
+		os.WriteFile(filepath.Join(src, "usr/share", n, "data"), data, 0o644)
+		pool := filepath.Join("pool/main", n+"_1.0_amd64.deb")
+		deb := filepath.Join(a.root, pool)
+		os.MkdirAll(filepath.Dir(deb), 0o755)
+		if out, err := exec.Command("dpkg-deb", "-Zgzip", "--root-owner-group", "--build", src, deb).CombinedOutput(); err != nil {
+			t.Fatalf("dpkg-deb: %v\n%s", err, out)
+		}
+		b, err := os.ReadFile(deb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(b)
+		fmt.Fprintf(&index, "%sFilename: %s\nSize: %d\nSHA256: %s\n\n", strings.TrimSuffix(control, "Description: test package "+n+"\n")+"Description: test package "+n+"\n", pool, len(b), hex.EncodeToString(sum[:]))
+	}
+	a.publish(t, index.String(), archiveTime)
 }

@@ -108,13 +108,22 @@ func (b *bar) line(now time.Time, final bool) string {
 	}
 	elapsed := now.Sub(b.started)
 	if b.bytesAll > 0 || b.bytes > 0 {
+		unit, div := "MiB", float64(1<<20)
+		if max(b.bytes, b.bytesAll) < 1<<20 {
+			unit, div = "KiB", 1<<10
+		}
 		if final {
-			parts = append(parts, fmt.Sprintf("%.1f MiB", mibf(b.bytes)))
+			parts = append(parts, fmt.Sprintf("%.1f %s", float64(b.bytes)/div, unit))
 		} else {
-			parts = append(parts, fmt.Sprintf("%.1f/%.1f MiB", mibf(b.bytes), mibf(b.bytesAll)))
+			parts = append(parts, fmt.Sprintf("%.1f/%.1f %s", float64(b.bytes)/div, float64(b.bytesAll)/div, unit))
 		}
 		if elapsed > 0 {
-			parts = append(parts, fmt.Sprintf("%.1f MiB/s", mibf(b.bytes)/elapsed.Seconds()))
+			rate := float64(b.bytes) / elapsed.Seconds()
+			if rate < 1<<20 {
+				parts = append(parts, fmt.Sprintf("%.1f KiB/s", rate/(1<<10)))
+			} else {
+				parts = append(parts, fmt.Sprintf("%.1f MiB/s", rate/(1<<20)))
+			}
 		}
 	}
 	if final {
@@ -135,8 +144,6 @@ func roundDuration(d time.Duration) string {
 	}
 	return d.Round(time.Second).String()
 }
-
-func mibf(n int64) float64 { return float64(n) / (1 << 20) }
 
 // done ends the phase: on a terminal the line is replaced by the
 // summary; off one the summary is printed (unless summary is off). A

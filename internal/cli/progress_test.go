@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -140,5 +141,54 @@ func TestProgressOffTerminal(t *testing.T) {
 	want := "fetch:  283 packages  97.0 MiB  6.9 MiB/s  in 14.2s\nbuild:  6 parts  in 30ms\nimage:  2048.0 MiB  635.0 MiB/s  in 3.2s\n"
 	if got := errb.String(); got != want {
 		t.Errorf("off a terminal:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestFetchOnTerminal records a real kiln fetch (real .debs from a signed
+// archive on disk, downloaded, checked and unpacked) with stderr on a
+// pseudo-terminal: the display's lines fit 80 columns and the fetch
+// ends with its summary line. Off a terminal the same fetch prints only
+// the summary.
+func TestFetchOnTerminal(t *testing.T) {
+	a := newTestArchive(t)
+	var names []string
+	for i := 0; i < 40; i++ {
+		names = append(names, fmt.Sprintf("pkg%02d", i))
+	}
+	a.publishDebs(t, names, 256<<10)
+	s := archiveTranscript(t, a)
+	if code, _ := s.run("--keyring", "archive.asc", "lock", "--packages", "pkg01,pkg02"); code != ExitOK {
+		t.Fatalf("lock:\n%s", s.buf.String())
+	}
+	master, tty := openPTY(t)
+	defer master.Close()
+	var raw bytes.Buffer
+	read := make(chan struct{})
+	go func() { io.Copy(&raw, master); close(read) }()
+	var out bytes.Buffer
+	code := Main(context.Background(), Env{Args: []string{"--store", "store", "fetch"}, Stdin: strings.NewReader(""),
+		Stdout: &out, Stderr: tty, Getenv: func(k string) string { return s.env[k] }, Dir: s.dir})
+	tty.Close()
+	<-read
+	if code != ExitOK {
+		t.Fatalf("fetch: exit %d\n%s", code, raw.String())
+	}
+	var draws []string
+	for _, line := range strings.Split(raw.String(), "\n") {
+		for _, d := range strings.Split(line, "\r") {
+			if d = strings.ReplaceAll(d, "\x1b[K", ""); d != "" {
+				draws = append(draws, d)
+				if utf8.RuneCountInString(d) > 79 {
+					t.Errorf("a redraw is %d columns wide: %q", utf8.RuneCountInString(d), d)
+				}
+			}
+		}
+	}
+	t.Logf("kiln fetch on a pseudo-terminal (%d draws):\n%s", len(draws), strings.Join(draws, "\n"))
+	if len(draws) == 0 || !strings.HasPrefix(draws[len(draws)-1], "fetch:  3 packages  770.") { // pkg00 is Essential
+		t.Errorf("the fetch did not end with its summary: %q", draws)
+	}
+	if strings.Count(out.String(), "/kiln/store/") != 3 {
+		t.Errorf("fetch printed %q, want 3 store paths", out.String())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/kiln-os/kiln/store"
 )
@@ -97,8 +98,9 @@ func runStore(ctx context.Context, r *Run, opts any, args []string) error {
 			Error string     `json:"error"`
 		}
 		out := struct {
+			Version  int           `json:"version"`
 			Problems []jsonProblem `json:"problems"`
-		}{Problems: []jsonProblem{}}
+		}{Version: 1, Problems: []jsonProblem{}}
 		for _, p := range problems {
 			out.Problems = append(out.Problems, jsonProblem{p.Path, p.Kind(), p.Err.Error()})
 		}
@@ -131,7 +133,10 @@ func storeRoots(r *Run, s *store.Store) error {
 		return err
 	}
 	if r.JSON {
-		return storeJSON(r, append([]store.Path{}, roots...))
+		return r.printJSON(struct {
+			Version int          `json:"version"`
+			Roots   []store.Path `json:"roots"`
+		}{1, append([]store.Path{}, roots...)})
 	}
 	for _, p := range roots {
 		r.Printf("%s\n", p)
@@ -139,10 +144,16 @@ func storeRoots(r *Run, s *store.Store) error {
 	return nil
 }
 
+// storeInfoJSON is one path of kiln store info --json (docs/json.md).
 type storeInfoJSON struct {
-	store.Info
-	ClosurePaths int   `json:"closurePaths"`
-	ClosureSize  int64 `json:"closureNarSize"`
+	Path         store.Path   `json:"path"`
+	Refs         []store.Path `json:"refs"`
+	NarHash      string       `json:"nar_hash"`
+	NarSize      int64        `json:"nar_bytes"`
+	Registered   string       `json:"registered"` // RFC 3339, UTC
+	ClosurePaths int          `json:"closure_paths"`
+	ClosureSize  int64        `json:"closure_nar_bytes"`
+	registered   time.Time
 }
 
 func storeInfo(r *Run, s *store.Store, args []string) error {
@@ -156,18 +167,22 @@ func storeInfo(r *Run, s *store.Store, args []string) error {
 		if err != nil {
 			return err
 		}
-		j := storeInfoJSON{Info: info}
+		j := storeInfoJSON{Path: info.Path, Refs: append([]store.Path{}, info.Refs...), NarHash: info.NarHash, NarSize: info.NarSize,
+			Registered: info.Registered.UTC().Format(time.RFC3339), registered: info.Registered}
 		if j.ClosurePaths, j.ClosureSize, err = s.ClosureSize(p); err != nil {
 			return err
 		}
 		out = append(out, j)
 	}
 	if r.JSON {
-		return storeJSON(r, out)
+		return r.printJSON(struct {
+			Version int             `json:"version"`
+			Paths   []storeInfoJSON `json:"paths"`
+		}{1, out})
 	}
 	for _, j := range out {
 		r.Printf("%s\n  nar:        %s, %s\n  closure:    %d paths, %s\n  registered: %s\n",
-			j.Path, j.NarHash, store.FormatBytes(j.NarSize), j.ClosurePaths, store.FormatBytes(j.ClosureSize), j.Registered.Format("2006-01-02 15:04:05 MST"))
+			j.Path, j.NarHash, store.FormatBytes(j.NarSize), j.ClosurePaths, store.FormatBytes(j.ClosureSize), j.registered.Format("2006-01-02 15:04:05 MST"))
 		for _, ref := range j.Refs {
 			r.Printf("  ref:        %s\n", ref)
 		}

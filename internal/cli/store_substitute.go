@@ -87,13 +87,14 @@ func storeSubstitute(ctx context.Context, r *Run, s *store.Store, o *storeOpts, 
 		return err
 	}
 	if r.JSON {
-		if err := storeJSON(r, struct {
-			DryRun    bool         `json:"dryRun"`
+		if err := r.printJSON(struct {
+			Version   int          `json:"version"`
+			DryRun    bool         `json:"dry_run"`
 			Fetched   []store.Path `json:"fetched"`
 			Missing   []store.Path `json:"missing"`
-			FileBytes int64        `json:"fileBytes"`
-			NarBytes  int64        `json:"narBytes"`
-		}{o.dryRun, append([]store.Path{}, res.Fetched...), append([]store.Path{}, res.Missing...), res.FileBytes, res.NarBytes}); err != nil {
+			FileBytes int64        `json:"file_bytes"`
+			NarBytes  int64        `json:"nar_bytes"`
+		}{1, o.dryRun, append([]store.Path{}, res.Fetched...), append([]store.Path{}, res.Missing...), res.FileBytes, res.NarBytes}); err != nil {
 			return err
 		}
 	} else {

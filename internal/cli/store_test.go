@@ -83,11 +83,12 @@ func TestGC(t *testing.T) {
 	}
 	code, out, _ = runCLI(t, nil, "--store", s.Dir, "--json", "gc")
 	var got struct {
-		DryRun  bool
-		Deleted []string
-		Freed   int64
+		Version int      `json:"version"`
+		DryRun  bool     `json:"dry_run"`
+		Deleted []string `json:"deleted"`
+		Freed   int64    `json:"freed_bytes"`
 	}
-	if err := json.Unmarshal([]byte(out), &got); err != nil || code != ExitOK {
+	if err := json.Unmarshal([]byte(out), &got); err != nil || code != ExitOK || got.Version != 1 {
 		t.Fatalf("gc --json: code %d, %v in %q", code, err, out)
 	}
 	if len(got.Deleted) != 1 || got.Deleted[0] != garbage.String() || got.Freed < 10000 || got.DryRun {
@@ -122,12 +123,17 @@ func TestStoreInfoAndRoots(t *testing.T) {
 	}
 	for _, arg := range []string{kept.String(), s.Physical(kept), result} {
 		code, out, stderr = runCLI(t, nil, "--store", s.Dir, "--json", "store", "info", arg)
-		var got []struct {
-			Path         string
-			NarHash      string
-			ClosurePaths int
+		var v struct {
+			Version int `json:"version"`
+			Paths   []struct {
+				Path         string `json:"path"`
+				NarHash      string `json:"nar_hash"`
+				ClosurePaths int    `json:"closure_paths"`
+			} `json:"paths"`
 		}
-		if err := json.Unmarshal([]byte(out), &got); err != nil || code != ExitOK {
+		err := json.Unmarshal([]byte(out), &v)
+		got := v.Paths
+		if err != nil || code != ExitOK || v.Version != 1 {
 			t.Fatalf("store info %s: code %d, %v, out %q, err %q", arg, code, err, out, stderr)
 		}
 		if len(got) != 1 || got[0].Path != kept.String() || got[0].ClosurePaths != 1 || !strings.HasPrefix(got[0].NarHash, "sha256:") {
