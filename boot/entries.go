@@ -39,6 +39,9 @@ type LoaderConfig struct {
 	ConsoleMode    string // "keep", "auto", "max" or a number; "" leaves it out
 	Editor         bool   // allow editing the kernel command line
 	MaxGenerations int    // entries kept, newest first (the current one always); 0: all
+	// Tries is the boot counter the current generation's entry starts
+	// with when the ESP has none for it yet (counting.go); 0: off.
+	Tries int
 	// SystemdBoot is the logical path of systemd-bootx64.efi, in the store
 	// path of Debian's systemd-boot-efi (usr/lib/systemd/boot/efi/). Empty:
 	// the boot loader files already on the ESP are left alone.
@@ -78,14 +81,23 @@ const (
 func EntryName(n int) string { return entryPrefix + strconv.Itoa(n) + ".conf" }
 
 // PlanESP computes the ESP content for gens, with current as the default
-// entry. existing is the ESP as it is now (nil: empty); it decides what to
-// delete and which kernels and initrds are already there.
+// entry. existing is the ESP as it is now (nil: empty, an image being
+// written); it decides what to delete, which kernels and initrds are
+// already there and each entry's boot counter: an entry on the ESP keeps
+// its name (systemd-boot and systemd-bless-boot own the counter), and the
+// current generation's new entry on a machine is counted when cfg.Tries
+// is set. A generation never keeps a counted and an uncounted entry.
 func PlanESP(gens []Generation, current int, cfg LoaderConfig, existing fs.FS) (ESPPlan, error) {
 	kept, err := keptGenerations(gens, current, cfg.MaxGenerations)
 	if err != nil {
 		return ESPPlan{}, err
 	}
+	onESP, err := ReadEntries(existing)
+	if err != nil {
+		return ESPPlan{}, err
+	}
 	plan := ESPPlan{Files: map[string]ESPFile{}}
+	var def Entry
 	for _, g := range kept {
 		kernel, err := espName(g.Kernel)
 		if err != nil {
@@ -97,9 +109,13 @@ func PlanESP(gens []Generation, current int, cfg LoaderConfig, existing fs.FS) (
 		}
 		plan.Files[kernel] = ESPFile{Source: g.Kernel, Keep: exists(existing, kernel)}
 		plan.Files[initrd] = ESPFile{Source: g.Initrd, Keep: exists(existing, initrd)}
-		plan.Files[EntriesDir+"/"+EntryName(g.N)] = ESPFile{Data: entryConf(g, "/"+kernel, "/"+initrd)}
+		e := entryFile(g, current, cfg, onESP, existing != nil)
+		if g.N == current {
+			def = e
+		}
+		plan.Files[EntriesDir+"/"+e.File] = ESPFile{Data: entryConf(g, "/"+kernel, "/"+initrd)}
 	}
-	plan.Files[LoaderConf] = ESPFile{Data: loaderConf(cfg, current)}
+	plan.Files[LoaderConf] = ESPFile{Data: loaderConf(cfg, defaultPattern(def))}
 	plan.Files[EntriesSrel] = ESPFile{Data: []byte("type1\n")}
 	if cfg.SystemdBoot != "" {
 		plan.Files[FallbackEFI] = ESPFile{Source: cfg.SystemdBoot}
@@ -181,9 +197,9 @@ func entryConf(g Generation, kernel, initrd string) []byte {
 	return []byte(b.String())
 }
 
-func loaderConf(cfg LoaderConfig, current int) []byte {
+func loaderConf(cfg LoaderConfig, def string) []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, "timeout %d\ndefault %s\n", cfg.Timeout, EntryName(current))
+	fmt.Fprintf(&b, "timeout %d\ndefault %s\n", cfg.Timeout, def)
 	if cfg.ConsoleMode != "" {
 		fmt.Fprintf(&b, "console-mode %s\n", cfg.ConsoleMode)
 	}

@@ -108,6 +108,10 @@ type Generation struct {
 	KernelVersion string     `json:"kernelVersion"`
 	Current       bool       `json:"current"`
 	Booted        bool       `json:"booted"`
+	// Boot is its boot entry's boot counting state: good (blessed or not
+	// counted), pending (tries left) or bad (no tries left: systemd-boot
+	// boots it only when nothing else is there); empty without an entry.
+	Boot boot.EntryState `json:"boot,omitempty"`
 }
 
 // Generations lists the system profile's generations, oldest first, with
@@ -118,9 +122,16 @@ func (m *Machine) Generations() ([]Generation, error) {
 		return nil, err
 	}
 	booted := m.System("booted-system")
+	entries, err := boot.ReadEntries(os.DirFS(m.ESP()))
+	if err != nil {
+		return nil, err
+	}
 	var out []Generation
 	for _, g := range gens {
 		gi := Generation{N: g.N, Date: g.Created, Toplevel: g.Path, Current: g.Current, Booted: g.Path == booted}
+		if es := entries[g.N]; len(es) > 0 {
+			gi.Boot = es[0].State()
+		}
 		dir := m.Store.Physical(g.Path)
 		if b, err := os.ReadFile(filepath.Join(dir, "kiln-version")); err == nil {
 			gi.KilnVersion = strings.TrimSpace(string(b))
@@ -195,14 +206,17 @@ func (m *Machine) readLegacyLoader() (*toplevel.Loader, error) {
 // LoaderOf returns the boot loader settings the ESP is written with when
 // g is the default: its bootspec's, else (a generation built before
 // bootspec version 2) the machine's LegacyLoaderFile, else
-// toplevel.DefaultLoader.
+// toplevel.DefaultLoader. Such a generation's entry is never counted:
+// it may lack systemd-bless-boot, and its entry would go bad.
 func (m *Machine) LoaderOf(g boot.Generation) (toplevel.Loader, error) {
 	if g.Loader != nil {
 		return *g.Loader, nil
 	}
 	l, err := m.readLegacyLoader()
 	if err != nil || l == nil {
-		return toplevel.DefaultLoader, err
+		def := toplevel.DefaultLoader
+		def.BootCountingTries = 0
+		return def, err
 	}
 	return *l, nil
 }

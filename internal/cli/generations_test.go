@@ -74,7 +74,7 @@ func TestGenerationsList(t *testing.T) {
 			t.Errorf("line %d = %q, want %q in it", i, lines[i], want)
 		}
 	}
-	if !strings.HasSuffix(lines[1], "0.1.0     6.1.0-test                booted") || !strings.HasSuffix(lines[4], "current") {
+	if !strings.HasSuffix(lines[1], "0.1.0     6.1.0-test                good     booted") || !strings.HasSuffix(lines[4], "current") {
 		t.Errorf("marks: %q / %q", lines[1], lines[4])
 	}
 	_, out, _ = m.run(t, nil, "--json", "generations")
