@@ -133,7 +133,11 @@ func entryFile(g Generation, current int, cfg LoaderConfig, onESP map[int][]Entr
 	if es := onESP[g.N]; len(es) > 0 {
 		return es[0]
 	}
-	if machine && g.N == current && cfg.Tries > 0 {
+	counted := current
+	if cfg.Count != 0 {
+		counted = cfg.Count
+	}
+	if machine && g.N == counted && cfg.Tries > 0 {
 		return Entry{N: g.N, File: CountedEntryName(g.N, cfg.Tries), Counted: true, Left: cfg.Tries}
 	}
 	return Entry{N: g.N, File: EntryName(g.N)}

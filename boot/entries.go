@@ -42,6 +42,10 @@ type LoaderConfig struct {
 	// Tries is the boot counter the current generation's entry starts
 	// with when the ESP has none for it yet (counting.go); 0: off.
 	Tries int
+	// Count names the generation whose new entry is counted when it is
+	// not the default one (a confirmed switch keeps the previous default
+	// until it is confirmed); 0: the default one.
+	Count int
 	// SystemdBoot is the logical path of systemd-bootx64.efi, in the store
 	// path of Debian's systemd-boot-efi (usr/lib/systemd/boot/efi/). Empty:
 	// the boot loader files already on the ESP are left alone.

@@ -221,7 +221,13 @@ func unitOutput(ctx context.Context, unit string) string {
 // keep naming the bad generation, and the next switch would build on it.
 // It returns the generation made current (0: nothing to do). The running
 // system is the booted one already, so nothing is activated.
+//
+// It also ends a confirmed switch the machine was reset during: the
+// previous generation booted and becomes current again.
 func (m *Machine) SettleFallback(ctx context.Context) (int, error) {
+	if n, err := m.settlePending(ctx); err != nil || n > 0 {
+		return n, err
+	}
 	booted := m.System("booted-system")
 	if booted.IsZero() {
 		return 0, nil

@@ -55,6 +55,9 @@ type Machine struct {
 	// itself).
 	CrashAt string
 	OnCrash func(point string)
+	// DeadMan arms the dead-man switch of confirmed switches; nil is
+	// SystemdDeadMan.
+	DeadMan DeadMan
 
 	legacyOnce   sync.Once
 	legacyLoader *toplevel.Loader
@@ -225,6 +228,13 @@ func (m *Machine) LoaderOf(g boot.Generation) (toplevel.Loader, error) {
 // the current one the default, with the current one's boot loader
 // settings and systemd-boot. It refuses an ESP that is not mounted.
 func (m *Machine) InstallBoot(ctx context.Context) (boot.ESPPlan, error) {
+	return m.installBoot(ctx, 0)
+}
+
+// installBoot is InstallBoot with generation def (0: the current one) the
+// default entry, with its loader settings; the current one's new entry
+// is counted all the same.
+func (m *Machine) installBoot(ctx context.Context, def int) (boot.ESPPlan, error) {
 	esp := m.ESP()
 	if fi, err := os.Stat(esp); err != nil || !fi.IsDir() {
 		return boot.ESPPlan{}, fmt.Errorf("no ESP at %s: is it mounted?", esp)
@@ -237,12 +247,25 @@ func (m *Machine) InstallBoot(ctx context.Context) (boot.ESPPlan, error) {
 	if err != nil {
 		return boot.ESPPlan{}, err
 	}
-	i := slices.IndexFunc(gens, func(g boot.Generation) bool { return g.N == cur })
+	ci := slices.IndexFunc(gens, func(g boot.Generation) bool { return g.N == cur })
+	count, i := 0, ci
+	if def != 0 && def != cur {
+		if i = slices.IndexFunc(gens, func(g boot.Generation) bool { return g.N == def }); i < 0 {
+			return boot.ESPPlan{}, fmt.Errorf("no generation %d", def)
+		}
+		count = cur
+	}
 	settings, err := m.LoaderOf(gens[i])
 	if err != nil {
 		return boot.ESPPlan{}, err
 	}
 	cfg := boot.LoaderConfigOf(settings)
+	if count != 0 {
+		cur, cfg.Count = def, count
+		if cs, err := m.LoaderOf(gens[ci]); err == nil {
+			cfg.Tries = cs.BootCountingTries // the counted entry's own tries
+		}
+	}
 	top, err := store.ParsePath(gens[i].Toplevel)
 	if err != nil {
 		return boot.ESPPlan{}, err

@@ -1,0 +1,149 @@
+package machine
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kiln-os/kiln/store"
+	"github.com/kiln-os/kiln/toplevel"
+)
+
+// recordEngine activates nothing and records what it was asked to.
+type recordEngine struct {
+	switched *[]store.Path
+	fail     map[store.Path]bool
+}
+
+func (e recordEngine) Plan(context.Context, string, store.Path, store.Path) (string, error) {
+	return "", nil
+}
+
+func (e recordEngine) Switch(_ context.Context, _ string, to store.Path, _ EngineOptions) (EngineResult, error) {
+	*e.switched = append(*e.switched, to)
+	if e.fail[to] {
+		return EngineResult{Failed: []string{"broken.service"}}, nil
+	}
+	return EngineResult{}, nil
+}
+
+func (e recordEngine) Close() {}
+
+// fakeDeadMan records arming; fire makes Disarm report it fired.
+type fakeDeadMan struct {
+	armed map[string][]string
+	fired bool
+}
+
+func (d *fakeDeadMan) Arm(_ context.Context, unit string, _ time.Duration, cmd []string) error {
+	d.armed[unit] = cmd
+	return nil
+}
+
+func (d *fakeDeadMan) Disarm(_ context.Context, unit string) (bool, error) {
+	delete(d.armed, unit)
+	return d.fired, nil
+}
+
+func TestConfirmedSwitch(t *testing.T) {
+	ctx := context.Background()
+	m := newMachine(t)
+	var switched []store.Path
+	eng := recordEngine{switched: &switched, fail: map[store.Path]bool{}}
+	m.Engine = func(context.Context, string) (Engine, error) { return eng, nil }
+	dm := &fakeDeadMan{armed: map[string][]string{}}
+	m.DeadMan = dm
+	loader := func(mode string) *toplevel.Loader {
+		return &toplevel.Loader{Timeout: 1, ConsoleMode: mode, BootCountingTries: 3}
+	}
+	g1, g2, g3 := m.toplevel(t, "one", loader("a")), m.toplevel(t, "two", loader("b")), m.toplevel(t, "three", loader("c"))
+	if _, err := m.SwitchPending(ctx, g1, time.Minute); err == nil || !strings.Contains(err.Error(), "--no-confirm") {
+		t.Fatalf("a first confirmed switch: %v, want a refusal naming --no-confirm", err)
+	}
+	if _, err := m.Switch(ctx, g1, false); err != nil {
+		t.Fatal(err)
+	}
+	m.rename(t, "kiln-generation-1+3.conf", "kiln-generation-1.conf")
+
+	// Pending: generation 2 is current and active, 1 stays the default.
+	if _, err := m.SwitchPending(ctx, g2, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got := dm.armed["kiln-confirm-2"]; strings.Join(got, " ") != g1.String()+"/bin/kiln rollback --to 1" {
+		t.Errorf("armed %q", got)
+	}
+	if lc := m.loaderConf(t); !strings.Contains(lc, "default kiln-generation-1.conf\n") {
+		t.Errorf("loader.conf during the window:\n%s", lc)
+	}
+	if got := m.entries(t); got != "kiln-generation-1.conf kiln-generation-2+3.conf" {
+		t.Errorf("entries during the window: %s", got)
+	}
+	if _, err := m.SwitchPending(ctx, g3, time.Minute); err == nil || !strings.Contains(err.Error(), "not confirmed yet") {
+		t.Errorf("a second switch in the window: %v", err)
+	}
+
+	// A failed check rolls back at once.
+	failing := func(context.Context) ([]CheckResult, error) {
+		r := CheckResult{Name: "kiln-check-web.service", Output: "curl: (7) Failed to connect"}
+		return []CheckResult{r}, &HealthError{Failed: []CheckResult{r}}
+	}
+	_, err := m.Confirm(ctx, 2, failing)
+	var he *HealthError
+	if !errors.As(err, &he) || !strings.Contains(err.Error(), "kiln-check-web.service failed: curl: (7)") || !strings.Contains(err.Error(), "rolled back to generation 1") {
+		t.Fatalf("confirm with a failing check: %v", err)
+	}
+	if cur, _ := m.current(); cur != 1 || switched[len(switched)-1] != g1 {
+		t.Errorf("after the failed check: current %d, last activated %v", cur, switched[len(switched)-1])
+	}
+	if p, _ := m.ReadPending(); p != nil || len(dm.armed) != 0 {
+		t.Errorf("left pending %+v, armed %v", p, dm.armed)
+	}
+
+	// A good one is confirmed: it becomes the default.
+	if _, err := m.SwitchPending(ctx, g3, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	passing := func(context.Context) ([]CheckResult, error) { return nil, nil }
+	if _, err := m.Confirm(ctx, 3, passing); err != nil {
+		t.Fatal(err)
+	}
+	if lc := m.loaderConf(t); !strings.Contains(lc, "default kiln-generation-3+[1-9]*\n") || !strings.Contains(lc, "console-mode c") {
+		t.Errorf("loader.conf after the confirmation:\n%s", lc)
+	}
+	if _, err := m.Confirm(ctx, 3, passing); !errors.Is(err, ErrNotConfirmable) {
+		t.Errorf("a second confirmation: %v", err)
+	}
+
+	// Too late: the dead-man switch fired (its rollback ran).
+	m.rename(t, "kiln-generation-3+3.conf", "kiln-generation-3.conf")
+	if _, err := m.SwitchPending(ctx, g2, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	dm.fired = true
+	if _, err := m.Confirm(ctx, 4, passing); !errors.Is(err, ErrNotConfirmable) || !strings.Contains(err.Error(), "fired") {
+		t.Errorf("confirm after the timer fired: %v", err)
+	}
+	dm.fired = false
+	// The dead-man switch's rollback, then a reboot: the stale record goes.
+	if _, err := m.Rollback(ctx, 3, true); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := m.SettleFallback(ctx); err != nil || n != 0 {
+		t.Errorf("settle after the rollback: %d, %v", n, err)
+	}
+	if p, _ := m.ReadPending(); p != nil {
+		t.Errorf("stale pending record kept: %+v", p)
+	}
+
+	// Activation fails: rolled back at once, with the reason.
+	eng.fail[g1] = true
+	_, err = m.SwitchPending(ctx, g1, time.Minute)
+	if err == nil || !strings.Contains(err.Error(), "broken.service") || !strings.Contains(err.Error(), "rolled back to generation") {
+		t.Errorf("a failing activation: %v", err)
+	}
+	if cur, _ := m.current(); cur != 3 {
+		t.Errorf("after a failing activation: current %d, want 3", cur)
+	}
+}
