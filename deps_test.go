@@ -54,7 +54,7 @@ var rules = map[string][]string{
 	"debian/maintscript": nil,
 	"cache":              {"store", "internal/fsutil", "internal/parallel"},
 	"image":              {"store", "boot", "toplevel", "internal/fsutil", "internal/parallel"},
-	"machine":            {"store", "boot", "activation", "toplevel", "internal/versioned"},
+	"machine":            {"store", "boot", "activation", "toplevel", "internal/versioned", "internal/fsutil"},
 	"testvm":             {"internal/fsutil"},
 	"shell":              {"store", "debian", "system"},
 

@@ -22,10 +22,13 @@ import (
 //     the first entry in sort order that the glob matches is the default,
 //     even a bad one; when none matches, the first entry in sort order is.
 //
-// So kiln never names a counted entry in `default` with a glob that can
-// match +0: a pending current generation is `default NAME+[1-9]*`, which
-// stops matching once its tries are spent, and the loader then boots the
-// first good entry (the newest other generation).
+// bootctl 252 (userspace) instead matches the id with the counter taken
+// out (NAME.conf). So kiln never names a counted entry in `default` with a
+// glob that can match +0 in the loader: a pending current generation is
+// `default NAME[+.][1-9c]*`, which matches NAME+LEFT… while LEFT > 0 and
+// NAME.conf (bootctl's id, and the entry once blessed); once its tries
+// are spent the loader boots the first good entry (the newest other
+// generation).
 
 // EntryState is what boot counting says of a generation's entry.
 type EntryState string
@@ -150,5 +153,5 @@ func defaultPattern(e Entry) string {
 	if !e.Counted {
 		return e.File
 	}
-	return entryPrefix + strconv.Itoa(e.N) + "+[1-9]*"
+	return entryPrefix + strconv.Itoa(e.N) + "[+.][1-9c]*"
 }

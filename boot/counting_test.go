@@ -83,15 +83,15 @@ func TestBootCountingESP(t *testing.T) {
 		want string
 	}{
 		{"first generation on an empty ESP", func() { apply(all[:1], 1) },
-			"kiln-generation-1+3.conf | default kiln-generation-1+[1-9]*"},
+			"kiln-generation-1+3.conf | default kiln-generation-1[+.][1-9c]*"},
 		{"blessed by systemd-bless-boot", func() { rename("kiln-generation-1+3.conf", "kiln-generation-1.conf"); apply(all[:1], 1) },
 			"kiln-generation-1.conf | default kiln-generation-1.conf"},
 		{"a new generation", func() { apply(all[:2], 2) },
-			"kiln-generation-1.conf kiln-generation-2+3.conf | default kiln-generation-2+[1-9]*"},
+			"kiln-generation-1.conf kiln-generation-2+3.conf | default kiln-generation-2[+.][1-9c]*"},
 		{"its first try (systemd-boot's rename) is kept", func() { rename("kiln-generation-2+3.conf", "kiln-generation-2+2-1.conf"); apply(all[:2], 2) },
-			"kiln-generation-1.conf kiln-generation-2+2-1.conf | default kiln-generation-2+[1-9]*"},
+			"kiln-generation-1.conf kiln-generation-2+2-1.conf | default kiln-generation-2[+.][1-9c]*"},
 		{"spent: the glob no longer matches it", func() { rename("kiln-generation-2+2-1.conf", "kiln-generation-2+0-3.conf"); apply(all[:2], 2) },
-			"kiln-generation-1.conf kiln-generation-2+0-3.conf | default kiln-generation-2+[1-9]*"},
+			"kiln-generation-1.conf kiln-generation-2+0-3.conf | default kiln-generation-2[+.][1-9c]*"},
 		{"rolled back to the good one", func() { apply(all[:2], 1) },
 			"kiln-generation-1.conf kiln-generation-2+0-3.conf | default kiln-generation-1.conf"},
 		{"a counted and an uncounted entry: the uncounted stays", func() {
@@ -102,7 +102,7 @@ func TestBootCountingESP(t *testing.T) {
 			os.WriteFile(filepath.Join(entries, "kiln-generation-3+1-2.conf"), []byte("x"), 0o644)
 			os.WriteFile(filepath.Join(entries, "kiln-generation-3+2-1.conf"), []byte("x"), 0o644)
 			apply(all, 3)
-		}, "kiln-generation-1.conf kiln-generation-2+0-3.conf kiln-generation-3+2-1.conf | default kiln-generation-3+[1-9]*"},
+		}, "kiln-generation-1.conf kiln-generation-2+0-3.conf kiln-generation-3+2-1.conf | default kiln-generation-3[+.][1-9c]*"},
 	}
 	for _, s := range steps {
 		s.do()

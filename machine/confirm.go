@@ -94,7 +94,21 @@ func (m *Machine) deadMan() DeadMan {
 	if m.DeadMan != nil {
 		return m.DeadMan
 	}
+	if m.Root != "/" {
+		// systemd runs this machine, not the one under Root
+		return refusedDeadMan{m.Root}
+	}
 	return SystemdDeadMan{}
+}
+
+type refusedDeadMan struct{ root string }
+
+func (d refusedDeadMan) Arm(context.Context, string, time.Duration, []string) error {
+	return fmt.Errorf("cannot arm a dead-man switch for the machine under %s: systemd manages /", d.root)
+}
+
+func (d refusedDeadMan) Disarm(context.Context, string) (bool, error) {
+	return false, fmt.Errorf("cannot disarm a dead-man switch for the machine under %s", d.root)
 }
 
 // ReadPending returns the unconfirmed switch, nil when there is none.
@@ -166,9 +180,6 @@ func (m *Machine) SwitchPending(ctx context.Context, top store.Path, window time
 	case old != nil:
 		m.clearPending() // the dead-man switch rolled it back
 	}
-	if prev == 0 {
-		return nil, errors.New("a confirmed switch needs a current generation to roll back to: use --no-confirm")
-	}
 	gens, err := m.Store.Generations(Profile)
 	if err != nil {
 		return nil, err
@@ -183,7 +194,7 @@ func (m *Machine) SwitchPending(ctx context.Context, top store.Path, window time
 	if err != nil {
 		return nil, err
 	}
-	if n == prev {
+	if prev != 0 && n == prev {
 		// nothing changes: there is nothing to roll back
 		res := &Result{Generation: n, Toplevel: top}
 		res.Activation, err = m.activate(ctx, top)
@@ -197,6 +208,9 @@ func (m *Machine) SwitchPending(ctx context.Context, top store.Path, window time
 	}
 	p := &Pending{Generation: n, Previous: prev, Toplevel: top, Unit: "kiln-confirm-" + strconv.Itoa(n),
 		Deadline: time.Now().Add(window)}
+	if prev == 0 {
+		p.Unit = "" // a first generation: nothing to roll back to, only checks to pass
+	}
 	if err := m.writePending(p); err != nil {
 		m.Store.SetCurrent(Profile, prev)
 		m.installBoot(ctx, 0)
@@ -204,7 +218,9 @@ func (m *Machine) SwitchPending(ctx context.Context, top store.Path, window time
 	}
 	// The previous generation's own kiln rolls back: it worked before.
 	cmd := []string{prevTop.String() + "/bin/kiln", "rollback", "--to", strconv.Itoa(prev)}
-	if err := m.deadMan().Arm(ctx, p.Unit, window, cmd); err != nil {
+	if p.Unit == "" {
+		// no dead-man switch
+	} else if err := m.deadMan().Arm(ctx, p.Unit, window, cmd); err != nil {
 		m.clearPending()
 		m.Store.SetCurrent(Profile, prev)
 		m.installBoot(ctx, 0)
@@ -218,38 +234,53 @@ func (m *Machine) SwitchPending(ctx context.Context, top store.Path, window time
 		// why, and the machine spends less time broken.
 		unlock()
 		locked = false
-		if _, rerr := m.abandon(ctx, p); rerr != nil {
-			return res, fmt.Errorf("%w; rolling back to generation %d failed: %v (the dead-man switch retries at %s)", err, prev, rerr, p.Deadline.Format(time.RFC3339))
-		}
-		return res, fmt.Errorf("%w; rolled back to generation %d", err, prev)
+		return res, rolledBack(err, p, m.abandon(ctx, p))
 	}
 	return res, nil
 }
 
 // abandon disarms the dead-man switch and rolls back to the previous
-// generation itself.
-func (m *Machine) abandon(ctx context.Context, p *Pending) (*Result, error) {
+// generation itself. The error says how the rollback went: nil, or its
+// activation's failures after the profile and the boot entries moved
+// back, or why it could not roll back at all.
+func (m *Machine) abandon(ctx context.Context, p *Pending) error {
+	if p.Unit == "" {
+		m.clearPending()
+		return fmt.Errorf("generation %d is the first: there is nothing to roll back to", p.Generation)
+	}
 	fired, err := m.deadMan().Disarm(ctx, p.Unit)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("rolling back to generation %d failed: %w (the dead-man switch rolls back at %s)", p.Previous, err, p.Deadline.Format(time.RFC3339))
 	}
 	if fired {
-		return nil, nil // the dead-man switch is rolling back
+		return nil // the dead-man switch is rolling back
 	}
 	res, err := m.Rollback(ctx, p.Previous, false)
-	if err == nil {
-		err = m.clearPending()
+	m.clearPending()
+	switch {
+	case res == nil && err != nil:
+		return fmt.Errorf("rolling back to generation %d failed: %w", p.Previous, err)
+	case err != nil:
+		return fmt.Errorf("rolled back to generation %d, whose activation reported: %w", p.Previous, err)
 	}
-	return res, err
+	return nil
 }
 
-// Confirm confirms the pending switch to generation n: it runs the health
+// rolledBack words the outcome of abandon after err.
+func rolledBack(err error, p *Pending, rerr error) error {
+	if rerr != nil {
+		return fmt.Errorf("%w; %v", err, rerr)
+	}
+	return fmt.Errorf("%w; rolled back to generation %d", err, p.Previous)
+}
+
+// Confirm confirms the pending switch to top: it runs the health
 // checks while the dead-man switch is still armed; when they pass it
 // disarms it and makes n the default boot entry. A failed check rolls
 // back at once and returns the *HealthError (with why the rollback
 // failed, if it did). Too late — the dead-man switch fired, or another
 // switch is pending — is ErrNotConfirmable.
-func (m *Machine) Confirm(ctx context.Context, n int, checks func(context.Context) ([]CheckResult, error)) ([]CheckResult, error) {
+func (m *Machine) Confirm(ctx context.Context, top store.Path, checks func(context.Context) ([]CheckResult, error)) ([]CheckResult, error) {
 	p, err := m.ReadPending()
 	if err != nil {
 		return nil, err
@@ -258,22 +289,29 @@ func (m *Machine) Confirm(ctx context.Context, n int, checks func(context.Contex
 	if err != nil {
 		return nil, err
 	}
-	if p == nil || p.Generation != n || cur != n {
-		return nil, fmt.Errorf("%w: generation %d is not a pending switch (current generation %d): the target rolled back", ErrNotConfirmable, n, cur)
+	if checks == nil {
+		checks = m.Checks
 	}
 	if checks == nil {
 		checks = m.RunHealthChecks
 	}
+	if p == nil && cur != 0 && m.currentToplevel() == top {
+		// a switch to the current generation: nothing to keep or undo
+		return checks(ctx)
+	}
+	if p == nil || p.Toplevel != top || cur != p.Generation {
+		return nil, fmt.Errorf("%w: %s is not a pending switch (current generation %d): the target rolled back", ErrNotConfirmable, top, cur)
+	}
+	n := p.Generation
 	res, cerr := checks(ctx)
 	if cerr != nil {
-		if _, rerr := m.abandon(ctx, p); rerr != nil {
-			return res, fmt.Errorf("%w; rolling back to generation %d failed: %v", cerr, p.Previous, rerr)
-		}
-		return res, fmt.Errorf("%w; rolled back to generation %d", cerr, p.Previous)
+		return res, rolledBack(cerr, p, m.abandon(ctx, p))
 	}
-	fired, err := m.deadMan().Disarm(ctx, p.Unit)
-	if err != nil {
-		return res, err
+	fired := false
+	if p.Unit != "" {
+		if fired, err = m.deadMan().Disarm(ctx, p.Unit); err != nil {
+			return res, err
+		}
 	}
 	if fired {
 		return res, fmt.Errorf("%w: the dead-man switch fired before the confirmation: the target rolls back to generation %d", ErrNotConfirmable, p.Previous)
@@ -310,4 +348,18 @@ func (m *Machine) settlePending(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	return p.Previous, m.clearPending()
+}
+
+// currentToplevel is the current generation's toplevel (zero: none).
+func (m *Machine) currentToplevel() store.Path {
+	gens, err := m.Store.Generations(Profile)
+	if err != nil {
+		return store.Path{}
+	}
+	for _, g := range gens {
+		if g.Current {
+			return g.Path
+		}
+	}
+	return store.Path{}
 }

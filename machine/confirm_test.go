@@ -59,10 +59,14 @@ func TestConfirmedSwitch(t *testing.T) {
 		return &toplevel.Loader{Timeout: 1, ConsoleMode: mode, BootCountingTries: 3}
 	}
 	g1, g2, g3 := m.toplevel(t, "one", loader("a")), m.toplevel(t, "two", loader("b")), m.toplevel(t, "three", loader("c"))
-	if _, err := m.SwitchPending(ctx, g1, time.Minute); err == nil || !strings.Contains(err.Error(), "--no-confirm") {
-		t.Fatalf("a first confirmed switch: %v, want a refusal naming --no-confirm", err)
+	// A first generation: checks, no dead-man switch.
+	if _, err := m.SwitchPending(ctx, g1, time.Minute); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := m.Switch(ctx, g1, false); err != nil {
+	if len(dm.armed) != 0 {
+		t.Errorf("a first generation armed %v", dm.armed)
+	}
+	if _, err := m.Confirm(ctx, g1, func(context.Context) ([]CheckResult, error) { return nil, nil }); err != nil {
 		t.Fatal(err)
 	}
 	m.rename(t, "kiln-generation-1+3.conf", "kiln-generation-1.conf")
@@ -89,7 +93,7 @@ func TestConfirmedSwitch(t *testing.T) {
 		r := CheckResult{Name: "kiln-check-web.service", Output: "curl: (7) Failed to connect"}
 		return []CheckResult{r}, &HealthError{Failed: []CheckResult{r}}
 	}
-	_, err := m.Confirm(ctx, 2, failing)
+	_, err := m.Confirm(ctx, g2, failing)
 	var he *HealthError
 	if !errors.As(err, &he) || !strings.Contains(err.Error(), "kiln-check-web.service failed: curl: (7)") || !strings.Contains(err.Error(), "rolled back to generation 1") {
 		t.Fatalf("confirm with a failing check: %v", err)
@@ -106,14 +110,17 @@ func TestConfirmedSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	passing := func(context.Context) ([]CheckResult, error) { return nil, nil }
-	if _, err := m.Confirm(ctx, 3, passing); err != nil {
+	if _, err := m.Confirm(ctx, g3, passing); err != nil {
 		t.Fatal(err)
 	}
-	if lc := m.loaderConf(t); !strings.Contains(lc, "default kiln-generation-3+[1-9]*\n") || !strings.Contains(lc, "console-mode c") {
+	if lc := m.loaderConf(t); !strings.Contains(lc, "default kiln-generation-3[+.][1-9c]*\n") || !strings.Contains(lc, "console-mode c") {
 		t.Errorf("loader.conf after the confirmation:\n%s", lc)
 	}
-	if _, err := m.Confirm(ctx, 3, passing); !errors.Is(err, ErrNotConfirmable) {
-		t.Errorf("a second confirmation: %v", err)
+	if _, err := m.Confirm(ctx, g3, passing); err != nil {
+		t.Errorf("confirming the current generation again: %v", err)
+	}
+	if _, err := m.Confirm(ctx, g2, passing); !errors.Is(err, ErrNotConfirmable) {
+		t.Errorf("confirming another generation: %v", err)
 	}
 
 	// Too late: the dead-man switch fired (its rollback ran).
@@ -122,7 +129,7 @@ func TestConfirmedSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	dm.fired = true
-	if _, err := m.Confirm(ctx, 4, passing); !errors.Is(err, ErrNotConfirmable) || !strings.Contains(err.Error(), "fired") {
+	if _, err := m.Confirm(ctx, g2, passing); !errors.Is(err, ErrNotConfirmable) || !strings.Contains(err.Error(), "fired") {
 		t.Errorf("confirm after the timer fired: %v", err)
 	}
 	dm.fired = false

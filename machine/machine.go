@@ -58,6 +58,8 @@ type Machine struct {
 	// DeadMan arms the dead-man switch of confirmed switches; nil is
 	// SystemdDeadMan.
 	DeadMan DeadMan
+	// Checks runs the health checks for Confirm; nil is RunHealthChecks.
+	Checks func(ctx context.Context) ([]CheckResult, error)
 
 	legacyOnce   sync.Once
 	legacyLoader *toplevel.Loader

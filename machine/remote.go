@@ -86,11 +86,15 @@ func Dial(ctx context.Context, t Target, o SSHOptions) (*Remote, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", t, err)
 	}
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl) // the handshake too, not only the connect
+	}
 	c, chans, reqs, err := ssh.NewClientConn(conn, t.Addr, cfg)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("ssh %s: %w", t, err)
 	}
+	conn.SetDeadline(time.Time{})
 	return &Remote{client: ssh.NewClient(c, chans, reqs), target: t, opts: o}, nil
 }
 
@@ -324,20 +328,8 @@ type DeployOptions struct {
 // (with DryRun, to print the plan: the target needs the toplevel to plan),
 // relaying its output. It returns the target's exit status.
 func (r *Remote) Deploy(ctx context.Context, st *store.Store, top store.Path, o DeployOptions) (int, error) {
-	closure, err := st.Closure(top)
-	if err != nil {
+	if _, err := r.copyClosure(st, top, o.Copied); err != nil {
 		return -1, err
-	}
-	kiln, missing, err := r.Missing(closure)
-	if err != nil {
-		return -1, err
-	}
-	stats, err := r.Receive(kiln, st, missing)
-	if err != nil {
-		return -1, err
-	}
-	if o.Copied != nil {
-		o.Copied(CopyStats{TransferStats: stats, Missing: len(missing), Closure: len(closure)})
 	}
 	cmd := []string{top.String() + "/bin/kiln"}
 	if o.Verbose {
