@@ -26,8 +26,9 @@ import (
 //     previous generation still the default (a reset during the window
 //     boots it), records the pending switch in PendingFile, arms the
 //     dead-man switch — a transient systemd timer, owned by PID 1, so it
-//     survives the SSH connection dropping — that runs the previous
-//     generation's own kiln (rollback --to PREV) when it fires, and then
+//     survives the SSH connection dropping — that runs kiln rollback --to
+//     PREV when it fires (the rollback marks the new generation's pending
+//     entry bad, so systemd-boot never falls back to it), and then
 //     activates.
 //  2. Confirm, over a new SSH connection, runs the health checks while the
 //     timer is still armed, then stops the timer and, only if its
@@ -180,16 +181,6 @@ func (m *Machine) SwitchPending(ctx context.Context, top store.Path, window time
 	case old != nil:
 		m.clearPending() // the dead-man switch rolled it back
 	}
-	gens, err := m.Store.Generations(Profile)
-	if err != nil {
-		return nil, err
-	}
-	var prevTop store.Path
-	for _, g := range gens {
-		if g.N == prev {
-			prevTop = g.Path
-		}
-	}
 	n, created, err := m.Store.AddGeneration(Profile, top)
 	if err != nil {
 		return nil, err
@@ -216,8 +207,9 @@ func (m *Machine) SwitchPending(ctx context.Context, top store.Path, window time
 		m.installBoot(ctx, 0)
 		return nil, err
 	}
-	// The previous generation's own kiln rolls back: it worked before.
-	cmd := []string{prevTop.String() + "/bin/kiln", "rollback", "--to", strconv.Itoa(prev)}
+	// The new generation's kiln (the one arming it; it marks the
+	// generation's entry bad as it rolls back).
+	cmd := []string{top.String() + "/bin/kiln", "rollback", "--to", strconv.Itoa(prev)}
 	if p.Unit == "" {
 		// no dead-man switch
 	} else if err := m.deadMan().Arm(ctx, p.Unit, window, cmd); err != nil {

@@ -75,7 +75,7 @@ func TestConfirmedSwitch(t *testing.T) {
 	if _, err := m.SwitchPending(ctx, g2, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if got := dm.armed["kiln-confirm-2"]; strings.Join(got, " ") != g1.String()+"/bin/kiln rollback --to 1" {
+	if got := dm.armed["kiln-confirm-2"]; strings.Join(got, " ") != g2.String()+"/bin/kiln rollback --to 1" {
 		t.Errorf("armed %q", got)
 	}
 	if lc := m.loaderConf(t); !strings.Contains(lc, "default kiln-generation-1.conf\n") {
@@ -103,6 +103,10 @@ func TestConfirmedSwitch(t *testing.T) {
 	}
 	if p, _ := m.ReadPending(); p != nil || len(dm.armed) != 0 {
 		t.Errorf("left pending %+v, armed %v", p, dm.armed)
+	}
+	// its entry is bad: systemd-boot never falls back to it
+	if got := m.entries(t); got != "kiln-generation-1.conf kiln-generation-2+0-0.conf" {
+		t.Errorf("entries after the rollback: %s", got)
 	}
 
 	// A good one is confirmed: it becomes the default.
