@@ -124,6 +124,11 @@ func (m *Machine) Rollback(ctx context.Context, to int, bootOnly bool) (*Result,
 		if err := m.markBad(cur); err != nil {
 			return nil, err
 		}
+		// a pending confirmed switch to cur ends here (the dead-man
+		// switch runs this rollback)
+		if p, err := m.ReadPending(); err == nil && p != nil && p.Generation == cur {
+			m.clearPending()
+		}
 	}
 	if _, err := m.InstallBoot(ctx); err != nil {
 		if want != cur && cur > 0 {
