@@ -89,7 +89,7 @@ var testRules = map[string][]string{
 	"activation":          {"internal/golden", "internal/testenv"},
 	"system":              {"internal/golden", "internal/testenv"},
 	"image":               {"internal/golden", "internal/testenv"},
-	"machine":             {"internal/sshtest"},
+	"machine":             {"internal/sshtest", "internal/golden"},
 	"testvm":              {"internal/golden", "internal/testenv"},
 	"shell":               {"internal/testenv"},
 	"debian/maintscript":  {"internal/fsutil", "internal/golden"},

@@ -214,3 +214,21 @@ func TestParseAge(t *testing.T) {
 		}
 	}
 }
+
+// kiln diff between generations: a kernel change needs a reboot; the
+// JSON says the same; a generation that does not exist is refused.
+func TestDiffGenerations(t *testing.T) {
+	m, tops := fourGenerations(t)
+	code, out, errs := m.run(t, nil, "diff", "1")
+	if code != ExitOK || !strings.Contains(out, "reboot needed:\n  the kernel changed\n") || !strings.Contains(out, "to copy: ") {
+		t.Fatalf("diff 1: %d\n%s%s", code, out, errs)
+	}
+	code, out, _ = m.run(t, nil, "--json", "diff", "2", "4")
+	var d machine.Diff
+	if err := json.Unmarshal([]byte(out), &d); code != ExitOK || err != nil || slices.Contains(d.Reboot, "the kernel changed") || d.To != tops[3] {
+		t.Errorf("diff 2 4 --json: %d %v %+v\n%s", code, err, d, out)
+	}
+	if code, _, errs := m.run(t, nil, "diff", "9"); code == ExitOK || !strings.Contains(errs, "no generation 9") {
+		t.Errorf("diff 9: %d %s", code, errs)
+	}
+}
