@@ -50,6 +50,13 @@ type Pending struct {
 	Toplevel   store.Path `json:"toplevel"`
 	Unit       string     `json:"unit"`     // the transient timer's unit name, without .timer
 	Deadline   time.Time  `json:"deadline"` // when the timer fires (the target's clock)
+	BootID     string     `json:"boot_id"`  // the boot it was armed in (/proc/sys/kernel/random/boot_id)
+}
+
+// bootID is the running boot's id ("" when unknown).
+func (m *Machine) bootID() string {
+	b, _ := os.ReadFile(filepath.Join(m.Root, "proc", "sys", "kernel", "random", "boot_id"))
+	return strings.TrimSpace(string(b))
 }
 
 // DeadMan arms and disarms the dead-man switch; ArmSystemd is the real one.
@@ -198,7 +205,7 @@ func (m *Machine) SwitchPending(ctx context.Context, top store.Path, window time
 		return nil, fmt.Errorf("install boot entries (generation %d not added): %w", n, err)
 	}
 	p := &Pending{Generation: n, Previous: prev, Toplevel: top, Unit: "kiln-confirm-" + strconv.Itoa(n),
-		Deadline: time.Now().Add(window)}
+		Deadline: time.Now().Add(window), BootID: m.bootID()}
 	if prev == 0 {
 		p.Unit = "" // a first generation: nothing to roll back to, only checks to pass
 	}
@@ -330,6 +337,9 @@ func (m *Machine) settlePending(ctx context.Context) (int, error) {
 	}
 	if cur, err := m.current(); err != nil || cur != p.Generation {
 		return 0, m.clearPending() // rolled back already
+	}
+	if p.BootID == m.bootID() {
+		return 0, nil // the window is open in this boot: the dead-man switch decides
 	}
 	booted := m.System("booted-system")
 	if booted == p.Toplevel {

@@ -3,6 +3,8 @@ package machine
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -156,5 +158,42 @@ func TestConfirmedSwitch(t *testing.T) {
 	}
 	if cur, _ := m.current(); cur != 3 {
 		t.Errorf("after a failing activation: current %d, want 3", cur)
+	}
+}
+
+// A reset during the window: the previous generation booted (it stayed
+// the default) and becomes current again at boot; in the window's own
+// boot nothing is settled (kiln-boot-fallback.service may start during
+// a switch).
+func TestConfirmWindowReset(t *testing.T) {
+	ctx := context.Background()
+	m := newMachine(t)
+	var switched []store.Path
+	m.Engine = func(context.Context, string) (Engine, error) { return recordEngine{switched: &switched}, nil }
+	m.DeadMan = &fakeDeadMan{armed: map[string][]string{}}
+	l := &toplevel.Loader{Timeout: 1, BootCountingTries: 3}
+	g1, g2 := m.toplevel(t, "one", l), m.toplevel(t, "two", &toplevel.Loader{Timeout: 2, BootCountingTries: 3})
+	if _, err := m.Switch(ctx, g1, false); err != nil {
+		t.Fatal(err)
+	}
+	bootID := filepath.Join(m.Root, "proc", "sys", "kernel", "random", "boot_id")
+	os.MkdirAll(filepath.Dir(bootID), 0o755)
+	os.WriteFile(bootID, []byte("boot-1\n"), 0o644)
+	if _, err := m.SwitchPending(ctx, g2, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	os.Symlink(g1.String(), filepath.Join(m.Root, "run", "booted-system"))
+	if n, err := m.SettleFallback(ctx); err != nil || n != 0 {
+		t.Fatalf("settle in the window's boot: %d, %v", n, err)
+	}
+	os.WriteFile(bootID, []byte("boot-2\n"), 0o644)
+	if n, err := m.SettleFallback(ctx); err != nil || n != 1 {
+		t.Fatalf("settle after the reset: %d, %v; want 1", n, err)
+	}
+	if p, _ := m.ReadPending(); p != nil {
+		t.Errorf("pending left: %+v", p)
+	}
+	if lc := m.loaderConf(t); !strings.Contains(lc, "timeout 1\n") {
+		t.Errorf("loader.conf after the reset is not generation 1's:\n%s", lc)
 	}
 }
