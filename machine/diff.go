@@ -3,10 +3,15 @@ package machine
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/kiln-os/kiln/boot"
 	"github.com/kiln-os/kiln/store"
 	"github.com/kiln-os/kiln/toplevel"
 )
@@ -34,6 +39,8 @@ type Diff struct {
 	// Reboot lists why the new generation needs a reboot to take full
 	// effect (empty: none).
 	Reboot []string `json:"reboot"`
+	// ESP is the machine's ESP after installing To (nil: not computed).
+	ESP *ESPUse `json:"esp,omitempty"`
 }
 
 // rebootPackages are packages a running system keeps using until it
@@ -173,6 +180,14 @@ func (d *Diff) String() string {
 		b.WriteString("packages: no change\n")
 	}
 	fmt.Fprintf(&b, "to copy: %d paths, %s\n", d.CopyPaths, humanBytes(d.CopyBytes))
+	if e := d.ESP; e != nil {
+		verdict := "fits"
+		if !e.Fits {
+			verdict = "DOES NOT FIT: a switch would be refused"
+		}
+		fmt.Fprintf(&b, "ESP: %s used of %s now, %s after installing (%s written): %s\n",
+			humanBytes(e.Used), humanBytes(e.Size), humanBytes(e.After), humanBytes(e.Write), verdict)
+	}
 	if len(d.Reboot) == 0 {
 		b.WriteString("reboot: not needed\n")
 	} else {
@@ -198,4 +213,89 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// ESPUse is the ESP before and after installing a generation.
+type ESPUse struct {
+	Size  int64 `json:"size"`  // the file system's size
+	Used  int64 `json:"used"`  // used now
+	After int64 `json:"after"` // used once the generation's entries are installed
+	Write int64 `json:"write"` // bytes written (kernels, initrds, entries)
+	Fits  bool  `json:"fits"`
+}
+
+// PlanESPUse computes what installing top as the new current generation
+// would leave on the machine's ESP, changing nothing: the files the ESP
+// plan writes and deletes, each rounded up to 4 KiB clusters.
+func (m *Machine) PlanESPUse(top store.Path) (*ESPUse, error) {
+	gens, cur, err := boot.ProfileGenerations(m.Store, Profile)
+	if err != nil {
+		return nil, err
+	}
+	n, found := 0, false
+	for _, g := range gens {
+		n = max(n, g.N)
+		if g.Toplevel == top.String() {
+			cur, found = g.N, true
+		}
+	}
+	if !found {
+		g, err := boot.ReadGeneration(m.Store, n+1, top, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		gens, cur = append(gens, g), n+1
+	}
+	var def boot.Generation
+	for _, g := range gens {
+		if g.N == cur {
+			def = g
+		}
+	}
+	settings, err := m.LoaderOf(def)
+	if err != nil {
+		return nil, err
+	}
+	cfg := boot.LoaderConfigOf(settings)
+	if efi, err := boot.FindSystemdBoot(m.Store, top); err == nil {
+		cfg.SystemdBoot = efi
+	}
+	esp := m.ESP()
+	plan, err := boot.PlanESP(gens, cur, cfg, os.DirFS(esp))
+	if err != nil {
+		return nil, err
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(esp, &st); err != nil {
+		return nil, fmt.Errorf("statfs esp %s: %w", esp, err)
+	}
+	u := &ESPUse{Size: int64(st.Blocks) * int64(st.Bsize), Used: int64(st.Blocks-st.Bfree) * int64(st.Bsize)}
+	cluster := func(n int64) int64 { return (n + 4095) &^ 4095 }
+	onESP := func(name string) int64 {
+		if fi, err := os.Stat(filepath.Join(esp, filepath.FromSlash(name))); err == nil {
+			return cluster(fi.Size())
+		}
+		return 0
+	}
+	u.After = u.Used
+	for _, name := range plan.Delete {
+		u.After -= onESP(name)
+	}
+	for name, f := range plan.Files {
+		if f.Keep {
+			continue
+		}
+		size := int64(len(f.Data))
+		if f.Source != "" {
+			fi, err := os.Stat(m.Store.PhysicalPath(f.Source))
+			if err != nil {
+				return nil, err
+			}
+			size = fi.Size()
+		}
+		u.Write += cluster(size)
+		u.After += cluster(size) - onESP(name)
+	}
+	u.Fits = u.After <= u.Size
+	return u, nil
 }

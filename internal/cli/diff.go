@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 
 	"github.com/kiln-os/kiln/machine"
@@ -24,7 +26,8 @@ current → 7) from their closures in the store, so
 nothing is downloaded: Debian packages added, removed and changed with
 their versions (read from the packages' store names), the paths and bytes
 a switch copies, and whether a reboot is needed and why (kernel, initrd,
-kernel parameters, systemd, dbus or libc changed). --json prints it as
+kernel parameters, systemd, dbus or libc changed), and on a machine the
+ESP's use after installing TO against its size. --json prints it as
 JSON. 'kiln switch --dry-run' prints the unit actions of a switch.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &diffFlags{root: "/"}
@@ -96,6 +99,11 @@ func runDiff(ctx context.Context, r *Run, opts any, args []string) error {
 	d, err := machine.DiffToplevels(m.Store, from, to)
 	if err != nil {
 		return err
+	}
+	if fi, err := os.Stat(filepath.Join(m.ESP(), "loader")); err == nil && fi.IsDir() {
+		if d.ESP, err = m.PlanESPUse(to); err != nil {
+			return err
+		}
 	}
 	if r.JSON {
 		b, err := d.JSON()

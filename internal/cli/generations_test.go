@@ -220,12 +220,13 @@ func TestParseAge(t *testing.T) {
 func TestDiffGenerations(t *testing.T) {
 	m, tops := fourGenerations(t)
 	code, out, errs := m.run(t, nil, "diff", "1")
-	if code != ExitOK || !strings.Contains(out, "reboot needed:\n  the kernel changed\n") || !strings.Contains(out, "to copy: ") {
+	if code != ExitOK || !strings.Contains(out, "reboot needed:\n  the kernel changed\n") || !strings.Contains(out, "to copy: ") ||
+		!strings.Contains(out, "after installing") || !strings.Contains(out, ": fits\n") {
 		t.Fatalf("diff 1: %d\n%s%s", code, out, errs)
 	}
 	code, out, _ = m.run(t, nil, "--json", "diff", "2", "4")
 	var d machine.Diff
-	if err := json.Unmarshal([]byte(out), &d); code != ExitOK || err != nil || slices.Contains(d.Reboot, "the kernel changed") || d.To != tops[3] {
+	if err := json.Unmarshal([]byte(out), &d); code != ExitOK || err != nil || slices.Contains(d.Reboot, "the kernel changed") || d.To != tops[3] || d.ESP == nil || !d.ESP.Fits {
 		t.Errorf("diff 2 4 --json: %d %v %+v\n%s", code, err, d, out)
 	}
 	if code, _, errs := m.run(t, nil, "diff", "9"); code == ExitOK || !strings.Contains(errs, "no generation 9") {
