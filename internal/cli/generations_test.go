@@ -233,3 +233,16 @@ func TestDiffGenerations(t *testing.T) {
 		t.Errorf("diff 9: %d %s", code, errs)
 	}
 }
+
+// kiln health-failed on a boot systemd-boot did not count stays up and
+// says why (the unit's output goes to the journal).
+func TestHealthFailedUncounted(t *testing.T) {
+	m, _ := fourGenerations(t)
+	code, out, errs := m.run(t, nil, "health-failed", "--grace", "0s")
+	if code != ExitOK || !strings.Contains(out, "a health check failed; this boot is not counted") {
+		t.Errorf("health-failed: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := m.run(t, nil, "health"); code == ExitOK || !strings.Contains(errs, "cannot run the health checks of the machine under") {
+		t.Errorf("health under a test root: %d %q", code, errs)
+	}
+}
