@@ -129,6 +129,7 @@ func runSwitch(ctx context.Context, r *Run, opts any, args []string) error {
 		if err != nil {
 			return err
 		}
+		r.printSwitchDiff(m, top)
 		r.Printf("%s", strings.TrimSuffix(plan, "\n")+"\n")
 		return nil
 	}
@@ -326,4 +327,28 @@ func switchRemote(ctx context.Context, r *Run, f *switchFlags) error {
 		return exitStatus(code)
 	}
 	return nil
+}
+
+// printSwitchDiff prints on stderr what a switch to top changes besides
+// the units (kiln diff: packages, bytes, reboot, the ESP after
+// installing), when the machine has a current generation.
+func (r *Run) printSwitchDiff(m *machine.Machine, top store.Path) {
+	gens, err := m.Generations()
+	if err != nil {
+		return
+	}
+	for _, g := range gens {
+		if !g.Current || g.Toplevel == top {
+			continue
+		}
+		d, err := machine.DiffToplevels(m.Store, g.Toplevel, top)
+		if err != nil {
+			r.Logf("diff: %v", err)
+			return
+		}
+		if fi, err := os.Stat(filepath.Join(m.ESP(), "loader")); err == nil && fi.IsDir() {
+			d.ESP, _ = m.PlanESPUse(top)
+		}
+		fmt.Fprint(r.Stderr, d.String())
+	}
 }
