@@ -41,6 +41,13 @@ type LoaderConfig struct {
 	ConsoleMode    string // "keep", "auto", "max" or a number; "" leaves it out
 	Editor         bool   // allow editing the kernel command line
 	MaxGenerations int    // entries kept, newest first (the current one always); 0: all
+	// Tries is the boot counter the current generation's entry starts
+	// with when the ESP has none for it yet (counting.go); 0: off.
+	Tries int
+	// Count names the generation whose new entry is counted when it is
+	// not the default one (a confirmed switch keeps the previous default
+	// until it is confirmed); 0: the default one.
+	Count int
 	// SystemdBoot is the logical path of systemd-bootx64.efi, in the store
 	// path of Debian's systemd-boot-efi (usr/lib/systemd/boot/efi/). Empty:
 	// the boot loader files already on the ESP are left alone.
@@ -80,14 +87,23 @@ const (
 func EntryName(n int) string { return entryPrefix + strconv.Itoa(n) + ".conf" }
 
 // PlanESP computes the ESP content for gens, with current as the default
-// entry. existing is the ESP as it is now (nil: empty); it decides what to
-// delete and which kernels and initrds are already there.
+// entry. existing is the ESP as it is now (nil: empty, an image being
+// written); it decides what to delete, which kernels and initrds are
+// already there and each entry's boot counter: an entry on the ESP keeps
+// its name (systemd-boot and systemd-bless-boot own the counter), and the
+// current generation's new entry on a machine is counted when cfg.Tries
+// is set. A generation never keeps a counted and an uncounted entry.
 func PlanESP(gens []Generation, current int, cfg LoaderConfig, existing fs.FS) (ESPPlan, error) {
 	kept, err := keptGenerations(gens, current, cfg.MaxGenerations)
 	if err != nil {
 		return ESPPlan{}, err
 	}
+	onESP, err := ReadEntries(existing)
+	if err != nil {
+		return ESPPlan{}, err
+	}
 	plan := ESPPlan{Files: map[string]ESPFile{}}
+	var def Entry
 	for _, g := range kept {
 		kernel, err := espName(g.Kernel)
 		if err != nil {
@@ -99,13 +115,17 @@ func PlanESP(gens []Generation, current int, cfg LoaderConfig, existing fs.FS) (
 		}
 		plan.Files[kernel] = ESPFile{Source: g.Kernel, Keep: exists(existing, kernel)}
 		plan.Files[initrd] = ESPFile{Source: g.Initrd, Keep: exists(existing, initrd)}
+		e := entryFile(g, current, cfg, onESP, existing != nil)
+		if g.N == current {
+			def = e
+		}
 		entry, err := entryConf(g, "/"+kernel, "/"+initrd)
 		if err != nil {
 			return ESPPlan{}, fmt.Errorf("generation %d entry: %w", g.N, err)
 		}
-		plan.Files[EntriesDir+"/"+EntryName(g.N)] = ESPFile{Data: entry}
+		plan.Files[EntriesDir+"/"+e.File] = ESPFile{Data: entry}
 	}
-	conf, err := loaderConf(cfg, current)
+	conf, err := loaderConf(cfg, defaultPattern(def))
 	if err != nil {
 		return ESPPlan{}, fmt.Errorf("loader.conf: %w", err)
 	}
@@ -210,7 +230,8 @@ const lineBreaks = "\n\r\x00"
 // number.
 var ConsoleModes = []string{"keep", "auto", "max"}
 
-func loaderConf(cfg LoaderConfig, current int) ([]byte, error) {
+// loaderConf writes loader.conf with def as its default entry pattern.
+func loaderConf(cfg LoaderConfig, def string) ([]byte, error) {
 	if cfg.Timeout < 0 {
 		return nil, fmt.Errorf("bootloader.timeout %d: must be 0 or more", cfg.Timeout)
 	}
@@ -221,7 +242,7 @@ func loaderConf(cfg LoaderConfig, current int) ([]byte, error) {
 	}
 	var l lineformat.Loader
 	l.Set("timeout", strconv.Itoa(cfg.Timeout), "bootloader.timeout")
-	l.Set("default", EntryName(current), "")
+	l.Set("default", def, "")
 	if cfg.ConsoleMode != "" {
 		l.Set("console-mode", cfg.ConsoleMode, "bootloader.console_mode")
 	}

@@ -110,5 +110,5 @@ func FindSystemdBoot(st *store.Store, tops ...store.Path) (string, error) {
 // LoaderConfigOf is the LoaderConfig of a generation's loader settings
 // (SystemdBoot left empty).
 func LoaderConfigOf(l toplevel.Loader) LoaderConfig {
-	return LoaderConfig{Timeout: l.Timeout, ConsoleMode: l.ConsoleMode, Editor: l.Editor, MaxGenerations: l.MaxGenerations}
+	return LoaderConfig{Timeout: l.Timeout, ConsoleMode: l.ConsoleMode, Editor: l.Editor, MaxGenerations: l.MaxGenerations, Tries: l.BootCountingTries}
 }

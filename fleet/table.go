@@ -52,8 +52,8 @@ type JSONResult struct {
 	Closure     int        `json:"closure"`
 	Copied      int        `json:"copied"`
 	Substituted int        `json:"substituted"`
-	SentBytes   int64      `json:"sentBytes"`
-	ExitCode    int        `json:"exitCode"`
+	SentBytes   int64      `json:"sent_bytes"`
+	ExitCode    int        `json:"exit_code"`
 	Seconds     float64    `json:"seconds"`
 	Error       string     `json:"error,omitempty"`
 }

@@ -55,6 +55,11 @@ type Machine struct {
 	// itself).
 	CrashAt string
 	OnCrash func(point string)
+	// DeadMan arms the dead-man switch of confirmed switches; nil is
+	// SystemdDeadMan.
+	DeadMan DeadMan
+	// Checks runs the health checks for Confirm; nil is RunHealthChecks.
+	Checks func(ctx context.Context) ([]CheckResult, error)
 
 	legacyOnce   sync.Once
 	legacyLoader *toplevel.Loader
@@ -108,6 +113,10 @@ type Generation struct {
 	KernelVersion string     `json:"kernelVersion"`
 	Current       bool       `json:"current"`
 	Booted        bool       `json:"booted"`
+	// Boot is its boot entry's boot counting state: good (blessed or not
+	// counted), pending (tries left) or bad (no tries left: systemd-boot
+	// boots it only when nothing else is there); empty without an entry.
+	Boot boot.EntryState `json:"boot,omitempty"`
 }
 
 // Generations lists the system profile's generations, oldest first, with
@@ -118,9 +127,16 @@ func (m *Machine) Generations() ([]Generation, error) {
 		return nil, err
 	}
 	booted := m.System("booted-system")
+	entries, err := boot.ReadEntries(os.DirFS(m.ESP()))
+	if err != nil {
+		return nil, err
+	}
 	var out []Generation
 	for _, g := range gens {
 		gi := Generation{N: g.N, Date: g.Created, Toplevel: g.Path, Current: g.Current, Booted: g.Path == booted}
+		if es := entries[g.N]; len(es) > 0 {
+			gi.Boot = es[0].State()
+		}
 		dir := m.Store.Physical(g.Path)
 		if b, err := os.ReadFile(filepath.Join(dir, "kiln-version")); err == nil {
 			gi.KilnVersion = strings.TrimSpace(string(b))
@@ -195,14 +211,17 @@ func (m *Machine) readLegacyLoader() (*toplevel.Loader, error) {
 // LoaderOf returns the boot loader settings the ESP is written with when
 // g is the default: its bootspec's, else (a generation built before
 // bootspec version 2) the machine's LegacyLoaderFile, else
-// toplevel.DefaultLoader.
+// toplevel.DefaultLoader. Such a generation's entry is never counted:
+// it may lack systemd-bless-boot, and its entry would go bad.
 func (m *Machine) LoaderOf(g boot.Generation) (toplevel.Loader, error) {
 	if g.Loader != nil {
 		return *g.Loader, nil
 	}
 	l, err := m.readLegacyLoader()
 	if err != nil || l == nil {
-		return toplevel.DefaultLoader, err
+		def := toplevel.DefaultLoader
+		def.BootCountingTries = 0
+		return def, err
 	}
 	return *l, nil
 }
@@ -211,6 +230,13 @@ func (m *Machine) LoaderOf(g boot.Generation) (toplevel.Loader, error) {
 // the current one the default, with the current one's boot loader
 // settings and systemd-boot. It refuses an ESP that is not mounted.
 func (m *Machine) InstallBoot(ctx context.Context) (boot.ESPPlan, error) {
+	return m.installBoot(ctx, 0)
+}
+
+// installBoot is InstallBoot with generation def (0: the current one) the
+// default entry, with its loader settings; the current one's new entry
+// is counted all the same.
+func (m *Machine) installBoot(ctx context.Context, def int) (boot.ESPPlan, error) {
 	esp := m.ESP()
 	if fi, err := os.Stat(esp); err != nil || !fi.IsDir() {
 		return boot.ESPPlan{}, fmt.Errorf("no ESP at %s: is it mounted?", esp)
@@ -223,12 +249,25 @@ func (m *Machine) InstallBoot(ctx context.Context) (boot.ESPPlan, error) {
 	if err != nil {
 		return boot.ESPPlan{}, err
 	}
-	i := slices.IndexFunc(gens, func(g boot.Generation) bool { return g.N == cur })
+	ci := slices.IndexFunc(gens, func(g boot.Generation) bool { return g.N == cur })
+	count, i := 0, ci
+	if def != 0 && def != cur {
+		if i = slices.IndexFunc(gens, func(g boot.Generation) bool { return g.N == def }); i < 0 {
+			return boot.ESPPlan{}, fmt.Errorf("no generation %d", def)
+		}
+		count = cur
+	}
 	settings, err := m.LoaderOf(gens[i])
 	if err != nil {
 		return boot.ESPPlan{}, err
 	}
 	cfg := boot.LoaderConfigOf(settings)
+	if count != 0 {
+		cur, cfg.Count = def, count
+		if cs, err := m.LoaderOf(gens[ci]); err == nil {
+			cfg.Tries = cs.BootCountingTries // the counted entry's own tries
+		}
+	}
 	top, err := store.ParsePath(gens[i].Toplevel)
 	if err != nil {
 		return boot.ESPPlan{}, err

@@ -97,7 +97,7 @@ func (m testMachine) toplevel(t *testing.T, host string, loader *toplevel.Loader
 		t.Fatal(err)
 	}
 	if loader == nil {
-		data = []byte(strings.Replace(string(data), `"version": 2`, `"version": 1`, 1))
+		data = []byte(strings.Replace(string(data), `"version": 3`, `"version": 1`, 1))
 	}
 	err = m.Store.Build(context.Background(), top, []store.Path{kernel, initrd}, func(tmp string) error {
 		if err := os.Mkdir(tmp, 0o755); err != nil {

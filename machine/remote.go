@@ -103,12 +103,16 @@ func Dial(ctx context.Context, t Target, o SSHOptions) (*Remote, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", t, err)
 	}
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl) // the handshake too, not only the connect
+	}
 	sent := new(atomic.Int64)
 	c, chans, reqs, err := ssh.NewClientConn(countingConn{conn, sent}, t.Addr, cfg)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("ssh %s: %w", t, err)
 	}
+	conn.SetDeadline(time.Time{})
 	return &Remote{client: ssh.NewClient(c, chans, reqs), target: t, opts: o, sent: sent}, nil
 }
 
@@ -371,28 +375,8 @@ type DeployOptions struct {
 // (with DryRun, to print the plan: the target needs the toplevel to plan),
 // relaying its output. It returns the target's exit status.
 func (r *Remote) Deploy(ctx context.Context, st *store.Store, top store.Path, o DeployOptions) (int, error) {
-	closure, err := st.Closure(top)
-	if err != nil {
+	if _, err := r.copyClosure(st, top, o.Copied, o.Substitute); err != nil {
 		return -1, err
-	}
-	kiln, missing, err := r.Missing(closure)
-	if err != nil {
-		return -1, err
-	}
-	substituted := 0
-	if o.Substitute != nil && len(missing) > 0 {
-		left, err := r.substitute(kiln, missing, o.Substitute)
-		if err != nil {
-			return -1, err
-		}
-		substituted, missing = len(missing)-len(left), left
-	}
-	stats, err := r.Receive(kiln, st, missing)
-	if err != nil {
-		return -1, err
-	}
-	if o.Copied != nil {
-		o.Copied(CopyStats{TransferStats: stats, Missing: len(missing), Closure: len(closure), Substituted: substituted})
 	}
 	cmd := []string{top.String() + "/bin/kiln"}
 	if o.Verbose {

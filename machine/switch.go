@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/kiln-os/kiln/boot"
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"github.com/kiln-os/kiln/store"
 )
 
@@ -118,6 +121,14 @@ func (m *Machine) Rollback(ctx context.Context, to int, bootOnly bool) (*Result,
 		if err := m.Store.SetCurrent(Profile, want); err != nil {
 			return nil, err
 		}
+		if err := m.markBad(cur); err != nil {
+			return nil, err
+		}
+		// a pending confirmed switch to cur ends here (the dead-man
+		// switch runs this rollback)
+		if p, err := m.ReadPending(); err == nil && p != nil && p.Generation == cur {
+			m.clearPending()
+		}
 	}
 	if _, err := m.InstallBoot(ctx); err != nil {
 		if want != cur && cur > 0 {
@@ -131,6 +142,28 @@ func (m *Machine) Rollback(ctx context.Context, to int, bootOnly bool) (*Result,
 	}
 	res.Activation, err = m.activate(ctx, top)
 	return res, err
+}
+
+// markBad renames generation n's entry to +0 when it is pending: a
+// generation rolled back from before it ever reached boot-complete.target
+// is not one systemd-boot should fall back to (it sorts last).
+func (m *Machine) markBad(n int) error {
+	entries, err := boot.ReadEntries(os.DirFS(m.ESP()))
+	if err != nil {
+		return err
+	}
+	es := entries[n]
+	if len(es) == 0 || es[0].State() != boot.EntryPending {
+		return nil
+	}
+	dir := filepath.Join(m.ESP(), boot.EntriesDir)
+	bad := strings.TrimSuffix(es[0].File, ".conf")
+	bad = bad[:strings.LastIndexByte(bad, '+')] + "+0-" + strconv.Itoa(es[0].Done) + ".conf"
+	if err := os.Rename(filepath.Join(dir, es[0].File), filepath.Join(dir, bad)); err != nil {
+		return fmt.Errorf("mark generation %d's entry bad: %w", n, err)
+	}
+	m.logf("generation %d's entry %s is now %s", n, es[0].File, bad)
+	return fsutil.SyncDir(dir)
 }
 
 // DeleteResult is what DeleteGenerations or DeleteOlderThan did.

@@ -149,7 +149,7 @@ func TestDefaultSystem(t *testing.T) {
 		{"kernel", s.Kernel.Package, "linux-image-cloud-amd64"},
 		{"params", s.Kernel.Params, []string{"console=tty0", "console=ttyS0,115200"}},
 		{"initrd modules", s.Kernel.InitrdModules, []string{"virtio_pci", "virtio_blk", "virtio_scsi", "sd_mod"}},
-		{"bootloader", s.Bootloader, Bootloader{Timeout: 3, MaxGenerations: 10, ConsoleMode: "keep"}},
+		{"bootloader", s.Bootloader, Bootloader{Timeout: 3, MaxGenerations: 10, ConsoleMode: "keep", BootCounting: BootCounting{Tries: 3}}},
 		{"packages", s.Packages, basePackages},
 		{"referenced", s.Referenced, sorted(basePackages)},
 		{"backdoor", s.Testing.Backdoor, false},

@@ -191,6 +191,7 @@ var coreOptions = []coreDecl{
 	{"bootloader.max_generations", "number", `10`, "How many generations keep a boot entry (and a kernel on the ESP).", `5`},
 	{"bootloader.console_mode", "string", `"keep"`, "systemd-boot's console-mode: keep, auto, max, or a mode number.", `"max"`},
 	{"bootloader.editor", "bool", `false`, "Allow editing the kernel command line from the boot menu.", `true`},
+	{"bootloader.boot_counting.tries", "number", `3`, "Boot counting (systemd's Automatic Boot Assessment): a new generation's boot entry is written as NAME+TRIES.conf and systemd-boot counts its boots down; once every health check passed (boot-complete.target), systemd-bless-boot.service drops the counter; a failed check reboots; at +0 the entry is bad, sorts last, and the previous good generation boots. 0 turns it off.", `0`},
 
 	{"packages", "list(string)", `[]`, "Debian packages on PATH (through the sw tree), written pkgs.NAME. The built-in base module adds the base system.", `[pkgs.vim, pkgs["iputils-ping"]]`},
 	{"etc.<name>.text", "string", `""`, "The content of /etc/NAME.", `"nameserver 10.0.2.3\n"`},
@@ -200,6 +201,10 @@ var coreOptions = []coreDecl{
 	{"trusted_public_keys", "list(string)", `[]`, "Public keys (NAME:BASE64, what kiln key generate writes to NAME.public) whose signatures make a substituter's paths acceptable.", `[file("cache.example.org-1.public")]`},
 	{"time_zone", "string", `"UTC"`, "The time zone (/etc/localtime).", `"Europe/Paris"`},
 	{"locale", "string", `"C.UTF-8"`, "The default locale (LANG).", `"en_US.UTF-8"`},
+	{"health_checks.<name>.command", "string", `""`, "A health check: a command (run by /bin/sh -c as root) that exits 0 when the system is healthy. Checks run before boot-complete.target (so a generation whose check fails is not blessed and falls back, see bootloader.boot_counting) and after a confirmed kiln switch --target-host; their output lands in the journal and in kiln's error. Empty: only the units below are checked.", `"curl -fsS http://localhost/health"`},
+	{"health_checks.<name>.timeout", "string", `"30s"`, "How long the check may run before it counts as failed (systemd time span).", `"2min"`},
+	{"health_checks.<name>.units", "list(string)", `[]`, "Units that must be active for the check to pass.", `["nginx.service"]`},
+	{"health_checks.<name>.enable", "bool", `true`, "Run this check.", `false`},
 	{"console.serial_getty", "bool", `true`, "Run a login prompt on the serial console (ttyS0).", `false`},
 	{"console.autologin_user", "string", `""`, "Log this user in automatically on the consoles: root or a user of the users option. Empty: ask.", `"root"`},
 	{"ssh.enable", "bool", `false`, "Run the OpenSSH server (the default system enables it).", `true`},

@@ -12,14 +12,16 @@ type System struct {
 	Users      map[string]User    `kiln:"users"`
 	Groups     map[string]Group   `kiln:"groups"`
 	Services   map[string]Service `kiln:"services"`
-	Units      map[string]Unit    `kiln:"units"`  // key: "NAME.TYPE", e.g. "backup.timer"
-	Mounts     map[string]Mount   `kiln:"mounts"` // key: mount point, "/" included
-	Swaps      map[string]Swap    `kiln:"swaps"`  // key: device
-	Kernel     Kernel             `kiln:"kernel"`
-	Bootloader Bootloader         `kiln:"bootloader"`
-	Packages   []string           `kiln:"packages"` // Debian package names on PATH
-	Etc        map[string]EtcFile `kiln:"etc"`      // key: path relative to /etc
-	TimeZone   string             `kiln:"time_zone"`
+	Units      map[string]Unit    `kiln:"units"` // key: "NAME.TYPE", e.g. "backup.timer"
+	// HealthChecks gate boot-complete.target and confirmed switches.
+	HealthChecks map[string]HealthCheck `kiln:"health_checks"`
+	Mounts       map[string]Mount       `kiln:"mounts"` // key: mount point, "/" included
+	Swaps        map[string]Swap        `kiln:"swaps"`  // key: device
+	Kernel       Kernel                 `kiln:"kernel"`
+	Bootloader   Bootloader             `kiln:"bootloader"`
+	Packages     []string               `kiln:"packages"` // Debian package names on PATH
+	Etc          map[string]EtcFile     `kiln:"etc"`      // key: path relative to /etc
+	TimeZone     string                 `kiln:"time_zone"`
 	// Substituters are binary cache URLs (package cache), asked in order;
 	// TrustedPublicKeys (NAME:BASE64, maybe with the newline file() reads)
 	// are the keys whose signatures they need.
@@ -103,10 +105,25 @@ type Kernel struct {
 }
 
 type Bootloader struct {
-	Timeout        int    `kiln:"timeout"` // seconds
-	MaxGenerations int    `kiln:"max_generations"`
-	ConsoleMode    string `kiln:"console_mode"`
-	Editor         bool   `kiln:"editor"`
+	Timeout        int          `kiln:"timeout"` // seconds
+	MaxGenerations int          `kiln:"max_generations"`
+	ConsoleMode    string       `kiln:"console_mode"`
+	Editor         bool         `kiln:"editor"`
+	BootCounting   BootCounting `kiln:"boot_counting"`
+}
+
+// BootCounting is systemd's Automatic Boot Assessment.
+type BootCounting struct {
+	Tries int `kiln:"tries"` // boots a new generation gets to pass its health checks; 0: off
+}
+
+// HealthCheck is one health_checks "NAME" block: a command that must exit
+// 0 and units that must be active.
+type HealthCheck struct {
+	Enable  bool     `kiln:"enable"`
+	Command string   `kiln:"command"`
+	Timeout string   `kiln:"timeout"`
+	Units   []string `kiln:"units"`
 }
 
 // EtcFile is one file under /etc: Text or Source (a path, resolved relative

@@ -42,6 +42,7 @@ func GenerateEtc(sys *modules.System, pk Packages) ([]EtcEntry, error) {
 		g.ssh,
 		g.services,
 		g.rawUnits,
+		g.healthChecks,
 		g.gettys,
 		g.enableAll,
 	}

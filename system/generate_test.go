@@ -48,14 +48,15 @@ func (d fakePkgDir) Names() []string { return d.names }
 // to enabling) and the fsck programs.
 var fakeFiles = map[string]map[string]string{
 	"systemd": {
-		"lib/systemd/system/getty@.service":                       "[Service]\nExecStart=-/sbin/agetty - $TERM\n[Install]\nWantedBy=getty.target\nDefaultInstance=tty1\n",
-		"lib/systemd/system/serial-getty@.service":                "[Service]\nExecStart=-/sbin/agetty - $TERM\n[Install]\nWantedBy=getty.target\n",
-		"lib/systemd/system/autovt@.service":                      "->getty@.service",
-		"lib/systemd/system/systemd-networkd.service":             "[Install]\nWantedBy=multi-user.target\nAlso=systemd-networkd.socket\nAlias=dbus-org.freedesktop.network1.service\nAlso=systemd-network-generator.service\nAlso=systemd-networkd-wait-online.service\n",
-		"lib/systemd/system/systemd-networkd.socket":              "[Install]\nWantedBy=sockets.target\n",
-		"lib/systemd/system/systemd-network-generator.service":    "[Install]\nWantedBy=sysinit.target\n",
-		"lib/systemd/system/systemd-networkd-wait-online.service": "[Install]\nWantedBy=network-online.target\n",
-		"lib/systemd/system/multi-user.target":                    "[Unit]\nDescription=Multi-User System\n",
+		"lib/systemd/system/getty@.service":                         "[Service]\nExecStart=-/sbin/agetty - $TERM\n[Install]\nWantedBy=getty.target\nDefaultInstance=tty1\n",
+		"lib/systemd/system/serial-getty@.service":                  "[Service]\nExecStart=-/sbin/agetty - $TERM\n[Install]\nWantedBy=getty.target\n",
+		"lib/systemd/system/autovt@.service":                        "->getty@.service",
+		"lib/systemd/system/systemd-networkd.service":               "[Install]\nWantedBy=multi-user.target\nAlso=systemd-networkd.socket\nAlias=dbus-org.freedesktop.network1.service\nAlso=systemd-network-generator.service\nAlso=systemd-networkd-wait-online.service\n",
+		"lib/systemd/system/systemd-networkd.socket":                "[Install]\nWantedBy=sockets.target\n",
+		"lib/systemd/system/systemd-network-generator.service":      "[Install]\nWantedBy=sysinit.target\n",
+		"lib/systemd/system/systemd-networkd-wait-online.service":   "[Install]\nWantedBy=network-online.target\n",
+		"lib/systemd/system/multi-user.target":                      "[Unit]\nDescription=Multi-User System\n",
+		"lib/systemd/system/systemd-boot-check-no-failures.service": "[Service]\nType=oneshot\nExecStart=/lib/systemd/systemd-boot-check-no-failures\n[Install]\nRequiredBy=boot-complete.target\n",
 	},
 	"openssh-server":   {"lib/systemd/system/ssh.service": "[Service]\nExecStart=/usr/sbin/sshd -D\n[Install]\nWantedBy=multi-user.target\nAlias=sshd.service\n"},
 	"systemd-resolved": {"lib/systemd/system/systemd-resolved.service": "[Install]\nWantedBy=sysinit.target\nAlias=dbus-org.freedesktop.resolve1.service\n"},
@@ -232,6 +233,15 @@ var goldenCases = []struct {
 		// Overrides Debian's unit: /etc wins, links point to /etc.
 		"ssh.service": {Text: "[Service]\nExecStart=/usr/sbin/sshd -D -p 2022\n\n[Install]\nWantedBy=multi-user.target\n"},
 	}}},
+	{name: "health-checks", sys: modules.System{
+		Bootloader: modules.Bootloader{BootCounting: modules.BootCounting{Tries: 3}},
+		HealthChecks: map[string]modules.HealthCheck{
+			"web":   {Enable: true, Command: `curl -fsS "http://localhost/$PATH" | grep -q 100%`, Timeout: "1min"},
+			"units": {Enable: true, Units: []string{"nginx.service", "redis.service"}},
+			"off":   {Enable: false, Command: "false"},
+		},
+	}},
+	{name: "boot-counting-no-checks", sys: modules.System{Bootloader: modules.Bootloader{BootCounting: modules.BootCounting{Tries: 2}}}},
 	{name: "console-serial", sys: modules.System{Console: modules.Console{SerialGetty: true}}},
 	{name: "console-serial-autologin", sys: modules.System{Console: modules.Console{SerialGetty: true, AutologinUser: "root"}}},
 	{name: "console-autologin-vt-only", sys: modules.System{Console: modules.Console{AutologinUser: "alice"}}},

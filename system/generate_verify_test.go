@@ -27,7 +27,7 @@ import (
 // realPackageNames are the Debian packages the verify root holds: the units
 // kiln enables and the programs the units run.
 var realPackageNames = []string{
-	"coreutils", "dosfstools", "e2fsprogs", "libwrap0", "openssh-client", "openssh-server",
+	"coreutils", "dash", "dosfstools", "e2fsprogs", "libwrap0", "openssh-client", "openssh-server",
 	"systemd", "systemd-resolved", "util-linux",
 }
 
@@ -109,12 +109,17 @@ func verifyConfig() modules.System {
 			"/srv":          {Device: "LABEL=srv", FSType: "ext4", Options: []string{"noatime"}},
 			"/mnt/my share": {Device: "//host/share", FSType: "cifs", Options: []string{"nofail"}},
 		},
-		Swaps:    map[string]modules.Swap{"/dev/vdb": {}},
-		Kernel:   modules.Kernel{Sysctl: map[string]string{"vm.swappiness": "10"}, Modules: []string{"loop"}},
-		Locale:   "C.UTF-8",
-		TimeZone: "UTC",
-		Console:  modules.Console{SerialGetty: true, AutologinUser: "root"},
-		SSH:      modules.SSH{Enable: true, Port: 2222},
+		Swaps:      map[string]modules.Swap{"/dev/vdb": {}},
+		Kernel:     modules.Kernel{Sysctl: map[string]string{"vm.swappiness": "10"}, Modules: []string{"loop"}},
+		Locale:     "C.UTF-8",
+		TimeZone:   "UTC",
+		Console:    modules.Console{SerialGetty: true, AutologinUser: "root"},
+		SSH:        modules.SSH{Enable: true, Port: 2222},
+		Bootloader: modules.Bootloader{BootCounting: modules.BootCounting{Tries: 3}},
+		HealthChecks: map[string]modules.HealthCheck{
+			"web":   {Enable: true, Command: `test -e "/etc/$HOME" || echo 100%`, Timeout: "1min"},
+			"units": {Enable: true, Units: []string{"hello.service"}},
+		},
 	}
 }
 
@@ -124,6 +129,8 @@ var verifyEnabled = []string{
 	"hello.service", "once.service", "backup.timer", "data.mount", "ssh.service",
 	"kiln-sshd-keygen.service", "systemd-networkd.service", "systemd-resolved.service",
 	"getty@tty1.service", "serial-getty@ttyS0.service", "worker@.service",
+	"kiln-check-units.service", "kiln-check-web.service", "systemd-boot-check-no-failures.service",
+	"kiln-boot-fallback.service",
 }
 
 // rootMode says how buildRoot lays out /etc.
@@ -339,6 +346,14 @@ func TestGeneratedUnitsVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	root := buildRoot(t, pk, entries, asActivated)
+	// The health units run the generation's kiln (the toplevel's bin/kiln).
+	kiln := filepath.Join(root, "run", "current-system", "bin", "kiln")
+	if err := os.MkdirAll(filepath.Dir(kiln), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kiln, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	units := append(generatedUnitNames(entries), verifyEnabled...)
 	if err := analyzeVerify(root, units...); err != nil {
 		t.Error(err)

@@ -454,5 +454,5 @@ func (p *BuildPlan) planToplevel() error {
 // loaderOf is the bootspec's record of the bootloader options.
 func loaderOf(sys *modules.System) toplevel.Loader {
 	bl := sys.Bootloader
-	return toplevel.Loader{Timeout: bl.Timeout, MaxGenerations: bl.MaxGenerations, ConsoleMode: bl.ConsoleMode, Editor: bl.Editor}
+	return toplevel.Loader{Timeout: bl.Timeout, MaxGenerations: bl.MaxGenerations, ConsoleMode: bl.ConsoleMode, Editor: bl.Editor, BootCountingTries: bl.BootCounting.Tries}
 }

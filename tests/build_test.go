@@ -138,6 +138,10 @@ func TestBuildReproducibleAndUnitsVerify(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// as stage 2 makes it: units run the generation's kiln through it
+	if err := os.Symlink(top.String(), filepath.Join(root, "run", "current-system")); err != nil {
+		t.Fatal(err)
+	}
 	etcUnits := filepath.Join(root, "kiln", "store", filepath.Base(phys("etc")), "systemd", "system")
 	ents, err := os.ReadDir(etcUnits)
 	if err != nil {

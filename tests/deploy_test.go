@@ -65,7 +65,7 @@ type deployJSON struct {
 	Closure     int    `json:"closure"`
 	Copied      int    `json:"copied"`
 	Substituted int    `json:"substituted"`
-	SentBytes   int64  `json:"sentBytes"`
+	SentBytes   int64  `json:"sent_bytes"`
 	Error       string `json:"error"`
 }
 
@@ -148,8 +148,13 @@ func TestDeployFleetSubstitute(t *testing.T) {
 		t.Helper()
 		r := kilnRun(t, bin, fleetDir, append([]string{"HOME=" + home, "SSH_AUTH_SOCK="}, awsEnv...), "--store", storeDir, "--json",
 			"deploy", "-f", "fleet.hcl", "--on", "@vm", "--parallel", "2", "--substitute", "-i", keyFile, "--accept-new-host-key")
-		var res []deployJSON
-		if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || len(res) != 2 {
+		var doc struct {
+			Version int          `json:"version"`
+			Hosts   []deployJSON `json:"hosts"`
+		}
+		err := json.Unmarshal([]byte(r.stdout), &doc)
+		res := doc.Hosts
+		if err != nil || doc.Version != 1 || len(res) != 2 {
 			t.Fatalf("deploy: exit %d, %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
 		}
 		t.Logf("deploy: exit %d in %s\n%s\n%s", r.code, r.took, r.stdout, r.stderr)

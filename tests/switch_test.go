@@ -47,6 +47,9 @@ ssh {
 
 bootloader {
   timeout = 1
+  boot_counting {
+    tries = 0
+  }
 }
 
 users "root" {
@@ -100,6 +103,45 @@ packages = [pkgs.hello]
 `)
 	}
 	return b.String()
+}
+
+// writeHost writes dir/name/host.hcl and its kiln.lock.
+func writeHost(t *testing.T, dir, name string, lock []byte, host string) {
+	t.Helper()
+	sub := filepath.Join(dir, name)
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sub, "kiln.lock"), lock, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sub, "host.hcl"), []byte(host), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// safeHosts are generation 2 changed for the safe-deploy checks (issue
+// 13): sshd stopped, a failing, a slow and a passing health
+// check; with boot counting (2 tries), a good one and one whose check
+// fails at boot.
+func safeHosts(key string) map[string]string {
+	base := switchHost(key, 2)
+	counting := strings.Replace(base, "    tries = 0\n", "    tries = 2\n", 1)
+	mark := func(h, m string) string { return h + "\netc \"kiln-test/" + m + "\" {\n  text = \"" + m + "\\n\"\n}\n" }
+	check := func(h, name, cmd string) string {
+		return h + "\nhealth_checks \"" + name + "\" {\n  command = \"" + cmd + "\"\n  timeout = \"60s\"\n}\n"
+	}
+	return map[string]string{
+		// Not "port = 2222": a switch does not restart sshd for a changed
+		// sshd_config (its unit is unchanged), so the port would move only
+		// at the next boot.
+		"sshoff":    strings.Replace(base, "ssh {\n  enable = true\n}", "ssh {\n  enable = false\n}", 1),
+		"checkfail": check(mark(base, "checkfail"), "web", "echo web is down; exit 1"),
+		"slow":      check(mark(base, "slow"), "slow", "sleep 25"),
+		"good":      check(mark(base, "good"), "web", "test -e /etc/kiln-test/good"),
+		"countgood": mark(counting, "countgood"),
+		"countfail": check(mark(counting, "countfail"), "web", "echo web is down; exit 1"),
+	}
 }
 
 // hostName is generation gen's host name: a switch and a rollback set the
@@ -303,16 +345,10 @@ func TestSwitchGenerations(t *testing.T) {
 		t.Fatal(err)
 	}
 	for gen := 2; gen <= 3; gen++ {
-		sub := filepath.Join(dir, fmt.Sprintf("gen%d", gen))
-		if err := os.Mkdir(sub, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(sub, "kiln.lock"), lock, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(sub, "host.hcl"), []byte(switchHost(key, gen)), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeHost(t, dir, fmt.Sprintf("gen%d", gen), lock, switchHost(key, gen))
+	}
+	for name, host := range safeHosts(key) {
+		writeHost(t, dir, name, lock, host)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "bad.hcl"), []byte("services \"x\" {\n  no_such_option = 1\n}\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -545,5 +581,130 @@ func TestSwitchGenerations(t *testing.T) {
 		})
 		after := g.espUsed()
 		t.Logf("ESP used: %d bytes before generation 3, %d after (+%d)", espBefore, after, after-espBefore)
+	})
+
+	if t.Failed() {
+		return
+	}
+
+	t.Run("confirmed switch", func(t *testing.T) {
+		g := guest{t, m}
+		cur := g.out("readlink /run/current-system")
+		def := g.out("grep '^default' /boot/loader/loader.conf")
+		back := func(what string, since time.Time) {
+			t.Helper()
+			m.WaitUntilSucceeds("test \"$(readlink /run/current-system)\" = " + cur + " && test ! -e /kiln/var/lib/confirm-pending.json")
+			t.Logf("%s: the target is back at its previous generation %s after the switch began", what, time.Since(since).Round(time.Second))
+			g.expect(what, [][3]string{
+				{"current system", "readlink /run/current-system", cur},
+				{"default entry", "grep '^default' /boot/loader/loader.conf", def},
+				{"sshd", "systemctl is-active ssh.service", "active"},
+				{"sshd on port 22", "grep -c '^Port 22$' /etc/ssh/sshd_config", "1"},
+			})
+			if dry := remote("-c", "gen2/host.hcl", "--dry-run"); dry.code != 0 {
+				t.Errorf("%s: SSH does not work again: exit %d\n%s", what, dry.code, dry.stderr)
+			}
+		}
+
+		// sshd is stopped: no new connection can confirm.
+		start := time.Now()
+		res := remote("-c", "sshoff/host.hcl", "--confirm-timeout", "45s")
+		t.Logf("sshd stopped: exit %d after %s\n%s%s", res.code, res.took.Round(time.Second), res.stdout, res.stderr)
+		if res.code == 0 || !strings.Contains(res.stderr, "no new SSH connection within the confirmation window") {
+			t.Fatalf("sshd stopped: exit %d, want 1 naming the connection", res.code)
+		}
+		back("sshd stopped", start)
+
+		// A health check fails: rolled back at once, the deployer says which.
+		start = time.Now()
+		res = remote("-c", "checkfail/host.hcl")
+		if res.code == 0 || !strings.Contains(res.stderr, "kiln-check-web.service failed") || !strings.Contains(res.stderr, "web is down") ||
+			!strings.Contains(res.stderr, "rolled back to generation") || strings.Contains(res.stdout, " confirmed ") {
+			t.Errorf("failing check: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+		}
+		back("failing check", start)
+
+		// The deployer is killed mid-window (the check takes 25 s).
+		kill := exec.Command(bin, "--store", storeDir, "switch", "--target-host", target, "-i", keyFile, "-c", "slow/host.hcl", "--confirm-timeout", "50s")
+		kill.Dir, kill.Env = dir, append(os.Environ(), env...)
+		if err := kill.Start(); err != nil {
+			t.Fatal(err)
+		}
+		start = time.Now()
+		m.WaitUntilSucceeds("test -e /kiln/var/lib/confirm-pending.json && test -e /etc/kiln-test/slow")
+		kill.Process.Kill()
+		kill.Wait()
+		t.Logf("deployer killed %s into the switch", time.Since(start).Round(time.Second))
+		back("deployer killed", start)
+
+		// A good one is confirmed and stays.
+		top := kiln(t, bin, dir, "--store", storeDir, "build", "-c", "good/host.hcl")
+		res = remote("-c", "good/host.hcl")
+		if res.code != 0 || !strings.Contains(res.stdout, "confirmed "+top) {
+			t.Fatalf("good generation: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+		}
+		t.Logf("confirmed switch: %s in all\n%s", res.took.Round(time.Millisecond), res.stdout)
+		g.expect("confirmed", [][3]string{
+			{"current system", "readlink /run/current-system", top},
+			{"no pending switch", "test -e /kiln/var/lib/confirm-pending.json && echo there", ""},
+			{"no dead-man timer", "systemctl list-timers --all --no-legend 'kiln-confirm-*' | wc -l", "0"},
+		})
+		if got := g.out("grep '^default' /boot/loader/loader.conf"); got == def {
+			t.Errorf("the confirmed generation is not the default: %s", got)
+		}
+		noConfirm := remote("-c", "gen2/host.hcl", "--no-confirm")
+		t.Logf("the same kind of switch with --no-confirm (back to generation 2): %s", noConfirm.took.Round(time.Millisecond))
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("boot counting", func(t *testing.T) {
+		g := guest{t, m}
+		// A good generation: its entry is counted, then blessed by its first boot.
+		good := kiln(t, bin, dir, "--store", storeDir, "build", "-c", "countgood/host.hcl")
+		if res := remote("-c", "countgood/host.hcl", "--boot"); res.code != 0 {
+			t.Fatalf("switch --boot: exit %d\n%s", res.code, res.stderr)
+		}
+		n := g.out("readlink /kiln/var/profiles/system | grep -o '[0-9]*'")
+		if got := g.out("ls /boot/loader/entries | grep '^kiln-generation-" + n + "[+.]'"); got != "kiln-generation-"+n+"+2.conf" {
+			t.Errorf("the new entry is %q, want it counted", got)
+		}
+		m.Reboot()
+		m.WaitUntilSucceeds("systemctl is-active systemd-bless-boot.service")
+		g.expect("a good generation booted", [][3]string{
+			{"booted system", "readlink /run/booted-system", good},
+			{"entry blessed", "ls /boot/loader/entries | grep '^kiln-generation-" + n + "[+.]'", "kiln-generation-" + n + ".conf"},
+			{"generations", "kiln generations | awk '$1 == " + n + " {print $6}'", "good"},
+		})
+		t.Logf("bootctl list:\n%s", g.out("bootctl --no-pager list"))
+
+		// A generation whose check fails at boot: it reboots, and after its
+		// 2 tries systemd-boot boots the good one, which becomes current.
+		kiln(t, bin, dir, "--store", storeDir, "build", "-c", "countfail/host.hcl")
+		if res := remote("-c", "countfail/host.hcl", "--boot"); res.code != 0 {
+			t.Fatalf("switch --boot: exit %d\n%s", res.code, res.stderr)
+		}
+		bad := g.out("readlink /kiln/var/profiles/system | grep -o '[0-9]*'")
+		m.Reboot() // try 1
+		tried := time.Now()
+		m.ExpectGuestReboot()
+		m.WaitForGuestReboot() // try 2
+		m.ExpectGuestReboot()
+		m.WaitForGuestReboot() // the fallback
+		t.Logf("from the first failing boot to the fallback's shell: %s (2 failed boots)", time.Since(tried).Round(time.Second))
+		m.WaitUntilSucceeds("systemctl is-active kiln-boot-fallback.service")
+		g.expect("fell back", [][3]string{
+			{"booted system", "readlink /run/booted-system", good},
+			{"current system", "readlink /run/current-system", good},
+			{"profile", "readlink /kiln/var/profiles/system | grep -o '[0-9]*'", n},
+			{"default entry", "grep '^default' /boot/loader/loader.conf", "default kiln-generation-" + n + ".conf"},
+			{"bad entry", "ls /boot/loader/entries | grep '^kiln-generation-" + bad + "[+.]'", "kiln-generation-" + bad + "+0-2.conf"},
+			{"generations", "kiln generations | awk '$1 == " + bad + " {print $6}'", "bad"},
+			{"bootctl default", "bootctl --no-pager list | grep -A2 '(default)' | grep -o 'id: kiln-generation-[0-9]*'", "id: kiln-generation-" + n},
+		})
+		t.Logf("kiln generations:\n%s", g.mustKiln("generations"))
+		t.Logf("bootctl list:\n%s", g.out("bootctl --no-pager list"))
+		g.noFailedUnits("fell back")
 	})
 }

@@ -407,3 +407,36 @@ func (m *Machine) WaitForShutdownCtx(ctx context.Context) error {
 func (m *Machine) WaitForShutdown() {
 	m.must(m.WaitForShutdownCtx(context.Background()))
 }
+
+// ExpectGuestReboot forgets the guest's shell: the guest is about to
+// reboot by itself (a failed health check reboots it), and
+// WaitForGuestReboot then waits for the next boot's shell. Send no
+// command in between: the shell that would run it goes away.
+func (m *Machine) ExpectGuestReboot() {
+	p, err := m.running()
+	m.must(err)
+	if p.shell == nil {
+		m.must(fmt.Errorf("machine %s: %w", m.cfg.name, ErrNoBackdoor))
+	}
+	p.shell.expectRestart()
+}
+
+// WaitForGuestRebootCtx waits until the guest, after ExpectGuestReboot,
+// rebooted by itself and its new shell is ready.
+func (m *Machine) WaitForGuestRebootCtx(ctx context.Context) error {
+	sh, err := m.shell()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := m.bound(ctx)
+	defer cancel()
+	if err := sh.waitReady(ctx); err != nil {
+		return fmt.Errorf("wait for %s to reboot by itself: %w", m.cfg.name, err)
+	}
+	return nil
+}
+
+// WaitForGuestReboot is WaitForGuestRebootCtx for tests.
+func (m *Machine) WaitForGuestReboot() {
+	m.must(m.WaitForGuestRebootCtx(context.Background()))
+}

@@ -13,8 +13,9 @@ import (
 const BootspecFile = "boot.json"
 
 // BootspecVersion is the version of boot.json written; readers accept
-// every version up to it. Version 2 added loader.
-const BootspecVersion = 2
+// every version up to it. Version 2 added loader, version 3 the loader's
+// boot_counting_tries.
+const BootspecVersion = 3
 
 // Bootspec is a toplevel's boot.json: everything a boot loader needs to
 // boot that generation. Paths are logical (under /kiln/store).
@@ -41,12 +42,16 @@ type Loader struct {
 	MaxGenerations int    `json:"max_generations"` // entries kept, newest first; 0: all
 	ConsoleMode    string `json:"console_mode"`    // "keep", "auto", "max" or a number; "" leaves it out
 	Editor         bool   `json:"editor"`          // allow editing the kernel command line
+	// BootCountingTries is the counter a new generation's entry starts
+	// with (NAME+TRIES.conf); 0: boot counting off (and in bootspecs
+	// before version 3).
+	BootCountingTries int `json:"boot_counting_tries"`
 }
 
 // DefaultLoader is the bootloader options' defaults (modules declares
 // them; a test keeps the two equal), for a generation whose bootspec has
 // no Loader and a machine that never recorded one.
-var DefaultLoader = Loader{Timeout: 3, MaxGenerations: 10, ConsoleMode: "keep"}
+var DefaultLoader = Loader{Timeout: 3, MaxGenerations: 10, ConsoleMode: "keep", BootCountingTries: 3}
 
 // Validate checks that the required fields are present and absolute.
 func (b *Bootspec) Validate() error {

@@ -55,7 +55,7 @@ func TestParseBootspecErrors(t *testing.T) {
 		is               error
 	}{
 		{name: "not json", json: "{", want: "decode bootspec"},
-		{name: "version", json: `{"version":3}`, want: "version 3 not supported", is: versioned.ErrUnsupported},
+		{name: "version", json: `{"version":4}`, want: "version 4 not supported", is: versioned.ErrUnsupported},
 		{name: "no kernel", json: `{"version":1,"toplevel":"/t","init":"/t/init","initrd":"/i"}`, want: "kernel is empty"},
 		{name: "relative", json: `{"version":1,"toplevel":"t","init":"/t/init","kernel":"/k","initrd":"/i"}`, want: `toplevel "t" is not absolute`},
 		{name: "parameter adds an entry line", json: `{"version":1,"toplevel":"/t","init":"/t/init","kernel":"/k","initrd":"/i","kernel_params":["quiet\ninitrd /evil"]}`,

@@ -77,6 +77,10 @@ type Run struct {
 	// Test seams; nil is the real thing.
 	// engine connects a machine to its activation engine (machine.Machine.Engine).
 	engine func(ctx context.Context, root string) (machine.Engine, error)
+	// deadMan and checks are the confirmed switch's seams in tests
+	// (machine.Machine.DeadMan, Checks).
+	deadMan machine.DeadMan
+	checks  func(ctx context.Context) ([]machine.CheckResult, error)
 	// buildImage builds the disk image of a host file (cachedImage).
 	buildImage func(ctx context.Context, r *Run, hostFile string) (string, error)
 }

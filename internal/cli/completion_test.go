@@ -76,7 +76,8 @@ func TestCompletion(t *testing.T) {
 	for _, tc := range []struct{ words, want string }{
 		{"kiln bui", "build"},
 		{"kiln --store /x build --dr", "--dry-run"},
-		{"kiln switch --no", "--no-boot"},
+		{"kiln switch --no-b", "--no-boot"},
+		{"kiln switch --no-c", "--no-confirm"},
 		{"kiln gen", "generations"},
 	} {
 		words := strings.Fields(tc.words)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/kiln-os/kiln/fleet"
 	"github.com/kiln-os/kiln/machine"
@@ -26,13 +27,16 @@ type deployFlags struct {
 	substitute bool
 	identity   string
 	acceptNew  bool
+	// confirmed switches, as kiln switch --target-host
+	confirmTimeout time.Duration
+	noConfirm      bool
 }
 
 func init() {
 	register(&command{
 		name:    "deploy",
 		summary: "build and switch many hosts from a fleet file, in parallel or rolling",
-		usage: `kiln deploy [-f fleet.hcl] [--on @TAG|NAME,...] [--parallel N] [--rolling BATCH] [--dry-run] [--substitute] [-i KEY]
+		usage: `kiln deploy [-f fleet.hcl] [--on @TAG|NAME,...] [--parallel N] [--rolling BATCH] [--dry-run] [--substitute] [-i KEY] [--confirm-timeout 60s | --no-confirm]
 
 deploy reads the fleet file, one block per machine:
 
@@ -48,8 +52,14 @@ copies each host's missing paths over SSH and switches it, as kiln switch
 --target-host does, --parallel hosts at once, and prints a status table
 (--json: a list of objects). One host failing does not stop the others;
 with --rolling, hosts go BATCH at a time and the deploy stops after a
-batch where a host failed to build, copy or switch (a switch fails when
-units failed), skipping the rest.
+batch where a host failed to build, copy or switch, skipping the rest.
+
+Each switch is confirmed, as kiln switch --target-host's: the target arms
+a dead-man switch and activates; kiln confirms over a new SSH connection
+once the target's health checks pass, within --confirm-timeout; otherwise
+the target rolls itself back and the host is failed. A failed health
+check is what stops a rolling deploy. --no-confirm switches without it
+(a switch then fails only when units failed).
 
 --substitute sends each target only the names of the paths it lacks: the
 target takes them from its configuration's substituters itself (checking
@@ -66,6 +76,8 @@ every host switched.`,
 			fs.BoolVar(&f.substitute, "substitute", false, "targets take paths from their substituters themselves")
 			fs.StringVar(&f.identity, "i", "", "SSH private key `FILE` (else ssh-agent)")
 			fs.BoolVar(&f.acceptNew, "accept-new-host-key", false, "trust and record unknown host keys")
+			fs.DurationVar(&f.confirmTimeout, "confirm-timeout", machine.DefaultConfirmTimeout, "each target rolls back unless confirmed within this `DURATION`")
+			fs.BoolVar(&f.noConfirm, "no-confirm", false, "switch without the confirmation and its rollback")
 			return f
 		},
 		run: runDeploy,
@@ -76,6 +88,9 @@ func runDeploy(ctx context.Context, r *Run, opts any, args []string) error {
 	f := opts.(*deployFlags)
 	if len(args) > 0 {
 		return usageErrorf("unexpected argument %q", args[0])
+	}
+	if !f.noConfirm && f.confirmTimeout <= 0 {
+		return usageErrorf("--confirm-timeout wants a positive duration")
 	}
 	if f.rolling < 0 || f.parallel < 1 {
 		return usageErrorf("--parallel is at least 1 and --rolling not negative")
@@ -105,7 +120,7 @@ func runDeploy(ctx context.Context, r *Run, opts any, args []string) error {
 		},
 	})
 	if r.JSON {
-		if err := storeJSON(r, fleet.JSON(res)); err != nil {
+		if err := storeJSON(r, deployJSON{Version: 1, Hosts: fleet.JSON(res)}); err != nil {
 			return err
 		}
 	} else {
@@ -159,25 +174,54 @@ func (d *deployer) switchHost(ctx context.Context, h *fleet.Host, b fleet.Built)
 		identity = d.r.Path(d.f.identity)
 	}
 	var log lockedBuffer // the session writes stdout and stderr from two goroutines
-	remote, err := machine.Dial(ctx, h.Target, machine.SSHOptions{
-		Identity: identity, AgentSocket: d.r.Getenv("SSH_AUTH_SOCK"), AcceptNew: d.f.acceptNew,
+	sshOpts := machine.SSHOptions{
+		Identity: identity, Identities: machine.DefaultIdentities(home), AgentSocket: d.r.Getenv("SSH_AUTH_SOCK"), AcceptNew: d.f.acceptNew,
 		KnownHosts: filepath.Join(home, ".ssh", "known_hosts"),
 		Notice:     func(s string) { fmt.Fprintln(&log, s) },
-	})
+	}
+	copied := func(c machine.CopyStats) {
+		out.Closure, out.Copied, out.Substituted = c.Closure, c.Missing, c.Substituted
+	}
+	if !d.f.noConfirm {
+		// Both connections' egress counts: the switch's and the
+		// confirmation's.
+		var remotes []*machine.Remote
+		dial := func(ctx context.Context, t machine.Target, o machine.SSHOptions) (*machine.Remote, error) {
+			r, err := machine.Dial(ctx, t, o)
+			if err == nil {
+				remotes = append(remotes, r)
+			}
+			return r, err
+		}
+		_, err := machine.ConfirmedSwitch(ctx, h.Target, d.st, b.Toplevel, machine.ConfirmOptions{
+			SSH: sshOpts, Timeout: d.f.confirmTimeout, Verbose: d.r.Verbose, Stdout: &log, Stderr: &log,
+			Copied: copied, Substitute: sub, Dial: dial,
+		})
+		for _, r := range remotes {
+			out.Sent += r.Sent()
+		}
+		out.Err = err
+		d.relay(h.Name, log.Bytes())
+		return out
+	}
+	remote, err := machine.Dial(ctx, h.Target, sshOpts)
 	if err != nil {
 		out.Err = err
 		return out
 	}
 	defer remote.Close()
 	code, err := remote.Deploy(ctx, d.st, b.Toplevel, machine.DeployOptions{
-		Verbose: d.r.Verbose, Stdout: &log, Stderr: &log, Substitute: sub,
-		Copied: func(c machine.CopyStats) {
-			out.Closure, out.Copied, out.Substituted = c.Closure, c.Missing, c.Substituted
-		},
+		Verbose: d.r.Verbose, Stdout: &log, Stderr: &log, Substitute: sub, Copied: copied,
 	})
 	out.Sent, out.ExitCode, out.Err = remote.Sent(), code, err
 	d.relay(h.Name, log.Bytes())
 	return out
+}
+
+// deployJSON is kiln deploy --json (docs/json.md).
+type deployJSON struct {
+	Version int                `json:"version"`
+	Hosts   []fleet.JSONResult `json:"hosts"`
 }
 
 // lockedBuffer is a bytes.Buffer safe for concurrent writers.

@@ -312,14 +312,20 @@ hosts "web2" {
 	testenv.Slow(t, "plans a whole system")
 	userCache, _ := os.UserCacheDir()
 	st := filepath.Join(t.TempDir(), "store")
+	// The packages in the store first: a dry run with packages missing
+	// says what it would fetch and plans no toplevel yet.
+	if code, _, errs := runCLIWith(t, nil, map[string]string{"XDG_CACHE_HOME": userCache}, "--store", st, "fetch", "-c", filepath.Join(dir, "web.hcl")); code != ExitOK {
+		t.Fatalf("fetch: %d\n%s", code, errs)
+	}
 	code, out, errs := runCLIWith(t, nil, map[string]string{"XDG_CACHE_HOME": userCache}, "--store", st, "--json", "deploy", "-f", fleetFile, "--dry-run")
 	if code != ExitOK {
 		t.Fatalf("dry run: %d\n%s", code, errs)
 	}
-	var got []fleet.JSONResult
-	if err := json.Unmarshal([]byte(out), &got); err != nil {
-		t.Fatalf("--json: %v\n%s", err, out)
+	var doc deployJSON
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || doc.Version != 1 {
+		t.Fatalf("--json: %v, version %d\n%s", err, doc.Version, out)
 	}
+	got := doc.Hosts
 	if len(got) != 2 || got[0].Status != fleet.Planned || got[1].Status != fleet.Planned || got[0].Toplevel.IsZero() || got[0].Toplevel != got[1].Toplevel {
 		t.Errorf("dry run results %+v: want both planned, one toplevel", got)
 	}

@@ -27,7 +27,10 @@ kiln generations delete N... | --older-than 30d
 
 generations lists every generation of the system profile: its number,
 when it was made, its kiln and kernel versions, and which one is current
-(the profile's, what switch and rollback set) and which one booted.
+(the profile's, what switch and rollback set) and which one booted, and
+its boot entry's state under boot counting: good (blessed, or not
+counted), pending (tries left: not yet booted to boot-complete.target)
+or bad (its tries ran out; systemd-boot boots the others first).
 
 delete removes the given generations, or those made more than the given
 age ago (30d, 12h, 90m), then rewrites the boot entries without them. The
@@ -149,7 +152,7 @@ func printGenerations(r *Run, infos []machine.Generation) error {
 		}
 		return r.printJSON(out)
 	}
-	r.Printf("%4s  %-19s  %-8s  %-24s  %s\n", "GEN", "DATE", "KILN", "KERNEL", "")
+	r.Printf("%4s  %-19s  %-8s  %-24s  %-7s  %s\n", "GEN", "DATE", "KILN", "KERNEL", "BOOT", "")
 	for _, g := range infos {
 		var marks []string
 		if g.Current {
@@ -158,8 +161,8 @@ func printGenerations(r *Run, infos []machine.Generation) error {
 		if g.Booted {
 			marks = append(marks, "booted")
 		}
-		r.Printf("%4d  %-19s  %-8s  %-24s  %s\n", g.N, g.Date.Local().Format("2006-01-02 15:04:05"),
-			orDash(g.KilnVersion), orDash(g.KernelVersion), strings.Join(marks, ","))
+		r.Printf("%4d  %-19s  %-8s  %-24s  %-7s  %s\n", g.N, g.Date.Local().Format("2006-01-02 15:04:05"),
+			orDash(g.KilnVersion), orDash(g.KernelVersion), orDash(string(g.Boot)), strings.Join(marks, ","))
 	}
 	return nil
 }

@@ -78,7 +78,7 @@ func TestGenerationsList(t *testing.T) {
 			t.Errorf("line %d = %q, want %q in it", i, lines[i], want)
 		}
 	}
-	if !strings.HasSuffix(lines[1], "0.1.0     6.1.0-test                booted") || !strings.HasSuffix(lines[4], "current") {
+	if !strings.HasSuffix(lines[1], "0.1.0     6.1.0-test                good     booted") || !strings.HasSuffix(lines[4], "current") {
 		t.Errorf("marks: %q / %q", lines[1], lines[4])
 	}
 	_, out, _ = m.run(t, nil, "--json", "generations")
@@ -226,5 +226,37 @@ func TestParseAge(t *testing.T) {
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("parseAge(%q) = %v, %v; want %v, ok %v", tc.in, got, err, tc.want, tc.ok)
 		}
+	}
+}
+
+// kiln diff between generations: a kernel change needs a reboot; the
+// JSON says the same; a generation that does not exist is refused.
+func TestDiffGenerations(t *testing.T) {
+	m, tops := fourGenerations(t)
+	code, out, errs := m.run(t, nil, "diff", "1")
+	if code != ExitOK || !strings.Contains(out, "reboot needed:\n  the kernel changed\n") || !strings.Contains(out, "to copy: ") ||
+		!strings.Contains(out, "after installing") || !strings.Contains(out, ": fits\n") {
+		t.Fatalf("diff 1: %d\n%s%s", code, out, errs)
+	}
+	code, out, _ = m.run(t, nil, "--json", "diff", "2", "4")
+	var d machine.Diff
+	if err := json.Unmarshal([]byte(out), &d); code != ExitOK || err != nil || slices.Contains(d.Reboot, "the kernel changed") || d.To != tops[3] || d.ESP == nil || !d.ESP.Fits {
+		t.Errorf("diff 2 4 --json: %d %v %+v\n%s", code, err, d, out)
+	}
+	if code, _, errs := m.run(t, nil, "diff", "9"); code == ExitOK || !strings.Contains(errs, "no generation 9") {
+		t.Errorf("diff 9: %d %s", code, errs)
+	}
+}
+
+// kiln health-failed on a boot systemd-boot did not count stays up and
+// says why (the unit's output goes to the journal).
+func TestHealthFailedUncounted(t *testing.T) {
+	m, _ := fourGenerations(t)
+	code, out, errs := m.run(t, nil, "health-failed", "--grace", "0s")
+	if code != ExitOK || !strings.Contains(out, "a health check failed; this boot is not counted") {
+		t.Errorf("health-failed: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := m.run(t, nil, "health"); code == ExitOK || !strings.Contains(errs, "cannot run the health checks of the machine under") {
+		t.Errorf("health under a test root: %d %q", code, errs)
 	}
 }

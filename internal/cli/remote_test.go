@@ -11,7 +11,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -31,11 +33,45 @@ type sshTarget struct {
 	*sshtest.Server
 	m   *testMachine
 	env map[string]string // the target's environment (S3 credentials); set before use
+	// the confirmed switch's dead-man switch and health checks
+	deadMan *recordDeadMan
+	failing string // a health check that fails, with this output
+}
+
+// recordDeadMan records the dead-man switches armed and disarmed.
+type recordDeadMan struct {
+	mu    sync.Mutex
+	armed map[string][]string
+	log   []string
+}
+
+func (d *recordDeadMan) Arm(_ context.Context, unit string, w time.Duration, cmd []string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.armed[unit] = cmd
+	d.log = append(d.log, "arm "+unit+" "+w.String())
+	return nil
+}
+
+func (d *recordDeadMan) Disarm(_ context.Context, unit string) (bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.armed, unit)
+	d.log = append(d.log, "disarm "+unit)
+	return false, nil
+}
+
+func (s *sshTarget) checks(context.Context) ([]machine.CheckResult, error) {
+	if s.failing == "" {
+		return []machine.CheckResult{{Name: "no failed units", OK: true}}, nil
+	}
+	r := machine.CheckResult{Name: "kiln-check-web.service", Output: s.failing}
+	return []machine.CheckResult{r}, &machine.HealthError{Failed: []machine.CheckResult{r}}
 }
 
 func startSSHTarget(t testing.TB, m *testMachine) *sshTarget {
 	t.Helper()
-	s := &sshTarget{m: m}
+	s := &sshTarget{m: m, deadMan: &recordDeadMan{armed: map[string][]string{}}}
 	s.Server = sshtest.Start(t, s.exec)
 	return s
 }
@@ -48,11 +84,12 @@ func (s *sshTarget) exec(line string, stdin io.Reader, stdout, stderr io.Writer)
 		return 127
 	}
 	args := append([]string{"--store", s.m.st.Dir}, argv[1:]...)
-	if slices.Contains(argv, "switch") {
+	if slices.Contains(argv, "switch") || slices.Contains(argv, "confirm") {
 		args = append(args, "--root", s.m.root)
 	}
 	r := &Run{Env: Env{Argv0: argv[0], Args: args, Stdin: stdin, Stdout: stdout, Stderr: stderr,
-		Getenv: func(k string) string { return s.env[k] }, Dir: s.m.root}, engine: s.m.engine}
+		Getenv: func(k string) string { return s.env[k] }, Dir: s.m.root}, engine: s.m.engine,
+		deadMan: s.deadMan, checks: s.checks}
 	return r.main(context.Background())
 }
 
@@ -166,17 +203,26 @@ func TestSwitchTargetHost(t *testing.T) {
 		t.Errorf("dry run changed the target:\n%s\n%s", before, after)
 	}
 
-	// failed units on the target: exit status 1 relayed
+	// failed units on the target: the confirmed switch rolls back at
+	// once, and says so
 	eng.failed = []string{"broken.service"}
 	code, _, errs = srv.client(t, local.st, "switch", "--toplevel", top2.String())
-	if code != ExitFailure || !strings.Contains(errs, "broken.service") {
+	if code != ExitFailure || !strings.Contains(errs, "broken.service") || !strings.Contains(errs, "rolled back to generation 1, whose activation reported") {
 		t.Errorf("failed unit over ssh: code %d, %q", code, errs)
 	}
-	if n, p := target.current(t); n != 2 || p != top2 {
-		t.Errorf("target at generation %d %s, want 2 %s", n, p, top2)
+	if n, p := target.current(t); n != 1 || p != top1 {
+		t.Errorf("target at generation %d %s, want 1 %s", n, p, top1)
 	}
-	if want := []string{top1.String(), top2.String()}; !slices.Equal(eng.switches, want) {
+	if want := []string{top1.String(), top2.String(), top1.String()}; !slices.Equal(eng.switches, want) {
 		t.Errorf("target activated %v, want %v", eng.switches, want)
+	}
+	// --no-confirm: the failure is relayed, the generation stays
+	code, _, errs = srv.client(t, local.st, "switch", "--no-confirm", "--toplevel", top2.String())
+	if code != ExitFailure || !strings.Contains(errs, "broken.service") {
+		t.Errorf("failed unit over ssh, --no-confirm: code %d, %q", code, errs)
+	}
+	if n, p := target.current(t); n != 3 || p != top2 {
+		t.Errorf("target at generation %d %s, want 3 %s", n, p, top2)
 	}
 	if !strings.HasPrefix(srv.Commands()[0], "/run/current-system/sw/bin/kiln store missing") {
 		t.Errorf("first command %q", srv.Commands()[0])
@@ -319,5 +365,50 @@ func TestSwitchTargetHostNothingMissing(t *testing.T) {
 	}
 	if receives != 1 {
 		t.Errorf("%d store receive sessions, want 1: %v", receives, srv.Commands())
+	}
+}
+
+// A confirmed switch: the target arms its dead-man switch before it
+// activates and keeps the previous default; a new connection confirms
+// after the checks pass. A failing check rolls back at once, and the
+// deployer exits 1 with the check's output.
+func TestConfirmedSwitchTargetHost(t *testing.T) {
+	local := newTestMachine(t)
+	top1 := local.system(t, local.st, "one", "A")
+	top2 := local.system(t, local.st, "two", "A")
+	top3 := local.system(t, local.st, "three", "A")
+	target := newTestMachine(t)
+	eng := target.useFakeEngine()
+	srv := startSSHTarget(t, target)
+	code, _, errs := srv.client(t, local.st, "switch", "--toplevel", top1.String(), "--accept-new-host-key")
+	if code != ExitOK {
+		t.Fatalf("first switch: %d %s", code, errs)
+	}
+	code, out, errs := srv.client(t, local.st, "switch", "--toplevel", top2.String(), "--confirm-timeout", "45s")
+	if code != ExitOK || !strings.Contains(out, "confirmed "+top2.String()) {
+		t.Fatalf("confirmed switch: %d\n%s\n%s", code, out, errs)
+	}
+	if got, want := strings.Join(srv.deadMan.log, "; "), "arm kiln-confirm-2 45s; disarm kiln-confirm-2"; got != want {
+		t.Errorf("dead-man switch: %s, want %s", got, want)
+	}
+	cmds := srv.Commands()
+	if last := cmds[len(cmds)-1]; last != top2.String()+"/bin/kiln confirm "+top2.String() {
+		t.Errorf("last command %q, want the confirmation", last)
+	}
+	if n, p := target.current(t); n != 2 || p != top2 {
+		t.Errorf("target at generation %d %s, want 2", n, p)
+	}
+
+	srv.failing = "curl: (7) Failed to connect to localhost port 80"
+	code, _, errs = srv.client(t, local.st, "switch", "--toplevel", top3.String())
+	if code != ExitFailure || !strings.Contains(errs, "not confirmed: ") || !strings.Contains(errs, "kiln-check-web.service failed: curl: (7)") ||
+		!strings.Contains(errs, "rolled back to generation 2") || strings.Contains(errs, "confirmed "+top3.String()) {
+		t.Errorf("failing check: code %d, %q", code, errs)
+	}
+	if n, p := target.current(t); n != 2 || p != top2 {
+		t.Errorf("after the failing check: generation %d %s, want 2", n, p)
+	}
+	if want := []string{top1.String(), top2.String(), top3.String(), top2.String()}; !slices.Equal(eng.switches, want) {
+		t.Errorf("target activated %v, want %v", eng.switches, want)
 	}
 }

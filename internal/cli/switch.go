@@ -26,6 +26,10 @@ type switchFlags struct {
 	identity  string
 	acceptNew bool
 	root      string
+	// confirmed switches
+	noConfirm      bool
+	confirmTimeout time.Duration
+	confirmWithin  time.Duration // the target side
 }
 
 // hidden reports whether fs is the one Main parses, not the one help
@@ -36,7 +40,7 @@ func init() {
 	register(&command{
 		name:    "switch",
 		summary: "build a configuration and make it the running system and the default boot entry",
-		usage: `kiln switch [-c host.hcl] [--toplevel P] [--boot|--no-boot] [--upgrade] [--dry-run] [--target-host [USER@]HOST[:PORT] [-i KEY]]
+		usage: `kiln switch [-c host.hcl] [--toplevel P] [--boot|--no-boot] [--upgrade] [--dry-run [--json]] [--target-host [USER@]HOST[:PORT] [-i KEY] [--confirm-timeout 60s | --no-confirm]]
 
 switch builds the configuration (or takes the toplevel P already in the
 store), adds it as a new generation of the system profile, rewrites the
@@ -61,7 +65,19 @@ be an alias of ~/.ssh/config (HostName, User, Port, IdentityFile). Keys
 come from -i, the config's IdentityFile, ~/.ssh/id_ed25519, id_ecdsa,
 id_rsa (unencrypted) and ssh-agent;
 the host key must be in ~/.ssh/known_hosts, or is recorded there with
---accept-new-host-key.`,
+--accept-new-host-key.
+
+A switch over SSH is confirmed (unless --no-confirm, --boot or --dry-run):
+the target arms a dead-man switch (a transient systemd timer, which
+survives the SSH connection dropping) before it activates, and keeps its
+previous generation the default boot entry; kiln then opens a new SSH
+connection and runs the target's health checks (kiln health) over it.
+Only when they pass within --confirm-timeout is the new generation
+confirmed and made the default. Otherwise the target rolls back by itself
+(activates the previous generation, moves the default entry back) and
+kiln exits 1 naming what failed: no new connection, or which check. A
+reset of the target during the window boots the previous generation.
+--confirm-within D is that target side (what --target-host runs there).`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &switchFlags{}
 			fs.StringVar(&f.config, "c", "", "host `FILE` (default: the built-in default system)")
@@ -73,6 +89,9 @@ the host key must be in ~/.ssh/known_hosts, or is recorded there with
 			fs.StringVar(&f.target, "target-host", "", "switch the machine `[USER@]HOST[:PORT]` over SSH (user root by default; ~/.ssh/config aliases)")
 			fs.StringVar(&f.identity, "i", "", "SSH private key `FILE` for --target-host (else ssh-agent)")
 			fs.BoolVar(&f.acceptNew, "accept-new-host-key", false, "trust and record an unknown target host key")
+			fs.BoolVar(&f.noConfirm, "no-confirm", false, "with --target-host: switch without a confirmation (no dead-man switch)")
+			fs.DurationVar(&f.confirmTimeout, "confirm-timeout", machine.DefaultConfirmTimeout, "with --target-host: confirm within `D` or the target rolls back")
+			fs.DurationVar(&f.confirmWithin, "confirm-within", 0, "on the target: roll back after `D` unless 'kiln confirm' runs first")
 			f.root = "/"
 			if hidden(fs) {
 				fs.StringVar(&f.root, "root", "/", "machine root `DIR` (tests)")
@@ -117,8 +136,11 @@ func runSwitch(ctx context.Context, r *Run, opts any, args []string) error {
 		}
 		return switchRemote(ctx, r, f)
 	}
-	if f.identity != "" || f.acceptNew {
-		return usageErrorf("-i and --accept-new-host-key go with --target-host")
+	if f.identity != "" || f.acceptNew || f.noConfirm || f.confirmTimeout != machine.DefaultConfirmTimeout {
+		return usageErrorf("-i, --accept-new-host-key, --no-confirm and --confirm-timeout go with --target-host")
+	}
+	if f.confirmWithin < 0 || f.confirmWithin > 0 && (f.boot || f.dryRun) {
+		return usageErrorf("--confirm-within wants a positive duration, and neither --boot nor --dry-run")
 	}
 	m, err := r.openMachine(f.root)
 	if err != nil {
@@ -137,6 +159,7 @@ func runSwitch(ctx context.Context, r *Run, opts any, args []string) error {
 		if r.JSON {
 			return r.printJSON(switchPlanJSON{Version: 1, Toplevel: top.String(), Plan: strings.Split(strings.TrimSuffix(plan, "\n"), "\n")})
 		}
+		r.printSwitchDiff(m, top)
 		r.Printf("%s", strings.TrimSuffix(plan, "\n")+"\n")
 		return nil
 	}
@@ -147,8 +170,15 @@ func runSwitch(ctx context.Context, r *Run, opts any, args []string) error {
 		}
 		return r.activated(res, err)
 	}
-	res, err := m.Switch(ctx, top, f.boot)
-	if res != nil {
+	var res *machine.Result
+	if f.confirmWithin > 0 {
+		res, err = m.SwitchPending(ctx, top, f.confirmWithin)
+	} else {
+		res, err = m.Switch(ctx, top, f.boot)
+	}
+	if res != nil && f.confirmWithin > 0 {
+		r.Printf("generation %d is %s, active; it rolls back in %s unless confirmed\n", res.Generation, res.Toplevel, f.confirmWithin)
+	} else if res != nil {
 		what := "is"
 		if !res.Created {
 			what = "was already"
@@ -179,6 +209,7 @@ func (r *Run) openMachine(root string) (*machine.Machine, error) {
 		return nil, err
 	}
 	m.Engine, m.Log = r.engine, r.Logf
+	m.DeadMan, m.Checks = r.deadMan, r.checks
 	if r.Getenv("KILN_TEST_FAULTS") == "1" {
 		// a test's fault point: kiln dies there as kill -9 would kill it
 		m.CrashAt, m.OnCrash = r.Getenv("KILN_TEST_CRASH_AT"), func(string) { killSelf() }
@@ -300,12 +331,29 @@ func switchRemote(ctx context.Context, r *Run, f *switchFlags) error {
 	if f.identity != "" {
 		identity = r.Path(f.identity)
 	}
-	remote, err := machine.Dial(ctx, t, machine.SSHOptions{
+	sshOpts := machine.SSHOptions{
 		Identity: identity, Identities: append(identities, machine.DefaultIdentities(home)...), AgentSocket: r.Getenv("SSH_AUTH_SOCK"), AcceptNew: f.acceptNew,
 		KnownHosts: filepath.Join(home, ".ssh", "known_hosts"),
 		Notice:     func(s string) { fmt.Fprintln(r.Stderr, s) },
 		Log:        r.Logf,
-	})
+	}
+	if !f.noConfirm && !f.dryRun && !f.boot && !f.noBoot {
+		if f.confirmTimeout <= 0 {
+			return usageErrorf("--confirm-timeout wants a positive duration")
+		}
+		res, err := machine.ConfirmedSwitch(ctx, t, st, top, machine.ConfirmOptions{
+			SSH: sshOpts, Timeout: f.confirmTimeout, Verbose: r.Verbose, Stdout: r.Stdout, Stderr: r.Stderr,
+			Copied: func(c machine.CopyStats) {
+				fmt.Fprintf(r.Stderr, "copied %s to %s (%d of %d closure paths were missing)\n", c.TransferStats, t, c.Missing, c.Closure)
+			},
+		})
+		if err != nil {
+			return err
+		}
+		r.Printf("%s confirmed %s (switch %s, confirmation %s)\n", t, top, res.Switch.Round(time.Millisecond), res.Confirm.Round(time.Millisecond))
+		return nil
+	}
+	remote, err := machine.Dial(ctx, t, sshOpts)
 	if err != nil {
 		return err
 	}
@@ -323,4 +371,28 @@ func switchRemote(ctx context.Context, r *Run, f *switchFlags) error {
 		return exitStatus(code)
 	}
 	return nil
+}
+
+// printSwitchDiff prints on stderr what a switch to top changes besides
+// the units (kiln diff: packages, bytes, reboot, the ESP after
+// installing), when the machine has a current generation.
+func (r *Run) printSwitchDiff(m *machine.Machine, top store.Path) {
+	gens, err := m.Generations()
+	if err != nil {
+		return
+	}
+	for _, g := range gens {
+		if !g.Current || g.Toplevel == top {
+			continue
+		}
+		d, err := machine.DiffToplevels(m.Store, g.Toplevel, top)
+		if err != nil {
+			r.Logf("diff: %v", err)
+			return
+		}
+		if fi, err := os.Stat(filepath.Join(m.ESP(), "loader")); err == nil && fi.IsDir() {
+			d.ESP, _ = m.PlanESPUse(top)
+		}
+		fmt.Fprint(r.Stderr, d.String())
+	}
 }

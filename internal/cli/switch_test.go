@@ -350,6 +350,12 @@ func TestSwitchDryRunChangesNothing(t *testing.T) {
 	if out != want {
 		t.Errorf("dry run printed %q, want the plan %q", out, want)
 	}
+	// the rest of the plan (kiln diff) on stderr: bytes, reboot, the ESP
+	for _, w := range []string{"from " + top1.String(), "to copy: 1 paths", "reboot", "after installing"} {
+		if !strings.Contains(errs, w) {
+			t.Errorf("dry run's stderr %q lacks %q", errs, w)
+		}
+	}
 	if after := m.state(t); after != before {
 		t.Errorf("dry run changed the machine:\nbefore:\n%s\nafter:\n%s", before, after)
 	}

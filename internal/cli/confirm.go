@@ -1,0 +1,60 @@
+package cli
+
+import (
+	"context"
+	"flag"
+)
+
+type confirmFlags struct{ root string }
+
+func init() {
+	register(&command{
+		name:    "confirm",
+		summary: "confirm a pending switch: run the health checks, then keep it",
+		usage: `kiln confirm TOPLEVEL
+
+confirm is the target side of a confirmed kiln switch --target-host, run
+over a new SSH connection: it runs the health checks (kiln health) while
+the dead-man switch is still armed; when they pass it disarms it and
+makes the new generation the default boot entry. A failed check rolls
+back at once, and confirm exits 1 with the check's output. It fails when
+the switch to TOPLEVEL is not pending any more (the dead-man switch rolled
+it back).`,
+		flags: func(fs *flag.FlagSet) any {
+			f := &confirmFlags{root: "/"}
+			if hidden(fs) {
+				fs.StringVar(&f.root, "root", "/", "machine root `DIR` (tests)")
+			}
+			return f
+		},
+		run: runConfirm,
+	})
+}
+
+func runConfirm(ctx context.Context, r *Run, opts any, args []string) error {
+	f := opts.(*confirmFlags)
+	if len(args) != 1 {
+		return usageErrorf("want the toplevel of the pending switch")
+	}
+	m, err := r.openMachine(f.root)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	top, err := m.Store.PathOf(args[0])
+	if err != nil {
+		return err
+	}
+	res, err := m.Confirm(ctx, top, nil)
+	for _, c := range res {
+		mark := "ok    "
+		if !c.OK {
+			mark = "FAILED"
+		}
+		r.Printf("%s %s\n", mark, c.Name)
+	}
+	if err == nil {
+		r.Printf("confirmed %s: it is the default boot entry\n", top)
+	}
+	return err
+}
