@@ -49,7 +49,8 @@ var rules = map[string][]string{
 	"debian":             {"store", "internal/fsutil", "internal/parallel", "internal/suggest", "internal/versioned"},
 	"boot":               {"store", "toplevel", "internal/fsutil"},
 	"boot/stage1":        {"toplevel"},
-	"activation":         {"store", "toplevel", "internal/fsutil", "internal/versioned"},
+	"activation":         {"store", "toplevel", "secrets", "internal/fsutil", "internal/versioned"},
+	"secrets":            {"internal/fsutil"},
 	"system":             {"modules", "store", "debian", "debian/maintscript", "boot", "toplevel", "internal/fsutil"},
 	"debian/maintscript": nil,
 	"cache":              {"store", "internal/fsutil", "internal/parallel"},
@@ -61,7 +62,7 @@ var rules = map[string][]string{
 	// The command line and what drives it.
 	"internal/testdriver": {"testvm", "internal/suggest"},
 	"internal/cli": {"modules", "store", "debian", "system", "boot/stage1", "activation", "image", "machine",
-		"shell", "cache", "debian/maintscript", "testvm", "internal/testdriver", "internal/suggest"},
+		"shell", "secrets", "cache", "debian/maintscript", "testvm", "internal/testdriver", "internal/suggest"},
 	"cmd/kiln": {"internal/cli"},
 
 	// Packages of tests only.
@@ -92,6 +93,7 @@ var testRules = map[string][]string{
 	"machine":             {"internal/sshtest"},
 	"testvm":              {"internal/golden", "internal/testenv"},
 	"shell":               {"internal/testenv"},
+	"secrets":             nil,
 	"debian/maintscript":  {"internal/fsutil", "internal/golden"},
 	"cache":               {"internal/golden", "internal/testenv", "internal/s3test"},
 	"internal/testdriver": {"internal/golden"},

@@ -19,6 +19,7 @@ type System struct {
 	Bootloader Bootloader         `kiln:"bootloader"`
 	Packages   []string           `kiln:"packages"` // Debian package names on PATH
 	Etc        map[string]EtcFile `kiln:"etc"`      // key: path relative to /etc
+	Secrets    map[string]Secret  `kiln:"secrets"`  // key: the file name in /run/secrets
 	TimeZone   string             `kiln:"time_zone"`
 	// Substituters are binary cache URLs (package cache), asked in order;
 	// TrustedPublicKeys (NAME:BASE64, maybe with the newline file() reads)
@@ -52,6 +53,9 @@ type User struct {
 	System             bool     `kiln:"system"`
 	AuthorizedKeys     []string `kiln:"authorized_keys"`
 	HashedPasswordFile string   `kiln:"hashed_password_file"` // read at activation; never in the store
+	// HashedPasswordSecret names a secret holding the hash (read from
+	// /run/secrets/NAME).
+	HashedPasswordSecret string `kiln:"hashed_password_secret"`
 }
 
 type Group struct {
@@ -73,11 +77,22 @@ type Service struct {
 	Restart          string            `kiln:"restart"`
 	RestartIfChanged bool              `kiln:"restart_if_changed"` // default true
 	ReloadIfChanged  bool              `kiln:"reload_if_changed"`
+	Secrets          []string          `kiln:"secrets"` // secrets.NAME it reads: a change restarts it
 }
 
 // Unit is any raw systemd unit (timers, sockets, mounts, paths...).
 type Unit struct {
-	Text string `kiln:"text"`
+	Text    string   `kiln:"text"`
+	Secrets []string `kiln:"secrets"`
+}
+
+// Secret is one age-encrypted file, decrypted on the machine into
+// /run/secrets/NAME (never in the store).
+type Secret struct {
+	File  string `kiln:"file"` // resolved against the defining module
+	Owner string `kiln:"owner"`
+	Group string `kiln:"group"`
+	Mode  string `kiln:"mode"`
 }
 
 type Mount struct {

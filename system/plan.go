@@ -377,6 +377,9 @@ func (p *BuildPlan) planActivation() error {
 			Name: path.Base(w.file), Source: sp.String() + "/" + rel, Owner: w.owner, Group: w.group, Mode: w.mode,
 		})
 	}
+	if spec.Secrets, err = planSecrets(p.sys); err != nil {
+		return fmt.Errorf("plan activation: %w", err)
+	}
 	b, err := spec.Encode()
 	if err != nil {
 		return fmt.Errorf("plan activation: %w", err)
