@@ -157,6 +157,13 @@ func (a Activator) prepare(root, top string, phase Phase) []error {
 	if err := a.layout(root, top, phase); err != nil {
 		errs = append(errs, fmt.Errorf("file system layout: %w", err))
 	}
+	// An ephemeral root's persisted paths come before anything reads them
+	// (machine-id below, the host key that opens the secrets).
+	if spec, err := toplevel.ReadActivationSpec(under(root, path.Join(top, toplevel.ActivationFile))); err == nil {
+		if err := ApplyPersist(root, spec.Persist); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := ensureMachineID(root); err != nil {
 		errs = append(errs, fmt.Errorf("machine-id: %w", err))
 	}
@@ -253,7 +260,10 @@ func (a Activator) layout(root, top string, phase Phase) error {
 // missing one makes systemd treat the boot as the first and start an
 // interactive systemd-firstboot on the console.
 func ensureMachineID(root string) error {
-	p := under(root, "/etc/machine-id")
+	p, err := resolveIn(root, "/etc/machine-id") // an ephemeral root's links to its persisted one
+	if err != nil {
+		return fmt.Errorf("machine-id: %w", err)
+	}
 	if exists(p) {
 		return nil
 	}

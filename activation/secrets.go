@@ -84,7 +84,11 @@ func PlanSecrets(root string, spec *toplevel.ActivationSpec, ids *idLookup) (Sec
 	declared := map[string]bool{}
 	var errs []error
 	if len(spec.Secrets) > 0 {
-		idents, err := secrets.ReadIdentity(under(root, secrets.HostKeyFile))
+		key, err := resolveIn(root, secrets.HostKeyFile) // a link on an ephemeral root
+		if err != nil {
+			return p, fmt.Errorf("the machine's host key opens its secrets: %w", err)
+		}
+		idents, err := secrets.ReadIdentity(key)
 		if err != nil {
 			return p, fmt.Errorf("the machine's host key opens its secrets: %w", err)
 		}

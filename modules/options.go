@@ -182,6 +182,11 @@ var coreOptions = []coreDecl{
 	{"secrets.<name>.group", "string", `"root"`, "The group of /run/secrets/NAME.", `"postgres"`},
 	{"secrets.<name>.mode", "string", `"0400"`, "The octal mode of /run/secrets/NAME.", `"0440"`},
 
+	{"impermanence.enable", "bool", `false`, "An ephemeral root: / is a fresh tmpfs on every boot. Stage 1 mounts the root partition at impermanence.path and binds its kiln/ (the store, the generations, kiln's state: users' ids) on /kiln; what else survives a reboot is declared: directories (bind-mounted from PATH/DIR before activation and before any service starts) and files (symlinks to PATH/FILE). /etc/machine-id and the SSH host keys are always kept. kiln state audit lists what was written elsewhere since boot. The root partition is no longer grown at boot (its file system still is).", `true`},
+	{"impermanence.path", "string", `"/persist"`, "Where the root partition is mounted; persisted paths live at the same place under it, so a machine that enables impermanence keeps its files there.", `"/disk"`},
+	{"impermanence.directories", "list(string)", `[]`, "Directories kept across reboots (absolute paths), bind-mounted from impermanence.path.", `["/var/lib/postgresql", "/home"]`},
+	{"impermanence.files", "list(string)", `[]`, "Files kept across reboots (absolute paths): symlinks into impermanence.path. /etc/machine-id and /etc/ssh/ssh_host_*_key{,.pub} are always kept.", `["/etc/adjtime"]`},
+
 	{"mounts.<name>.device", "string", `""`, "The device to mount at the label's path.", `"/dev/disk/by-label/data"`},
 	{"mounts.<name>.fs_type", "string", `"auto"`, "The file system type.", `"ext4"`},
 	{"mounts.<name>.options", "list(string)", `["defaults"]`, "Mount options.", `["noatime"]`},

@@ -30,6 +30,8 @@ type System struct {
 	Console           Console  `kiln:"console"`
 	SSH               SSH      `kiln:"ssh"`
 	Testing           Testing  `kiln:"testing"`
+	// Impermanence makes / a tmpfs; the declared paths persist.
+	Impermanence Impermanence `kiln:"impermanence"`
 	// Documentation puts the packages' documentation outputs (usr/share/
 	// doc, man, info, locale: debian.SplitDocs) into the sw tree.
 	Documentation Documentation `kiln:"documentation"`
@@ -141,6 +143,14 @@ type SSH struct {
 	Enable                 bool `kiln:"enable"`
 	Port                   int  `kiln:"port"`
 	PasswordAuthentication bool `kiln:"password_authentication"`
+}
+
+// Impermanence is the ephemeral root: what survives a reboot.
+type Impermanence struct {
+	Enable      bool     `kiln:"enable"`
+	Path        string   `kiln:"path"`
+	Directories []string `kiln:"directories"`
+	Files       []string `kiln:"files"`
 }
 
 // Testing holds what only test systems set.

@@ -30,7 +30,23 @@ type ActivationSpec struct {
 	Groups   []Group    `json:"groups"`
 	Wrappers []Wrapper  `json:"wrappers"`
 	Secrets  []Secret   `json:"secrets,omitempty"`
+	// Persist is set when / is a tmpfs (impermanence).
+	Persist *Persist `json:"persist,omitempty"`
 }
+
+// Persist is an ephemeral root's persisted paths: the root partition is
+// mounted at Path (by stage 1, told by the kernel parameter PersistParam),
+// each of Directories is bind-mounted from Path+DIR and each of Files is a
+// symlink to Path+FILE, before activation.
+type Persist struct {
+	Path        string   `json:"path"`
+	Directories []string `json:"directories"`
+	Files       []string `json:"files"`
+}
+
+// PersistParam is the kernel parameter that makes stage 1 mount a tmpfs as
+// the root and the root partition at its value.
+const PersistParam = "kiln.persist"
 
 // Secret is one age-encrypted secret: activation decrypts Age with the
 // machine's SSH host key into /run/secrets/NAME with Owner, Group and Mode,
@@ -249,6 +265,16 @@ func (s *ActivationSpec) Validate() error {
 		}
 		if _, err := ParseMode(w.Mode); err != nil {
 			return fmt.Errorf("wrapper %q: %w", w.Name, err)
+		}
+	}
+	if p := s.Persist; p != nil {
+		if !path.IsAbs(p.Path) || path.Clean(p.Path) != p.Path || p.Path == "/" {
+			return fmt.Errorf("persist path %q: want an absolute, clean path other than /", p.Path)
+		}
+		for _, d := range append(append([]string{}, p.Directories...), p.Files...) {
+			if !path.IsAbs(d) || path.Clean(d) != d || d == "/" {
+				return fmt.Errorf("persisted path %q: want an absolute, clean path other than /", d)
+			}
 		}
 	}
 	names = map[string]bool{}
