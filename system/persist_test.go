@@ -26,7 +26,7 @@ func TestImpermanenceEtc(t *testing.T) {
 	for _, e := range entries {
 		files[e.Path] = string(e.Data)
 	}
-	if got, want := files["fstab"], "tmpfs / tmpfs mode=0755 0 0\nLABEL=kiln-root /persist ext4 noatime,x-systemd.growfs 0 "; !strings.Contains(got, want) {
+	if got, want := files["fstab"], "tmpfs / tmpfs mode=0755 0 0\nLABEL=kiln-root /persist ext4 noatime,x-systemd.growfs 0 0\n"; !strings.Contains(got, want) {
 		t.Errorf("fstab:\n%s\nwant it to contain:\n%s", got, want)
 	}
 	if _, ok := files[repartRootConf]; ok {

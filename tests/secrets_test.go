@@ -22,6 +22,12 @@ import (
 // adds the secret db, read by reader.service as the system user app, and
 // bystander.service, which reads none.
 func secretsHost(key string, withSecret bool) string {
+	return secretsHostWith(key, withSecret, false)
+}
+
+// secretsHostWith adds, when ephemeral, the ephemeral root (host3.hcl):
+// / a tmpfs, /var/lib/keep persisted.
+func secretsHostWith(key string, withSecret, ephemeral bool) string {
 	s := fmt.Sprintf(`
 networking {
   host_name = "kilnsecrets"
@@ -70,6 +76,14 @@ services "reader" {
 }
 `
 	}
+	if ephemeral {
+		s += `
+impermanence {
+  enable      = true
+  directories = ["/var/lib/keep"]
+}
+`
+	}
 	return s
 }
 
@@ -87,17 +101,24 @@ func sum(s string) string {
 	return hex.EncodeToString(h[:]) + "  -"
 }
 
-// TestSecrets boots a machine, reads its host key over SSH, encrypts a
-// secret to it and an admin key, and switches: the service reads its
-// secret; the plaintext is in /run/secrets only (not in the store, the
-// image or the machine's disk); a rekey for a second admin key restarts
-// nothing; a changed secret restarts exactly its consumer.
-func TestSecrets(t *testing.T) {
+// TestSecretsAndEphemeralRoot boots a machine, reads its host key over
+// SSH, encrypts a secret to it and an admin key, and switches: the service
+// reads its secret; the plaintext is in /run/secrets only (not in the
+// store, the image or the machine's disk); a rekey for a second admin key
+// restarts nothing; a changed secret restarts exactly its consumer. Then
+// the same machine switches to an ephemeral root and reboots twice: a
+// stray file under / is listed by kiln state audit and gone after the
+// reboot, one in a persisted directory stays, machine-id and host keys
+// stay, and the secret is decrypted again at boot.
+func TestSecretsAndEphemeralRoot(t *testing.T) {
 	testenv.NeedVM(t)
 	key, keyFile := sshKey(t)
 	bin := kilnBinary(t)
 	dir := hostDir(t, secretsHost(key, false))
 	if err := os.WriteFile(filepath.Join(dir, "host2.hcl"), []byte(secretsHost(key, true)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "host3.hcl"), []byte(secretsHostWith(key, true, true)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	storeDir := filepath.Join(t.TempDir(), "store")
@@ -119,9 +140,10 @@ func TestSecrets(t *testing.T) {
 		}
 		return res
 	}
+	hostFile := "host2.hcl"
 	remote := func(args ...string) kilnResult {
 		t.Helper()
-		return host(append([]string{"switch", "--target-host", "root@" + target, "-i", keyFile, "--accept-new-host-key", "-c", "host2.hcl"}, args...)...)
+		return host(append([]string{"switch", "--target-host", "root@" + target, "-i", keyFile, "--accept-new-host-key", "-c", hostFile}, args...)...)
 	}
 
 	// The host key, from the SSH key exchange, is the machine's.
@@ -239,6 +261,74 @@ func TestSecrets(t *testing.T) {
 		}
 		g.noFailedUnits("after the change")
 	})
+	if t.Failed() {
+		return
+	}
+
+	// The ephemeral root, on the same machine.
+	identity := "cat /etc/machine-id; sha256sum /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub"
+	ident := g.out(identity)
+	secretSum := g.out("sha256sum < /run/secrets/db")
+	ephemeralChecks := func(what string) {
+		t.Helper()
+		g.expect(what, [][3]string{
+			{"root is a tmpfs", "findmnt -no FSTYPE /", "tmpfs"},
+			{"disk at /persist", "findmnt -no FSTYPE /persist", "ext4"},
+			{"kiln from the disk", "findmnt -no FSTYPE /kiln", "ext4"},
+			{"persisted dir bound", "findmnt -no FSTYPE /var/lib/keep", "ext4"},
+			{"machine-id and host keys", identity, ident},
+			{"secret decrypted at boot", "sha256sum < /run/secrets/db", secretSum},
+			{"reader runs", "systemctl is-active reader.service", "active"},
+			{"ssh runs", "systemctl is-active ssh.service", "active"},
+		})
+	}
+	t.Run("ephemeral root", func(t *testing.T) {
+		g := guest{t, m}
+		hostFile = "host3.hcl"
+		sw := remote()
+		t.Logf("switch to the ephemeral root:\n%s%s", sw.stdout, sw.stderr)
+		start := time.Now()
+		m.Reboot()
+		m.WaitForUnit("multi-user.target")
+		t.Logf("reboot into the ephemeral root: %s", time.Since(start).Round(time.Second))
+		ephemeralChecks("first ephemeral boot")
+		if out := g.out("systemctl --failed --no-legend --plain"); out != "" {
+			t.Errorf("failed units on the ephemeral root:\n%s", out)
+		}
+
+		g.m.Succeed("echo stray > /root/stray && echo kept > /var/lib/keep/file && sync")
+		audit := g.mustKiln("state audit")
+		t.Logf("kiln state audit before the reboot:\n%s", audit)
+		lines := strings.Split(strings.TrimSpace(audit), "\n")
+		if !slicesContains(lines, "/root/stray") {
+			t.Errorf("kiln state audit does not list /root/stray")
+		}
+		for _, l := range lines {
+			if strings.HasPrefix(l, "/var/lib/keep") || strings.HasPrefix(l, "/kiln") || strings.HasPrefix(l, "/persist") || strings.HasPrefix(l, "/etc/ssh/ssh_host") {
+				t.Errorf("kiln state audit lists persisted %s", l)
+			}
+		}
+
+		m.Reboot()
+		m.WaitForUnit("multi-user.target")
+		ephemeralChecks("second ephemeral boot")
+		g.expect("after the reboot", [][3]string{
+			{"stray gone", "test -e /root/stray && echo there", ""},
+			{"persisted file kept", "cat /var/lib/keep/file", "kept"},
+		})
+		if audit := g.mustKiln("state audit"); strings.Contains(audit, "/root/stray") {
+			t.Errorf("kiln state audit after the reboot lists /root/stray:\n%s", audit)
+		}
+	})
+}
+
+func slicesContains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 type keyPair struct{ file, pub string }
