@@ -32,7 +32,7 @@ func TestImpermanenceEtc(t *testing.T) {
 	if _, ok := files[repartRootConf]; ok {
 		t.Errorf("%s written under an ephemeral root", repartRootConf)
 	}
-	if got := files["systemd/system/kiln-sshd-keygen.service"]; !strings.Contains(got, "ExecStart=/usr/bin/ssh-keygen -A -f /persist\n") {
+	if got := files["systemd/system/kiln-sshd-keygen.service"]; !strings.Contains(got, "ExecStart=/usr/bin/ssh-keygen -A -f /persist\n") || !strings.Contains(got, "ConditionPathIsMountPoint=/persist\n") {
 		t.Errorf("keygen unit:\n%s", got)
 	}
 	p := planPersist(&sys)
