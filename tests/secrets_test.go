@@ -203,14 +203,19 @@ func TestSecretsAndEphemeralRoot(t *testing.T) {
 				t.Errorf("the plaintext is in %s: %s %v", where, out, err)
 			}
 		}
-		// On the machine: the whole disk (both partitions, every block)
-		// after a sync with the page cache dropped; the ramfs holds it.
-		start := time.Now()
-		g.m.Succeed("sync; echo 3 > /proc/sys/vm/drop_caches")
-		if out, code := g.m.Execute("grep -a -c -F " + needle + " /dev/$(lsblk -no PKNAME $(findmnt -no SOURCE /))"); code != 1 {
-			t.Errorf("the plaintext is on the machine's disk: grep exit %d, %s", code, out)
+		// On the machine: its whole disk, every block, after a sync: the
+		// image it booted and the overlay that took every write (grepped
+		// here, on the host: under TCG the guest reads 2 GiB too slowly).
+		// The ramfs holds it.
+		g.m.Succeed("sync")
+		for _, f := range []string{m.Plan().Disk, m.Plan().Overlay} {
+			if f == "" {
+				continue
+			}
+			if out, err := grepTree(f, needle); err != nil || out != "" {
+				t.Errorf("the plaintext is on the machine's disk (%s): %s %v", f, out, err)
+			}
 		}
-		t.Logf("grep of the machine's disk: %s", time.Since(start).Round(time.Second))
 		if got := g.out("grep -rlF " + needle + " /run/secrets"); got != "/run/secrets/db" {
 			t.Errorf("grep /run/secrets: %q", got)
 		}
