@@ -50,7 +50,8 @@ var rules = map[string][]string{
 	"debian":             {"store", "internal/fsutil", "internal/parallel", "internal/suggest", "internal/versioned"},
 	"boot":               {"store", "toplevel", "internal/fsutil", "internal/lineformat"},
 	"boot/stage1":        {"toplevel"},
-	"activation":         {"store", "toplevel", "internal/fsutil", "internal/versioned", "internal/lineformat"},
+	"activation":         {"store", "toplevel", "secrets", "internal/fsutil", "internal/versioned", "internal/lineformat"},
+	"secrets":            {"internal/fsutil"},
 	"system":             {"modules", "store", "debian", "debian/maintscript", "boot", "toplevel", "cache", "internal/fsutil", "internal/lineformat", "internal/suggest"},
 	"debian/maintscript": nil,
 	"cache":              {"store", "internal/fsutil", "internal/parallel"},
@@ -63,7 +64,7 @@ var rules = map[string][]string{
 	// The command line and what drives it.
 	"internal/testdriver": {"testvm", "internal/suggest"},
 	"internal/cli": {"modules", "store", "debian", "system", "boot/stage1", "activation", "image", "machine",
-		"shell", "cache", "fleet", "debian/maintscript", "testvm", "internal/testdriver", "internal/suggest", "internal/fsutil"},
+		"shell", "secrets", "cache", "fleet", "debian/maintscript", "testvm", "internal/testdriver", "internal/suggest", "internal/fsutil"},
 	"cmd/kiln": {"internal/cli"},
 
 	// Packages of tests only.
@@ -96,6 +97,7 @@ var testRules = map[string][]string{
 	"testvm":              {"internal/golden", "internal/testenv"},
 	"shell":               {"internal/testenv"},
 	"fleet":               {"modules", "internal/golden"},
+	"secrets":             nil,
 	"debian/maintscript":  {"internal/fsutil", "internal/golden"},
 	"cache":               {"internal/golden", "internal/testenv", "internal/s3test"},
 	"internal/testdriver": {"internal/golden"},

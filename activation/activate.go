@@ -63,6 +63,7 @@ type ActivationPlan struct {
 	Etc      EtcPlan      `json:"etc"`
 	Hostname HostnamePlan `json:"host_name"`
 	Wrappers WrappersPlan `json:"wrappers"`
+	Secrets  SecretsPlan  `json:"secrets,omitzero"`
 	// unplanned names the steps that could not be planned (PlanActivation
 	// returned their errors): applying leaves them out.
 	unplanned map[string]bool
@@ -78,7 +79,7 @@ func PlanActivation(root, top string) (*ActivationPlan, error) {
 	p := &ActivationPlan{Toplevel: top, unplanned: map[string]bool{}}
 	spec, err := toplevel.ReadActivationSpec(under(root, path.Join(top, toplevel.ActivationFile)))
 	if err != nil {
-		for _, s := range []string{"users", "etc", "host name", "wrappers"} {
+		for _, s := range []string{"secrets", "users", "etc", "host name", "wrappers"} {
 			p.unplanned[s] = true
 		}
 		return p, err
@@ -92,6 +93,16 @@ func PlanActivation(root, top string) (*ActivationPlan, error) {
 	}
 	p.Users, err = PlanUsers(root, spec)
 	step("users", err)
+	// Secrets are owned by the accounts as they will be, and written
+	// before them (a password hash may be one).
+	ids := &idLookup{p.Users.passwd, p.Users.group}
+	if p.unplanned["users"] {
+		if ids, err = readIDLookup(root); err != nil {
+			ids = &idLookup{&table{name: "passwd"}, &table{name: "group"}}
+		}
+	}
+	p.Secrets, err = PlanSecrets(root, spec, ids)
+	step("secrets", err)
 	p.Etc, err = PlanEtc(root, spec, path.Join(top, "etc"))
 	step("etc", err)
 	p.Hostname, err = PlanHostname(root, spec)
@@ -146,6 +157,13 @@ func (a Activator) prepare(root, top string, phase Phase) []error {
 	if err := a.layout(root, top, phase); err != nil {
 		errs = append(errs, fmt.Errorf("file system layout: %w", err))
 	}
+	// An ephemeral root's persisted paths come before anything reads them
+	// (machine-id below, the host key that opens the secrets).
+	if spec, err := toplevel.ReadActivationSpec(under(root, path.Join(top, toplevel.ActivationFile))); err == nil {
+		if err := ApplyPersist(root, spec.Persist); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := ensureMachineID(root); err != nil {
 		errs = append(errs, fmt.Errorf("machine-id: %w", err))
 	}
@@ -164,6 +182,7 @@ func (a Activator) applySteps(root string, p *ActivationPlan) error {
 		text  func() string // logged before applying; nil: nothing
 		apply func() error
 	}{
+		{"secrets", nil, func() error { return ApplySecrets(root, p.Secrets) }},
 		{"users", p.Users.String, func() error { return ApplyUsers(root, p.Users) }},
 		{"etc", p.Etc.String, func() error { return ApplyEtc(root, p.Etc) }},
 		{"host name", nil, func() error { return ApplyHostname(root, p.Hostname) }},
@@ -241,7 +260,10 @@ func (a Activator) layout(root, top string, phase Phase) error {
 // missing one makes systemd treat the boot as the first and start an
 // interactive systemd-firstboot on the console.
 func ensureMachineID(root string) error {
-	p := under(root, "/etc/machine-id")
+	p, err := resolveIn(root, "/etc/machine-id") // an ephemeral root's links to its persisted one
+	if err != nil {
+		return fmt.Errorf("machine-id: %w", err)
+	}
 	if exists(p) {
 		return nil
 	}

@@ -39,6 +39,9 @@ func (p *SwitchPlan) String() string {
 	section("users", p.Users.String())
 	section("etc", p.Etc.String())
 	section("wrappers", p.Wrappers.String())
+	if !p.Secrets.IsZero() {
+		section("secrets", p.Secrets.String())
+	}
 	b.WriteString(p.Hostname.String())
 	var u strings.Builder
 	for _, a := range p.Units.Stop {
@@ -81,7 +84,7 @@ func PlanSwitch(ctx context.Context, root, fromToplevel, toToplevel string, sd S
 	if err != nil {
 		return nil, fmt.Errorf("plan switch: %w", err)
 	}
-	p.Units = PlanUnits(old, new, observed)
+	p.Units = withSecretRestarts(PlanUnits(old, new, observed), p.Secrets, observed)
 	return p, nil
 }
 

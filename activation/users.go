@@ -209,7 +209,7 @@ func (p *UsersPlan) planUsers(root string, spec *toplevel.ActivationSpec, old *t
 		}
 		if f := u.HashedPasswordFile; f != "" {
 			p.passwordFiles[u.Name] = f
-			if _, err := os.Stat(under(root, f)); err != nil {
+			if _, err := os.Stat(under(root, f)); err != nil && !isDeclaredSecret(spec, f) {
 				p.Warnings = append(p.Warnings, fmt.Sprintf("%s: hashed_password_file %s is not readable; the password is locked", u.Name, f))
 			}
 		}
@@ -399,4 +399,15 @@ func writeIfChanged(name string, data []byte, mode os.FileMode, uid, gid int) er
 		}
 	}
 	return fsutil.WriteFileOwned(name, data, mode, uid, gid)
+}
+
+// isDeclaredSecret reports whether f is a secret of spec's, which
+// activation writes before the accounts.
+func isDeclaredSecret(spec *toplevel.ActivationSpec, f string) bool {
+	for _, s := range spec.Secrets {
+		if f == toplevel.SecretsDir+"/"+s.Name {
+			return true
+		}
+	}
+	return false
 }

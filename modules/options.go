@@ -158,6 +158,7 @@ var coreOptions = []coreDecl{
 	{"users.<name>.system", "bool", `false`, "A system user: allocated below 1000, no home directory created.", `true`},
 	{"users.<name>.authorized_keys", "list(string)", `[]`, "SSH public keys allowed to log in as this user.", `["ssh-ed25519 AAAAC3Nza... alice@laptop"]`},
 	{"users.<name>.hashed_password_file", "string", `""`, "A file holding the crypt(3) password hash, read at activation (root only). No password hash is ever written into the store: the path must be absolute, and a hash itself (file(\"alice.hash\")) is refused. Empty: the account is locked for password logins.", `"/var/lib/secrets/alice.hash"`},
+	{"users.<name>.hashed_password_secret", "string", `""`, "The name of a secret (secrets.NAME) holding the crypt(3) password hash: hashed_password_file becomes /run/secrets/NAME, which activation decrypts before it writes the accounts.", `"alice-password"`},
 	{"groups.<name>.gid", "number", `null`, "The group id. Null: allocated, and kept stable across generations.", `1001`},
 
 	{"services.<name>.enable", "bool", `true`, "Whether NAME.service is installed and enabled.", `false`},
@@ -173,7 +174,18 @@ var coreOptions = []coreDecl{
 	{"services.<name>.restart", "string", `""`, "The Restart= policy. Empty: systemd's default (no).", `"on-failure"`},
 	{"services.<name>.restart_if_changed", "bool", `true`, "Restart the service when a switch changes its unit (else leave it running).", `false`},
 	{"services.<name>.reload_if_changed", "bool", `false`, "Reload (exec_reload) instead of restarting the service when a switch changes its unit.", `true`},
+	{"services.<name>.secrets", "list(string)", `[]`, "Secrets (secrets.NAME) the service reads from /run/secrets/NAME: a switch that changes one of them restarts the service.", `["db-password"]`},
 	{"units.<name>.text", "string", `""`, "The whole text of a raw systemd unit; the label is its file name (NAME.TYPE).", `"[Timer]\nOnCalendar=daily\n"`},
+	{"units.<name>.secrets", "list(string)", `[]`, "Secrets the unit reads: a switch that changes one of them restarts the unit.", `["api-token"]`},
+	{"secrets.<name>.file", "string", `""`, "The age-encrypted file (relative to the module that defines it) decrypted on the machine into /run/secrets/NAME at activation, with the machine's SSH host key (/etc/ssh/ssh_host_ed25519_key). Only the ciphertext enters the store. Make and change it with kiln secrets edit, re-encrypt after adding a machine or admin with kiln secrets rekey.", `"./db-password.age"`},
+	{"secrets.<name>.owner", "string", `"root"`, "The owner of /run/secrets/NAME.", `"postgres"`},
+	{"secrets.<name>.group", "string", `"root"`, "The group of /run/secrets/NAME.", `"postgres"`},
+	{"secrets.<name>.mode", "string", `"0400"`, "The octal mode of /run/secrets/NAME.", `"0440"`},
+
+	{"impermanence.enable", "bool", `false`, "An ephemeral root: / is a fresh tmpfs on every boot. Stage 1 mounts the root partition at impermanence.path and binds its kiln/ (the store, the generations, kiln's state: users' ids) on /kiln; what else survives a reboot is declared: directories (bind-mounted from PATH/DIR before activation and before any service starts) and files (symlinks to PATH/FILE). /etc/machine-id and the SSH host keys are always kept. kiln state audit lists what was written elsewhere since boot. The root partition is no longer grown at boot (its file system still is).", `true`},
+	{"impermanence.path", "string", `"/persist"`, "Where the root partition is mounted; persisted paths live at the same place under it, so a machine that enables impermanence keeps its files there.", `"/disk"`},
+	{"impermanence.directories", "list(string)", `[]`, "Directories kept across reboots (absolute paths), bind-mounted from impermanence.path.", `["/var/lib/postgresql", "/home"]`},
+	{"impermanence.files", "list(string)", `[]`, "Files kept across reboots (absolute paths): symlinks into impermanence.path. /etc/machine-id and /etc/ssh/ssh_host_*_key{,.pub} are always kept.", `["/etc/adjtime"]`},
 
 	{"mounts.<name>.device", "string", `""`, "The device to mount at the label's path.", `"/dev/disk/by-label/data"`},
 	{"mounts.<name>.fs_type", "string", `"auto"`, "The file system type. The root (\"/\") cannot be a tmpfs, and /boot is the ESP (vfat).", `"ext4"`},
@@ -216,7 +228,7 @@ var coreOptions = []coreDecl{
 const coreFile = "<core>"
 
 // relativeOptions hold paths that are resolved against the defining file.
-var relativeOptions = map[string]bool{"etc.<name>.source": true}
+var relativeOptions = map[string]bool{"etc.<name>.source": true, "secrets.<name>.file": true}
 
 // coreLeaves parses the core declarations once; leaves are never changed
 // after parsing, so every load shares them.

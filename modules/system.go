@@ -21,6 +21,7 @@ type System struct {
 	Bootloader   Bootloader             `kiln:"bootloader"`
 	Packages     []string               `kiln:"packages"` // Debian package names on PATH
 	Etc          map[string]EtcFile     `kiln:"etc"`      // key: path relative to /etc
+	Secrets      map[string]Secret      `kiln:"secrets"`  // key: the file name in /run/secrets
 	TimeZone     string                 `kiln:"time_zone"`
 	// Substituters are binary cache URLs (package cache), asked in order;
 	// TrustedPublicKeys (NAME:BASE64, maybe with the newline file() reads)
@@ -31,6 +32,8 @@ type System struct {
 	Console           Console  `kiln:"console"`
 	SSH               SSH      `kiln:"ssh"`
 	Testing           Testing  `kiln:"testing"`
+	// Impermanence makes / a tmpfs; the declared paths persist.
+	Impermanence Impermanence `kiln:"impermanence"`
 	// Documentation puts the packages' documentation outputs (usr/share/
 	// doc, man, info, locale: debian.SplitDocs) into the sw tree.
 	Documentation Documentation `kiln:"documentation"`
@@ -54,6 +57,9 @@ type User struct {
 	System             bool     `kiln:"system"`
 	AuthorizedKeys     []string `kiln:"authorized_keys"`
 	HashedPasswordFile string   `kiln:"hashed_password_file"` // read at activation; never in the store
+	// HashedPasswordSecret names a secret holding the hash (read from
+	// /run/secrets/NAME).
+	HashedPasswordSecret string `kiln:"hashed_password_secret"`
 }
 
 type Group struct {
@@ -75,11 +81,22 @@ type Service struct {
 	Restart          string            `kiln:"restart"`
 	RestartIfChanged bool              `kiln:"restart_if_changed"` // default true
 	ReloadIfChanged  bool              `kiln:"reload_if_changed"`
+	Secrets          []string          `kiln:"secrets"` // secrets.NAME it reads: a change restarts it
 }
 
 // Unit is any raw systemd unit (timers, sockets, mounts, paths...).
 type Unit struct {
-	Text string `kiln:"text"`
+	Text    string   `kiln:"text"`
+	Secrets []string `kiln:"secrets"`
+}
+
+// Secret is one age-encrypted file, decrypted on the machine into
+// /run/secrets/NAME (never in the store).
+type Secret struct {
+	File  string `kiln:"file"` // resolved against the defining module
+	Owner string `kiln:"owner"`
+	Group string `kiln:"group"`
+	Mode  string `kiln:"mode"`
 }
 
 type Mount struct {
@@ -143,6 +160,14 @@ type SSH struct {
 	Enable                 bool `kiln:"enable"`
 	Port                   int  `kiln:"port"`
 	PasswordAuthentication bool `kiln:"password_authentication"`
+}
+
+// Impermanence is the ephemeral root: what survives a reboot.
+type Impermanence struct {
+	Enable      bool     `kiln:"enable"`
+	Path        string   `kiln:"path"`
+	Directories []string `kiln:"directories"`
+	Files       []string `kiln:"files"`
 }
 
 // Testing holds what only test systems set.

@@ -63,11 +63,22 @@ func (g *generator) fstab() error {
 	if root.FSType == "" {
 		root.FSType = rootFSType
 	}
-	if err := g.fstabLine(&b, "/", root, 1); err != nil {
-		return err
-	}
-	if root.AutoResize {
-		g.file(repartRootConf, repartRoot)
+	if im := g.sys.Impermanence; im.Enable {
+		// / is the tmpfs stage 1 made; the root partition is at im.Path.
+		// systemd-repart cannot find the disk under a tmpfs root, so only
+		// the file system grows. Stage 1 mounted it already, read-write,
+		// so it gets no fsck pass (e2fsck refuses a mounted file system).
+		b.WriteString("tmpfs / tmpfs mode=0755 0 0\n")
+		if err := g.fstabLine(&b, im.Path, root, 0); err != nil {
+			return err
+		}
+	} else {
+		if err := g.fstabLine(&b, "/", root, 1); err != nil {
+			return err
+		}
+		if root.AutoResize {
+			g.file(repartRootConf, repartRoot)
+		}
 	}
 	mounts := g.sys.Mounts
 	if _, ok := mounts[espMount]; !ok {

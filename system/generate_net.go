@@ -81,7 +81,15 @@ func (g *generator) ssh() error {
 		"PrintMotd no\n"+
 		"AcceptEnv LANG LC_*\n"+
 		"Subsystem sftp /usr/lib/openssh/sftp-server\n")
-	if err := g.addUnit("kiln-sshd-keygen.service", sshKeygenUnit); err != nil {
+	unit := sshKeygenUnit
+	if im := g.sys.Impermanence; im.Enable {
+		// The keys are made where they persist; /etc/ssh links to them.
+		// Until the machine boots with its ephemeral root (the switch
+		// that enables it runs on the disk's), there is nothing to make.
+		unit = strings.Replace(unit, "ssh-keygen -A\n", "ssh-keygen -A -f "+im.Path+"\n", 1)
+		unit = strings.Replace(unit, "Before=ssh.service\n", "Before=ssh.service\nConditionPathIsMountPoint="+im.Path+"\n", 1)
+	}
+	if err := g.addUnit("kiln-sshd-keygen.service", unit); err != nil {
 		return fmt.Errorf("ssh: %w", err)
 	}
 	g.enable = append(g.enable, "ssh.service", "kiln-sshd-keygen.service")

@@ -383,6 +383,10 @@ func (p *BuildPlan) planActivation() error {
 			Name: path.Base(w.file), Source: sp.String() + "/" + rel, Owner: w.owner, Group: w.group, Mode: w.mode,
 		})
 	}
+	spec.Persist = planPersist(p.sys)
+	if spec.Secrets, err = planSecrets(p.sys); err != nil {
+		return fmt.Errorf("plan activation: %w", err)
+	}
 	b, err := spec.Encode()
 	if err != nil {
 		return fmt.Errorf("plan activation: %w", err)
@@ -417,6 +421,9 @@ var baseKernelParams = []string{"root=" + rootSpec, "rootfstype=ext4", "rw"}
 
 func (p *BuildPlan) planToplevel() error {
 	p.Params = append(append([]string{}, baseKernelParams...), p.sys.Kernel.Params...)
+	if im := p.sys.Impermanence; im.Enable {
+		p.Params = append(p.Params, toplevel.PersistParam+"="+im.Path)
+	}
 	p.Label = fmt.Sprintf("kiln %s (Linux %s)", p.opts.Version, p.Kernel.Version)
 	sp, _ := p.pk.Path("systemd")
 	p.Systemd = sp

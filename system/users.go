@@ -235,6 +235,15 @@ func (a *accounts) applyConfig(sys *modules.System) error {
 		}
 		u.Groups = appendUnique(u.Groups, c.Groups...)
 		u.HashedPasswordFile = c.HashedPasswordFile
+		if c.HashedPasswordSecret != "" {
+			if c.HashedPasswordFile != "" {
+				return fmt.Errorf("user %q: set hashed_password_file or hashed_password_secret, not both", name)
+			}
+			if _, ok := sys.Secrets[c.HashedPasswordSecret]; !ok {
+				return fmt.Errorf("user %q: hashed_password_secret %q: no such secret (declare secrets %q { file = ... })", name, c.HashedPasswordSecret, c.HashedPasswordSecret)
+			}
+			u.HashedPasswordFile = toplevel.SecretsDir + "/" + c.HashedPasswordSecret
+		}
 		if a.groups[u.Group] == nil {
 			if u.Group != name {
 				return optionErrorf("users."+name+".group", fmt.Errorf("user %q: primary group %q is not declared", name, u.Group))

@@ -14,8 +14,9 @@ import (
 )
 
 // ActivationVersion is the version of activation.json written; readers
-// accept every version up to it. Version 2 added host_name.
-const ActivationVersion = 2
+// accept every version up to it. Version 2 added host_name, version 3
+// secrets.
+const ActivationVersion = 3
 
 // ActivationFile is the name of the ActivationSpec inside a toplevel.
 const ActivationFile = "activation.json"
@@ -29,6 +30,53 @@ type ActivationSpec struct {
 	Users    []User     `json:"users"`
 	Groups   []Group    `json:"groups"`
 	Wrappers []Wrapper  `json:"wrappers"`
+	Secrets  []Secret   `json:"secrets,omitempty"`
+	// Persist is set when / is a tmpfs (impermanence).
+	Persist *Persist `json:"persist,omitempty"`
+}
+
+// Persist is an ephemeral root's persisted paths: the root partition is
+// mounted at Path (by stage 1, told by the kernel parameter PersistParam),
+// each of Directories is bind-mounted from Path+DIR and each of Files is a
+// symlink to Path+FILE, before activation.
+type Persist struct {
+	Path        string   `json:"path"`
+	Directories []string `json:"directories"`
+	Files       []string `json:"files"`
+}
+
+// PersistParam is the kernel parameter that makes stage 1 mount a tmpfs as
+// the root and the root partition at its value.
+const PersistParam = "kiln.persist"
+
+// Secret is one age-encrypted secret: activation decrypts Age with the
+// machine's SSH host key into /run/secrets/NAME with Owner, Group and Mode,
+// and restarts Units when the plaintext changed. Only the ciphertext is
+// here (the store is world-readable).
+type Secret struct {
+	Name  string   `json:"name"`
+	Age   []byte   `json:"age"` // the age file, binary or armored (base64 in JSON)
+	Owner string   `json:"owner"`
+	Group string   `json:"group"`
+	Mode  string   `json:"mode"`  // octal, e.g. "0400"
+	Units []string `json:"units"` // the units that read it, sorted
+}
+
+// SecretsDir is where activation puts the decrypted secrets (on /run, a
+// tmpfs).
+const SecretsDir = "/run/secrets"
+
+// ValidSecretName reports whether name can be a file in SecretsDir.
+func ValidSecretName(name string) bool {
+	if name == "" || len(name) > 128 || name[0] == '.' {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '@') {
+			return false
+		}
+	}
+	return true
 }
 
 // EtcKind says how one /etc entry is made.
@@ -128,6 +176,8 @@ func (s *ActivationSpec) Encode() ([]byte, error) {
 	c.Users = append([]User{}, s.Users...)
 	c.Groups = append([]Group{}, s.Groups...)
 	c.Wrappers = append([]Wrapper{}, s.Wrappers...)
+	c.Secrets = append([]Secret(nil), s.Secrets...)
+	sort.Slice(c.Secrets, func(i, j int) bool { return c.Secrets[i].Name < c.Secrets[j].Name })
 	sort.Slice(c.Etc, func(i, j int) bool { return c.Etc[i].Path < c.Etc[j].Path })
 	sort.Slice(c.Users, func(i, j int) bool { return c.Users[i].Name < c.Users[j].Name })
 	sort.Slice(c.Groups, func(i, j int) bool { return c.Groups[i].Name < c.Groups[j].Name })
@@ -226,6 +276,32 @@ func (s *ActivationSpec) Validate() error {
 			return fmt.Errorf("wrapper %q: %w", w.Name, err)
 		}
 	}
+	if p := s.Persist; p != nil {
+		if !path.IsAbs(p.Path) || path.Clean(p.Path) != p.Path || p.Path == "/" {
+			return fmt.Errorf("persist path %q: want an absolute, clean path other than /", p.Path)
+		}
+		for _, d := range append(append([]string{}, p.Directories...), p.Files...) {
+			if !path.IsAbs(d) || path.Clean(d) != d || d == "/" {
+				return fmt.Errorf("persisted path %q: want an absolute, clean path other than /", d)
+			}
+		}
+	}
+	names = map[string]bool{}
+	for _, sec := range s.Secrets {
+		if !ValidSecretName(sec.Name) {
+			return fmt.Errorf("secret %q: invalid name (letters, digits, - _ . @, not starting with .)", sec.Name)
+		}
+		if names[sec.Name] {
+			return fmt.Errorf("secret %q: declared twice", sec.Name)
+		}
+		names[sec.Name] = true
+		if !IsAgeFile(sec.Age) {
+			return fmt.Errorf("secret %q: not an age-encrypted file", sec.Name)
+		}
+		if _, err := ParseMode(sec.Mode); err != nil {
+			return fmt.Errorf("secret %q: %w", sec.Name, err)
+		}
+	}
 	return nil
 }
 
@@ -256,6 +332,13 @@ func validUserFields(u User) error {
 		}
 	}
 	return nil
+}
+
+// IsAgeFile reports whether b starts as an age file does, binary or
+// armored (what the builder requires of a secret's file).
+func IsAgeFile(b []byte) bool {
+	t := strings.TrimLeft(string(b[:min(len(b), 64)]), " \t\r\n")
+	return strings.HasPrefix(t, "age-encryption.org/v1\n") || strings.HasPrefix(t, "-----BEGIN AGE ENCRYPTED FILE-----")
 }
 
 // managedAccountFiles are written by activation from the users and

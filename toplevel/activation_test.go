@@ -21,7 +21,7 @@ func TestParseActivationSpec(t *testing.T) {
  "users":[{"name":"alice","uid":null,"group":"users","groups":["wheel"],"home":"/home/alice","shell":"/bin/bash","system":false,"create_home":true,"description":"Alice","hashed_password_file":"/var/lib/secrets/alice"}],
  "groups":[{"name":"wheel","gid":10,"members":[]}],
  "wrappers":[{"name":"su","source":"/usr/bin/su","owner":"root","group":"root","mode":"4755"}]}`, ""},
-		{"future version", `{"version":3}`, "version 3 not supported"},
+		{"future version", `{"version":4}`, "version 4 not supported"},
 		{"no version", `{}`, "version 0 not supported"},
 		{"unknown field", `{"version":1,"bogus":1}`, "unknown field"},
 		{"bad kind", `{"version":1,"etc":[{"path":"a","kind":"hardlink"}]}`, `unknown kind "hardlink"`},
@@ -47,6 +47,12 @@ func TestParseActivationSpec(t *testing.T) {
 			`user "bob": hashed_password_file "pw": not an absolute path`},
 		{"member with a comma", `{"version":2,"groups":[{"name":"wheel","members":["a,b"]}]}`, `group "wheel": member "a,b": invalid name`},
 		{"etc name with a newline", `{"version":2,"etc":[{"path":"x\ny","kind":"link"}]}`, `etc "x\ny": contains the control character '\n'`},
+		// "YWdlLWVuY3J5cHRpb24ub3JnL3YxCg==" is "age-encryption.org/v1\n".
+		{"secret", `{"version":3,"secrets":[{"name":"db","age":"YWdlLWVuY3J5cHRpb24ub3JnL3YxCg==","owner":"root","group":"root","mode":"0400","units":["x.service"]}]}`, ""},
+		{"secret plaintext", `{"version":3,"secrets":[{"name":"db","age":"aHVudGVyMgo=","mode":"0400"}]}`, "not an age-encrypted file"},
+		{"secret name", `{"version":3,"secrets":[{"name":"../x","age":"YWdlLWVuY3J5cHRpb24ub3JnL3YxCg==","mode":"0400"}]}`, "invalid name"},
+		{"secret mode", `{"version":3,"secrets":[{"name":"db","age":"YWdlLWVuY3J5cHRpb24ub3JnL3YxCg==","mode":"r"}]}`, "want octal"},
+		{"dup secret", `{"version":3,"secrets":[{"name":"db","age":"YWdlLWVuY3J5cHRpb24ub3JnL3YxCg==","mode":"0400"},{"name":"db","age":"YWdlLWVuY3J5cHRpb24ub3JnL3YxCg==","mode":"0400"}]}`, "declared twice"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -77,7 +77,15 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	logf("mounted %s (%s) on %s (%s)", dev, boot.Root, NewRoot, Uptime())
-	if err := switchRoot(NewRoot); err != nil {
+	root := NewRoot
+	if boot.Persist != "" {
+		if err := ephemeralRoot(boot.Persist); err != nil {
+			return err
+		}
+		root = TmpRoot
+		logf("root is a tmpfs; %s on %s, %s/kiln on /kiln", dev, boot.Persist, boot.Persist)
+	}
+	if err := switchRoot(root); err != nil {
 		return err
 	}
 	if _, err := os.Stat(boot.Init); err != nil {
@@ -98,6 +106,9 @@ type Boot struct {
 	Flags     string // rootflags=
 	ReadWrite bool
 	Init      string
+	// Persist is where the root device goes when / is a tmpfs
+	// (kiln.persist=); "" for a root on the device.
+	Persist string
 }
 
 // Resolve merges the initrd's config with the kernel command line.
@@ -128,6 +139,12 @@ func Resolve(cfg *toplevel.Stage1Config, cmd Cmdline) (Boot, error) {
 	}
 	if !filepath.IsAbs(b.Init) {
 		return Boot{}, fmt.Errorf("init %q: not an absolute path", b.Init)
+	}
+	if p, ok := cmd.Params[toplevel.PersistParam]; ok {
+		if !filepath.IsAbs(p) || filepath.Clean(p) != p || p == "/" || p == "/kiln" {
+			return Boot{}, fmt.Errorf("%s=%q: want an absolute, clean path other than / and /kiln", toplevel.PersistParam, p)
+		}
+		b.Persist = p
 	}
 	return b, nil
 }
@@ -184,6 +201,34 @@ func mountRoot(dev string, b Boot) error {
 	}
 	if err := unix.Mount(dev, NewRoot, b.FSType, flags, b.Flags); err != nil {
 		return fmt.Errorf("mount %s (%s) on %s: %w", dev, b.FSType, NewRoot, err)
+	}
+	return nil
+}
+
+// TmpRoot is where stage 1 mounts the tmpfs of an ephemeral root.
+const TmpRoot = "/mnt-tmproot"
+
+// ephemeralRoot makes a tmpfs the new root: the root device, mounted on
+// NewRoot, moves to persist inside it, and its kiln/ (store, generations,
+// kiln's state) is bound on /kiln.
+func ephemeralRoot(persist string) error {
+	if err := os.MkdirAll(TmpRoot, 0o755); err != nil {
+		return fmt.Errorf("ephemeral root: %w", err)
+	}
+	if err := unix.Mount("tmpfs", TmpRoot, "tmpfs", 0, "mode=0755"); err != nil {
+		return fmt.Errorf("mount tmpfs on %s: %w", TmpRoot, err)
+	}
+	disk, kiln := TmpRoot+persist, TmpRoot+"/kiln"
+	for _, d := range []string{disk, kiln} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("ephemeral root: %w", err)
+		}
+	}
+	if err := unix.Mount(NewRoot, disk, "", unix.MS_MOVE, ""); err != nil {
+		return fmt.Errorf("move %s to %s: %w", NewRoot, disk, err)
+	}
+	if err := unix.Mount(disk+"/kiln", kiln, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind %s/kiln on /kiln: %w", persist, err)
 	}
 	return nil
 }

@@ -60,6 +60,10 @@ func TestResolve(t *testing.T) {
 		{"no init", cfg, "", Boot{}, "no init"},
 		{"relative init", cfg, "init=init", Boot{}, "not an absolute path"},
 		{"bad root", cfg, "root=vda init=/x", Boot{}, "want LABEL="},
+		{"ephemeral root", cfg, "init=/x kiln.persist=/persist",
+			Boot{Root: toplevel.DeviceSpec{Label: "kiln-root"}, FSType: "ext4", ReadWrite: true, Init: "/x", Persist: "/persist"}, ""},
+		{"persist on /", cfg, "init=/x kiln.persist=/", Boot{}, "other than / and /kiln"},
+		{"persist relative", cfg, "init=/x kiln.persist=persist", Boot{}, "want an absolute"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

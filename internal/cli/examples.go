@@ -19,6 +19,8 @@ var examples = map[string][]string{
 	"image":         {"kiln image -c web1.hcl -o web1.img", "kiln image -c web1.hcl -o web1.qcow2 --size 8G", "kiln image --format vhd -o azure.vhd"},
 	"key":           {"kiln key generate fleet-cache-1"},
 	"rollback":      {"kiln rollback", "kiln rollback --to 3", "kiln rollback --to 3 --boot"},
+	"secrets":       {"kiln secrets host-key --target-host web1 >> secrets/recipients", "kiln secrets edit -i ~/.ssh/id_ed25519 secrets/db-password.age", "kiln secrets rekey -i ~/.ssh/id_ed25519 secrets"},
+	"state":         {"kiln state audit", "kiln state audit --json"},
 	"shell":         {"kiln shell jq -- jq --version", "kiln shell curl git"},
 	"store":         {"kiln store verify", "kiln store info ./result", "kiln store roots --json"},
 	"switch":        {"kiln switch -c web1.hcl", "kiln switch -c web1.hcl --dry-run", "kiln switch -c web1.hcl --no-boot", "kiln switch --target-host web1 -c web1.hcl", "kiln switch --upgrade -c web1.hcl"},
