@@ -12,7 +12,14 @@ type System struct {
 	Users      map[string]User    `kiln:"users"`
 	Groups     map[string]Group   `kiln:"groups"`
 	Services   map[string]Service `kiln:"services"`
-	Units      map[string]Unit    `kiln:"units"`  // key: "NAME.TYPE", e.g. "backup.timer"
+	Units      map[string]Unit    `kiln:"units"` // key: "NAME.TYPE", e.g. "backup.timer"
+	// Alternatives override update-alternatives' auto mode, by name.
+	Alternatives map[string]Alternative `kiln:"alternatives"`
+	// PackageScripts, by package name, opt out of what its maintainer
+	// scripts declare (debian/maintscript).
+	PackageScripts map[string]PackageScripts `kiln:"package_scripts"`
+	// Debconf answers debconf questions the scripts read.
+	Debconf    map[string]string  `kiln:"debconf"`
 	Mounts     map[string]Mount   `kiln:"mounts"` // key: mount point, "/" included
 	Swaps      map[string]Swap    `kiln:"swaps"`  // key: device
 	Kernel     Kernel             `kiln:"kernel"`
@@ -75,9 +82,26 @@ type Service struct {
 	ReloadIfChanged  bool              `kiln:"reload_if_changed"`
 }
 
-// Unit is any raw systemd unit (timers, sockets, mounts, paths...).
+// Unit is a raw systemd unit (timers, sockets, mounts, paths...) when
+// Text is set, else settings for a unit a package ships.
 type Unit struct {
-	Text string `kiln:"text"`
+	Text *string `kiln:"text"` // nil: the package's unit
+	// Enable nil: a unit with Text is enabled, a package's unit as its
+	// maintainer scripts say; false: no enablement links.
+	Enable *bool  `kiln:"enable"`
+	DropIn string `kiln:"drop_in"` // written as NAME.d/kiln.conf
+}
+
+// Alternative chooses an update-alternatives candidate.
+type Alternative struct {
+	Path string `kiln:"path"` // "": the highest priority (Debian's auto mode)
+}
+
+// PackageScripts says what the system takes from one package's
+// maintainer scripts.
+type PackageScripts struct {
+	Enable bool     `kiln:"enable"`
+	Ignore []string `kiln:"ignore"` // "script:line" or "script:*" of unhandled actions
 }
 
 type Mount struct {

@@ -103,7 +103,7 @@ func pkgFile(pk Packages, rel string) ([]byte, bool, error) {
 
 // derivedEtc is what the maintainer scripts of the locked packages would
 // have generated in /etc.
-func derivedEtc(pk Packages) ([]EtcEntry, error) {
+func derivedEtc(pk Packages, alts []alternative, scripts *scriptDecls) ([]EtcEntry, error) {
 	var out []EtcEntry
 	add := func(p string, data []byte) { out = append(out, EtcEntry{Path: p, Data: data, Kind: toplevel.EtcLink}) }
 
@@ -133,7 +133,7 @@ func derivedEtc(pk Packages) ([]EtcEntry, error) {
 		ns = []byte(defaultNsswitch)
 	}
 	add("nsswitch.conf", ns)
-	add("shells", shells(pk))
+	add("shells", shells(pk, scripts.shells()))
 	// kmod's postinst creates /etc/modules, which its
 	// modules-load.d/modules.conf links to.
 	if _, ok := pk.Path("kmod"); ok {
@@ -144,8 +144,11 @@ func derivedEtc(pk Packages) ([]EtcEntry, error) {
 		return nil, err
 	}
 	add("os-release", osr)
-	for _, a := range chooseAlternatives(pk) {
+	for _, a := range alts {
 		out = append(out, EtcEntry{Path: "alternatives/" + a.Name, Kind: toplevel.EtcLink, Target: a.Target})
+		if rel, ok := strings.CutPrefix(a.Link, "/etc/"); ok {
+			out = append(out, EtcEntry{Path: rel, Kind: toplevel.EtcSymlink, Target: "/etc/alternatives/" + a.Name})
+		}
 	}
 	return out, nil
 }
@@ -174,12 +177,20 @@ netgroup:       nis
 // package is present.
 var knownShells = []string{"sh", "bash", "rbash", "dash", "zsh", "fish", "tmux", "screen"}
 
-func shells(pk Packages) []byte {
+func shells(pk Packages, added []string) []byte {
 	var b bytes.Buffer
 	b.WriteString("# /etc/shells: valid login shells\n")
+	seen := map[string]bool{}
 	for _, s := range knownShells {
 		if _, _, ok := find(pk, "usr/bin/"+s); ok {
 			fmt.Fprintf(&b, "/bin/%s\n/usr/bin/%s\n", s, s)
+			seen["/bin/"+s], seen["/usr/bin/"+s] = true, true
+		}
+	}
+	for _, s := range added { // add-shell in a postinst
+		if !seen[s] {
+			seen[s] = true
+			fmt.Fprintf(&b, "%s\n", s)
 		}
 	}
 	return b.Bytes()

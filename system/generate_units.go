@@ -162,7 +162,7 @@ func (g *generator) enableAll() error {
 			return err
 		}
 	}
-	return nil
+	return g.scriptUnits(done)
 }
 
 // enableUnit follows the [Install] section of one unit: WantedBy= and
@@ -229,14 +229,32 @@ func checkInstallName(unitName, key, value string) error {
 	return nil
 }
 
-// rawUnits writes the `units` option verbatim and enables each unit from
-// its own [Install] section.
+// rawUnits writes the `units` option: a unit with text verbatim, enabled
+// from its own [Install] section unless enable = false; a unit without
+// text is a package's, enabled when enable = true. drop_in becomes
+// NAME.d/kiln.conf.
 func (g *generator) rawUnits() error {
 	for _, name := range sortedNames(g.sys.Units) {
 		if err := checkUnitName(name); err != nil {
 			return fmt.Errorf("units %q: %w", name, err)
 		}
-		text := g.sys.Units[name].Text
+		u := g.sys.Units[name]
+		if d := u.DropIn; d != "" {
+			if !strings.HasSuffix(d, "\n") {
+				d += "\n"
+			}
+			if _, err := unit.DeserializeOptions(strings.NewReader(d)); err != nil {
+				return fmt.Errorf("units %q: parse drop_in: %w", name, err)
+			}
+			g.file(etcUnitPath+"/"+name+".d/kiln.conf", d)
+		}
+		if u.Text == nil {
+			if u.Enable != nil && *u.Enable {
+				g.enable = append(g.enable, name)
+			}
+			continue
+		}
+		text := *u.Text
 		if text != "" && !strings.HasSuffix(text, "\n") {
 			text += "\n"
 		}
@@ -246,7 +264,20 @@ func (g *generator) rawUnits() error {
 		if err := g.addUnit(name, text); err != nil {
 			return fmt.Errorf("units %q: %w", name, err)
 		}
-		g.enable = append(g.enable, name)
+		if u.Enable == nil || *u.Enable {
+			g.enable = append(g.enable, name)
+		}
+	}
+	return nil
+}
+
+// scriptUnits enables the units the packages' postinst scripts enable
+// (Debian's "installed means enabled"), unless units.NAME.enable = false.
+func (g *generator) scriptUnits(done map[string]bool) error {
+	for _, u := range g.scripts.unitEnables(g.sys) {
+		if err := g.enableUnit(u.Name, done); err != nil {
+			return fmt.Errorf("%s: %w", u.From, err)
+		}
 	}
 	return nil
 }
