@@ -24,17 +24,20 @@ u games 5:60 - /usr/games
 u systemd-network - "systemd Network Management"
 m root adm
 `},
-		"udev": {"usr/bin/udevadm"},
+		// udev's postinst makes its groups.
+		"udev": {"usr/bin/udevadm", ".kiln/control/control=Package: udev\nVersion: 1\n",
+			".kiln/control/postinst=#!/bin/sh\nset -e\nfor g in input sgx kvm render; do addgroup --quiet --system $g; done\n"},
 	})
-	acc, err := packageAccounts(pk)
-	if err != nil {
-		t.Fatal(err)
-	}
 	sys := &modules.System{
 		Users:  map[string]modules.User{"alice": {Groups: []string{"adm"}}, "svc": {System: true}},
 		Groups: map[string]modules.Group{"extra": {}},
 	}
-	if err := acc.applyConfig(sys); err != nil {
+	d, err := analyzeScripts(sys, pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := planAccounts(sys, pk, d)
+	if err != nil {
 		t.Fatal(err)
 	}
 	users, groups := acc.spec()

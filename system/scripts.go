@@ -96,8 +96,8 @@ func (a *accounts) applyScripts(d *scriptDecls) {
 	}
 	for _, an := range d.an {
 		for _, m := range an.Members {
-			if u := a.users[m.User]; u != nil && a.groups[m.Group] != nil {
-				u.Groups = appendUnique(u.Groups, m.Group)
+			if g := a.groups[m.Group]; g != nil && a.users[m.User] != nil {
+				g.Members = appendUnique(g.Members, m.User)
 			}
 		}
 	}
