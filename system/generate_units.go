@@ -274,9 +274,23 @@ func (g *generator) rawUnits() error {
 // scriptUnits enables the units the packages' postinst scripts enable
 // (Debian's "installed means enabled"), unless units.NAME.enable = false.
 func (g *generator) scriptUnits(done map[string]bool) error {
+	var names []string
 	for _, u := range g.scripts.unitEnables(g.sys) {
 		if err := g.enableUnit(u.Name, done); err != nil {
 			return fmt.Errorf("%s: %w", u.From, err)
+		}
+		names = append(names, u.Name)
+	}
+	first := g.scripts.firstRunUnits(names)
+	for _, name := range sortedNames(first) {
+		if c, ok := g.sys.Units[name]; ok && (c.Text != nil || c.Enable != nil && !*c.Enable) {
+			continue // replaced or turned off by the configuration
+		}
+		if err := g.addUnit(name, first[name]); err != nil {
+			return err
+		}
+		if err := g.enableUnit(name, done); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -49,14 +49,10 @@ type Result struct {
 
 // Warning is something a build found worth saying that did not stop it.
 type Warning struct {
-	// Unreplaced lists the locked packages whose maintainer scripts do
-	// something kiln does not replace yet (kiln audit shows what).
-	Unreplaced []string
+	Text string
 }
 
-func (w Warning) String() string {
-	return "maintainer scripts kiln does not replace yet: " + strings.Join(w.Unreplaced, ", ") + " (see kiln audit)"
-}
+func (w Warning) String() string { return w.Text }
 
 // NoLockError is a configuration without a kiln.lock (kiln lock makes
 // one).
@@ -148,12 +144,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	var warnings []Warning
-	if entries, err := Audit(pk); err == nil {
-		if un := unreplaced(entries); len(un) > 0 {
-			warnings = append(warnings, Warning{Unreplaced: un})
-		}
-	}
+	warnings := plan.warnings
 	if o.PlanOnly {
 		res := plan.result()
 		res.Config, res.Warnings = cfg, warnings
@@ -191,18 +182,6 @@ func checkLock(lock *debian.Lock, sys *modules.System, lockFile string) error {
 		return &StaleLockError{Lock: lockFile, Missing: missing}
 	}
 	return nil
-}
-
-// unreplaced lists the audited packages whose actions kiln does not
-// replace.
-func unreplaced(entries []AuditEntry) []string {
-	var out []string
-	for _, e := range entries {
-		if e.Handled == "" {
-			out = append(out, e.Package)
-		}
-	}
-	return out
 }
 
 // LoadConfig loads a host file ("" for the default system) for reading:

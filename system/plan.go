@@ -77,6 +77,7 @@ type BuildPlan struct {
 	etc        []EtcEntry // final layered entries
 	alts       []alternative
 	scripts    *scriptDecls // what the maintainer scripts declare
+	warnings   []Warning
 	acc        *accounts
 	docs       []docOutput // documentation outputs in sw (documentation.enable)
 	spec       []byte      // activation.json
@@ -134,6 +135,9 @@ func PlanBuild(sys *modules.System, pk Packages, opts PlanOptions) (*BuildPlan, 
 		return nil, err
 	}
 	if p.scripts, err = analyzeScripts(sys, pk); err != nil {
+		return nil, err
+	}
+	if err := checkUnhandled(sys, p.scripts); err != nil {
 		return nil, err
 	}
 	if p.acc, err = planAccounts(sys, pk, p.scripts); err != nil {
@@ -239,7 +243,9 @@ func (p *BuildPlan) planEtc() error {
 	if err != nil {
 		return fmt.Errorf("plan etc: %w", err)
 	}
-	final, err := layerEtc(pkgEtc, derived, gen)
+	scriptEtc, warnings := p.scripts.etcFiles(p.pk)
+	p.warnings = append(p.warnings, warnings...)
+	final, err := layerEtc(pkgEtc, scriptEtc, derived, gen)
 	if err != nil {
 		return fmt.Errorf("plan etc: %w", err)
 	}

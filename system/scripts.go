@@ -30,7 +30,7 @@ type scriptDecls struct {
 // install on this system would run them. A package whose package_scripts
 // has enable = false contributes nothing.
 func analyzeScripts(sys *modules.System, pk Packages) (*scriptDecls, error) {
-	an, err := AuditScripts(pk, sys.Networking.HostName)
+	an, err := auditScripts(pk, sys.Networking.HostName, sys.Debconf)
 	if err != nil {
 		return nil, fmt.Errorf("plan: maintainer scripts: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/kiln-os/kiln/modules"
+	"github.com/kiln-os/kiln/toplevel"
 )
 
 // scriptPackages: a daemon whose postinst makes its user, a directory it
@@ -125,5 +126,115 @@ func TestScriptAlternativeNotACandidate(t *testing.T) {
 	want := `alternatives "editor": path "/usr/bin/nano" is not a candidate of any locked package`
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v, want %s", err, want)
+	}
+}
+
+// TestScriptFilesAndFirstRun: a link and a template copy in /etc become
+// etc entries (the chmod'ed one a copy), an edited copy is a warning,
+// and a cluster the postinst creates is a first-run unit ordered before
+// the package's service.
+func TestScriptFilesAndFirstRun(t *testing.T) {
+	pk := newTreePackages(t, map[string][]string{
+		"db": {".kiln/control/control=Package: db\nVersion: 1\n",
+			".kiln/control/postinst=#!/bin/sh\nset -e\nadduser --system --group db\n" +
+				"ln -s /etc/db/available/default /etc/db/enabled/default\n" +
+				"cp /usr/share/db/db.conf /etc/db/db.conf\nchmod 0640 /etc/db/db.conf\nchown root:db /etc/db/db.conf\n" +
+				"cp /usr/share/db/other.conf /etc/db/other.conf\nsed -i -e s/a/b/ /etc/db/other.conf\n" +
+				"if [ ! -d /var/lib/postgresql/15/main ]; then pg_createcluster -u postgres 15 main; fi\n" +
+				"deb-systemd-helper enable db.service\n",
+			"usr/share/db/db.conf=x = 1\n", "usr/share/db/other.conf=a\n",
+			"usr/lib/systemd/system/db.service=[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n",
+			"usr/lib/systemd/system/getty@.service=[Service]\nExecStart=/bin/true\n"},
+	})
+	sys := &modules.System{}
+	d, err := analyzeScripts(sys, pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, warnings := d.etcFiles(pk)
+	got := map[string]EtcEntry{}
+	for _, e := range files {
+		got[e.Path] = e
+	}
+	if e := got["db/enabled/default"]; e.Kind != toplevel.EtcSymlink || e.Target != "/etc/db/available/default" {
+		t.Errorf("link: %+v", e)
+	}
+	if e := got["db/db.conf"]; e.Kind != toplevel.EtcCopy || e.Mode != 0o640 || e.Group != "db" || !strings.HasSuffix(e.Source, "/usr/share/db/db.conf") {
+		t.Errorf("copy: %+v", e)
+	}
+	if _, ok := got["db/other.conf"]; ok || len(warnings) != 1 || !strings.Contains(warnings[0].Text, "a copy of /usr/share/db/other.conf with sed edits is not made yet") {
+		t.Errorf("edited copy: entry %v, warnings %v", ok, warnings)
+	}
+	entries, err := generateEtc(sys, pk, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var unit string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Path, etcUnitPath+"/kiln-first-run-db-") && strings.HasSuffix(e.Path, ".service") {
+			unit = string(e.Data)
+		}
+	}
+	for _, want := range []string{"ConditionPathExists=!/var/lib/postgresql/15/main\n", "Before=db.service\n",
+		"ExecStart=\"pg_createcluster\" \"-u\" \"postgres\" \"15\" \"main\"\n", "Type=oneshot\n"} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("first-run unit lacks %q:\n%s", want, unit)
+		}
+	}
+}
+
+func TestScriptSources(t *testing.T) {
+	pk := scriptPackages(t)
+	ans, err := AuditScripts(pk, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{"users.daemon.home", "daemon postinst line 3: adduser --system --group --home /var/lib/daemon daemon  (user daemon)"},
+		{`units["daemon.service"].enable`, "daemon postinst line 11: deb-systemd-helper enable 'daemon.service' >/dev/null  (unit enable)"},
+		{"units.firewall.service", "firewall postinst line 6: deb-systemd-helper update-state 'firewall.service' >/dev/null  (unit no-enable)"},
+		{"alternatives.editor", "firewall postinst line 3: update-alternatives --install /usr/bin/editor editor /usr/bin/fw-edit 80  (candidate /usr/bin/fw-edit priority 80)"},
+		{"users.nobody", ""},
+	} {
+		got := strings.Join(ScriptSources(ans, tc.path), "\n")
+		if !strings.Contains(got, tc.want) || (tc.want == "" && got != "") {
+			t.Errorf("%s: got\n%s\nwant a line %q", tc.path, got, tc.want)
+		}
+	}
+}
+
+// TestUnhandledIsBuildError: an install-time action no recognizer
+// handles stops the build, naming the package, script, line, command and
+// both opt-outs; ignore takes it back; a stale ignore entry is an error.
+func TestUnhandledIsBuildError(t *testing.T) {
+	pk := newTreePackages(t, map[string][]string{
+		"odd": {".kiln/control/control=Package: odd\nVersion: 1\n",
+			".kiln/control/postinst=#!/bin/sh\nset -e\nfrobnicate --all /var/lib/odd\n"},
+	})
+	check := func(sys *modules.System) error {
+		d, err := analyzeScripts(sys, pk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return checkUnhandled(sys, d)
+	}
+	err := check(&modules.System{})
+	for _, want := range []string{"odd postinst line 3: frobnicate --all /var/lib/odd\n",
+		`package_scripts "odd" { ignore = ["postinst:3"] }`, `package_scripts "odd" { enable = false }`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v\nlacks %q", err, want)
+		}
+	}
+	for _, ign := range []string{"postinst:3", "postinst:*"} {
+		if err := check(&modules.System{PackageScripts: map[string]modules.PackageScripts{"odd": {Enable: true, Ignore: []string{ign}}}}); err != nil {
+			t.Errorf("ignore %s: %v", ign, err)
+		}
+	}
+	if err := check(&modules.System{PackageScripts: map[string]modules.PackageScripts{"odd": {Enable: false}}}); err != nil {
+		t.Errorf("enable = false: %v", err)
+	}
+	err = check(&modules.System{PackageScripts: map[string]modules.PackageScripts{"odd": {Enable: true, Ignore: []string{"postinst:3", "postinst:9"}}}})
+	if want := `package_scripts "odd": ignore entry "postinst:9" matches no unhandled action`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("stale entry: %v, want %q", err, want)
 	}
 }
