@@ -279,7 +279,9 @@ func (g *generator) scriptUnits(done map[string]bool) error {
 		if err := g.enableUnit(u.Name, done); err != nil {
 			return fmt.Errorf("%s: %w", u.From, err)
 		}
-		names = append(names, u.Name)
+		if g.ordinaryService(u.Name) {
+			names = append(names, u.Name)
+		}
 	}
 	first := g.scripts.firstRunUnits(names)
 	for _, name := range sortedNames(first) {
@@ -303,4 +305,23 @@ func (g *generator) addUnit(name, text string) error {
 	}
 	g.file(etcUnitPath+"/"+name, text)
 	return nil
+}
+
+// ordinaryService says whether a unit is a service with default
+// dependencies (after basic.target), which a first-run unit can be
+// ordered before without a cycle.
+func (g *generator) ordinaryService(name string) bool {
+	if !strings.HasSuffix(name, ".service") || strings.Contains(name, "@") {
+		return false
+	}
+	u, err := g.units.find(name)
+	if err != nil {
+		return false
+	}
+	for _, o := range u.opts {
+		if o.Section == "Unit" && o.Name == "DefaultDependencies" && strings.TrimSpace(o.Value) == "no" {
+			return false
+		}
+	}
+	return true
 }

@@ -107,8 +107,8 @@ func numericRoot(s string) string {
 
 // firstRunUnits are units that make, on the machine, the state a script
 // makes once (a database cluster, keys): Type=oneshot, run before the
-// units the scripts enable, skipped once the path that means done
-// exists. The state never enters the store. openssh-server's host keys
+// services the scripts enable (enabled: those with default
+// dependencies), skipped once the path that means done exists. The state never enters the store. openssh-server's host keys
 // are kiln's ssh module's (kiln-sshd-keygen.service).
 func (d *scriptDecls) firstRunUnits(enabled []string) map[string]string {
 	out := map[string]string{}
@@ -130,8 +130,20 @@ func (d *scriptDecls) firstRunUnits(enabled []string) map[string]string {
 			if f.Creates != "" {
 				fmt.Fprintf(&b, "ConditionPathExists=!%s\n", quoteUnitPath(f.Creates))
 			}
+			// The units this package's scripts start come up after the
+			// state exists: on Debian they start after the command, once
+			// its daemon-reload (pg_createcluster's) let generators see
+			// it. Starting them again after it does the same here.
+			restart := map[string]bool{}
+			for _, u := range an.Units {
+				if u.Op == maintscript.Start && !u.UserUnit && !u.SysV && strings.HasSuffix(u.Name, ".service") {
+					restart[u.Name] = true
+				}
+			}
 			for _, u := range enabled {
-				fmt.Fprintf(&b, "Before=%s\n", u)
+				if !restart[u] {
+					fmt.Fprintf(&b, "Before=%s\n", u)
+				}
 			}
 			b.WriteString("\n[Service]\nType=oneshot\nRemainAfterExit=yes\n")
 			if f.User != "" {
@@ -139,9 +151,15 @@ func (d *scriptDecls) firstRunUnits(enabled []string) map[string]string {
 			}
 			quoted := make([]string, len(f.Args))
 			for i, a := range f.Args {
-				quoted[i] = quoteEnv(a)
+				quoted[i] = a
+				if a == "" || strings.ContainsAny(a, " \t\n\"'\\;%") {
+					quoted[i] = quoteEnv(a)
+				}
 			}
 			fmt.Fprintf(&b, "ExecStart=%s\n", strings.ReplaceAll(strings.Join(quoted, " "), "$", "$$"))
+			for _, u := range orderedKeys(restart) {
+				fmt.Fprintf(&b, "ExecStartPost=-/usr/bin/systemctl --no-block restart %s\n", u)
+			}
 			b.WriteString("\n[Install]\nWantedBy=multi-user.target\n")
 			out[name] = b.String()
 		}
