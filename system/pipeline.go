@@ -140,7 +140,11 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	pk := NewPackageSet(o.Store.Dir, paths)
-	plan, err := PlanBuild(&cfg.System, pk, o.PlanOptions)
+	popts := o.PlanOptions
+	if popts.ScriptCache == "" {
+		popts.ScriptCache = filepath.Join(o.Store.StateDir, "maintscripts")
+	}
+	plan, err := PlanBuild(&cfg.System, pk, popts)
 	if err != nil {
 		return nil, err
 	}

@@ -49,6 +49,9 @@ type PlanOptions struct {
 	KilnBinary string
 	// Version is kiln's version, written as kiln-version.
 	Version string
+	// ScriptCache is a directory where the analysis of the packages'
+	// maintainer scripts is kept between builds ("": none).
+	ScriptCache string
 }
 
 // Event reports one part of a build.
@@ -134,7 +137,7 @@ func PlanBuild(sys *modules.System, pk Packages, opts PlanOptions) (*BuildPlan, 
 	if err := p.planKernel(); err != nil {
 		return nil, err
 	}
-	if p.scripts, err = analyzeScripts(sys, pk); err != nil {
+	if p.scripts, err = analyzeScriptsCached(sys, pk, opts.ScriptCache, sum); err != nil {
 		return nil, err
 	}
 	if err := checkUnhandled(sys, p.scripts); err != nil {

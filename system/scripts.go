@@ -1,14 +1,19 @@
 package system
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/kiln-os/kiln/debian/maintscript"
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"github.com/kiln-os/kiln/modules"
 	"github.com/kiln-os/kiln/toplevel"
 )
@@ -30,10 +35,46 @@ type scriptDecls struct {
 // install on this system would run them. A package whose package_scripts
 // has enable = false contributes nothing.
 func analyzeScripts(sys *modules.System, pk Packages) (*scriptDecls, error) {
+	return analyzeScriptsCached(sys, pk, "", "")
+}
+
+// analyzeScriptsCached is analyzeScripts with a cache: the analysis of
+// one closure, host name and answers, by the kiln binary whose sum is
+// kilnSum, is kept in dir as JSON (dir "" keeps nothing). A no-op
+// rebuild reads it instead of parsing every script again.
+func analyzeScriptsCached(sys *modules.System, pk Packages, dir, kilnSum string) (*scriptDecls, error) {
+	var file string
+	if dir != "" {
+		h := sha256.New()
+		fmt.Fprintf(h, "maintscript/1\x00%s\x00%s\x00", kilnSum, sys.Networking.HostName)
+		for _, q := range sortedNames(sys.Debconf) {
+			fmt.Fprintf(h, "answer\x00%s\x00%s\x00", q, sys.Debconf[q])
+		}
+		for _, n := range pk.Names() {
+			sp, _ := pk.Path(n)
+			fmt.Fprintf(h, "package\x00%s\x00", sp)
+		}
+		file = filepath.Join(dir, hex.EncodeToString(h.Sum(nil))+".json")
+	}
+	var an []*maintscript.Analysis
+	if b, err := os.ReadFile(file); file != "" && err == nil && json.Unmarshal(b, &an) == nil {
+		return pickScripts(sys, an), nil
+	}
 	an, err := auditScripts(pk, sys.Networking.HostName, sys.Debconf)
 	if err != nil {
 		return nil, fmt.Errorf("plan: maintainer scripts: %w", err)
 	}
+	if file != "" {
+		if b, err := json.Marshal(an); err == nil && os.MkdirAll(dir, 0o755) == nil {
+			_ = fsutil.WriteFile(file, b, 0o644) // a cache: a failed write costs time only
+		}
+	}
+	return pickScripts(sys, an), nil
+}
+
+// pickScripts leaves out the packages whose package_scripts.enable is
+// false.
+func pickScripts(sys *modules.System, an []*maintscript.Analysis) *scriptDecls {
 	d := &scriptDecls{}
 	for _, a := range an {
 		if ps, ok := sys.PackageScripts[a.Package]; ok && !ps.Enable {
@@ -41,7 +82,7 @@ func analyzeScripts(sys *modules.System, pk Packages) (*scriptDecls, error) {
 		}
 		d.an = append(d.an, a)
 	}
-	return d, nil
+	return d
 }
 
 // applyScripts adds the users, groups and members the scripts create,

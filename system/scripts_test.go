@@ -1,8 +1,11 @@
 package system
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/kiln-os/kiln/modules"
 	"github.com/kiln-os/kiln/toplevel"
@@ -236,5 +239,34 @@ func TestUnhandledIsBuildError(t *testing.T) {
 	err = check(&modules.System{PackageScripts: map[string]modules.PackageScripts{"odd": {Enable: true, Ignore: []string{"postinst:3", "postinst:9"}}}})
 	if want := `package_scripts "odd": ignore entry "postinst:9" matches no unhandled action`; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("stale entry: %v, want %q", err, want)
+	}
+}
+
+// TestScriptCache: the second analysis of a closure is read from the
+// cache, and says the same; another host name is another entry.
+func TestScriptCache(t *testing.T) {
+	pk := scriptPackages(t)
+	dir := t.TempDir()
+	sys := &modules.System{Networking: modules.Networking{HostName: "a"}}
+	first, err := analyzeScriptsCached(sys, pk, dir, "sum")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(files) != 1 {
+		t.Fatalf("cache files %v, want 1", files)
+	}
+	second, err := analyzeScriptsCached(sys, pk, dir, "sum")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(first.an, second.an); d != "" {
+		t.Errorf("cached analysis differs (-computed +cached):\n%s", d)
+	}
+	if _, err := analyzeScriptsCached(&modules.System{Networking: modules.Networking{HostName: "b"}}, pk, dir, "sum"); err != nil {
+		t.Fatal(err)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "*.json")); len(files) != 2 {
+		t.Errorf("cache files %v, want 2", files)
 	}
 }
