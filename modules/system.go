@@ -36,6 +36,11 @@ type System struct {
 	Console           Console  `kiln:"console"`
 	SSH               SSH      `kiln:"ssh"`
 	Testing           Testing  `kiln:"testing"`
+	// Nginx, Redis and PostgreSQL are the service modules (builtin/*.hcl):
+	// the builder reads what they define (etc, units, services), not these.
+	Nginx      Nginx      `kiln:"nginx"`
+	Redis      Redis      `kiln:"redis"`
+	PostgreSQL PostgreSQL `kiln:"postgresql"`
 	// Documentation puts the packages' documentation outputs (usr/share/
 	// doc, man, info, locale: debian.SplitDocs) into the sw tree.
 	Documentation Documentation `kiln:"documentation"`
@@ -171,4 +176,36 @@ type PackageSet interface {
 	Path(name string) (string, bool)
 	// Names lists every known package name, for "did you mean" suggestions.
 	Names() []string
+}
+
+type Nginx struct {
+	VirtualHosts map[string]NginxVirtualHost `kiln:"virtual_hosts"`
+}
+
+type NginxVirtualHost struct {
+	ServerNames []string `kiln:"server_names"`
+	Listen      int      `kiln:"listen"`
+	Root        string   `kiln:"root"`
+	ExtraConfig string   `kiln:"extra_config"`
+}
+
+type Redis struct {
+	Enable bool     `kiln:"enable"`
+	Bind   []string `kiln:"bind"`
+	Port   int      `kiln:"port"`
+}
+
+type PostgreSQL struct {
+	Enable    bool                          `kiln:"enable"`
+	Port      int                           `kiln:"port"`
+	Roles     map[string]PostgreSQLRole     `kiln:"roles"`
+	Databases map[string]PostgreSQLDatabase `kiln:"databases"`
+}
+
+type PostgreSQLRole struct {
+	Login bool `kiln:"login"`
+}
+
+type PostgreSQLDatabase struct {
+	Owner string `kiln:"owner"`
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/unit"
+	"github.com/kiln-os/kiln/store"
 )
 
 // Where units live on a kiln system. Enablement links point at one of these
@@ -282,6 +283,7 @@ func (g *generator) scriptUnits(done map[string]bool) error {
 		if g.ordinaryService(u.Name) {
 			names = append(names, u.Name)
 		}
+		g.storeExecPaths(u.Name)
 	}
 	first := g.scripts.firstRunUnits(names)
 	for _, name := range sortedNames(first) {
@@ -324,4 +326,20 @@ func (g *generator) ordinaryService(name string) bool {
 		}
 	}
 	return true
+}
+
+// storeExecPaths lets a package unit that restricts where programs may
+// run (ExecPaths=, with NoExecPaths=/: redis-server's) run them from the
+// store, where /usr's programs are: a drop-in adds ExecPaths=/kiln/store.
+func (g *generator) storeExecPaths(name string) {
+	u, err := g.units.find(name)
+	if err != nil {
+		return
+	}
+	for _, o := range u.opts {
+		if o.Section == "Service" && o.Name == "ExecPaths" {
+			g.file(etcUnitPath+"/"+name+".d/kiln-store.conf", "[Service]\nExecPaths="+store.LogicalDir+"\n")
+			return
+		}
+	}
 }

@@ -71,28 +71,49 @@ var corpusConflicts = map[[2]string]bool{
 }
 
 // corpusGenerations puts each row into the first generation where its
-// port group is free and nothing conflicts with it.
-func corpusGenerations(rows []corpusRow) [][]corpusRow {
-	var gens [][]corpusRow
+// port group is free and nothing conflicts with it. It returns, per
+// generation, the rows new in it (checked there) and all the rows it
+// holds: a generation keeps the previous one's rows except those that
+// collide with its new ones, so a switch adds and removes packages.
+func corpusGenerations(rows []corpusRow) (added, held [][]corpusRow) {
+	collide := func(a, b corpusRow) bool {
+		return a.Group != "" && a.Group == b.Group ||
+			corpusConflicts[[2]string{a.Package, b.Package}] || corpusConflicts[[2]string{b.Package, a.Package}]
+	}
 	for _, r := range rows {
 		placed := false
-		for i, g := range gens {
+		for i, g := range added {
 			ok := true
 			for _, o := range g {
-				ok = ok && (r.Group == "" || o.Group != r.Group) &&
-					!corpusConflicts[[2]string{r.Package, o.Package}] && !corpusConflicts[[2]string{o.Package, r.Package}]
+				ok = ok && !collide(r, o)
 			}
 			if ok {
-				gens[i] = append(gens[i], r)
+				added[i] = append(added[i], r)
 				placed = true
 				break
 			}
 		}
 		if !placed {
-			gens = append(gens, []corpusRow{r})
+			added = append(added, []corpusRow{r})
 		}
 	}
-	return gens
+	var prev []corpusRow
+	for _, g := range added {
+		var cur []corpusRow
+		for _, p := range prev {
+			keep := true
+			for _, n := range g {
+				keep = keep && !collide(p, n)
+			}
+			if keep {
+				cur = append(cur, p)
+			}
+		}
+		cur = append(cur, g...)
+		held = append(held, cur)
+		prev = cur
+	}
+	return added, held
 }
 
 // corpusClients are the packages a check's commands come from, by
@@ -109,7 +130,7 @@ var corpusClients = map[string]string{
 // corpusHost is one generation's host file: the rows' packages, the
 // client tools their checks run, and the test plumbing (backdoor, SSH for
 // kiln switch).
-func corpusHost(key string, rows []corpusRow) string {
+func corpusHost(key string, rows []corpusRow, extra string) string {
 	pkgs := map[string]bool{}
 	for _, r := range rows {
 		pkgs[r.Package] = true
@@ -145,12 +166,50 @@ users "root" {
 }
 
 packages = [%s]
-`, key, strings.Join(names, ", "))
+%s`, key, strings.Join(names, ", "), extra)
 }
 
 // corpusDefault are the rows TestDebianCorpus runs unless
 // KILN_CORPUS=all: two generations (nginx and lighttpd share port 80).
 var corpusDefault = []string{"nginx", "redis-server", "postgresql", "memcached", "cron", "lighttpd", "rsyslog", "prometheus-node-exporter"}
+
+// corpusModules is the last generation: the first one's packages, with
+// the nginx, PostgreSQL and Redis modules configuring them, and the
+// checks of what they configure.
+const corpusModules = `
+nginx {
+  virtual_hosts "site.test" {
+    root = "/etc/kiln-site"
+  }
+}
+
+etc "kiln-site/index.html" {
+  text = "kiln-vhost\n"
+}
+
+redis {
+  enable = true
+  port   = 6380
+}
+
+postgresql {
+  enable = true
+  port   = 5433
+  roles "app" {}
+  databases "appdb" {
+    owner = "app"
+  }
+}
+`
+
+var corpusModuleChecks = []corpusRow{
+	{Package: "module nginx.virtual_hosts", Units: []string{"nginx.service"},
+		Check: "curl -fsS -H 'Host: site.test' http://127.0.0.1/ | grep -qx kiln-vhost && curl -fsS http://127.0.0.1/ | grep -qi nginx"},
+	{Package: "module redis.port", Units: []string{"redis-server.service"},
+		Check: "redis-cli -p 6380 ping | grep -qx PONG && ! redis-cli -p 6379 ping"},
+	{Package: "module postgresql", Units: []string{"postgresql@15-main.service", "kiln-postgresql-setup.service"},
+		Check: "runuser -u postgres -- psql -p 5433 -d appdb -tAc 'select pg_catalog.pg_get_userbyid(datdba) from pg_database where datname = current_database()' | grep -qx app"},
+}
 
 // corpusResult is one row's verdict.
 type corpusResult struct {
@@ -176,7 +235,10 @@ func TestDebianCorpus(t *testing.T) {
 		}
 		rows = sel
 	}
-	gens := corpusGenerations(rows)
+	added, held := corpusGenerations(rows)
+	// The modules generation holds the first one's rows, configured.
+	added = append(added, corpusModuleChecks)
+	held = append(held, held[0])
 	key, keyFile := sshKey(t)
 	bin := kilnBinary(t)
 	dir := t.TempDir()
@@ -184,17 +246,21 @@ func TestDebianCorpus(t *testing.T) {
 	home := t.TempDir()
 	lockDir := filepath.Join(repoRoot(t), "tests", "testdata", "corpus")
 	var tops []string
-	for i, g := range gens {
+	for i, g := range held {
 		sub := filepath.Join(dir, fmt.Sprintf("gen%d", i+1))
 		if err := os.MkdirAll(sub, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(sub, "host.hcl"), []byte(corpusHost(key, g)), 0o644); err != nil {
+		extra, lockGen := "", i+1
+		if i == len(held)-1 {
+			extra, lockGen = corpusModules, 1
+		}
+		if err := os.WriteFile(filepath.Join(sub, "host.hcl"), []byte(corpusHost(key, g, extra)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		// A committed lock per generation of the default rows; the whole
 		// corpus is locked from the repository's lock when it runs.
-		lock := filepath.Join(lockDir, fmt.Sprintf("gen%d.lock", i+1))
+		lock := filepath.Join(lockDir, fmt.Sprintf("gen%d.lock", lockGen))
 		if os.Getenv("KILN_CORPUS") == "all" {
 			lock = filepath.Join(repoRoot(t), "kiln.lock")
 		}
@@ -222,7 +288,7 @@ func TestDebianCorpus(t *testing.T) {
 	env := []string{"HOME=" + home, "SSH_AUTH_SOCK="}
 
 	var results []corpusResult
-	for i, rows := range gens {
+	for i, rows := range added {
 		if i > 0 {
 			sw := kilnRun(t, bin, filepath.Join(dir, fmt.Sprintf("gen%d", i+1)), env, "--store", storeDir, "switch",
 				"--target-host", target, "-i", keyFile, "--accept-new-host-key", "-c", "host.hcl")
@@ -234,16 +300,16 @@ func TestDebianCorpus(t *testing.T) {
 		// Let the starts settle: running or degraded, not starting.
 		settle, _ := m.Execute("timeout 600 systemctl is-system-running --wait")
 		t.Logf("generation %d: system %s", i+1, strings.TrimSpace(settle))
-		failed := strings.TrimSpace(g.out("systemctl --failed --no-legend --plain"))
+		failed := strings.TrimSpace(g.out("systemctl list-units --failed --no-legend --plain --full"))
 		for _, r := range rows {
 			results = append(results, checkCorpusRow(g, r, i+1, failed))
 		}
 		if failed != "" {
 			t.Errorf("generation %d: failed units:\n%s", i+1, failed)
-			for _, u := range strings.Fields(failed) {
-				if strings.Contains(u, ".") && !strings.HasPrefix(u, "●") {
-					out, _ := m.Execute("journalctl -b --no-pager -n 30 -u " + u)
-					t.Logf("journal of %s:\n%s", u, out)
+			for _, l := range strings.Split(failed, "\n") {
+				if f := strings.Fields(l); len(f) > 0 {
+					out, _ := m.Execute("journalctl -b --no-pager -n 30 -u " + f[0])
+					t.Logf("journal of %s:\n%s", f[0], out)
 				}
 			}
 		}
@@ -262,7 +328,7 @@ func TestDebianCorpus(t *testing.T) {
 		fmt.Fprintf(&b, "%-26s %-4d %-6s %s\n", r.row.Package, r.gen, verdict, r.reason)
 	}
 	fmt.Fprintf(&b, "%d of %d rows pass (%.0f %%), %d generations, one boot, %s\n", pass, len(results),
-		100*float64(pass)/float64(max(len(results), 1)), len(gens), time.Since(start).Round(time.Second))
+		100*float64(pass)/float64(max(len(results), 1)), len(held), time.Since(start).Round(time.Second))
 	t.Logf("Debian corpus:\n%s", b.String())
 }
 
@@ -290,6 +356,10 @@ func checkCorpusRow(g guest, r corpusRow, gen int, failed string) corpusResult {
 	}
 	if len(reasons) > 0 {
 		res.ok, res.reason = false, strings.Join(reasons, "; ")
+		for _, u := range r.Units {
+			out, _ := g.m.Execute("journalctl -b --no-pager -n 15 -u " + u)
+			g.t.Logf("%s: journal of %s:\n%s", r.Package, u, out)
+		}
 	}
 	return res
 }
