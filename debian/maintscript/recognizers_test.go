@@ -338,6 +338,14 @@ echo "$(date)" >> /etc/x.log`},
 			"UNHANDLED: writes /etc/x.log with echo",
 		},
 	}, {
+		name: "chown user.group, the old separator",
+		files: map[string]string{postinst: `#!/bin/sh
+set -e
+adduser --system --group snmp
+mkdir -p /var/lib/snmp
+chown snmp.snmp /var/lib/snmp`},
+		want: []string{"user snmp system home=/nonexistent shell=/usr/sbin/nologin", "group snmp system", "tmpfiles d /var/lib/snmp - snmp snmp -"},
+	}, {
 		name: "a comment line appended, whatever it says, needs nothing",
 		files: map[string]string{postinst: `#!/bin/sh
 set -e
