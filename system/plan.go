@@ -442,7 +442,11 @@ func (p *BuildPlan) scriptTmpfiles(etc []EtcEntry) ([]EtcEntry, error) {
 		}
 		e.Kind = toplevel.EtcCopy
 		if t.Mode != "" && t.Mode != "-" {
-			m, err := strconv.ParseUint(strings.TrimPrefix(strings.TrimPrefix(t.Mode, "~"), ":"), 8, 32)
+			om, err := tmpfilesMode(t.Mode, false)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", t.From[0], err)
+			}
+			m, err := strconv.ParseUint(strings.TrimLeft(om, "~:"), 8, 32)
 			if err != nil {
 				return nil, fmt.Errorf("%s: mode %q: %w", t.From[0], t.Mode, err)
 			}

@@ -320,7 +320,11 @@ func (d *scriptDecls) tmpfiles(pk Packages, a *accounts, etc map[string]bool) (t
 				t.Type = "d"
 			}
 			fmt.Fprintf(&b, "# %s\n", oneLineSource(t.From[0]))
-			fmt.Fprintf(&b, "%s %s %s %s %s %s", t.Type, tmpfilesEscape(t.Path), field(t.Mode), field(t.User), field(t.Group), field(t.Age))
+			mode, err := tmpfilesMode(t.Mode, t.Type == "d" || t.Type == "D" || shipsDir(pk, t.Path))
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: tmpfiles %s: %w", t.From[0], t.Path, err)
+			}
+			fmt.Fprintf(&b, "%s %s %s %s %s %s", t.Type, tmpfilesEscape(t.Path), mode, field(t.User), field(t.Group), field(t.Age))
 			if t.Argument != "" {
 				fmt.Fprintf(&b, " %s", t.Argument)
 			}

@@ -270,3 +270,23 @@ func TestScriptCache(t *testing.T) {
 		t.Errorf("cache files %v, want 2", files)
 	}
 }
+
+func TestTmpfilesMode(t *testing.T) {
+	for _, tc := range []struct {
+		mode string
+		dir  bool
+		want string
+	}{
+		{"0750", true, "0750"}, {"~2750", true, "~2750"}, {"", false, "-"},
+		{"g+r", false, "0644"}, {"o-rwx,g-w", true, "0750"}, {"u=rw,go=", false, "0600"},
+		{"g+s", true, "2755"}, {"a+x", false, "0755"},
+	} {
+		got, err := tmpfilesMode(tc.mode, tc.dir)
+		if err != nil || got != tc.want {
+			t.Errorf("tmpfilesMode(%q, %v) = %q, %v; want %q", tc.mode, tc.dir, got, err, tc.want)
+		}
+	}
+	if _, err := tmpfilesMode("g+q", false); err == nil {
+		t.Error("g+q: no error")
+	}
+}
