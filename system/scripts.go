@@ -234,7 +234,9 @@ func (d *scriptDecls) alternatives(sys *modules.System, pk Packages) ([]alternat
 		if !ok || seen[rel] {
 			return
 		}
-		if strings.HasPrefix(target, "/usr/") || usrTop(target) {
+		// (Manual pages are not looked up: a dangling link to one that
+		// went to the documentation output is harmless.)
+		if (strings.HasPrefix(target, "/usr/") || usrTop(target)) && !strings.HasPrefix(target, "/usr/share/man/") {
 			if _, _, found := find(pk, strings.TrimPrefix(target, "/")); !found {
 				return // update-alternatives skips a slave whose file is missing
 			}
@@ -320,7 +322,7 @@ func (d *scriptDecls) tmpfiles(pk Packages, a *accounts, etc map[string]bool) (t
 				t.Type = "d"
 			}
 			fmt.Fprintf(&b, "# %s\n", oneLineSource(t.From[0]))
-			mode, err := tmpfilesMode(t.Mode, t.Type == "d" || t.Type == "D" || shipsDir(pk, t.Path))
+			mode, err := tmpfilesMode(t.Mode, t.Type == "d" || t.Type == "D" || t.Type == "z" && strings.ContainsAny(t.Mode, "+-=") && shipsDir(pk, t.Path))
 			if err != nil {
 				return nil, nil, fmt.Errorf("%s: tmpfiles %s: %w", t.From[0], t.Path, err)
 			}
