@@ -15,10 +15,11 @@ import (
 // adds finds its directories with their owners.
 var kilnTmpfiles = []string{"/etc/tmpfiles.d/kiln-packages.conf", "/etc/tmpfiles.d/kiln-var.conf"}
 
-// CreateTmpfiles runs the machine's systemd-tmpfiles --create over
-// kiln's tmpfiles.d files under root (only those: --remove and the
-// other files are boot's business). A machine without systemd-tmpfiles
-// or without the files has nothing to do.
+// CreateTmpfiles runs the machine's systemd-tmpfiles --create under
+// root, as a postinst does (dh_installtmpfiles) and boot does: every
+// tmpfiles.d file, the packages' own and kiln's, creating what is
+// missing (--remove and --boot stay boot's business). A machine without
+// systemd-tmpfiles or without kiln's files has nothing to do.
 func CreateTmpfiles(ctx context.Context, root string) error {
 	bin, err := resolveIn(root, "/usr/bin/systemd-tmpfiles")
 	if err != nil {
@@ -32,13 +33,13 @@ func CreateTmpfiles(ctx context.Context, root string) error {
 		args = append(args, "--root="+root)
 	}
 	args = append(args, "--create")
-	n := len(args)
+	found := false
 	for _, f := range kilnTmpfiles {
 		if _, err := os.Stat(under(root, f)); err == nil {
-			args = append(args, f)
+			found = true
 		}
 	}
-	if len(args) == n {
+	if !found {
 		return nil
 	}
 	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()

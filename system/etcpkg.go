@@ -260,9 +260,18 @@ func chooseAlternatives(pk Packages) []alternative {
 // varTmpfiles turns the var/ contents of the packages into a tmpfiles.d
 // file (dpkg would have unpacked them into /var; /var is the machine's, so
 // systemd-tmpfiles creates what is missing at boot).
-func varTmpfiles(pk Packages) ([]byte, error) {
+func varTmpfiles(pk Packages) ([]byte, error) { return varTmpfilesExcept(pk, nil) }
+
+// varTmpfilesExcept is varTmpfiles without the paths of skip: those a
+// package's own tmpfiles.d file makes (with its owner: lighttpd's
+// /var/log/lighttpd), which a bare line here, sorting first, would
+// override.
+func varTmpfilesExcept(pk Packages, skip map[string]bool) ([]byte, error) {
 	var lines []string
 	seen := map[string]bool{}
+	for p := range skip {
+		seen[p] = true
+	}
 	for _, n := range pk.Names() {
 		d, _ := pk.Dir(n)
 		lp, _ := pk.Path(n)

@@ -232,7 +232,7 @@ func (p *BuildPlan) planEtc() error {
 	if err != nil {
 		return fmt.Errorf("plan etc: %w", err)
 	}
-	tmpf, err := varTmpfiles(p.pk)
+	tmpf, err := varTmpfilesExcept(p.pk, p.scripts.shippedTmpfiles())
 	if err != nil {
 		return fmt.Errorf("plan etc: %w", err)
 	}

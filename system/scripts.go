@@ -408,3 +408,19 @@ func (d *scriptDecls) shells() []string {
 	}
 	return out
 }
+
+// shippedTmpfiles are the paths the packages' own tmpfiles.d files make.
+func (d *scriptDecls) shippedTmpfiles() map[string]bool {
+	out := map[string]bool{}
+	if d == nil {
+		return out
+	}
+	for _, an := range d.an {
+		for _, t := range an.Tmpfiles {
+			if t.Shipped {
+				out[t.Path] = true
+			}
+		}
+	}
+	return out
+}
