@@ -281,6 +281,11 @@ func (s *switcher) run(j *Journal, plan *ActivationPlan) error {
 			return err
 		}
 	}
+	if len(j.Start)+len(j.Restart) > 0 {
+		if err := CreateTmpfiles(s.ctx, s.root); err != nil {
+			s.rep.Errors = append(s.rep.Errors, err.Error())
+		}
+	}
 	if err := s.reloadsOfStopped(j); err != nil {
 		return err
 	}

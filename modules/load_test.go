@@ -197,12 +197,12 @@ func TestBackdoorExtra(t *testing.T) {
 	if !ok {
 		t.Fatalf("no kiln-backdoor.service in %v", cfg.System.Units)
 	}
-	if diff := cmp.Diff(backdoorUnit, u.Text); diff != "" {
+	if diff := cmp.Diff(backdoorUnit, *u.Text); diff != "" {
 		t.Errorf("backdoor unit (-want +got):\n%s", diff)
 	}
 	// The getty systemd-getty-generator would start on hvc0 is masked
 	// by an empty unit file.
-	if g, ok := cfg.System.Units["serial-getty@hvc0.service"]; !ok || g.Text != "" {
+	if g, ok := cfg.System.Units["serial-getty@hvc0.service"]; !ok || g.Text == nil || *g.Text != "" {
 		t.Errorf("serial-getty@hvc0.service = %+v, %v; want an empty (masking) unit", g, ok)
 	}
 	// Without Packages, pkgs.NAME is a placeholder path.

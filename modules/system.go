@@ -15,14 +15,21 @@ type System struct {
 	Units      map[string]Unit    `kiln:"units"` // key: "NAME.TYPE", e.g. "backup.timer"
 	// HealthChecks gate boot-complete.target and confirmed switches.
 	HealthChecks map[string]HealthCheck `kiln:"health_checks"`
-	Mounts       map[string]Mount       `kiln:"mounts"` // key: mount point, "/" included
-	Swaps        map[string]Swap        `kiln:"swaps"`  // key: device
-	Kernel       Kernel                 `kiln:"kernel"`
-	Bootloader   Bootloader             `kiln:"bootloader"`
-	Packages     []string               `kiln:"packages"` // Debian package names on PATH
-	Etc          map[string]EtcFile     `kiln:"etc"`      // key: path relative to /etc
-	Secrets      map[string]Secret      `kiln:"secrets"`  // key: the file name in /run/secrets
-	TimeZone     string                 `kiln:"time_zone"`
+	// Alternatives override update-alternatives' auto mode, by name.
+	Alternatives map[string]Alternative `kiln:"alternatives"`
+	// PackageScripts, by package name, opt out of what its maintainer
+	// scripts declare (debian/maintscript).
+	PackageScripts map[string]PackageScripts `kiln:"package_scripts"`
+	// Debconf answers debconf questions the scripts read.
+	Debconf    map[string]string  `kiln:"debconf"`
+	Mounts     map[string]Mount   `kiln:"mounts"` // key: mount point, "/" included
+	Swaps      map[string]Swap    `kiln:"swaps"`  // key: device
+	Kernel     Kernel             `kiln:"kernel"`
+	Bootloader Bootloader         `kiln:"bootloader"`
+	Packages   []string           `kiln:"packages"` // Debian package names on PATH
+	Etc        map[string]EtcFile `kiln:"etc"`      // key: path relative to /etc
+	Secrets    map[string]Secret  `kiln:"secrets"`  // key: the file name in /run/secrets
+	TimeZone   string             `kiln:"time_zone"`
 	// Substituters are binary cache URLs (package cache), asked in order;
 	// TrustedPublicKeys (NAME:BASE64, maybe with the newline file() reads)
 	// are the keys whose signatures they need.
@@ -34,6 +41,11 @@ type System struct {
 	Testing           Testing  `kiln:"testing"`
 	// Impermanence makes / a tmpfs; the declared paths persist.
 	Impermanence Impermanence `kiln:"impermanence"`
+	// Nginx, Redis and PostgreSQL are the service modules (builtin/*.hcl):
+	// the builder reads what they define (etc, units, services), not these.
+	Nginx      Nginx      `kiln:"nginx"`
+	Redis      Redis      `kiln:"redis"`
+	PostgreSQL PostgreSQL `kiln:"postgresql"`
 	// Documentation puts the packages' documentation outputs (usr/share/
 	// doc, man, info, locale: debian.SplitDocs) into the sw tree.
 	Documentation Documentation `kiln:"documentation"`
@@ -84,9 +96,14 @@ type Service struct {
 	Secrets          []string          `kiln:"secrets"` // secrets.NAME it reads: a change restarts it
 }
 
-// Unit is any raw systemd unit (timers, sockets, mounts, paths...).
+// Unit is a raw systemd unit (timers, sockets, mounts, paths...) when
+// Text is set, else settings for a unit a package ships.
 type Unit struct {
-	Text    string   `kiln:"text"`
+	Text *string `kiln:"text"` // nil: the package's unit
+	// Enable nil: a unit with Text is enabled, a package's unit as its
+	// maintainer scripts say; false: no enablement links.
+	Enable  *bool    `kiln:"enable"`
+	DropIn  string   `kiln:"drop_in"` // written as NAME.d/kiln.conf
 	Secrets []string `kiln:"secrets"`
 }
 
@@ -97,6 +114,18 @@ type Secret struct {
 	Owner string `kiln:"owner"`
 	Group string `kiln:"group"`
 	Mode  string `kiln:"mode"`
+}
+
+// Alternative chooses an update-alternatives candidate.
+type Alternative struct {
+	Path string `kiln:"path"` // "": the highest priority (Debian's auto mode)
+}
+
+// PackageScripts says what the system takes from one package's
+// maintainer scripts.
+type PackageScripts struct {
+	Enable bool     `kiln:"enable"`
+	Ignore []string `kiln:"ignore"` // "script:line" or "script:*" of unhandled actions
 }
 
 type Mount struct {
@@ -189,4 +218,36 @@ type PackageSet interface {
 	Path(name string) (string, bool)
 	// Names lists every known package name, for "did you mean" suggestions.
 	Names() []string
+}
+
+type Nginx struct {
+	VirtualHosts map[string]NginxVirtualHost `kiln:"virtual_hosts"`
+}
+
+type NginxVirtualHost struct {
+	ServerNames []string `kiln:"server_names"`
+	Listen      int      `kiln:"listen"`
+	Root        string   `kiln:"root"`
+	ExtraConfig string   `kiln:"extra_config"`
+}
+
+type Redis struct {
+	Enable bool     `kiln:"enable"`
+	Bind   []string `kiln:"bind"`
+	Port   int      `kiln:"port"`
+}
+
+type PostgreSQL struct {
+	Enable    bool                          `kiln:"enable"`
+	Port      int                           `kiln:"port"`
+	Roles     map[string]PostgreSQLRole     `kiln:"roles"`
+	Databases map[string]PostgreSQLDatabase `kiln:"databases"`
+}
+
+type PostgreSQLRole struct {
+	Login bool `kiln:"login"`
+}
+
+type PostgreSQLDatabase struct {
+	Owner string `kiln:"owner"`
 }

@@ -170,6 +170,9 @@ func (p *BuildPlan) buildSw(st *store.Store, tmp string) error {
 		return err
 	}
 	for _, a := range p.alts {
+		if path.IsAbs(a.Link) {
+			continue // under /etc: an etc entry
+		}
 		l := &leaf{src: -1, target: "/etc/alternatives/" + a.Name, isLink: true}
 		if err := f.putAlternative(a.Link, l); err != nil {
 			return err

@@ -32,7 +32,13 @@ import (
 // hand or pulled in by another unit) but gets no enablement links, as NixOS
 // does for units that are not wanted by anything.
 func GenerateEtc(sys *modules.System, pk Packages) ([]EtcEntry, error) {
-	g := &generator{sys: sys, pk: pk, units: newUnitSet(pk)}
+	return generateEtc(sys, pk, nil)
+}
+
+// generateEtc is GenerateEtc with the packages' maintainer scripts'
+// declarations (nil: none).
+func generateEtc(sys *modules.System, pk Packages, scripts *scriptDecls) ([]EtcEntry, error) {
+	g := &generator{sys: sys, pk: pk, units: newUnitSet(pk), scripts: scripts}
 	steps := []func() error{
 		g.hostName,
 		g.fstab,
@@ -60,10 +66,11 @@ func GenerateEtc(sys *modules.System, pk Packages) ([]EtcEntry, error) {
 
 // generator accumulates entries; each step adds the files of one concern.
 type generator struct {
-	sys   *modules.System
-	pk    Packages
-	units *unitSet
-	out   []EtcEntry
+	sys     *modules.System
+	pk      Packages
+	units   *unitSet
+	scripts *scriptDecls
+	out     []EtcEntry
 	// enable lists the units to enable, in the order the steps asked.
 	enable []string
 }

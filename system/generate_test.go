@@ -221,17 +221,17 @@ var goldenCases = []struct {
 		"manual": {Enable: false, ExecStart: "/usr/bin/sleep infinity", RestartIfChanged: true,
 			WantedBy: []string{"multi-user.target"}},
 		"static": {Enable: true, ExecStart: "/usr/bin/true", RestartIfChanged: true},
-	}, Units: map[string]modules.Unit{"web.target": {Text: "[Unit]\nDescription=Web services\n"}}}},
+	}, Units: map[string]modules.Unit{"web.target": {Text: ptr("[Unit]\nDescription=Web services\n")}}}},
 	{name: "units", sys: modules.System{Units: map[string]modules.Unit{
-		"backup.timer":   {Text: "[Unit]\nDescription=Nightly backup\n\n[Timer]\nOnCalendar=daily\n\n[Install]\nWantedBy=timers.target\n"},
-		"backup.service": {Text: "[Service]\nType=oneshot\nExecStart=/usr/bin/true"},
-		"worker@.service": {Text: "[Service]\nExecStart=/usr/bin/worker %i\n\n[Install]\nWantedBy=multi-user.target\n" +
-			"DefaultInstance=main\nAlias=job@.service\n"},
-		"data.mount":         {Text: "[Mount]\nWhat=/dev/vdc\nWhere=/data\n\n[Install]\nRequiredBy=local-fs.target\n"},
-		"app.socket":         {Text: "[Socket]\nListenStream=8080\n\n[Install]\nWantedBy=sockets.target\nAlso=app-helper.service\n"},
-		"app-helper.service": {Text: "[Service]\nExecStart=/usr/bin/true\n\n[Install]\nWantedBy=multi-user.target\n"},
+		"backup.timer":   {Text: ptr("[Unit]\nDescription=Nightly backup\n\n[Timer]\nOnCalendar=daily\n\n[Install]\nWantedBy=timers.target\n")},
+		"backup.service": {Text: ptr("[Service]\nType=oneshot\nExecStart=/usr/bin/true")},
+		"worker@.service": {Text: ptr("[Service]\nExecStart=/usr/bin/worker %i\n\n[Install]\nWantedBy=multi-user.target\n" +
+			"DefaultInstance=main\nAlias=job@.service\n")},
+		"data.mount":         {Text: ptr("[Mount]\nWhat=/dev/vdc\nWhere=/data\n\n[Install]\nRequiredBy=local-fs.target\n")},
+		"app.socket":         {Text: ptr("[Socket]\nListenStream=8080\n\n[Install]\nWantedBy=sockets.target\nAlso=app-helper.service\n")},
+		"app-helper.service": {Text: ptr("[Service]\nExecStart=/usr/bin/true\n\n[Install]\nWantedBy=multi-user.target\n")},
 		// Overrides Debian's unit: /etc wins, links point to /etc.
-		"ssh.service": {Text: "[Service]\nExecStart=/usr/sbin/sshd -D -p 2022\n\n[Install]\nWantedBy=multi-user.target\n"},
+		"ssh.service": {Text: ptr("[Service]\nExecStart=/usr/sbin/sshd -D -p 2022\n\n[Install]\nWantedBy=multi-user.target\n")},
 	}}},
 	{name: "health-checks", sys: modules.System{
 		Bootloader: modules.Bootloader{BootCounting: modules.BootCounting{Tries: 3}},
@@ -434,18 +434,18 @@ func TestGenerateEtcErrors(t *testing.T) {
 		{"reload without exec_reload", svc(modules.Service{ReloadIfChanged: true}), nil, `services "x": reload_if_changed needs exec_reload`},
 		{"service and unit", modules.System{
 			Services: map[string]modules.Service{"x": {ExecStart: "/bin/true"}},
-			Units:    map[string]modules.Unit{"x.service": {Text: "[Service]\nExecStart=/bin/true\n"}},
+			Units:    map[string]modules.Unit{"x.service": {Text: ptr("[Service]\nExecStart=/bin/true\n")}},
 		}, nil, `units "x.service": unit x.service is defined twice`},
-		{"bad unit name", modules.System{Units: map[string]modules.Unit{"backup": {Text: "[Unit]\n"}}}, nil,
+		{"bad unit name", modules.System{Units: map[string]modules.Unit{"backup": {Text: ptr("[Unit]\n")}}}, nil,
 			`units "backup": "backup" is not a unit name`},
-		{"unit specifier in install", modules.System{Units: map[string]modules.Unit{"a.service": {Text: "[Install]\nWantedBy=%i.target\n"}}}, nil,
+		{"unit specifier in install", modules.System{Units: map[string]modules.Unit{"a.service": {Text: ptr("[Install]\nWantedBy=%i.target\n")}}}, nil,
 			`enable unit a.service: [Install] WantedBy=%i.target uses specifiers`},
-		{"unit wanted by garbage", modules.System{Units: map[string]modules.Unit{"a.service": {Text: "[Install]\nWantedBy=multi-user\n"}}}, nil,
+		{"unit wanted by garbage", modules.System{Units: map[string]modules.Unit{"a.service": {Text: ptr("[Install]\nWantedBy=multi-user\n")}}}, nil,
 			`enable unit a.service: [Install] WantedBy=: "multi-user" is not a unit name`},
-		{"unit also missing", modules.System{Units: map[string]modules.Unit{"a.service": {Text: "[Install]\nAlso=nowhere.service\n"}}}, nil,
+		{"unit also missing", modules.System{Units: map[string]modules.Unit{"a.service": {Text: ptr("[Install]\nAlso=nowhere.service\n")}}}, nil,
 			`enable unit nowhere.service: no generated unit and no package in the closure provides it`},
 		{"alias clash", modules.System{Units: map[string]modules.Unit{
-			"a.service": {Text: "[Install]\nAlias=sshd.service\n"},
+			"a.service": {Text: ptr("[Install]\nAlias=sshd.service\n")},
 		}, SSH: modules.SSH{Enable: true}}, nil, `generate /etc/systemd/system/sshd.service: two different definitions`},
 		{"bad autologin", modules.System{Console: modules.Console{AutologinUser: "root --help"}}, nil,
 			`console.autologin_user "root --help": not a user name`},
@@ -553,3 +553,5 @@ func BenchmarkGenerateEtc(b *testing.B) {
 		}
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/unit"
+	"github.com/kiln-os/kiln/store"
 )
 
 // Where units live on a kiln system. Enablement links point at one of these
@@ -173,7 +174,7 @@ func (g *generator) enableAll() error {
 			return err
 		}
 	}
-	return nil
+	return g.scriptUnits(done)
 }
 
 // enableUnit follows the [Install] section of one unit: WantedBy= and
@@ -240,14 +241,32 @@ func checkInstallName(unitName, key, value string) error {
 	return nil
 }
 
-// rawUnits writes the `units` option verbatim and enables each unit from
-// its own [Install] section.
+// rawUnits writes the `units` option: a unit with text verbatim, enabled
+// from its own [Install] section unless enable = false; a unit without
+// text is a package's, enabled when enable = true. drop_in becomes
+// NAME.d/kiln.conf.
 func (g *generator) rawUnits() error {
 	for _, name := range sortedNames(g.sys.Units) {
 		if err := checkUnitName(name); err != nil {
 			return fmt.Errorf("units %q: %w", name, err)
 		}
-		text := g.sys.Units[name].Text
+		u := g.sys.Units[name]
+		if d := u.DropIn; d != "" {
+			if !strings.HasSuffix(d, "\n") {
+				d += "\n"
+			}
+			if _, err := unit.DeserializeOptions(strings.NewReader(d)); err != nil {
+				return fmt.Errorf("units %q: parse drop_in: %w", name, err)
+			}
+			g.file(etcUnitPath+"/"+name+".d/kiln.conf", d)
+		}
+		if u.Text == nil {
+			if u.Enable != nil && *u.Enable {
+				g.enable = append(g.enable, name)
+			}
+			continue
+		}
+		text := *u.Text
 		if text != "" && !strings.HasSuffix(text, "\n") {
 			text += "\n"
 		}
@@ -257,7 +276,37 @@ func (g *generator) rawUnits() error {
 		if err := g.addUnit(name, text); err != nil {
 			return fmt.Errorf("units %q: %w", name, err)
 		}
-		g.enable = append(g.enable, name)
+		if u.Enable == nil || *u.Enable {
+			g.enable = append(g.enable, name)
+		}
+	}
+	return nil
+}
+
+// scriptUnits enables the units the packages' postinst scripts enable
+// (Debian's "installed means enabled"), unless units.NAME.enable = false.
+func (g *generator) scriptUnits(done map[string]bool) error {
+	var names []string
+	for _, u := range g.scripts.unitEnables(g.sys) {
+		if err := g.enableUnit(u.Name, done); err != nil {
+			return fmt.Errorf("%s: %w", u.From, err)
+		}
+		if g.ordinaryService(u.Name) {
+			names = append(names, u.Name)
+		}
+		g.storeExecPaths(u.Name)
+	}
+	first := g.scripts.firstRunUnits(names)
+	for _, name := range sortedNames(first) {
+		if c, ok := g.sys.Units[name]; ok && (c.Text != nil || c.Enable != nil && !*c.Enable) {
+			continue // replaced or turned off by the configuration
+		}
+		if err := g.addUnit(name, first[name]); err != nil {
+			return err
+		}
+		if err := g.enableUnit(name, done); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -269,4 +318,39 @@ func (g *generator) addUnit(name, text string) error {
 	}
 	g.file(etcUnitPath+"/"+name, text)
 	return nil
+}
+
+// ordinaryService says whether a unit is a service with default
+// dependencies (after basic.target), which a first-run unit can be
+// ordered before without a cycle.
+func (g *generator) ordinaryService(name string) bool {
+	if !strings.HasSuffix(name, ".service") || strings.Contains(name, "@") {
+		return false
+	}
+	u, err := g.units.find(name)
+	if err != nil {
+		return false
+	}
+	for _, o := range u.opts {
+		if o.Section == "Unit" && o.Name == "DefaultDependencies" && strings.TrimSpace(o.Value) == "no" {
+			return false
+		}
+	}
+	return true
+}
+
+// storeExecPaths lets a package unit that restricts where programs may
+// run (ExecPaths=, with NoExecPaths=/: redis-server's) run them from the
+// store, where /usr's programs are: a drop-in adds ExecPaths=/kiln/store.
+func (g *generator) storeExecPaths(name string) {
+	u, err := g.units.find(name)
+	if err != nil {
+		return
+	}
+	for _, o := range u.opts {
+		if o.Section == "Service" && o.Name == "ExecPaths" {
+			g.file(etcUnitPath+"/"+name+".d/kiln-store.conf", "[Service]\nExecPaths="+store.LogicalDir+"\n")
+			return
+		}
+	}
 }

@@ -98,11 +98,11 @@ func verifyConfig() modules.System {
 			"manual": {Enable: false, ExecStart: "/usr/bin/true", Type: "oneshot", WantedBy: []string{"multi-user.target"}},
 		},
 		Units: map[string]modules.Unit{
-			"backup.timer":   {Text: "[Timer]\nOnCalendar=daily\n\n[Install]\nWantedBy=timers.target\n"},
-			"backup.service": {Text: "[Service]\nType=oneshot\nExecStart=/usr/bin/true\n"},
-			"worker@.service": {Text: "[Service]\nExecStart=/usr/bin/sleep %i\n\n[Install]\nWantedBy=multi-user.target\n" +
-				"DefaultInstance=60\nAlias=job@.service\n"},
-			"data.mount": {Text: "[Mount]\nWhat=/dev/vdc\nWhere=/data\nType=ext4\n\n[Install]\nWantedBy=local-fs.target\n"},
+			"backup.timer":   {Text: ptr("[Timer]\nOnCalendar=daily\n\n[Install]\nWantedBy=timers.target\n")},
+			"backup.service": {Text: ptr("[Service]\nType=oneshot\nExecStart=/usr/bin/true\n")},
+			"worker@.service": {Text: ptr("[Service]\nExecStart=/usr/bin/sleep %i\n\n[Install]\nWantedBy=multi-user.target\n" +
+				"DefaultInstance=60\nAlias=job@.service\n")},
+			"data.mount": {Text: ptr("[Mount]\nWhat=/dev/vdc\nWhere=/data\nType=ext4\n\n[Install]\nWantedBy=local-fs.target\n")},
 		},
 		Mounts: map[string]modules.Mount{
 			"/":             {AutoResize: true},
@@ -380,13 +380,13 @@ func TestAnalyzeVerifyCatchesBrokenUnits(t *testing.T) {
 			"broken": {Enable: true, ExecStart: "/usr/bin/no-such-program", WantedBy: []string{"multi-user.target"}}}},
 			"broken.service", "Command /usr/bin/no-such-program is not executable"},
 		{"bad value", modules.System{Units: map[string]modules.Unit{
-			"broken.service": {Text: "[Service]\nType=bogus\nExecStart=/usr/bin/true\n"}}}, "broken.service",
+			"broken.service": {Text: ptr("[Service]\nType=bogus\nExecStart=/usr/bin/true\n")}}}, "broken.service",
 			"Failed to parse service type"},
 		{"unknown key", modules.System{Units: map[string]modules.Unit{
-			"broken.service": {Text: "[Service]\nExecStart=/usr/bin/true\nExecStrat=/usr/bin/true\n"}}}, "broken.service",
+			"broken.service": {Text: ptr("[Service]\nExecStart=/usr/bin/true\nExecStrat=/usr/bin/true\n")}}}, "broken.service",
 			"Unknown key 'ExecStrat'"},
 		{"mount name mismatch", modules.System{Units: map[string]modules.Unit{
-			"broken.mount": {Text: "[Mount]\nWhat=/dev/vdc\nWhere=/data\n"}}}, "broken.mount",
+			"broken.mount": {Text: ptr("[Mount]\nWhat=/dev/vdc\nWhere=/data\n")}}}, "broken.mount",
 			"Where= setting doesn't match unit name"},
 	}
 	for _, tc := range tests {

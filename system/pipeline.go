@@ -66,20 +66,10 @@ type Result struct {
 
 // Warning is something a build found worth saying that did not stop it.
 type Warning struct {
-	// Message, when set, is the whole warning (a substituter that could
-	// not be asked).
-	Message string
-	// Unreplaced lists the locked packages whose maintainer scripts do
-	// something kiln does not replace yet (kiln audit shows what).
-	Unreplaced []string
+	Text string
 }
 
-func (w Warning) String() string {
-	if w.Message != "" {
-		return w.Message
-	}
-	return "maintainer scripts kiln does not replace yet: " + strings.Join(w.Unreplaced, ", ") + " (see kiln audit)"
-}
+func (w Warning) String() string { return w.Text }
 
 // NoLockError is a configuration without a kiln.lock (kiln lock makes
 // one).
@@ -190,11 +180,15 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	pk := NewPackageSet(o.Store.Dir, paths)
-	plan, err := PlanBuild(&cfg.System, pk, o.PlanOptions)
+	popts := o.PlanOptions
+	if popts.ScriptCache == "" {
+		popts.ScriptCache = filepath.Join(o.Store.StateDir, "maintscripts")
+	}
+	plan, err := PlanBuild(&cfg.System, pk, popts)
 	if err != nil {
 		return nil, locate(err, cfg)
 	}
-	var warnings []Warning
+	warnings := plan.warnings
 	if sub != nil && !o.PlanOnly {
 		err := sub.take(ctx, o.Store, plan.partPaths())
 		warnings = append(warnings, sub.warn...)
@@ -202,11 +196,6 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 			res := plan.result()
 			res.Config, res.Warnings = cfg, warnings
 			return res, err
-		}
-	}
-	if entries, err := Audit(pk); err == nil {
-		if un := unreplaced(entries); len(un) > 0 {
-			warnings = append(warnings, Warning{Unreplaced: un})
 		}
 	}
 	if o.PlanOnly {
@@ -247,18 +236,6 @@ func checkLock(lock *debian.Lock, sys *modules.System, lockFile string) error {
 		return &StaleLockError{Lock: lockFile, Missing: missing}
 	}
 	return nil
-}
-
-// unreplaced lists the audited packages whose actions kiln does not
-// replace.
-func unreplaced(entries []AuditEntry) []string {
-	var out []string
-	for _, e := range entries {
-		if e.Handled == "" {
-			out = append(out, e.Package)
-		}
-	}
-	return out
 }
 
 // LoadConfig loads a host file ("" for the default system) for reading:

@@ -4,9 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/kiln-os/kiln/internal/fsutil"
@@ -46,6 +48,9 @@ type PlanOptions struct {
 	KilnBinary string
 	// Version is kiln's version, written as kiln-version.
 	Version string
+	// ScriptCache is a directory where the analysis of the packages'
+	// maintainer scripts is kept between builds ("": none).
+	ScriptCache string
 }
 
 // Event reports one part of a build.
@@ -73,6 +78,9 @@ type BuildPlan struct {
 	initrdMods []string
 	etc        []EtcEntry // final layered entries
 	alts       []alternative
+	scripts    *scriptDecls // what the maintainer scripts declare
+	warnings   []Warning
+	acc        *accounts
 	docs       []docOutput // documentation outputs in sw (documentation.enable)
 	spec       []byte      // activation.json
 	bootspec   []byte      // boot.json
@@ -128,7 +136,18 @@ func PlanBuild(sys *modules.System, pk Packages, opts PlanOptions) (*BuildPlan, 
 	if err := p.planKernel(); err != nil {
 		return nil, err
 	}
-	p.alts = chooseAlternatives(pk)
+	if p.scripts, err = analyzeScriptsCached(sys, pk, opts.ScriptCache, sum); err != nil {
+		return nil, err
+	}
+	if err := checkUnhandled(sys, p.scripts); err != nil {
+		return nil, err
+	}
+	if p.acc, err = planAccounts(sys, pk, p.scripts); err != nil {
+		return nil, err
+	}
+	if p.alts, err = p.scripts.alternatives(sys, pk); err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
 	if sys.Documentation.Enable {
 		if p.docs, err = docOutputs(pk); err != nil {
 			return nil, fmt.Errorf("plan: %w", err)
@@ -208,11 +227,11 @@ func (p *BuildPlan) planEtc() error {
 	if err != nil {
 		return fmt.Errorf("plan etc: %w", err)
 	}
-	derived, err := derivedEtc(p.pk)
+	derived, err := derivedEtc(p.pk, p.alts, p.scripts)
 	if err != nil {
 		return fmt.Errorf("plan etc: %w", err)
 	}
-	tmpf, err := varTmpfiles(p.pk)
+	tmpf, err := varTmpfilesExcept(p.pk, p.scripts.shippedTmpfiles())
 	if err != nil {
 		return fmt.Errorf("plan etc: %w", err)
 	}
@@ -222,12 +241,17 @@ func (p *BuildPlan) planEtc() error {
 	if hw, ok := p.Parts[PartHwdb]; ok {
 		derived = append(derived, EtcEntry{Path: "udev/hwdb.bin", Target: hw.String() + "/hwdb.bin", Kind: toplevel.EtcLink})
 	}
-	gen, err := GenerateEtc(p.sys, p.pk)
+	gen, err := generateEtc(p.sys, p.pk, p.scripts)
 	if err != nil {
 		return fmt.Errorf("plan etc: %w", err)
 	}
-	final, err := layerEtc(pkgEtc, derived, gen)
+	scriptEtc, warnings := p.scripts.etcFiles(p.pk)
+	p.warnings = append(p.warnings, warnings...)
+	final, err := layerEtc(pkgEtc, scriptEtc, derived, gen)
 	if err != nil {
+		return fmt.Errorf("plan etc: %w", err)
+	}
+	if final, err = p.scriptTmpfiles(final); err != nil {
 		return fmt.Errorf("plan etc: %w", err)
 	}
 	p.etc = final
@@ -343,21 +367,8 @@ var setuidPrograms = []struct{ file, owner, group, mode string }{
 }
 
 func (p *BuildPlan) planActivation() error {
-	acc, err := packageAccounts(p.pk)
-	if err != nil {
-		return fmt.Errorf("plan users: %w", err)
-	}
-	if err := acc.applyConfig(p.sys); err != nil {
-		return fmt.Errorf("plan users: %w", err)
-	}
-	if err := acc.checkServiceUsers(p.sys); err != nil {
-		return fmt.Errorf("plan users: %w", err)
-	}
-	if err := acc.checkReferences(p.sys); err != nil {
-		return fmt.Errorf("plan users: %w", err)
-	}
 	spec := toplevel.ActivationSpec{Version: toplevel.ActivationVersion, HostName: p.sys.Networking.HostName}
-	spec.Users, spec.Groups = acc.spec()
+	spec.Users, spec.Groups = p.acc.spec()
 	for _, e := range p.etc {
 		se := toplevel.EtcEntry{Path: e.Path, Kind: e.Kind}
 		switch e.Kind {
@@ -373,17 +384,21 @@ func (p *BuildPlan) planActivation() error {
 		}
 		spec.Etc = append(spec.Etc, se)
 	}
+	have := map[string]bool{}
 	for _, w := range setuidPrograms {
 		name, rel, _, ok := findRel(p.pk, w.file)
 		if !ok {
 			continue
 		}
+		have[path.Base(w.file)] = true
 		sp, _ := p.pk.Path(name)
 		spec.Wrappers = append(spec.Wrappers, toplevel.Wrapper{
 			Name: path.Base(w.file), Source: sp.String() + "/" + rel, Owner: w.owner, Group: w.group, Mode: w.mode,
 		})
 	}
+	spec.Wrappers = append(spec.Wrappers, p.scripts.wrappers(p.pk, have)...)
 	spec.Persist = planPersist(p.sys)
+	var err error
 	if spec.Secrets, err = planSecrets(p.sys); err != nil {
 		return fmt.Errorf("plan activation: %w", err)
 	}
@@ -393,6 +408,75 @@ func (p *BuildPlan) planActivation() error {
 	}
 	p.spec = b
 	return nil
+}
+
+// planAccounts layers the users and groups: the packages' sysusers.d
+// files, what their maintainer scripts create, the configuration.
+func planAccounts(sys *modules.System, pk Packages, scripts *scriptDecls) (*accounts, error) {
+	acc, err := packageAccounts(pk)
+	if err != nil {
+		return nil, fmt.Errorf("plan users: %w", err)
+	}
+	acc.applyScripts(scripts)
+	if err := acc.applyConfig(sys); err != nil {
+		return nil, fmt.Errorf("plan users: %w", err)
+	}
+	if err := acc.checkServiceUsers(sys); err != nil {
+		return nil, fmt.Errorf("plan users: %w", err)
+	}
+	if err := acc.checkReferences(sys); err != nil {
+		return nil, fmt.Errorf("plan users: %w", err)
+	}
+	return acc, nil
+}
+
+// scriptTmpfiles adds tmpfiles.d/kiln-packages.conf, the scripts' lines
+// for /var, /run, /srv and /etc directories, and turns the /etc files
+// they chmod or chown into copies with that mode and owner. The file
+// sorts before kiln-var.conf, so its owners win over the bare
+// directories of the packages' var trees.
+func (p *BuildPlan) scriptTmpfiles(etc []EtcEntry) ([]EtcEntry, error) {
+	files := map[string]bool{}
+	for _, e := range etc {
+		if e.Kind != toplevel.EtcSymlink {
+			files[e.Path] = true
+		}
+	}
+	text, copies, err := p.scripts.tmpfiles(p.pk, p.acc, files)
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range etc {
+		t, ok := copies[e.Path]
+		if !ok {
+			continue
+		}
+		e.Kind = toplevel.EtcCopy
+		if t.Mode != "" && t.Mode != "-" {
+			om, err := tmpfilesMode(t.Mode, false)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", t.From[0], err)
+			}
+			m, err := strconv.ParseUint(strings.TrimLeft(om, "~:"), 8, 32)
+			if err != nil {
+				return nil, fmt.Errorf("%s: mode %q: %w", t.From[0], t.Mode, err)
+			}
+			e.Mode = fs.FileMode(m&0o777) | specialBits(m)
+		} else if e.Mode == 0 {
+			e.Mode = 0o644
+		}
+		if u := field(t.User); u != "-" {
+			e.User = u
+		}
+		if g := field(t.Group); g != "-" {
+			e.Group = g
+		}
+		etc[i] = e
+	}
+	if text == nil {
+		return etc, nil
+	}
+	return layerEtc(etc, []EtcEntry{{Path: "tmpfiles.d/kiln-packages.conf", Data: text, Kind: toplevel.EtcLink}})
 }
 
 func specialOctal(m os.FileMode) uint32 {

@@ -58,7 +58,7 @@ func (s *substitution) take(ctx context.Context, st *store.Store, paths []store.
 		return fmt.Errorf("substituters: %w", err)
 	}
 	for _, p := range plan.Problems {
-		s.warn = append(s.warn, Warning{Message: "substituters: " + p.Error()})
+		s.warn = append(s.warn, Warning{Text: "substituters: " + p.Error()})
 	}
 	res, err := plan.Apply(ctx, st)
 	s.result.Substituted = append(s.result.Substituted, res.Fetched...)

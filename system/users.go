@@ -12,15 +12,10 @@ import (
 	"github.com/kiln-os/kiln/toplevel"
 )
 
-// Users and groups come from three places, later winning per name: the
-// packages' sysusers.d files (Debian's basic.conf carries base-passwd's
-// table), the groups maintainer scripts add with addgroup (udev's), and
-// the configuration.
-
-// scriptGroups are groups Debian maintainer scripts create, by package.
-var scriptGroups = map[string][]string{
-	"udev": {"input", "sgx", "kvm", "render"},
-}
+// Users and groups come from three places: the packages' sysusers.d
+// files (Debian's basic.conf carries base-passwd's table), what their
+// maintainer scripts create (adduser, addgroup...: scripts.go), an
+// account defined earlier being kept, and the configuration, which wins.
 
 type accounts struct {
 	users  map[string]*toplevel.User
@@ -64,13 +59,6 @@ func packageAccounts(pk Packages) (*accounts, error) {
 			return nil, fmt.Errorf("sysusers %s: %w", files[n], err)
 		}
 		members = append(members, m...)
-	}
-	for _, n := range pk.Names() {
-		for _, g := range scriptGroups[n] {
-			if a.groups[g] == nil {
-				a.groups[g] = &toplevel.Group{Name: g}
-			}
-		}
 	}
 	for _, m := range members {
 		if g := a.groups[m[1]]; g != nil {

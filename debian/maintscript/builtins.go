@@ -306,6 +306,12 @@ func echoBuiltin(cl *call) tri {
 	if out.known {
 		out.s += nl
 	}
+	if !out.known && cl.appendOut && cl.stdout.s != "" && len(args) > 0 && strings.HasPrefix(strings.TrimLeft(args[0].s, `"'`), "#") {
+		// A line that starts with "#", whatever follows, is a comment
+		// in the configuration formats scripts append to.
+		cl.in.note(&cl.in.an.Ignored, cl.f, cl.s, "appends a comment line to "+cl.stdout.s+": a comment changes nothing")
+		return yes
+	}
 	return printed(cl, out)
 }
 

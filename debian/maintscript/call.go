@@ -312,6 +312,13 @@ func (in *interp) unhandled(f *file, s *syntax.Stmt, reason string) {
 		in.note(&in.an.Ignored, f, s, "runs only on removal or purge (kiln never purges: state under /var stays, as apt remove leaves it): "+reason)
 		return
 	}
+	if in.script == "config" && in.subst > 0 {
+		// The debconf config script may only ask questions (Debian
+		// policy, debconf-devel(7)); what a command inside $(...) there
+		// computes only shapes a question, whose default kiln reads.
+		in.note(&in.an.Ignored, f, s, "computes a value for a debconf question in the config script: "+reason)
+		return
+	}
 	in.note(&in.an.Unhandled, f, s, reason)
 }
 

@@ -251,6 +251,8 @@ func chown(cl *call) tri {
 		owner, group = "", o.pos[0].s
 	} else if g, ok := strings.CutPrefix(o.pos[0].s, "."); ok { // old chown .group
 		owner, group = "", g
+	} else if u, g, ok := strings.Cut(o.pos[0].s, "."); ok && group == "" && !strings.Contains(o.pos[0].s, ":") && u != "" && g != "" {
+		owner, group = u, g // old chown user.group (snmpd's)
 	}
 	for _, p := range o.pos[1:] {
 		if !cl.chmodOwn(p, "", owner, group, o.has("R", "recursive")) {

@@ -338,6 +338,28 @@ echo "$(date)" >> /etc/x.log`},
 			"UNHANDLED: writes /etc/x.log with echo",
 		},
 	}, {
+		name: "chown user.group, the old separator",
+		files: map[string]string{postinst: `#!/bin/sh
+set -e
+adduser --system --group snmp
+mkdir -p /var/lib/snmp
+chown snmp.snmp /var/lib/snmp`},
+		want: []string{"user snmp system home=/nonexistent shell=/usr/sbin/nologin", "group snmp system", "tmpfiles d /var/lib/snmp - snmp snmp -"},
+	}, {
+		name: "a comment line appended, whatever it says, needs nothing",
+		files: map[string]string{postinst: `#!/bin/sh
+set -e
+for l in $(cat /nonexistent); do echo "# $l" >> /etc/x.gen; done`},
+		want: []string{"ignored: appends a comment line to /etc/x.gen: a comment changes nothing"},
+	}, {
+		name: "the config script computes question values only",
+		files: map[string]string{".kiln/control/config": `#!/bin/sh
+set -e
+. /usr/share/debconf/confmodule
+V=$(sh /usr/share/x/versions)
+db_input low x/obsolete || true`},
+		want: []string{"debconf input x/obsolete", "ignored: computes a value for a debconf question in the config script: runs the shell script /usr/share/x/versions"},
+	}, {
 		name: "removal: prerm and postrm need nothing",
 		files: map[string]string{
 			".kiln/control/prerm":  "#!/bin/sh\ndeb-systemd-invoke stop x.service\n",

@@ -135,7 +135,9 @@ func runEval(_ context.Context, r *Run, opts any, args []string) error {
 // printEval prints what kiln eval was asked for.
 func printEval(r *Run, cfg *modules.Config, f *evalFlags, args []string) error {
 	if f.explain != "" {
-		return explain(r, cfg, f.explain)
+		sys := &cfg.System
+		derived := system.ScriptSources(system.ScriptsOfLock(r.storeDir(), r.lockFor(f.config), sys.Networking.HostName, sys.Debconf), f.explain)
+		return explain(r, cfg, f.explain, derived)
 	}
 	path := ""
 	if len(args) == 1 {
@@ -177,18 +179,36 @@ type explainJSON struct {
 	Note     string `json:"note,omitempty"`
 }
 
-func explain(r *Run, cfg *modules.Config, path string) error {
+// explain lists the definitions of path, then derived: what the
+// packages' maintainer scripts declare there (system.ScriptSources),
+// which the configuration's definitions override.
+func explain(r *Run, cfg *modules.Config, path string, derived []string) error {
 	v, err := cfg.Value(path)
-	if err != nil {
+	if err != nil && len(derived) == 0 {
 		return err
 	}
 	defs := cfg.Explain(path)
-	if len(defs) == 0 {
+	if len(defs) == 0 && len(derived) == 0 {
 		return errors.New("no definitions at " + path)
 	}
 	if r.JSON {
-		return explainAsJSON(r, path, defs)
+		return explainAsJSON(r, path, defs, derived)
 	}
+	if err != nil {
+		r.Printf("%s: not in the configuration; from the packages' maintainer scripts:\n", path)
+		for _, d := range derived {
+			r.Printf("  %s\n", d)
+		}
+		return nil
+	}
+	defer func() {
+		if len(derived) > 0 {
+			r.Printf("\nFrom the packages' maintainer scripts (the definitions above override them):\n")
+			for _, d := range derived {
+				r.Printf("  %s\n", d)
+			}
+		}
+	}()
 	r.Printf("%s = %s\n\n", path, strings.TrimRight(modules.ValueHCL(v), "\n"))
 	for _, d := range defs {
 		mark := " "
@@ -225,8 +245,11 @@ func oneLine(s string) string {
 	return s
 }
 
-func explainAsJSON(r *Run, path string, defs []modules.Definition) error {
-	out := make([]explainJSON, 0, len(defs))
+func explainAsJSON(r *Run, path string, defs []modules.Definition, derived []string) error {
+	out := make([]explainJSON, 0, len(defs)+len(derived))
+	for _, d := range derived {
+		out = append(out, explainJSON{Location: d, Note: "maintainer scripts", Priority: system.PackagePriority})
+	}
 	for _, d := range defs {
 		e := explainJSON{Option: d.Option, Location: d.Location(), Default: d.Default, Priority: d.Priority,
 			Order: d.Order, Active: d.Active, Won: d.Won, Note: d.Note}

@@ -1,0 +1,175 @@
+package system
+
+import (
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/kiln-os/kiln/debian/maintscript"
+	"github.com/kiln-os/kiln/toplevel"
+)
+
+// activationEtc are /etc files activation or kiln's own generators own:
+// a script's version of them is not taken.
+var activationEtc = map[string]bool{
+	"passwd": true, "group": true, "shadow": true, "gshadow": true, "subuid": true, "subgid": true,
+	"hostname": true, "hosts": true, "machine-id": true, "resolv.conf": true, "localtime": true, "timezone": true,
+	"shells": true, "profile": true, "motd": true, "nsswitch.conf": true, "fstab": true,
+}
+
+// etcFiles turns the files the scripts make in /etc into etc entries,
+// layered below kiln's generated ones and the configuration: a link; a
+// copy of a template the closure ships (ucf, cp), with the owner and mode
+// a later chown or chmod gave it; literal content. A copy with edits (sed,
+// postconf), of another /etc file, or a file in /usr is not made yet: it
+// is a warning.
+func (d *scriptDecls) etcFiles(pk Packages) (out []EtcEntry, warnings []Warning) {
+	if d == nil {
+		return nil, nil
+	}
+	seen := map[string]bool{}
+	for _, an := range d.an {
+		for _, f := range an.Files {
+			rel, ok := strings.CutPrefix(path.Clean(f.Path), "/etc/")
+			if !ok || seen[rel] || activationEtc[rel] || strings.ContainsAny(rel, "$*?`") {
+				if !ok && f.Kind != maintscript.Directory {
+					warnings = append(warnings, Warning{Text: fmt.Sprintf("%s: %s %s outside /etc is not made yet", f.From[0], f.Kind, f.Path)})
+				}
+				continue
+			}
+			e, err := scriptEtcEntry(pk, rel, f)
+			if err != nil {
+				warnings = append(warnings, Warning{Text: fmt.Sprintf("%s: %v", f.From[0], err)})
+				continue
+			}
+			if e == nil {
+				continue
+			}
+			seen[rel] = true
+			out = append(out, *e)
+		}
+	}
+	return out, warnings
+}
+
+func scriptEtcEntry(pk Packages, rel string, f maintscript.File) (*EtcEntry, error) {
+	e := &EtcEntry{Path: rel, Kind: toplevel.EtcLink}
+	switch f.Kind {
+	case maintscript.Link:
+		return &EtcEntry{Path: rel, Kind: toplevel.EtcSymlink, Target: f.Target}, nil
+	case maintscript.Content:
+		e.Data = []byte(f.Content)
+	case maintscript.Copy:
+		if len(f.Edits) > 0 {
+			return nil, fmt.Errorf("/etc/%s: a copy of %s with %s edits is not made yet", rel, f.Template, f.Edits[0].Tool)
+		}
+		if f.Template == "/dev/null" {
+			e.Data = []byte{}
+			break
+		}
+		if !strings.HasPrefix(f.Template, "/usr/") {
+			return nil, fmt.Errorf("/etc/%s: a copy of %s (not a file of the closure) is not made yet", rel, f.Template)
+		}
+		_, phys, ok := find(pk, strings.TrimPrefix(f.Template, "/"))
+		if !ok {
+			return nil, fmt.Errorf("/etc/%s: template %s: no locked package ships it", rel, f.Template)
+		}
+		e.Source = phys
+	default:
+		return nil, nil // a directory (activation makes the parents) or a removal
+	}
+	if f.Mode != "" || f.User != "" || f.Group != "" {
+		e.Kind = toplevel.EtcCopy
+		e.Mode = 0o644
+		if f.Mode != "" {
+			m, err := strconv.ParseUint(f.Mode, 8, 32)
+			if err != nil {
+				return nil, fmt.Errorf("/etc/%s: mode %q: %w", rel, f.Mode, err)
+			}
+			e.Mode = 0
+			e.Mode |= specialBits(m) | fs.FileMode(m&0o777)
+		}
+		e.User, e.Group = numericRoot(f.User), numericRoot(f.Group)
+	}
+	return e, nil
+}
+
+// numericRoot names uid/gid 0 root (activation resolves names).
+func numericRoot(s string) string {
+	if s == "0" {
+		return "root"
+	}
+	return s
+}
+
+// firstRunUnits are units that make, on the machine, the state a script
+// makes once (a database cluster, keys): Type=oneshot, run before the
+// services the scripts enable (enabled: those with default
+// dependencies), skipped once the path that means done exists. The state never enters the store. openssh-server's host keys
+// are kiln's ssh module's (kiln-sshd-keygen.service).
+func (d *scriptDecls) firstRunUnits(enabled []string) map[string]string {
+	out := map[string]string{}
+	if d == nil {
+		return out
+	}
+	for _, an := range d.an {
+		if an.Package == "openssh-server" {
+			continue
+		}
+		for _, f := range an.FirstRun {
+			name := "kiln-first-run-" + unitWord(an.Package) + "-" + unitWord(f.Name) + ".service"
+			if _, dup := out[name]; dup || len(f.Args) == 0 {
+				continue
+			}
+			var b strings.Builder
+			fmt.Fprintf(&b, "# %s\n[Unit]\nDescription=kiln first run: %s %s\n", oneLineSource(f.From), an.Package, f.Name)
+			b.WriteString("After=systemd-tmpfiles-setup.service local-fs.target\n")
+			if f.Creates != "" {
+				fmt.Fprintf(&b, "ConditionPathExists=!%s\n", quoteUnitPath(f.Creates))
+			}
+			// The units this package's scripts start come up after the
+			// state exists: on Debian they start after the command, once
+			// its daemon-reload (pg_createcluster's) let generators see
+			// it. Starting them again after it does the same here.
+			restart := map[string]bool{}
+			for _, u := range an.Units {
+				if u.Op == maintscript.Start && !u.UserUnit && !u.SysV && strings.HasSuffix(u.Name, ".service") {
+					restart[u.Name] = true
+				}
+			}
+			for _, u := range enabled {
+				if !restart[u] {
+					fmt.Fprintf(&b, "Before=%s\n", u)
+				}
+			}
+			b.WriteString("\n[Service]\nType=oneshot\nRemainAfterExit=yes\n")
+			if f.User != "" {
+				fmt.Fprintf(&b, "User=%s\n", f.User)
+			}
+			quoted := make([]string, len(f.Args))
+			for i, a := range f.Args {
+				quoted[i] = a
+				if a == "" || strings.ContainsAny(a, " \t\n\"'\\;%") {
+					quoted[i] = quoteEnv(a)
+				}
+			}
+			fmt.Fprintf(&b, "ExecStart=%s\n", strings.ReplaceAll(strings.Join(quoted, " "), "$", "$$"))
+			for _, u := range orderedKeys(restart) {
+				fmt.Fprintf(&b, "ExecStartPost=-/usr/bin/systemctl --no-block restart %s\n", u)
+			}
+			b.WriteString("\n[Install]\nWantedBy=multi-user.target\n")
+			out[name] = b.String()
+		}
+	}
+	return out
+}
+
+var unitWordRE = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
+
+func unitWord(s string) string { return unitWordRE.ReplaceAllString(s, "-") }
+
+// quoteUnitPath escapes specifiers in a path for a unit setting.
+func quoteUnitPath(p string) string { return strings.ReplaceAll(p, "%", "%%") }

@@ -1,0 +1,292 @@
+package system
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kiln-os/kiln/modules"
+	"github.com/kiln-os/kiln/toplevel"
+)
+
+// scriptPackages: a daemon whose postinst makes its user, a directory it
+// owns and enables its unit, as dh_installsystemd does; a firewall whose
+// unit is registered with --no-enable; alternatives of two priorities.
+func scriptPackages(t *testing.T) Packages {
+	return newTreePackages(t, map[string][]string{
+		"daemon": {".kiln/control/control=Package: daemon\nVersion: 1\n",
+			".kiln/control/postinst=#!/bin/sh\nset -e\nadduser --system --group --home /var/lib/daemon daemon\n" +
+				"mkdir -p /var/lib/daemon\nchown daemon:daemon /var/lib/daemon\nchmod 0750 /var/lib/daemon\n" +
+				"update-alternatives --install /usr/bin/editor editor /usr/bin/daemon-edit 50\n" +
+				"if deb-systemd-helper debian-installed 'daemon.service'; then :; fi\n" +
+				"deb-systemd-helper unmask 'daemon.service' >/dev/null || true\n" +
+				"if deb-systemd-helper --quiet was-enabled 'daemon.service'; then\n\tdeb-systemd-helper enable 'daemon.service' >/dev/null || true\nelse\n\tdeb-systemd-helper update-state 'daemon.service' >/dev/null || true\nfi\n",
+			"usr/bin/daemon-edit=#!/bin/sh\n", "usr/lib/systemd/system/getty@.service=[Service]\nExecStart=/bin/true\n",
+			"usr/lib/systemd/system/daemon.service=[Service]\nExecStart=/usr/bin/daemon-edit\nUser=daemon\n[Install]\nWantedBy=multi-user.target\n"},
+		"firewall": {".kiln/control/control=Package: firewall\nVersion: 1\n",
+			".kiln/control/postinst=#!/bin/sh\nset -e\n" +
+				"update-alternatives --install /usr/bin/editor editor /usr/bin/fw-edit 80\n" +
+				"deb-systemd-helper unmask 'firewall.service' >/dev/null || true\n" +
+				"if deb-systemd-helper --quiet was-enabled 'firewall.service'; then\n\tdeb-systemd-helper update-state 'firewall.service' >/dev/null || true\nfi\n",
+			"usr/bin/fw-edit=#!/bin/sh\n",
+			"usr/lib/systemd/system/firewall.service=[Service]\nExecStart=/usr/bin/fw-edit\n[Install]\nWantedBy=multi-user.target\n"},
+	})
+}
+
+func TestScriptDeclarations(t *testing.T) {
+	f := false
+	tru := true
+	for _, tc := range []struct {
+		name       string
+		sys        modules.System
+		wantLinks  []string // enablement links present
+		noLinks    []string // absent
+		wantEditor string
+	}{
+		{name: "as Debian", wantLinks: []string{"multi-user.target.wants/daemon.service"},
+			noLinks: []string{"multi-user.target.wants/firewall.service"}, wantEditor: "/usr/bin/fw-edit"},
+		{name: "unit disabled", sys: modules.System{Units: map[string]modules.Unit{"daemon.service": {Enable: &f}}},
+			noLinks: []string{"multi-user.target.wants/daemon.service"}, wantEditor: "/usr/bin/fw-edit"},
+		{name: "no-enable unit enabled", sys: modules.System{Units: map[string]modules.Unit{"firewall.service": {Enable: &tru}}},
+			wantLinks: []string{"multi-user.target.wants/daemon.service", "multi-user.target.wants/firewall.service"}, wantEditor: "/usr/bin/fw-edit"},
+		{name: "alternative chosen", sys: modules.System{Alternatives: map[string]modules.Alternative{"editor": {Path: "/usr/bin/daemon-edit"}}},
+			wantLinks: []string{"multi-user.target.wants/daemon.service"}, wantEditor: "/usr/bin/daemon-edit"},
+		{name: "package scripts off", sys: modules.System{PackageScripts: map[string]modules.PackageScripts{"daemon": {Enable: false}}},
+			noLinks: []string{"multi-user.target.wants/daemon.service"}, wantEditor: "/usr/bin/fw-edit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pk := scriptPackages(t)
+			d, err := analyzeScripts(&tc.sys, pk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			acc, err := planAccounts(&tc.sys, pk, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			entries, err := generateEtc(&tc.sys, pk, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			have := map[string]bool{}
+			for _, e := range entries {
+				have[strings.TrimPrefix(e.Path, etcUnitPath+"/")] = true
+			}
+			for _, l := range tc.wantLinks {
+				if !have[l] {
+					t.Errorf("no %s", l)
+				}
+			}
+			for _, l := range tc.noLinks {
+				if have[l] {
+					t.Errorf("%s, want none", l)
+				}
+			}
+			alts, err := d.alternatives(&tc.sys, pk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var editor string
+			for _, a := range alts {
+				if a.Name == "editor" {
+					editor = a.Target
+				}
+			}
+			if editor != tc.wantEditor {
+				t.Errorf("editor -> %q, want %q", editor, tc.wantEditor)
+			}
+			text, _, err := d.tmpfiles(pk, acc, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := acc.users["daemon"]
+			if tc.name == "package scripts off" {
+				if u != nil || strings.Contains(string(text), "daemon") {
+					t.Errorf("package_scripts enable=false: user %+v, tmpfiles:\n%s", u, text)
+				}
+				return
+			}
+			if u == nil || u.Home != "/var/lib/daemon" || u.Group != "daemon" || !u.System {
+				t.Errorf("user daemon = %+v", u)
+			}
+			if !strings.Contains(string(text), "d /var/lib/daemon 0750 daemon daemon -\n") {
+				t.Errorf("tmpfiles:\n%s", text)
+			}
+		})
+	}
+}
+
+func TestScriptAlternativeNotACandidate(t *testing.T) {
+	sys := modules.System{Alternatives: map[string]modules.Alternative{"editor": {Path: "/usr/bin/nano"}}}
+	pk := scriptPackages(t)
+	d, err := analyzeScripts(&sys, pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.alternatives(&sys, pk)
+	want := `alternatives "editor": path "/usr/bin/nano" is not a candidate of any locked package`
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v, want %s", err, want)
+	}
+}
+
+// TestScriptFilesAndFirstRun: a link and a template copy in /etc become
+// etc entries (the chmod'ed one a copy), an edited copy is a warning,
+// and a cluster the postinst creates is a first-run unit ordered before
+// the package's service.
+func TestScriptFilesAndFirstRun(t *testing.T) {
+	pk := newTreePackages(t, map[string][]string{
+		"db": {".kiln/control/control=Package: db\nVersion: 1\n",
+			".kiln/control/postinst=#!/bin/sh\nset -e\nadduser --system --group db\n" +
+				"ln -s /etc/db/available/default /etc/db/enabled/default\n" +
+				"cp /usr/share/db/db.conf /etc/db/db.conf\nchmod 0640 /etc/db/db.conf\nchown root:db /etc/db/db.conf\n" +
+				"cp /usr/share/db/other.conf /etc/db/other.conf\nsed -i -e s/a/b/ /etc/db/other.conf\n" +
+				"if [ ! -d /var/lib/postgresql/15/main ]; then pg_createcluster -u postgres 15 main; fi\n" +
+				"deb-systemd-helper enable db.service\n",
+			"usr/share/db/db.conf=x = 1\n", "usr/share/db/other.conf=a\n",
+			"usr/lib/systemd/system/db.service=[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n",
+			"usr/lib/systemd/system/getty@.service=[Service]\nExecStart=/bin/true\n"},
+	})
+	sys := &modules.System{}
+	d, err := analyzeScripts(sys, pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, warnings := d.etcFiles(pk)
+	got := map[string]EtcEntry{}
+	for _, e := range files {
+		got[e.Path] = e
+	}
+	if e := got["db/enabled/default"]; e.Kind != toplevel.EtcSymlink || e.Target != "/etc/db/available/default" {
+		t.Errorf("link: %+v", e)
+	}
+	if e := got["db/db.conf"]; e.Kind != toplevel.EtcCopy || e.Mode != 0o640 || e.Group != "db" || !strings.HasSuffix(e.Source, "/usr/share/db/db.conf") {
+		t.Errorf("copy: %+v", e)
+	}
+	if _, ok := got["db/other.conf"]; ok || len(warnings) != 1 || !strings.Contains(warnings[0].Text, "a copy of /usr/share/db/other.conf with sed edits is not made yet") {
+		t.Errorf("edited copy: entry %v, warnings %v", ok, warnings)
+	}
+	entries, err := generateEtc(sys, pk, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var unit string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Path, etcUnitPath+"/kiln-first-run-db-") && strings.HasSuffix(e.Path, ".service") {
+			unit = string(e.Data)
+		}
+	}
+	for _, want := range []string{"ConditionPathExists=!/var/lib/postgresql/15/main\n", "Before=db.service\n",
+		"ExecStart=pg_createcluster -u postgres 15 main\n", "Type=oneshot\n"} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("first-run unit lacks %q:\n%s", want, unit)
+		}
+	}
+}
+
+func TestScriptSources(t *testing.T) {
+	pk := scriptPackages(t)
+	ans, err := AuditScripts(pk, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{"users.daemon.home", "daemon postinst line 3: adduser --system --group --home /var/lib/daemon daemon  (user daemon)"},
+		{`units["daemon.service"].enable`, "daemon postinst line 11: deb-systemd-helper enable 'daemon.service' >/dev/null  (unit enable)"},
+		{"units.firewall.service", "firewall postinst line 6: deb-systemd-helper update-state 'firewall.service' >/dev/null  (unit no-enable)"},
+		{"alternatives.editor", "firewall postinst line 3: update-alternatives --install /usr/bin/editor editor /usr/bin/fw-edit 80  (candidate /usr/bin/fw-edit priority 80)"},
+		{"users.nobody", ""},
+	} {
+		got := strings.Join(ScriptSources(ans, tc.path), "\n")
+		if !strings.Contains(got, tc.want) || (tc.want == "" && got != "") {
+			t.Errorf("%s: got\n%s\nwant a line %q", tc.path, got, tc.want)
+		}
+	}
+}
+
+// TestUnhandledIsBuildError: an install-time action no recognizer
+// handles stops the build, naming the package, script, line, command and
+// both opt-outs; ignore takes it back; a stale ignore entry is an error.
+func TestUnhandledIsBuildError(t *testing.T) {
+	pk := newTreePackages(t, map[string][]string{
+		"odd": {".kiln/control/control=Package: odd\nVersion: 1\n",
+			".kiln/control/postinst=#!/bin/sh\nset -e\nfrobnicate --all /var/lib/odd\n"},
+	})
+	check := func(sys *modules.System) error {
+		d, err := analyzeScripts(sys, pk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return checkUnhandled(sys, d)
+	}
+	err := check(&modules.System{})
+	for _, want := range []string{"odd postinst line 3: frobnicate --all /var/lib/odd\n",
+		`package_scripts "odd" { ignore = ["postinst:3"] }`, `package_scripts "odd" { enable = false }`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v\nlacks %q", err, want)
+		}
+	}
+	for _, ign := range []string{"postinst:3", "postinst:*"} {
+		if err := check(&modules.System{PackageScripts: map[string]modules.PackageScripts{"odd": {Enable: true, Ignore: []string{ign}}}}); err != nil {
+			t.Errorf("ignore %s: %v", ign, err)
+		}
+	}
+	if err := check(&modules.System{PackageScripts: map[string]modules.PackageScripts{"odd": {Enable: false}}}); err != nil {
+		t.Errorf("enable = false: %v", err)
+	}
+	err = check(&modules.System{PackageScripts: map[string]modules.PackageScripts{"odd": {Enable: true, Ignore: []string{"postinst:3", "postinst:9"}}}})
+	if want := `package_scripts "odd": ignore entry "postinst:9" matches no unhandled action`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("stale entry: %v, want %q", err, want)
+	}
+}
+
+// TestScriptCache: the second analysis of a closure is read from the
+// cache, and says the same; another host name is another entry.
+func TestScriptCache(t *testing.T) {
+	pk := scriptPackages(t)
+	dir := t.TempDir()
+	sys := &modules.System{Networking: modules.Networking{HostName: "a"}}
+	first, err := analyzeScriptsCached(sys, pk, dir, "sum")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(files) != 1 {
+		t.Fatalf("cache files %v, want 1", files)
+	}
+	second, err := analyzeScriptsCached(sys, pk, dir, "sum")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(first.an, second.an); d != "" {
+		t.Errorf("cached analysis differs (-computed +cached):\n%s", d)
+	}
+	if _, err := analyzeScriptsCached(&modules.System{Networking: modules.Networking{HostName: "b"}}, pk, dir, "sum"); err != nil {
+		t.Fatal(err)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "*.json")); len(files) != 2 {
+		t.Errorf("cache files %v, want 2", files)
+	}
+}
+
+func TestTmpfilesMode(t *testing.T) {
+	for _, tc := range []struct {
+		mode string
+		dir  bool
+		want string
+	}{
+		{"0750", true, "0750"}, {"~2750", true, "~2750"}, {"", false, "-"},
+		{"g+r", false, "0644"}, {"o-rwx,g-w", true, "0750"}, {"u=rw,go=", false, "0600"},
+		{"g+s", true, "2755"}, {"a+x", false, "0755"},
+	} {
+		got, err := tmpfilesMode(tc.mode, tc.dir)
+		if err != nil || got != tc.want {
+			t.Errorf("tmpfilesMode(%q, %v) = %q, %v; want %q", tc.mode, tc.dir, got, err, tc.want)
+		}
+	}
+	if _, err := tmpfilesMode("g+q", false); err == nil {
+		t.Error("g+q: no error")
+	}
+}

@@ -1,0 +1,375 @@
+package tests
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kiln-os/kiln/internal/testenv"
+	"github.com/kiln-os/kiln/testvm"
+)
+
+// The Debian server corpus (../shared/corpus/debian-servers.tsv, copied to
+// testdata/debian-servers.tsv): packages, the units Debian enables for
+// them, a port group (rows of one group cannot run at once) and a smoke
+// check. TestDebianCorpus boots once and switches through generations,
+// each holding a set of rows that can run together with
+// `packages = [pkgs.X]` and nothing else, and checks, per row, that every
+// listed unit is active (or skipped by a Condition=) and the check passes,
+// and per generation that no unit failed.
+
+// corpusRow is one line of the corpus.
+type corpusRow struct {
+	Package string
+	Units   []string
+	Group   string // "" when it collides with nothing
+	Check   string
+}
+
+func readCorpus(t *testing.T, file string) []corpusRow {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var rows []corpusRow
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Split(line, "\t")
+		if len(f) != 4 {
+			t.Fatalf("%s:%d: %d fields, want 4", file, n, len(f))
+		}
+		r := corpusRow{Package: f[0], Group: f[2], Check: f[3]}
+		if f[1] != "-" {
+			r.Units = strings.Fields(f[1])
+		}
+		if r.Group == "-" {
+			r.Group = ""
+		}
+		rows = append(rows, r)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// corpusConflicts are rows Debian will not install together although
+// their ports differ (besides a port group, which also separates them).
+var corpusConflicts = map[[2]string]bool{
+	{"exim4-daemon-light", "postfix"}: true,
+}
+
+// corpusGenerations puts each row into the first generation where its
+// port group is free and nothing conflicts with it. It returns, per
+// generation, the rows new in it (checked there) and all the rows it
+// holds: a generation keeps the previous one's rows except those that
+// collide with its new ones, so a switch adds and removes packages.
+func corpusGenerations(rows []corpusRow) (added, held [][]corpusRow) {
+	collide := func(a, b corpusRow) bool {
+		return a.Group != "" && a.Group == b.Group ||
+			corpusConflicts[[2]string{a.Package, b.Package}] || corpusConflicts[[2]string{b.Package, a.Package}]
+	}
+	for _, r := range rows {
+		placed := false
+		for i, g := range added {
+			ok := true
+			for _, o := range g {
+				ok = ok && !collide(r, o)
+			}
+			if ok {
+				added[i] = append(added[i], r)
+				placed = true
+				break
+			}
+		}
+		if !placed {
+			added = append(added, []corpusRow{r})
+		}
+	}
+	var prev []corpusRow
+	for _, g := range added {
+		var cur []corpusRow
+		for _, p := range prev {
+			keep := true
+			for _, n := range g {
+				keep = keep && !collide(p, n)
+			}
+			if keep {
+				cur = append(cur, p)
+			}
+		}
+		cur = append(cur, g...)
+		held = append(held, cur)
+		prev = cur
+	}
+	return added, held
+}
+
+// corpusClients are the packages a check's commands come from, by
+// command word.
+var corpusClients = map[string]string{
+	"curl":          "curl",
+	"dig":           "bind9-dnsutils",
+	"smbclient":     "smbclient",
+	"showmount":     "nfs-common",
+	"ldapsearch":    "ldap-utils",
+	"mosquitto_pub": "mosquitto-clients",
+}
+
+// corpusHost is one generation's host file: the rows' packages, the
+// client tools their checks run, and the test plumbing (backdoor, SSH for
+// kiln switch).
+func corpusHost(key string, rows []corpusRow, extra string) string {
+	pkgs := map[string]bool{}
+	for _, r := range rows {
+		pkgs[r.Package] = true
+		for word, p := range corpusClients {
+			if strings.Contains(r.Check, word+" ") {
+				pkgs[p] = true
+			}
+		}
+	}
+	names := make([]string, 0, len(pkgs))
+	for n := range pkgs {
+		names = append(names, fmt.Sprintf("pkgs[%q]", n))
+	}
+	sort.Strings(names)
+	return fmt.Sprintf(`networking {
+  host_name = "corpus"
+}
+
+testing {
+  backdoor = true
+}
+
+ssh {
+  enable = true
+}
+
+bootloader {
+  timeout = 1
+}
+
+users "root" {
+  authorized_keys = [%q]
+}
+
+packages = [%s]
+%s`, key, strings.Join(names, ", "), extra)
+}
+
+// corpusDefault are the rows TestDebianCorpus runs unless
+// KILN_CORPUS=all: two generations (nginx and lighttpd share port 80).
+var corpusDefault = []string{"nginx", "redis-server", "postgresql", "memcached", "cron", "lighttpd", "rsyslog", "prometheus-node-exporter"}
+
+// corpusModules is the last generation: the first one's packages, with
+// the nginx, PostgreSQL and Redis modules configuring them, and the
+// checks of what they configure.
+const corpusModules = `
+nginx {
+  virtual_hosts "site.test" {
+    root = "/etc/kiln-site"
+  }
+}
+
+etc "kiln-site/index.html" {
+  text = "kiln-vhost\n"
+}
+
+redis {
+  enable = true
+  port   = 6380
+}
+
+postgresql {
+  enable = true
+  port   = 5433
+  roles "app" {}
+  databases "appdb" {
+    owner = "app"
+  }
+}
+`
+
+var corpusModuleChecks = []corpusRow{
+	{Package: "module nginx.virtual_hosts", Units: []string{"nginx.service"},
+		Check: "curl -fsS -H 'Host: site.test' http://127.0.0.1/ | grep -qx kiln-vhost && curl -fsS http://127.0.0.1/ | grep -qi nginx"},
+	{Package: "module redis.port", Units: []string{"redis-server.service"},
+		Check: "redis-cli -p 6380 ping | grep -qx PONG && ! redis-cli -p 6379 ping"},
+	{Package: "module postgresql", Units: []string{"postgresql@15-main.service", "kiln-postgresql-setup.service"},
+		Check: "runuser -u postgres -- psql -p 5433 -d appdb -tAc 'select pg_catalog.pg_get_userbyid(datdba) from pg_database where datname = current_database()' | grep -qx app"},
+}
+
+// corpusResult is one row's verdict.
+type corpusResult struct {
+	row    corpusRow
+	gen    int
+	ok     bool
+	reason string
+}
+
+func TestDebianCorpus(t *testing.T) {
+	testenv.NeedVM(t)
+	rows := readCorpus(t, filepath.Join(repoRoot(t), "tests", "testdata", "debian-servers.tsv"))
+	if os.Getenv("KILN_CORPUS") != "all" {
+		want := map[string]bool{}
+		for _, p := range corpusDefault {
+			want[p] = true
+		}
+		var sel []corpusRow
+		for _, r := range rows {
+			if want[r.Package] {
+				sel = append(sel, r)
+			}
+		}
+		rows = sel
+	}
+	added, held := corpusGenerations(rows)
+	// The modules generation holds the first one's rows, configured.
+	added = append(added, corpusModuleChecks)
+	held = append(held, held[0])
+	key, keyFile := sshKey(t)
+	bin := kilnBinary(t)
+	dir := t.TempDir()
+	storeDir := filepath.Join(t.TempDir(), "store")
+	home := t.TempDir()
+	lockDir := filepath.Join(repoRoot(t), "tests", "testdata", "corpus")
+	var tops []string
+	for i, g := range held {
+		sub := filepath.Join(dir, fmt.Sprintf("gen%d", i+1))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		extra, lockGen := "", i+1
+		if i == len(held)-1 {
+			extra, lockGen = corpusModules, 1
+		}
+		if err := os.WriteFile(filepath.Join(sub, "host.hcl"), []byte(corpusHost(key, g, extra)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// A committed lock per generation of the default rows; the whole
+		// corpus is locked from the repository's lock when it runs.
+		lock := filepath.Join(lockDir, fmt.Sprintf("gen%d.lock", lockGen))
+		if os.Getenv("KILN_CORPUS") == "all" {
+			lock = filepath.Join(repoRoot(t), "kiln.lock")
+		}
+		b, err := os.ReadFile(lock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(sub, "kiln.lock"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if os.Getenv("KILN_CORPUS") == "all" {
+			kiln(t, bin, sub, "lock", "-c", "host.hcl")
+		}
+		tops = append(tops, kiln(t, bin, sub, "--store", storeDir, "build", "-c", "host.hcl"))
+	}
+	img := filepath.Join(dir, "disk.img")
+	kiln(t, bin, filepath.Join(dir, "gen1"), "--store", storeDir, "image", "-c", "host.hcl", "-o", img, "--size", "8G")
+
+	start := time.Now()
+	m := testvm.Start(t, testvm.WithDisk(img), testvm.WithFreeHostPort(22), testvm.WithMemory(2048))
+	g := guest{t, m}
+	m.WaitForUnit("multi-user.target")
+	t.Logf("booted generation 1 in %s", time.Since(start).Round(time.Second))
+	target := fmt.Sprintf("root@127.0.0.1:%d", m.ForwardedPort(22))
+	env := []string{"HOME=" + home, "SSH_AUTH_SOCK="}
+
+	var results []corpusResult
+	for i, rows := range added {
+		if i > 0 {
+			sw := kilnRun(t, bin, filepath.Join(dir, fmt.Sprintf("gen%d", i+1)), env, "--store", storeDir, "switch",
+				"--target-host", target, "-i", keyFile, "--accept-new-host-key", "-c", "host.hcl")
+			if sw.code != 0 {
+				t.Errorf("switch to generation %d: exit %d\n%s%s", i+1, sw.code, sw.stdout, sw.stderr)
+			}
+		}
+		g.expect(fmt.Sprintf("generation %d", i+1), [][3]string{{"current system", "readlink /run/current-system", tops[i]}})
+		// Let the starts settle: running or degraded, not starting.
+		settle, _ := m.Execute("timeout 600 systemctl is-system-running --wait")
+		t.Logf("generation %d: system %s", i+1, strings.TrimSpace(settle))
+		failed := strings.TrimSpace(g.out("systemctl list-units --failed --no-legend --plain --full"))
+		for _, r := range rows {
+			results = append(results, checkCorpusRow(g, r, i+1, failed))
+		}
+		if failed != "" {
+			t.Errorf("generation %d: failed units:\n%s", i+1, failed)
+			for _, l := range strings.Split(failed, "\n") {
+				if f := strings.Fields(l); len(f) > 0 {
+					out, _ := m.Execute("journalctl -b --no-pager -n 30 -u " + f[0])
+					t.Logf("journal of %s:\n%s", f[0], out)
+				}
+			}
+		}
+	}
+	pass := 0
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-26s %-4s %-6s %s\n", "package", "gen", "result", "reason")
+	for _, r := range results {
+		verdict := "pass"
+		if r.ok {
+			pass++
+		} else {
+			verdict = "FAIL"
+			t.Errorf("%s (generation %d): %s", r.row.Package, r.gen, r.reason)
+		}
+		fmt.Fprintf(&b, "%-26s %-4d %-6s %s\n", r.row.Package, r.gen, verdict, r.reason)
+	}
+	fmt.Fprintf(&b, "%d of %d rows pass (%.0f %%), %d generations, one boot, %s\n", pass, len(results),
+		100*float64(pass)/float64(max(len(results), 1)), len(held), time.Since(start).Round(time.Second))
+	t.Logf("Debian corpus:\n%s", b.String())
+}
+
+// checkCorpusRow checks a row's units and its smoke check.
+func checkCorpusRow(g guest, r corpusRow, gen int, failed string) corpusResult {
+	res := corpusResult{row: r, gen: gen, ok: true}
+	var reasons []string
+	for _, u := range r.Units {
+		out, _ := g.m.Execute("systemctl show -p ActiveState,ConditionResult --value " + u)
+		f := strings.Fields(out)
+		switch {
+		case len(f) == 2 && f[0] == "active":
+		case len(f) == 2 && f[1] == "no":
+			// skipped by a Condition=: not a failure
+		default:
+			reasons = append(reasons, fmt.Sprintf("%s is %s", u, strings.Join(f, "/")))
+		}
+		if strings.Contains(failed, u) {
+			reasons = append(reasons, u+" failed")
+		}
+	}
+	out, code := g.m.Execute("timeout 60 bash -c " + shellQuote(r.Check) + " 2>&1")
+	if code != 0 {
+		reasons = append(reasons, fmt.Sprintf("check exit %d: %s", code, oneLine(out)))
+	}
+	if len(reasons) > 0 {
+		res.ok, res.reason = false, strings.Join(reasons, "; ")
+		for _, u := range r.Units {
+			out, _ := g.m.Execute("journalctl -b --no-pager -n 15 -u " + u)
+			g.t.Logf("%s: journal of %s:\n%s", r.Package, u, out)
+		}
+	}
+	return res
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return s
+}
