@@ -207,7 +207,8 @@ var coreOptions = []coreDecl{
 	{"sudo.rules.<name>.run_as", "string", `"ALL"`, "Users the commands may run as.", `"root"`},
 	{"sudo.rules.<name>.no_password", "bool", `false`, "Allow without asking for the user's password (NOPASSWD).", `true`},
 
-	{"kernel.package", "string", `"linux-image-cloud-amd64"`, "The Debian package of the kernel image.", `"linux-image-amd64"`},
+	{"hardware.profile", "string", `"virtual"`, "What the system runs on. \"virtual\": a virtual machine with virtio disks (Debian's cloud kernel, the virtio modules in the initrd). \"generic\": any x86_64 machine, physical or virtual: Debian's generic kernel (linux-image-amd64), the initrd modules of NVMe, SATA (AHCI), USB storage, SCSI (virtio-scsi, common HBAs) and common NICs, and firmware-linux-free (firmware outside Debian's main component needs packages from non-free-firmware).", `"generic"`},
+	{"kernel.package", "string", `"linux-image-cloud-amd64"`, "The Debian package of the kernel image. hardware.profile = \"generic\" makes it linux-image-amd64 (at mkDefault priority).", `"linux-image-amd64"`},
 	{"kernel.params", "list(string)", `[]`, "Kernel command line parameters (the built-in kernel module adds the consoles).", `["quiet"]`},
 	{"kernel.modules", "list(string)", `[]`, "Kernel modules loaded at boot (modules-load.d).", `["br_netfilter"]`},
 	{"kernel.initrd_modules", "list(string)", `[]`, "Kernel modules in the initrd, loaded before the root is mounted; the builder adds their dependencies.", `["nvme"]`},

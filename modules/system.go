@@ -19,6 +19,7 @@ type System struct {
 	Journald   Journald           `kiln:"journald"`
 	Sudo       Sudo               `kiln:"sudo"`
 	Kernel     Kernel             `kiln:"kernel"`
+	Hardware   Hardware           `kiln:"hardware"`
 	Bootloader Bootloader         `kiln:"bootloader"`
 	Packages   []string           `kiln:"packages"` // Debian package names on PATH
 	Etc        map[string]EtcFile `kiln:"etc"`      // key: path relative to /etc
@@ -175,6 +176,13 @@ type Kernel struct {
 	Modules       []string          `kiln:"modules"`        // loaded at boot (modules-load.d)
 	InitrdModules []string          `kiln:"initrd_modules"` // extra modules in the initrd
 	Sysctl        map[string]string `kiln:"sysctl"`
+}
+
+// Hardware says what the system runs on: "virtual" (virtio, the cloud
+// kernel) or "generic" (the built-in hardware module's kernel, initrd
+// modules and firmware).
+type Hardware struct {
+	Profile string `kiln:"profile"`
 }
 
 type Bootloader struct {

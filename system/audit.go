@@ -54,6 +54,8 @@ var auditHandled = map[string]string{
 	"libpam0g":                "nothing needed (service restarts on upgrade)",
 	"libwrap0":                "nothing needed (hosts.allow/deny optional)",
 	"linux-image-cloud-amd64": "nothing needed",
+	"linux-image-amd64":       "nothing needed",
+	"firmware-linux-free":     "nothing needed (update-initramfs: kiln builds the initrd)",
 	"login":                   "nothing needed (faillog, setuid via wrappers)",
 	"mawk":                    "alternatives (awk, nawk)",
 	"openssh-client":          "nothing needed (ssh-agent setgid dropped)",
