@@ -2,7 +2,9 @@ package tests
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,7 +37,8 @@ bootloader {
 // a SATA (AHCI) and a virtio-scsi disk in turn: stage 1 loads the
 // controllers' modules and finds the root's label on whichever disk
 // holds it. Each boot only waits for multi-user.target and looks at the
-// root device.
+// root device; the NVMe one boots a qcow2 image on a disk twice its size
+// and sees the root grown (systemd-repart, systemd-growfs).
 func TestGenericHardwareBuses(t *testing.T) {
 	testenv.NeedVM(t)
 	bin := kilnBinary(t)
@@ -52,16 +55,27 @@ func TestGenericHardwareBuses(t *testing.T) {
 	storeDir := filepath.Join(t.TempDir(), "store")
 	img := filepath.Join(dir, "disk.img")
 	kiln(t, bin, dir, "--store", storeDir, "image", "-c", "host.hcl", "-o", img)
+	// The NVMe boot is also the growth proof: the same system as a qcow2
+	// image (2 GiB), enlarged to 4 GiB as a cloud enlarges a disk, grows
+	// its root on first boot.
+	qcow := filepath.Join(dir, "disk.qcow2")
+	kiln(t, bin, dir, "--store", storeDir, "image", "-c", "host.hcl", "-o", qcow)
+	if out, err := exec.Command("qemu-img", "resize", "-q", qcow, "4G").CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img resize: %v\n%s", err, out)
+	}
 
-	for _, tc := range []struct{ bus, root string }{
-		{testvm.BusNVMe, "/dev/nvme0n1p2"},
-		{testvm.BusSATA, "/dev/sda2"},
-		{testvm.BusVirtioSCSI, "/dev/sda2"},
+	for _, tc := range []struct {
+		bus, disk, root string
+		grown           bool
+	}{
+		{testvm.BusNVMe, qcow, "/dev/nvme0n1p2", true},
+		{testvm.BusSATA, img, "/dev/sda2", false},
+		{testvm.BusVirtioSCSI, img, "/dev/sda2", false},
 	} {
 		t.Run(tc.bus, func(t *testing.T) {
 			start := time.Now()
-			m := testvm.Start(t, testvm.WithDisk(img), testvm.WithDiskBus(tc.bus), testvm.WithoutNetwork(),
-				testvm.WithName("generic-"+tc.bus))
+			m := testvm.Start(t, testvm.WithDisk(tc.disk), testvm.WithDiskBus(tc.bus), testvm.WithoutNetwork(),
+				testvm.WithName("generic-"+tc.bus), testvm.WithTimeout(10*time.Minute))
 			m.WaitForUnit("multi-user.target")
 			t.Logf("%s: QEMU start to multi-user.target in %s", tc.bus, time.Since(start).Round(time.Second))
 			g := guest{t, m}
@@ -71,6 +85,15 @@ func TestGenericHardwareBuses(t *testing.T) {
 			})
 			if out := g.out("cat /proc/cmdline"); !strings.Contains(out, "init=") {
 				t.Errorf("kernel command line without init=: %s", out)
+			}
+			size, err := strconv.ParseInt(g.out("df -B1 --output=size / | tail -1"), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: root file system %d MiB; %s", tc.bus, size>>20,
+				g.out("systemd-analyze blame --no-pager | grep -E 'repart|growfs' | tr -s ' ' | tr '\\n' ';'"))
+			if grown := size > 3<<30; grown != tc.grown {
+				t.Errorf("%s: root file system of %d MiB on a %s disk", tc.bus, size>>20, map[bool]string{true: "4 GiB", false: "2 GiB"}[tc.grown])
 			}
 			m.Shutdown()
 		})
