@@ -57,6 +57,8 @@ var auditHandled = map[string]string{
 	"linux-image-amd64":       "nothing needed",
 	"firmware-linux-free":     "nothing needed (update-initramfs: kiln builds the initrd)",
 	"login":                   "nothing needed (faillog, setuid via wrappers)",
+	"nftables":                "nothing needed (nftables.service is not enabled; kiln-firewall.service loads networking.firewall's table)",
+	"sudo":                    "nothing needed (sudo reads /etc/sudoers through the store, root-owned and read-only; setuid via wrappers; sudo.service only clears timestamps at boot, /run is empty then)",
 	"mawk":                    "alternatives (awk, nawk)",
 	"openssh-client":          "nothing needed (ssh-agent setgid dropped)",
 	"openssh-server":          "sshd user (ssh module), host keys (kiln-sshd-keygen.service), sshd_config (etc), unit enabled by config",
