@@ -11,6 +11,8 @@ config {
   kernel {
     package = mkDefault("linux-image-amd64")
     initrd_modules = [
+      # the root file system: built into the cloud kernel, a module here
+      "ext4",
       # disks (sd_mod and virtio_scsi come from kernel.hcl)
       "nvme", "ahci", "ata_piix", "sr_mod", "mptspi", "vmw_pvscsi",
       "megaraid_sas", "mpt3sas", "hv_storvsc",
