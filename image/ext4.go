@@ -44,9 +44,9 @@ const mke2fsConf = `[defaults]
 // data (the journal's zeros are never written). Then it pins every inode
 // timestamp with debugfs. While mkfs runs, progress follows the image's
 // allocated bytes.
-func writeRoot(ctx context.Context, img *os.File, m *DiskPlan, p *progressor, rootBytes int64) error {
+func writeRoot(ctx context.Context, img *os.File, m *DiskPlan, p *progressor, rootBytes int64, workParent string) error {
 	root := m.Root()
-	work, err := os.MkdirTemp(filepath.Dir(img.Name()), ".kiln-root-*")
+	work, err := os.MkdirTemp(workParent, ".kiln-root-*")
 	if err != nil {
 		return fmt.Errorf("make root: %w", err)
 	}

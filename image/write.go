@@ -42,17 +42,9 @@ func ApplyDisk(ctx context.Context, out string, m *DiskPlan, progress func(done,
 		return fmt.Errorf("write image %s: a block device gets the raw image, not %s", out, format)
 	}
 	out = target.Path
-	espBytes, err := espSize(m)
+	espBytes, rootBytes, err := contentSize(m)
 	if err != nil {
 		return fmt.Errorf("write image %s: %w", out, err)
-	}
-	rootBytes, err := treeSize(m.RootDir)
-	if err != nil {
-		return fmt.Errorf("write image %s: %w", out, err)
-	}
-	if room := m.Root().Size() * 9 / 10; rootBytes > room {
-		return fmt.Errorf("write image %s: the root tree has %d MiB of files, the %d MiB root partition holds about %d MiB: make the image larger",
-			out, rootBytes>>20, m.Root().Size()>>20, room>>20)
 	}
 	converted := format != Raw && format != VHD
 	p := &progressor{fn: progress, total: espBytes + rootBytes}
@@ -76,7 +68,10 @@ func ApplyDisk(ctx context.Context, out string, m *DiskPlan, progress func(done,
 			os.Remove(tmp.Name())
 		}
 	}()
-	if err := writeRaw(ctx, tmp, m, p, rootBytes); err != nil {
+	if err := tmp.Truncate(m.Size); err != nil {
+		return fmt.Errorf("write image %s: %w", out, err)
+	}
+	if err := writeRaw(ctx, tmp, m, p, rootBytes, tmpDir); err != nil {
 		return fmt.Errorf("write image %s: %w", out, err)
 	}
 	if target.Device {
@@ -116,23 +111,46 @@ func ApplyDisk(ctx context.Context, out string, m *DiskPlan, progress func(done,
 	return fsutil.SyncDir(filepath.Dir(out))
 }
 
-// writeRaw writes the raw disk into f: its size, the GPT, the ESP and
-// the root file system.
-func writeRaw(ctx context.Context, f *os.File, m *DiskPlan, p *progressor, rootBytes int64) error {
-	if err := f.Truncate(m.Size); err != nil {
-		return err
+// contentSize returns the bytes the ESP's and the root's files hold, and
+// refuses a root tree its partition cannot hold.
+func contentSize(m *DiskPlan) (espBytes, rootBytes int64, err error) {
+	if espBytes, err = espSize(m); err != nil {
+		return 0, 0, err
 	}
+	if rootBytes, err = treeSize(m.RootDir); err != nil {
+		return 0, 0, err
+	}
+	if room := m.Root().Size() * 9 / 10; rootBytes > room {
+		return 0, 0, fmt.Errorf("the root tree has %d MiB of files, the %d MiB root partition holds about %d MiB: make the disk larger",
+			rootBytes>>20, m.Root().Size()>>20, room>>20)
+	}
+	return espBytes, rootBytes, nil
+}
+
+// writeRaw writes the raw disk into f, which is at least m.Size bytes
+// long and reads as zeros where nothing is written: the GPT, the ESP and
+// the root file system. work is where mkfs's scratch directory goes.
+func writeRaw(ctx context.Context, f *os.File, m *DiskPlan, p *progressor, rootBytes int64, work string) error {
 	if err := writeGPT(f, m); err != nil {
 		return err
 	}
 	if err := writeESP(ctx, f, m, p); err != nil {
 		return err
 	}
-	return writeRoot(ctx, f, m, p, rootBytes)
+	return writeRoot(ctx, f, m, p, rootBytes, work)
 }
 
 // writeGPT writes the protective MBR and both GPT headers with go-diskfs.
+// On a block device go-diskfs insists on the kernel re-reading the table
+// (which fails on a device without partition scanning, and on a busy
+// disk): the table is written into a sparse file of the disk's size and
+// its two ends copied onto the device.
 func writeGPT(f *os.File, m *DiskPlan) error {
+	if fi, err := f.Stat(); err != nil {
+		return err
+	} else if fi.Mode()&os.ModeDevice != 0 {
+		return writeGPTDevice(f, m)
+	}
 	d, err := diskfs.OpenBackend(file.New(f, false), diskfs.WithOpenMode(diskfs.ReadWrite), diskfs.WithSectorSize(diskfs.SectorSize512))
 	if err != nil {
 		return fmt.Errorf("open disk: %w", err)
@@ -152,6 +170,32 @@ func writeGPT(f *os.File, m *DiskPlan) error {
 	}
 	if err := d.Partition(table); err != nil {
 		return fmt.Errorf("write partition table: %w", err)
+	}
+	return nil
+}
+
+func writeGPTDevice(dev *os.File, m *DiskPlan) error {
+	tmp, err := os.CreateTemp("", "kiln-gpt-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if err := tmp.Truncate(m.Size); err != nil {
+		return err
+	}
+	if err := writeGPT(tmp, m); err != nil {
+		return err
+	}
+	tail := int64(gptSectors * SectorSize)
+	for _, r := range [][2]int64{{0, align}, {m.Size - tail, tail}} {
+		b := make([]byte, r[1])
+		if _, err := tmp.ReadAt(b, r[0]); err != nil {
+			return err
+		}
+		if _, err := dev.WriteAt(b, r[0]); err != nil {
+			return err
+		}
 	}
 	return nil
 }

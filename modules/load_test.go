@@ -43,7 +43,7 @@ var basePackages = []string{"systemd", "udev", "dbus", "dash", "bash", "coreutil
 	"openssh-server"}
 
 func packageSet() testPackages {
-	return newTestPackages(append(basePackages, "nginx", "vim", "vim-tiny", "curl", "iputils-ping", "nginx-light")...)
+	return newTestPackages(append(basePackages, "nginx", "vim", "vim-tiny", "curl", "iputils-ping", "nginx-light", "nftables", "sudo")...)
 }
 
 // TestGolden loads testdata/*/host.hcl. A case whose name starts with err_

@@ -24,7 +24,11 @@ type System struct {
 	Debconf    map[string]string  `kiln:"debconf"`
 	Mounts     map[string]Mount   `kiln:"mounts"` // key: mount point, "/" included
 	Swaps      map[string]Swap    `kiln:"swaps"`  // key: device
+	Timers     map[string]Timer   `kiln:"timers"` // key: the timer's name, without .timer
+	Journald   Journald           `kiln:"journald"`
+	Sudo       Sudo               `kiln:"sudo"`
 	Kernel     Kernel             `kiln:"kernel"`
+	Hardware   Hardware           `kiln:"hardware"`
 	Bootloader Bootloader         `kiln:"bootloader"`
 	Packages   []string           `kiln:"packages"` // Debian package names on PATH
 	Etc        map[string]EtcFile `kiln:"etc"`      // key: path relative to /etc
@@ -58,6 +62,78 @@ type System struct {
 type Networking struct {
 	HostName string `kiln:"host_name"`
 	DHCP     bool   `kiln:"dhcp"` // systemd-networkd DHCP on all ethernet links
+	// Interfaces are links configured by systemd-networkd (key: the
+	// interface name, or any label when MACAddress matches).
+	Interfaces map[string]Interface `kiln:"interfaces"`
+	VLANs      map[string]VLAN      `kiln:"vlans"`   // key: the VLAN link's name
+	Bridges    map[string]Bridge    `kiln:"bridges"` // key: the bridge's name
+	Firewall   Firewall             `kiln:"firewall"`
+}
+
+// Interface is one .network file of systemd-networkd.
+type Interface struct {
+	MACAddress string   `kiln:"mac_address"` // match by MAC instead of the name
+	DHCP       bool     `kiln:"dhcp"`
+	Addresses  []string `kiln:"addresses"` // CIDR prefixes, IPv4 or IPv6
+	Gateways   []string `kiln:"gateways"`
+	Routes     []Route  `kiln:"routes"`
+	DNS        []string `kiln:"dns"`
+	Domains    []string `kiln:"domains"`
+}
+
+type Route struct {
+	Destination string `kiln:"destination"` // CIDR
+	Gateway     string `kiln:"gateway"`     // empty: on link
+}
+
+type VLAN struct {
+	ID        int    `kiln:"id"`
+	Interface string `kiln:"interface"` // the parent link
+}
+
+type Bridge struct {
+	Interfaces []string `kiln:"interfaces"` // member links
+}
+
+// Firewall is an nftables table of kiln's: inbound denied unless allowed.
+type Firewall struct {
+	Enable          bool                         `kiln:"enable"`
+	AllowPing       bool                         `kiln:"allow_ping"`
+	AllowedTCPPorts []int                        `kiln:"allowed_tcp_ports"`
+	AllowedUDPPorts []int                        `kiln:"allowed_udp_ports"`
+	Interfaces      map[string]FirewallInterface `kiln:"interfaces"`
+}
+
+// FirewallInterface holds the ports open on one interface only.
+type FirewallInterface struct {
+	AllowedTCPPorts []int `kiln:"allowed_tcp_ports"`
+	AllowedUDPPorts []int `kiln:"allowed_udp_ports"`
+}
+
+// Journald is systemd-journald's [Journal] settings, by key.
+type Journald struct {
+	Settings map[string]string `kiln:"settings"`
+}
+
+// Timer becomes NAME.timer, starting Service on a calendar.
+type Timer struct {
+	OnCalendar         string `kiln:"on_calendar"`
+	Service            string `kiln:"service"` // unit name; without a suffix, .service
+	Persistent         bool   `kiln:"persistent"`
+	RandomizedDelaySec string `kiln:"randomized_delay_sec"`
+}
+
+// SudoRule is one line of /etc/sudoers.d/kiln.
+type SudoRule struct {
+	Users      []string `kiln:"users"`
+	Groups     []string `kiln:"groups"`
+	Commands   []string `kiln:"commands"`
+	RunAs      string   `kiln:"run_as"`
+	NoPassword bool     `kiln:"no_password"`
+}
+
+type Sudo struct {
+	Rules map[string]SudoRule `kiln:"rules"`
 }
 
 type User struct {
@@ -148,6 +224,13 @@ type Kernel struct {
 	Modules       []string          `kiln:"modules"`        // loaded at boot (modules-load.d)
 	InitrdModules []string          `kiln:"initrd_modules"` // extra modules in the initrd
 	Sysctl        map[string]string `kiln:"sysctl"`
+}
+
+// Hardware says what the system runs on: "virtual" (virtio, the cloud
+// kernel) or "generic" (the built-in hardware module's kernel, initrd
+// modules and firmware).
+type Hardware struct {
+	Profile string `kiln:"profile"`
 }
 
 type Bootloader struct {

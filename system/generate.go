@@ -16,8 +16,9 @@ import (
 // GenerateEtc returns every /etc entry that follows from the typed
 // configuration (as opposed to files shipped by packages): host name and
 // hosts, fstab, sysctl, modules-load, locale and time zone, systemd-networkd
-// and resolver setup, the ssh server, systemd units generated from
-// `services` and `units`, and the enablement links that Debian's maintainer
+// (DHCP, static interfaces, VLANs, bridges) and resolver setup, the nftables
+// firewall, the ssh server, journald settings, sudo rules, systemd units
+// generated from `services`, `timers` and `units`, and the enablement links that Debian's maintainer
 // scripts would have made with `systemctl enable`.
 //
 // The result is sorted by path, except that the entries of the user's `etc`
@@ -45,8 +46,13 @@ func generateEtc(sys *modules.System, pk Packages, scripts *scriptDecls) ([]EtcE
 		g.kernelFiles,
 		g.localeAndTime,
 		g.network,
+		g.staticNetwork,
+		g.firewall,
 		g.ssh,
+		g.journald,
+		g.sudo,
 		g.services,
+		g.timers,
 		g.rawUnits,
 		g.healthChecks,
 		g.gettys,

@@ -259,7 +259,7 @@ var goldenCases = []struct {
 }
 
 func TestGenerateEtcGolden(t *testing.T) {
-	for _, tc := range goldenCases {
+	for _, tc := range allGoldenCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			sys := tc.sys
 			got, err := GenerateEtc(&sys, fakePackages(t, tc.extra...))
@@ -275,7 +275,7 @@ func TestGenerateEtcGolden(t *testing.T) {
 // files no case writes any more.
 func TestGenerateEtcGoldenFilesUsed(t *testing.T) {
 	used := map[string]bool{}
-	for _, tc := range goldenCases {
+	for _, tc := range allGoldenCases() {
 		used[tc.name+".golden"] = true
 	}
 	files, err := filepath.Glob(filepath.Join("testdata", "generate", "*.golden"))

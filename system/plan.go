@@ -364,6 +364,7 @@ var setuidPrograms = []struct{ file, owner, group, mode string }{
 	{"usr/bin/mount", "root", "root", "4755"},
 	{"usr/bin/umount", "root", "root", "4755"},
 	{"usr/sbin/unix_chkpwd", "root", "shadow", "2755"},
+	{"usr/bin/sudo", "root", "root", "4755"},
 }
 
 func (p *BuildPlan) planActivation() error {

@@ -28,6 +28,7 @@ type config struct {
 	qemu        string
 	disk        string
 	diskFormat  string
+	diskBus     string
 	writable    bool
 	memoryMB    int
 	cpus        int
@@ -73,6 +74,18 @@ func WithWritableDisk(path string) Option {
 // WithDiskFormat states the disk's format ("raw" or "qcow2") instead of
 // reading it from the image, which then need not exist yet.
 func WithDiskFormat(format string) Option { return func(c *config) { c.diskFormat = format } }
+
+// Disk buses WithDiskBus attaches the disk to.
+const (
+	BusVirtio     = "virtio"      // virtio-blk (the default)
+	BusNVMe       = "nvme"        // an NVMe controller
+	BusSATA       = "sata"        // q35's AHCI controller
+	BusVirtioSCSI = "virtio-scsi" // a SCSI disk behind virtio-scsi
+)
+
+// WithDiskBus attaches the disk through another controller than
+// virtio-blk, as a physical machine or another hypervisor would.
+func WithDiskBus(bus string) Option { return func(c *config) { c.diskBus = bus } }
 
 // WithMemory sets the guest's memory in MiB (default 1024).
 func WithMemory(mb int) Option { return func(c *config) { c.memoryMB = mb } }

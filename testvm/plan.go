@@ -92,7 +92,20 @@ func planVM(dir string, c config) (*VMPlan, error) {
 			p.Overlay = filepath.Join(dir, "disk.qcow2")
 			file, format = p.Overlay, "qcow2"
 		}
-		args = append(args, "-drive", "if=virtio,format="+format+",file="+file)
+		drive := "format=" + format + ",file=" + file
+		switch c.diskBus {
+		case "", BusVirtio:
+			args = append(args, "-drive", "if=virtio,"+drive)
+		case BusNVMe:
+			args = append(args, "-drive", "if=none,id=disk0,"+drive, "-device", "nvme,drive=disk0,serial=kiln0")
+		case BusSATA:
+			args = append(args, "-drive", "if=none,id=disk0,"+drive, "-device", "ide-hd,drive=disk0,bus=ide.0")
+		case BusVirtioSCSI:
+			args = append(args, "-drive", "if=none,id=disk0,"+drive,
+				"-device", "virtio-scsi-pci,id=scsi0", "-device", "scsi-hd,drive=disk0,bus=scsi0.0")
+		default:
+			return nil, fmt.Errorf("plan machine %s: disk bus %q: want virtio, nvme, sata or virtio-scsi", c.name, c.diskBus)
+		}
 	}
 	if c.network {
 		netdev := "user,id=net0"

@@ -30,6 +30,9 @@ func TestPlanGolden(t *testing.T) {
 		{"bare", []Option{WithoutBackdoor(), WithoutNetwork(), WithArgs("-S"), WithOVMF("/fw/code.fd", "/fw/vars.fd")}},
 		{"kvm", []Option{WithAccel("kvm"), WithQEMU("/opt/qemu/bin/qemu-system-x86_64")}},
 		{"format-given", []Option{WithDisk("/not/yet/built.img"), WithDiskFormat("raw")}},
+		{"bus-nvme", []Option{WithDisk(raw), WithDiskBus(BusNVMe)}},
+		{"bus-sata", []Option{WithDisk(raw), WithDiskBus(BusSATA)}},
+		{"bus-virtio-scsi", []Option{WithWritableDisk(raw), WithDiskBus(BusVirtioSCSI)}},
 	}
 	var got strings.Builder
 	for _, tc := range tests {
@@ -55,6 +58,7 @@ func TestPlanRejects(t *testing.T) {
 		{"zero memory", dir, []Option{WithMemory(0)}},
 		{"unknown format", dir, []Option{WithDisk("/x.img"), WithDiskFormat("vmdk")}},
 		{"forward without network", dir, []Option{WithoutNetwork(), WithPortForward(1, 2)}},
+		{"unknown bus", dir, []Option{WithDisk("/x.img"), WithDiskFormat("raw"), WithDiskBus("floppy")}},
 		{"socket path too long", long, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -64,7 +64,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	n, err := LoadModules(cfg.Modules)
+	n, err := LoadModules(cfg.Modules, logf)
 	if err != nil {
 		return err
 	}
@@ -150,8 +150,13 @@ func Resolve(cfg *toplevel.Stage1Config, cmd Cmdline) (Boot, error) {
 }
 
 // LoadModules loads each module file in order with finit_module. A module
-// already loaded (EEXIST) counts as loaded.
-func LoadModules(paths []string) (int, error) {
+// already loaded (EEXIST) counts as loaded. A module the kernel refuses is
+// skipped and reported to logf: an initrd for generic hardware carries
+// drivers for devices this machine lacks (hv_vmbus fails with ENODEV off
+// Hyper-V, and then its users with unknown symbols), and a missing driver
+// the root needs shows as the root device not appearing. A module file
+// missing from the initrd is a broken initrd, and an error.
+func LoadModules(paths []string, logf func(format string, a ...any)) (int, error) {
 	n := 0
 	for _, p := range paths {
 		f, err := os.Open(p)
@@ -161,7 +166,8 @@ func LoadModules(paths []string) (int, error) {
 		err = unix.FinitModule(int(f.Fd()), "", 0)
 		f.Close()
 		if err != nil && !errors.Is(err, unix.EEXIST) {
-			return n, fmt.Errorf("load module %s: %w", p, err)
+			logf("skip module %s: %v", filepath.Base(p), err)
+			continue
 		}
 		n++
 	}

@@ -28,7 +28,7 @@ func TestEval(t *testing.T) {
 		{"default system", []string{"eval", "networking.host_name"}, ExitOK, []string{`"kiln"`}},
 		{"host file", []string{"eval", "-c", host, "networking.host_name"}, ExitOK, []string{`"web"`}},
 		{"json one option", []string{"eval", "-c", host, "ssh.port", "--json"}, ExitOK, []string{"2222"}},
-		{"whole config", []string{"eval", "-c", host}, ExitOK, []string{"host_name = \"web\"", "packages"}},
+		{"whole config", []string{"eval", "-c", host}, ExitOK, []string{"host_name  = \"web\"", "packages"}},
 		{"explain", []string{"eval", "-c", host, "--explain", "ssh.port"}, ExitOK, []string{
 			"ssh.port = 2222", "* ssh.port  " + host + ":5  priority 50", "  ssh.port  default  priority 1500  22"}},
 		{"unknown path", []string{"eval", "networking.nope"}, ExitFailure, nil},

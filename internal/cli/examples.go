@@ -17,6 +17,7 @@ var examples = map[string][]string{
 	"gc":            {"kiln gc --dry-run", "kiln gc"},
 	"generations":   {"kiln generations", "kiln generations list --json", "kiln generations delete 3 4", "kiln generations delete --older-than 30d"},
 	"image":         {"kiln image -c web1.hcl -o web1.img", "kiln image -c web1.hcl -o web1.qcow2 --size 8G", "kiln image --format vhd -o azure.vhd"},
+	"install":       {"kiln install --disk disk.img -c web1.hcl", "kiln install --disk /dev/disk/by-id/nvme-Samsung_SSD_1 -c web1.hcl --wipe"},
 	"key":           {"kiln key generate fleet-cache-1"},
 	"rollback":      {"kiln rollback", "kiln rollback --to 3", "kiln rollback --to 3 --boot"},
 	"secrets":       {"kiln secrets host-key --target-host web1 >> secrets/recipients", "kiln secrets edit -i ~/.ssh/id_ed25519 secrets/db-password.age", "kiln secrets rekey -i ~/.ssh/id_ed25519 secrets"},
