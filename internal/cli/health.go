@@ -58,10 +58,7 @@ says which in the journal.`,
 
 func runHealth(ctx context.Context, r *Run, opts any, args []string) error {
 	f := opts.(*healthFlags)
-	if len(args) > 0 {
-		return usageErrorf("unexpected argument %q", args[0])
-	}
-	m, err := r.openMachine(f.root)
+	m, err := r.machineOnly(f.root, args)
 	if err != nil {
 		return err
 	}
@@ -85,10 +82,7 @@ func runHealth(ctx context.Context, r *Run, opts any, args []string) error {
 
 func runHealthFailed(ctx context.Context, r *Run, opts any, args []string) error {
 	f := opts.(*healthFlags)
-	if len(args) > 0 {
-		return usageErrorf("unexpected argument %q", args[0])
-	}
-	m, err := r.openMachine(f.root)
+	m, err := r.machineOnly(f.root, args)
 	if err != nil {
 		return err
 	}

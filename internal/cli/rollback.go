@@ -44,10 +44,7 @@ nothing otherwise.`,
 
 func runRollback(ctx context.Context, r *Run, opts any, args []string) error {
 	f := opts.(*rollbackFlags)
-	if len(args) > 0 {
-		return usageErrorf("unexpected argument %q", args[0])
-	}
-	m, err := r.openMachine(f.root)
+	m, err := r.machineOnly(f.root, args)
 	if err != nil {
 		return err
 	}

@@ -195,6 +195,15 @@ type switchPlanJSON struct {
 	Plan     []string `json:"plan"` // the plan's lines, as printed without --json
 }
 
+// machineOnly opens the machine at root for a verb that takes no
+// arguments.
+func (r *Run) machineOnly(root string, args []string) (*machine.Machine, error) {
+	if len(args) > 0 {
+		return nil, usageErrorf("unexpected argument %q", args[0])
+	}
+	return r.openMachine(root)
+}
+
 // openMachine opens the machine at root (--root in tests) with its store
 // (--store, else root/kiln/store), and points r.Store at that store.
 func (r *Run) openMachine(root string) (*machine.Machine, error) {
