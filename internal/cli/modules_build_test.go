@@ -52,7 +52,7 @@ func TestBuiltinModulesOffAndOn(t *testing.T) {
 						t.Fatalf("kiln %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errs)
 					}
 				}
-				lock, err := debian.ReadLock(filepath.Join(dir, debian.LockFile))
+				lock, err := debian.ReadLock(filepath.Join(dir, debian.HostLockFile(host)))
 				if err != nil {
 					t.Fatal(err)
 				}
