@@ -185,13 +185,44 @@ func (p *planner) planRunning(name string) {
 	switch change {
 	case unitReloadTrigger:
 		if _, ok := p.restart[name]; !ok {
-			p.reload[name] = "X-Reload-Triggers changed"
+			p.reload[name] = "X-Reload-Triggers changed" + triggersChanged(ou, nu)
 		}
 	case unitMountOptions:
 		p.reload[name] = "mount options changed: remount"
 	case unitChanged:
 		p.planChanged(name, nu)
 	}
+}
+
+// triggersChanged names the files whose X-Reload-Triggers changed, for
+// triggers written PATH=HASH (kiln's generator writes them so): ": a, b".
+func triggersChanged(ou, nu *UnitFile) string {
+	values := func(u *UnitFile) map[string]string {
+		m := map[string]string{}
+		for _, v := range u.Values("Unit", "X-Reload-Triggers") {
+			if k, h, ok := strings.Cut(v, "="); ok {
+				m[k] = h
+			}
+		}
+		return m
+	}
+	a, b := values(ou), values(nu)
+	var names []string
+	for k, h := range b {
+		if a[k] != h {
+			names = append(names, k)
+		}
+	}
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			names = append(names, k)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	sort.Strings(names)
+	return ": " + strings.Join(names, ", ")
 }
 
 func (p *planner) planChanged(name string, nu *UnitFile) {

@@ -357,6 +357,24 @@ func TestPlanUnits(t *testing.T) {
 			want:     "daemon-reload\nreload   a.service (X-Reload-Triggers changed)\n",
 		},
 		{
+			// The generator's drop-in for a package unit that reads a file
+			// in /etc (sshd_config): the file changed, the unit did not.
+			name: "a file in /etc a package unit reads changed: reload naming it",
+			old: map[string]string{"sw:ssh.service": "[Service]\nExecStart=/usr/sbin/sshd -D\nExecReload=/bin/kill -HUP $MAINPID\n",
+				"ssh.service.d/kiln-triggers.conf": "[Unit]\nX-Reload-Triggers=ssh/sshd_config=aaaa\nX-Reload-Triggers=ssh/sshd_config.d/=none\n"},
+			new: map[string]string{"sw:ssh.service": "[Service]\nExecStart=/usr/sbin/sshd -D\nExecReload=/bin/kill -HUP $MAINPID\n",
+				"ssh.service.d/kiln-triggers.conf": "[Unit]\nX-Reload-Triggers=ssh/sshd_config=bbbb\nX-Reload-Triggers=ssh/sshd_config.d/=none\n"},
+			observed: map[string]string{"ssh.service": "active"},
+			want:     "daemon-reload\nreload   ssh.service (X-Reload-Triggers changed: ssh/sshd_config)\n",
+		},
+		{
+			name:     "X-Restart-Triggers changed: restart",
+			old:      map[string]string{"a.service": "[Unit]\nX-Restart-Triggers=x=1\n[Service]\nExecStart=/bin/a\n"},
+			new:      map[string]string{"a.service": "[Unit]\nX-Restart-Triggers=x=2\n[Service]\nExecStart=/bin/a\n"},
+			observed: map[string]string{"a.service": "active"},
+			want:     "stop     a.service (changed, started again after activation)\ndaemon-reload\nstart    a.service (changed)\n",
+		},
+		{
 			name: "template change reaches running instances",
 			old: map[string]string{"sw:getty@.service": "[Service]\nExecStart=/sbin/agetty %I\n",
 				"getty.target.wants/getty@tty1.service": "->/usr/lib/systemd/system/getty@.service"},
