@@ -103,7 +103,9 @@ type planner struct {
 //   - only active (or activating) units that old provides are considered;
 //     failed, inactive, transient and generated units are left alone;
 //   - a unit new no longer provides (or masks) is stopped, unless it says
-//     X-StopOnRemoval=false; / and the store are never unmounted;
+//     X-StopOnRemoval=false; / and the store are never unmounted; so is
+//     one old enabled (linked into some .wants/.requires) that new still
+//     provides but links from nowhere (a package's unit, disabled);
 //   - a changed target is started (unless RefuseManualStart= or
 //     X-OnlyManualStart=), and stopped first with X-StopOnReconfiguration=;
 //   - changes to [Install], comments and cosmetic [Unit] keys are ignored;
@@ -160,6 +162,16 @@ func (p *planner) planRunning(name string) {
 			p.skip[name] = why + ", but X-StopOnRemoval=false"
 		default:
 			p.stop[name] = why
+		}
+		return
+	}
+	if len(ou.WantedBy) > 0 && len(nu.WantedBy) == 0 && !strings.HasSuffix(name, ".target") && !neverStopped(name, ou) {
+		// Disabled, its unit file still there (a package's): nothing
+		// starts it any more, so it stops, as a removed unit does.
+		if !ou.Bool("Unit", "X-StopOnRemoval", true) {
+			p.skip[name] = "no longer enabled, but X-StopOnRemoval=false"
+		} else {
+			p.stop[name] = "no longer enabled: nothing wants it"
 		}
 		return
 	}

@@ -62,6 +62,16 @@ func TestPlanUnits(t *testing.T) {
 			want:     "stop     a.service (removed)\ndaemon-reload\n",
 		},
 		{
+			// ssh.enable = false: Debian's ssh.service is still in the
+			// closure, no longer linked from multi-user.target.
+			name: "disabled package service is stopped",
+			old: map[string]string{"sw:ssh.service": svcA, "multi-user.target.wants/ssh.service": "->/usr/lib/systemd/system/ssh.service",
+				"sw:multi-user.target": "[Unit]\nDescription=m\n"},
+			new:      map[string]string{"sw:ssh.service": svcA, "sw:multi-user.target": "[Unit]\nDescription=m\n"},
+			observed: map[string]string{"ssh.service": "active", "multi-user.target": "active"},
+			want:     "stop     ssh.service (no longer enabled: nothing wants it)\ndaemon-reload\n",
+		},
+		{
 			name:     "removed inactive service is untouched",
 			old:      map[string]string{"a.service": svcA},
 			new:      map[string]string{},
