@@ -181,6 +181,35 @@ func TestConfirmedSwitch(t *testing.T) {
 	if p, _ := m.ReadPending(); p != nil || len(dm.armed) != 0 {
 		t.Errorf("left pending %+v, armed %v", p, dm.armed)
 	}
+
+	// The dead-man switch's rollback: the switch stays pending until the
+	// previous generation is activated (a deployer or test waiting for
+	// the record to go finds the machine back, sshd running).
+	g5 := m.toplevel(t, "five", loader("0"))
+	if _, err := m.SwitchPending(ctx, g5, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	pendingDuring := false
+	m.Engine = func(context.Context, string) (Engine, error) {
+		return pendingEngine{recordEngine: eng, check: func() { p, _ := m.ReadPending(); pendingDuring = p != nil }}, nil
+	}
+	if _, err := m.Rollback(ctx, 3, false); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := m.ReadPending(); !pendingDuring || p != nil {
+		t.Errorf("the dead-man's rollback: pending during its activation %v, after %+v", pendingDuring, p)
+	}
+}
+
+// pendingEngine calls check as it activates.
+type pendingEngine struct {
+	recordEngine
+	check func()
+}
+
+func (e pendingEngine) Switch(ctx context.Context, root string, to store.Path, o EngineOptions) (EngineResult, error) {
+	e.check()
+	return e.recordEngine.Switch(ctx, root, to, o)
 }
 
 // A reset during the window: the previous generation booted (it stayed
