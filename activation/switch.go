@@ -214,6 +214,18 @@ func Switch(ctx context.Context, root, toToplevel string, sd Systemd, opts Switc
 	if err := s.fault("after-journal"); err != nil {
 		return s.rep, err
 	}
+	// A unit failed before this switch (a generation rolled back, a
+	// health check of an earlier boot) is not this switch's failure:
+	// forget the failed states first, as NixOS's switch does, so the
+	// report, a confirmation's "no failed units" and a rollback decision
+	// see only what this switch caused.
+	if before, err := sd.Failed(ctx); err == nil {
+		for _, u := range before {
+			if err := sd.ResetFailed(ctx, u); err != nil {
+				s.opts.Log("%v", err)
+			}
+		}
+	}
 	if err := s.run(j, &plan.ActivationPlan); err != nil {
 		return s.rep, err
 	}

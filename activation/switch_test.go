@@ -135,6 +135,15 @@ func (f *fakeSystemd) Failed(context.Context) ([]string, error) {
 	return out, nil
 }
 
+func (f *fakeSystemd) ResetFailed(_ context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if u := f.units[name]; u != nil && u.Active == "failed" {
+		*u = UnitState{Active: "inactive", Sub: "dead"}
+	}
+	return nil
+}
+
 func (f *fakeSystemd) Close() {}
 
 func (f *fakeSystemd) state() map[string]UnitState {

@@ -22,6 +22,8 @@ type Systemd interface {
 	DaemonReload(ctx context.Context) error
 	// Failed lists the units in the failed state, sorted.
 	Failed(ctx context.Context) ([]string, error)
+	// ResetFailed forgets a unit's failed state (systemctl reset-failed).
+	ResetFailed(ctx context.Context, name string) error
 	Close()
 }
 
@@ -118,6 +120,13 @@ func (s *dbusSystemd) Failed(ctx context.Context) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+func (s *dbusSystemd) ResetFailed(ctx context.Context, name string) error {
+	if err := s.c.ResetFailedUnitContext(ctx, name); err != nil && !isNoSuchUnit(err) {
+		return fmt.Errorf("reset-failed %s: %w", name, err)
+	}
+	return nil
 }
 
 func isNoSuchUnit(err error) bool {

@@ -103,7 +103,9 @@ type planner struct {
 //   - only active (or activating) units that old provides are considered;
 //     failed, inactive, transient and generated units are left alone;
 //   - a unit new no longer provides (or masks) is stopped, unless it says
-//     X-StopOnRemoval=false; / and the store are never unmounted;
+//     X-StopOnRemoval=false; / and the store are never unmounted; so is
+//     one old enabled (linked into some .wants/.requires) that new still
+//     provides but links from nowhere (a package's unit, disabled);
 //   - a changed target is started (unless RefuseManualStart= or
 //     X-OnlyManualStart=), and stopped first with X-StopOnReconfiguration=;
 //   - changes to [Install], comments and cosmetic [Unit] keys are ignored;
@@ -163,6 +165,16 @@ func (p *planner) planRunning(name string) {
 		}
 		return
 	}
+	if len(ou.WantedBy) > 0 && len(nu.WantedBy) == 0 && !strings.HasSuffix(name, ".target") && !neverStopped(name, ou) {
+		// Disabled, its unit file still there (a package's): nothing
+		// starts it any more, so it stops, as a removed unit does.
+		if !ou.Bool("Unit", "X-StopOnRemoval", true) {
+			p.skip[name] = "no longer enabled, but X-StopOnRemoval=false"
+		} else {
+			p.stop[name] = "no longer enabled: nothing wants it"
+		}
+		return
+	}
 	change := compareUnits(ou, nu)
 	if change == unitSame && !ou.Package.IsZero() && !nu.Package.IsZero() && ou.Package != nu.Package {
 		change = unitChanged
@@ -185,13 +197,44 @@ func (p *planner) planRunning(name string) {
 	switch change {
 	case unitReloadTrigger:
 		if _, ok := p.restart[name]; !ok {
-			p.reload[name] = "X-Reload-Triggers changed"
+			p.reload[name] = "X-Reload-Triggers changed" + triggersChanged(ou, nu)
 		}
 	case unitMountOptions:
 		p.reload[name] = "mount options changed: remount"
 	case unitChanged:
 		p.planChanged(name, nu)
 	}
+}
+
+// triggersChanged names the files whose X-Reload-Triggers changed, for
+// triggers written PATH=HASH (kiln's generator writes them so): ": a, b".
+func triggersChanged(ou, nu *UnitFile) string {
+	values := func(u *UnitFile) map[string]string {
+		m := map[string]string{}
+		for _, v := range u.Values("Unit", "X-Reload-Triggers") {
+			if k, h, ok := strings.Cut(v, "="); ok {
+				m[k] = h
+			}
+		}
+		return m
+	}
+	a, b := values(ou), values(nu)
+	var names []string
+	for k, h := range b {
+		if a[k] != h {
+			names = append(names, k)
+		}
+	}
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			names = append(names, k)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	sort.Strings(names)
+	return ": " + strings.Join(names, ", ")
 }
 
 func (p *planner) planChanged(name string, nu *UnitFile) {

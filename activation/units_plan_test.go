@@ -62,6 +62,16 @@ func TestPlanUnits(t *testing.T) {
 			want:     "stop     a.service (removed)\ndaemon-reload\n",
 		},
 		{
+			// ssh.enable = false: Debian's ssh.service is still in the
+			// closure, no longer linked from multi-user.target.
+			name: "disabled package service is stopped",
+			old: map[string]string{"sw:ssh.service": svcA, "multi-user.target.wants/ssh.service": "->/usr/lib/systemd/system/ssh.service",
+				"sw:multi-user.target": "[Unit]\nDescription=m\n"},
+			new:      map[string]string{"sw:ssh.service": svcA, "sw:multi-user.target": "[Unit]\nDescription=m\n"},
+			observed: map[string]string{"ssh.service": "active", "multi-user.target": "active"},
+			want:     "stop     ssh.service (no longer enabled: nothing wants it)\ndaemon-reload\n",
+		},
+		{
 			name:     "removed inactive service is untouched",
 			old:      map[string]string{"a.service": svcA},
 			new:      map[string]string{},
@@ -355,6 +365,24 @@ func TestPlanUnits(t *testing.T) {
 			new:      map[string]string{"a.service": "[Unit]\nX-Reload-Triggers=2\n[Service]\nExecStart=/bin/a\n"},
 			observed: map[string]string{"a.service": "active"},
 			want:     "daemon-reload\nreload   a.service (X-Reload-Triggers changed)\n",
+		},
+		{
+			// The generator's drop-in for a package unit that reads a file
+			// in /etc (sshd_config): the file changed, the unit did not.
+			name: "a file in /etc a package unit reads changed: reload naming it",
+			old: map[string]string{"sw:ssh.service": "[Service]\nExecStart=/usr/sbin/sshd -D\nExecReload=/bin/kill -HUP $MAINPID\n",
+				"ssh.service.d/kiln-triggers.conf": "[Unit]\nX-Reload-Triggers=ssh/sshd_config=aaaa\nX-Reload-Triggers=ssh/sshd_config.d/=none\n"},
+			new: map[string]string{"sw:ssh.service": "[Service]\nExecStart=/usr/sbin/sshd -D\nExecReload=/bin/kill -HUP $MAINPID\n",
+				"ssh.service.d/kiln-triggers.conf": "[Unit]\nX-Reload-Triggers=ssh/sshd_config=bbbb\nX-Reload-Triggers=ssh/sshd_config.d/=none\n"},
+			observed: map[string]string{"ssh.service": "active"},
+			want:     "daemon-reload\nreload   ssh.service (X-Reload-Triggers changed: ssh/sshd_config)\n",
+		},
+		{
+			name:     "X-Restart-Triggers changed: restart",
+			old:      map[string]string{"a.service": "[Unit]\nX-Restart-Triggers=x=1\n[Service]\nExecStart=/bin/a\n"},
+			new:      map[string]string{"a.service": "[Unit]\nX-Restart-Triggers=x=2\n[Service]\nExecStart=/bin/a\n"},
+			observed: map[string]string{"a.service": "active"},
+			want:     "stop     a.service (changed, started again after activation)\ndaemon-reload\nstart    a.service (changed)\n",
 		},
 		{
 			name: "template change reaches running instances",

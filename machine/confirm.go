@@ -157,6 +157,12 @@ func (m *Machine) clearPending() error {
 	return err
 }
 
+// ErrDeployerGone is the cause a confirmation's context is cancelled
+// with when the deployer went away (kiln confirm --deployer-stdin: its
+// stdin, the SSH channel, reached EOF): a switch is confirmed only while
+// the deployer is still there, so Confirm rolls back instead.
+var ErrDeployerGone = errors.New("the deployer went away before the confirmation (its SSH connection closed)")
+
 // ErrNotConfirmable reports a confirmation that came too late or for
 // another switch: the target rolled back, or is rolling back.
 var ErrNotConfirmable = errors.New("nothing to confirm")
@@ -303,8 +309,14 @@ func (m *Machine) Confirm(ctx context.Context, top store.Path, checks func(conte
 	}
 	n := p.Generation
 	res, cerr := checks(ctx)
+	if cause := context.Cause(ctx); errors.Is(cause, ErrDeployerGone) {
+		// Nobody is left to hear the confirmation: the deployer was
+		// killed or its connection dropped while the checks ran.
+		cerr = cause
+	}
 	if cerr != nil {
-		return res, rolledBack(cerr, p, m.abandon(ctx, p))
+		// The rollback must run even when ctx was cancelled.
+		return res, rolledBack(cerr, p, m.abandon(context.WithoutCancel(ctx), p))
 	}
 	fired := false
 	if p.Unit != "" {

@@ -159,6 +159,57 @@ func TestConfirmedSwitch(t *testing.T) {
 	if cur, _ := m.current(); cur != 3 {
 		t.Errorf("after a failing activation: current %d, want 3", cur)
 	}
+
+	// The deployer goes away while the checks run (kiln confirm
+	// --deployer-stdin read EOF): the checks pass, yet nobody would hear
+	// the confirmation, so it rolls back.
+	g4 := m.toplevel(t, "four", loader("0"))
+	if _, err := m.SwitchPending(ctx, g4, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	gone, cancel := context.WithCancelCause(ctx)
+	_, err = m.Confirm(gone, g4, func(context.Context) ([]CheckResult, error) {
+		cancel(ErrDeployerGone)
+		return nil, nil
+	})
+	if !errors.Is(err, ErrDeployerGone) || !strings.Contains(err.Error(), "rolled back to generation 3") {
+		t.Errorf("confirm after the deployer went away: %v", err)
+	}
+	if cur, _ := m.current(); cur != 3 || switched[len(switched)-1] != g3 {
+		t.Errorf("after the deployer went away: current %d, last activated %v", cur, switched[len(switched)-1])
+	}
+	if p, _ := m.ReadPending(); p != nil || len(dm.armed) != 0 {
+		t.Errorf("left pending %+v, armed %v", p, dm.armed)
+	}
+
+	// The dead-man switch's rollback: the switch stays pending until the
+	// previous generation is activated (a deployer or test waiting for
+	// the record to go finds the machine back, sshd running).
+	g5 := m.toplevel(t, "five", loader("0"))
+	if _, err := m.SwitchPending(ctx, g5, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	pendingDuring := false
+	m.Engine = func(context.Context, string) (Engine, error) {
+		return pendingEngine{recordEngine: eng, check: func() { p, _ := m.ReadPending(); pendingDuring = p != nil }}, nil
+	}
+	if _, err := m.Rollback(ctx, 3, false); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := m.ReadPending(); !pendingDuring || p != nil {
+		t.Errorf("the dead-man's rollback: pending during its activation %v, after %+v", pendingDuring, p)
+	}
+}
+
+// pendingEngine calls check as it activates.
+type pendingEngine struct {
+	recordEngine
+	check func()
+}
+
+func (e pendingEngine) Switch(ctx context.Context, root string, to store.Path, o EngineOptions) (EngineResult, error) {
+	e.check()
+	return e.recordEngine.Switch(ctx, root, to, o)
 }
 
 // A reset during the window: the previous generation booted (it stayed

@@ -123,8 +123,10 @@ func ConfirmedSwitch(ctx context.Context, t Target, st *store.Store, top store.P
 	}
 	defer r2.Close()
 	var cout bytes.Buffer
-	ccmd := []string{top.String() + "/bin/kiln", "confirm", top.String()}
-	code, err = r2.Run(ccmd, nil, io.MultiWriter(out, &cout), io.MultiWriter(errw, &cout))
+	// The target confirms only while this connection stays open: a
+	// deployer killed during the checks leaves it rolling back.
+	ccmd := []string{top.String() + "/bin/kiln", "confirm", "--deployer-stdin", top.String()}
+	code, err = r2.RunHeld(ccmd, io.MultiWriter(out, &cout), io.MultiWriter(errw, &cout))
 	res.Confirm = time.Since(confirmStart)
 	switch {
 	case err != nil || code == -1:

@@ -236,6 +236,22 @@ func (r *Remote) Run(cmd []string, stdin io.Reader, stdout, stderr io.Writer) (i
 	return exitCode(sess.Run(ShellJoin(cmd)))
 }
 
+// RunHeld is Run with the remote command's stdin held open, never
+// written, until it exits: the command reads EOF only when this side
+// goes away (killed, or the connection broke).
+func (r *Remote) RunHeld(cmd []string, stdout, stderr io.Writer) (int, error) {
+	sess, err := r.client.NewSession()
+	if err != nil {
+		return -1, fmt.Errorf("ssh session: %w", err)
+	}
+	defer sess.Close()
+	sess.Stdout, sess.Stderr = stdout, stderr
+	if _, err := sess.StdinPipe(); err != nil { // closed by Wait once the command exits
+		return -1, fmt.Errorf("ssh session: %w", err)
+	}
+	return exitCode(sess.Run(ShellJoin(cmd)))
+}
+
 func exitCode(err error) (int, error) {
 	var ee *ssh.ExitError
 	if errors.As(err, &ee) {

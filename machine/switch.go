@@ -117,6 +117,15 @@ func (m *Machine) Rollback(ctx context.Context, to int, bootOnly bool) (*Result,
 	if top.IsZero() {
 		return nil, fmt.Errorf("no generation %d (see 'kiln generations')", want)
 	}
+	// A pending confirmed switch to cur ends with this rollback (the
+	// dead-man switch runs it) once it has activated: until then the
+	// machine is not back (sshd may not run yet).
+	endsPending, installed := false, false
+	defer func() {
+		if endsPending && installed {
+			m.clearPending()
+		}
+	}()
 	if want != cur {
 		if err := m.Store.SetCurrent(Profile, want); err != nil {
 			return nil, err
@@ -124,10 +133,8 @@ func (m *Machine) Rollback(ctx context.Context, to int, bootOnly bool) (*Result,
 		if err := m.markBad(cur); err != nil {
 			return nil, err
 		}
-		// a pending confirmed switch to cur ends here (the dead-man
-		// switch runs this rollback)
 		if p, err := m.ReadPending(); err == nil && p != nil && p.Generation == cur {
-			m.clearPending()
+			endsPending = true
 		}
 	}
 	if _, err := m.InstallBoot(ctx); err != nil {
@@ -136,6 +143,7 @@ func (m *Machine) Rollback(ctx context.Context, to int, bootOnly bool) (*Result,
 		}
 		return nil, fmt.Errorf("install boot entries (still at generation %d): %w", cur, err)
 	}
+	installed = true
 	res := &Result{Generation: want, Toplevel: top}
 	if bootOnly {
 		return res, nil

@@ -67,7 +67,15 @@ func generateEtc(sys *modules.System, pk Packages, scripts *scriptDecls) ([]EtcE
 	if err != nil {
 		return nil, err
 	}
-	return layer(g.out, user)
+	final := make(map[string]EtcEntry, len(g.out)+len(user))
+	for _, e := range append(append([]EtcEntry{}, g.out...), user...) {
+		final[e.Path] = e
+	}
+	dropIns, err := triggerDropIns(g.triggers, final)
+	if err != nil {
+		return nil, err
+	}
+	return layer(append(g.out, dropIns...), user)
 }
 
 // generator accumulates entries; each step adds the files of one concern.
@@ -79,6 +87,9 @@ type generator struct {
 	out     []EtcEntry
 	// enable lists the units to enable, in the order the steps asked.
 	enable []string
+	// triggers are the units to reload or restart when files they read
+	// in /etc change (generate_triggers.go).
+	triggers []trigger
 }
 
 // file adds a generated text file linked through /etc/static.

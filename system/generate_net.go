@@ -51,6 +51,7 @@ RequiredBy=ssh.service
 `
 
 // ssh writes sshd_config, the host key unit and the users' authorized keys,
+// makes a change to sshd_config (or its drop-ins) reload sshd on a switch,
 // and enables Debian's ssh.service (its RuntimeDirectory=sshd makes
 // /run/sshd; the sshd privilege separation user comes from the ssh
 // module).
@@ -93,6 +94,9 @@ func (g *generator) ssh() error {
 		return fmt.Errorf("ssh: %w", err)
 	}
 	g.enable = append(g.enable, "ssh.service", "kiln-sshd-keygen.service")
+	// Debian's ssh.service reloads with sshd -t and SIGHUP: sshd re-executes
+	// itself with the new configuration, sessions stay.
+	g.reloadOn("ssh.service", "ssh/sshd_config", "ssh/sshd_config.d/")
 	return nil
 }
 

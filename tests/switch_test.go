@@ -123,7 +123,7 @@ func writeHost(t *testing.T, dir, name string, lock []byte, host string) {
 // safeHosts are generation 2 changed for the safe-deploy checks (issue
 // 13): sshd stopped, a failing, a slow and a passing health
 // check; with boot counting (2 tries), a good one and one whose check
-// fails at boot.
+// fails at boot; sshd moved to another port.
 func safeHosts(key string) map[string]string {
 	base := switchHost(key, 2)
 	counting := strings.Replace(base, "    tries = 0\n", "    tries = 2\n", 1)
@@ -141,6 +141,8 @@ func safeHosts(key string) map[string]string {
 		"good":      check(mark(base, "good"), "web", "test -e /etc/kiln-test/good"),
 		"countgood": mark(counting, "countgood"),
 		"countfail": check(mark(counting, "countfail"), "web", "echo web is down; exit 1"),
+		// Only sshd_config changes: the switch reloads sshd onto the port.
+		"sshport": strings.Replace(base, "ssh {\n  enable = true\n}", "ssh {\n  enable = true\n  port = 2222\n}", 1),
 	}
 }
 
@@ -706,5 +708,24 @@ func TestSwitchGenerations(t *testing.T) {
 		t.Logf("kiln generations:\n%s", g.mustKiln("generations"))
 		t.Logf("bootctl list:\n%s", g.out("bootctl --no-pager list"))
 		g.noFailedUnits("fell back")
+	})
+	// Last (SSH on port 22 ends here): a switch that changes only
+	// sshd_config reloads sshd, which then listens on the new port.
+	t.Run("sshd_config reload", func(t *testing.T) {
+		g := guest{t, m}
+		pid := g.pid("ssh.service")
+		dry := remote("-c", "sshport/host.hcl", "--dry-run")
+		if !strings.Contains(dry.stdout, "reload   ssh.service (X-Reload-Triggers changed: ssh/sshd_config)\n") {
+			t.Errorf("the plan does not reload ssh.service for sshd_config: exit %d\n%s%s", dry.code, dry.stdout, dry.stderr)
+		}
+		res := remote("-c", "sshport/host.hcl", "--no-confirm")
+		if res.code != 0 {
+			t.Fatalf("switch moving sshd's port: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+		}
+		m.WaitUntilSucceeds("ss -Htln 'sport = :2222' | grep -q .")
+		g.expect("sshd moved", [][3]string{
+			{"sshd reloaded, not restarted", "systemctl show -p MainPID --value ssh.service", pid},
+			{"nothing on port 22", "ss -Htln 'sport = :22' | wc -l", "0"},
+		})
 	})
 }

@@ -3,15 +3,21 @@ package cli
 import (
 	"context"
 	"flag"
+	"io"
+
+	"github.com/kiln-os/kiln/machine"
 )
 
-type confirmFlags struct{ root string }
+type confirmFlags struct {
+	root          string
+	deployerStdin bool
+}
 
 func init() {
 	register(&command{
 		name:    "confirm",
 		summary: "confirm a pending switch: run the health checks, then keep it",
-		usage: `kiln confirm TOPLEVEL
+		usage: `kiln confirm [--deployer-stdin] TOPLEVEL
 
 confirm is the target side of a confirmed kiln switch --target-host, run
 over a new SSH connection: it runs the health checks (kiln health) while
@@ -22,6 +28,7 @@ the switch to TOPLEVEL is not pending any more (the dead-man switch rolled
 it back).`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &confirmFlags{root: "/"}
+			fs.BoolVar(&f.deployerStdin, "deployer-stdin", false, "roll back if stdin (the deployer's connection) closes before the checks pass")
 			if hidden(fs) {
 				fs.StringVar(&f.root, "root", "/", "machine root `DIR` (tests)")
 			}
@@ -44,6 +51,15 @@ func runConfirm(ctx context.Context, r *Run, opts any, args []string) error {
 	top, err := m.Store.PathOf(args[0])
 	if err != nil {
 		return err
+	}
+	if f.deployerStdin {
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		go func() {
+			io.Copy(io.Discard, r.Stdin)
+			cancel(machine.ErrDeployerGone)
+		}()
 	}
 	res, err := m.Confirm(ctx, top, nil)
 	for _, c := range res {

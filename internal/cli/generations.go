@@ -141,6 +141,9 @@ type generationJSON struct {
 	KernelVersion string `json:"kernel_version"`
 	Current       bool   `json:"current"`
 	Booted        bool   `json:"booted"`
+	// Boot is the generation's boot entry as boot counting sees it:
+	// good, bad, pending, or "" (no entry on the ESP, or not known).
+	Boot string `json:"boot"`
 }
 
 func printGenerations(r *Run, infos []machine.Generation) error {
@@ -148,7 +151,7 @@ func printGenerations(r *Run, infos []machine.Generation) error {
 		out := generationsJSON{Version: 1, Generations: []generationJSON{}}
 		for _, g := range infos {
 			out.Generations = append(out.Generations, generationJSON{Number: g.N, Date: g.Date.UTC().Format(time.RFC3339),
-				Toplevel: g.Toplevel.String(), KilnVersion: g.KilnVersion, KernelVersion: g.KernelVersion, Current: g.Current, Booted: g.Booted})
+				Toplevel: g.Toplevel.String(), KilnVersion: g.KilnVersion, KernelVersion: g.KernelVersion, Current: g.Current, Booted: g.Booted, Boot: string(g.Boot)})
 		}
 		return r.printJSON(out)
 	}

@@ -91,10 +91,14 @@ func TestGenerationsList(t *testing.T) {
 			KernelVersion string `json:"kernel_version"`
 			Current       bool   `json:"current"`
 			Booted        bool   `json:"booted"`
+			Boot          string `json:"boot"`
 		}
 	}
 	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Version != 1 || len(v.Generations) != 4 {
 		t.Fatalf("generations --json: %v\n%s", err, out)
+	}
+	if b := v.Generations[0].Boot; b != "good" {
+		t.Errorf("generation 1's boot entry as JSON: %q, want good", b)
 	}
 	g := v.Generations[3]
 	if g.Number != 4 || !g.Current || g.Booted || g.Toplevel != tops[3].String() || g.KilnVersion != "0.1.0" || g.KernelVersion != "6.1.0-test" {

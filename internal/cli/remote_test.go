@@ -36,6 +36,7 @@ type sshTarget struct {
 	// the confirmed switch's dead-man switch and health checks
 	deadMan *recordDeadMan
 	failing string // a health check that fails, with this output
+	slow    bool   // the checks pass after 10 s, or fail when their context ends first
 }
 
 // recordDeadMan records the dead-man switches armed and disarmed.
@@ -61,7 +62,14 @@ func (d *recordDeadMan) Disarm(_ context.Context, unit string) (bool, error) {
 	return false, nil
 }
 
-func (s *sshTarget) checks(context.Context) ([]machine.CheckResult, error) {
+func (s *sshTarget) checks(ctx context.Context) ([]machine.CheckResult, error) {
+	if s.slow {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Second):
+		}
+	}
 	if s.failing == "" {
 		return []machine.CheckResult{{Name: "no failed units", OK: true}}, nil
 	}
@@ -392,7 +400,7 @@ func TestConfirmedSwitchTargetHost(t *testing.T) {
 		t.Errorf("dead-man switch: %s, want %s", got, want)
 	}
 	cmds := srv.Commands()
-	if last := cmds[len(cmds)-1]; last != top2.String()+"/bin/kiln confirm "+top2.String() {
+	if last := cmds[len(cmds)-1]; last != top2.String()+"/bin/kiln confirm --deployer-stdin "+top2.String() {
 		t.Errorf("last command %q, want the confirmation", last)
 	}
 	if n, p := target.current(t); n != 2 || p != top2 {
@@ -410,5 +418,24 @@ func TestConfirmedSwitchTargetHost(t *testing.T) {
 	}
 	if want := []string{top1.String(), top2.String(), top3.String(), top2.String()}; !slices.Equal(eng.switches, want) {
 		t.Errorf("target activated %v, want %v", eng.switches, want)
+	}
+
+	// The deployer goes away during the checks: the confirmation's stdin
+	// (its SSH channel) ends, and the target rolls back rather than
+	// confirming a switch nobody hears about.
+	srv.failing, srv.slow = "", true
+	var sout, serr strings.Builder
+	if code := srv.exec(top3.String()+"/bin/kiln switch --toplevel "+top3.String()+" --confirm-within 1m", strings.NewReader(""), &sout, &serr); code != 0 {
+		t.Fatalf("target switch: %d %s", code, serr.String())
+	}
+	serr.Reset()
+	start := time.Now()
+	code = srv.exec(top3.String()+"/bin/kiln confirm --deployer-stdin "+top3.String(), strings.NewReader(""), &sout, &serr)
+	if code != ExitFailure || !strings.Contains(serr.String(), "the deployer went away") || !strings.Contains(serr.String(), "rolled back to generation 2") ||
+		time.Since(start) > 5*time.Second {
+		t.Errorf("confirm with the deployer gone: code %d after %s, %q", code, time.Since(start), serr.String())
+	}
+	if n, p := target.current(t); n != 2 || p != top2 {
+		t.Errorf("after the deployer went away: generation %d %s, want 2", n, p)
 	}
 }

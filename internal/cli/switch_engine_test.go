@@ -39,6 +39,9 @@ func (f *fakeSystemd) DaemonReload(context.Context) error        { return f.reco
 func (f *fakeSystemd) Failed(context.Context) ([]string, error)  { return f.failed, nil }
 func (f *fakeSystemd) Close()                                    {}
 
+// ResetFailed keeps f.failed: it stands for what the switch itself fails.
+func (f *fakeSystemd) ResetFailed(context.Context, string) error { return nil }
+
 // useFakeSystemd gives m the real activation engine over a fake systemd.
 func (m *testMachine) useFakeSystemd() *fakeSystemd {
 	sd := &fakeSystemd{}
