@@ -173,17 +173,28 @@ func TestDeployFleetSubstitute(t *testing.T) {
 		if got := strings.TrimSpace(m.Succeed("readlink /run/current-system")); got != h.Toplevel {
 			t.Errorf("%s runs %s, want %s", h.Host, got, h.Toplevel)
 		}
+		// The confirmed switch: kiln confirm ran on the target and closed
+		// the window (no pending switch, no armed rollback).
+		if !strings.Contains(r.stderr, h.Host+"| confirmed "+h.Toplevel) {
+			t.Errorf("%s: the deploy's output does not say the target confirmed %s", h.Host, h.Toplevel)
+		}
+		if _, code := m.Execute("test -e /kiln/var/lib/confirm-pending.json"); code == 0 {
+			t.Errorf("%s: a switch is still pending confirmation after the deploy", h.Host)
+		}
 		if got := strings.TrimSpace(m.Succeed("hostname; cat /etc/kiln-test/fleet; hello")); got != "kilnfleet-"+h.Host+"\ngeneration 2\nHello, world!" {
 			t.Errorf("%s after the deploy: %q", h.Host, got)
 		}
 		info := kilnRun(t, bin, fleetDir, nil, "--store", storeDir, "--json", "store", "info", h.Toplevel)
-		var infos []struct {
-			ClosureNarSize int64 `json:"closureNarSize"`
+		var infos struct {
+			Version int `json:"version"`
+			Paths   []struct {
+				ClosureNarBytes int64 `json:"closure_nar_bytes"`
+			} `json:"paths"`
 		}
-		if err := json.Unmarshal([]byte(info.stdout), &infos); err != nil || len(infos) != 1 {
+		if err := json.Unmarshal([]byte(info.stdout), &infos); err != nil || infos.Version != 1 || len(infos.Paths) != 1 {
 			t.Fatalf("store info: %v %s", err, info.stdout)
 		}
-		closure := infos[0].ClosureNarSize
+		closure := infos.Paths[0].ClosureNarBytes
 		t.Logf("%s: the deployer sent %d bytes over SSH for a closure of %d bytes (%.4f%%); the target substituted %d paths", h.Host, h.SentBytes, closure, 100*float64(h.SentBytes)/float64(closure), h.Substituted)
 		if h.SentBytes == 0 || h.SentBytes*100 > closure {
 			t.Errorf("%s: egress %d bytes, want a small fraction of the closure's %d", h.Host, h.SentBytes, closure)
