@@ -75,7 +75,9 @@ type deployJSON struct {
 // SSH egress is measured against the closure. Then a tampered NAR in the
 // bucket: the target refuses it, its switch fails cleanly (still on the
 // previous generation, the path not in its store), and the other host
-// deploys.
+// deploys. Last, a failing health check in one host's configuration: that
+// host's confirmation fails and it rolls back, the deploy exits non-zero
+// naming the check, and the other host is switched.
 func TestDeployFleetSubstitute(t *testing.T) {
 	testenv.NeedVM(t)
 	srv := s3test.Start(t)
@@ -173,17 +175,28 @@ func TestDeployFleetSubstitute(t *testing.T) {
 		if got := strings.TrimSpace(m.Succeed("readlink /run/current-system")); got != h.Toplevel {
 			t.Errorf("%s runs %s, want %s", h.Host, got, h.Toplevel)
 		}
+		// The confirmed switch: kiln confirm ran on the target and closed
+		// the window (no pending switch, no armed rollback).
+		if !strings.Contains(r.stderr, h.Host+"| confirmed "+h.Toplevel) {
+			t.Errorf("%s: the deploy's output does not say the target confirmed %s", h.Host, h.Toplevel)
+		}
+		if _, code := m.Execute("test -e /kiln/var/lib/confirm-pending.json"); code == 0 {
+			t.Errorf("%s: a switch is still pending confirmation after the deploy", h.Host)
+		}
 		if got := strings.TrimSpace(m.Succeed("hostname; cat /etc/kiln-test/fleet; hello")); got != "kilnfleet-"+h.Host+"\ngeneration 2\nHello, world!" {
 			t.Errorf("%s after the deploy: %q", h.Host, got)
 		}
 		info := kilnRun(t, bin, fleetDir, nil, "--store", storeDir, "--json", "store", "info", h.Toplevel)
-		var infos []struct {
-			ClosureNarSize int64 `json:"closureNarSize"`
+		var infos struct {
+			Version int `json:"version"`
+			Paths   []struct {
+				ClosureNarBytes int64 `json:"closure_nar_bytes"`
+			} `json:"paths"`
 		}
-		if err := json.Unmarshal([]byte(info.stdout), &infos); err != nil || len(infos) != 1 {
+		if err := json.Unmarshal([]byte(info.stdout), &infos); err != nil || infos.Version != 1 || len(infos.Paths) != 1 {
 			t.Fatalf("store info: %v %s", err, info.stdout)
 		}
-		closure := infos[0].ClosureNarSize
+		closure := infos.Paths[0].ClosureNarBytes
 		t.Logf("%s: the deployer sent %d bytes over SSH for a closure of %d bytes (%.4f%%); the target substituted %d paths", h.Host, h.SentBytes, closure, 100*float64(h.SentBytes)/float64(closure), h.Substituted)
 		if h.SentBytes == 0 || h.SentBytes*100 > closure {
 			t.Errorf("%s: egress %d bytes, want a small fraction of the closure's %d", h.Host, h.SentBytes, closure)
@@ -241,6 +254,42 @@ func TestDeployFleetSubstitute(t *testing.T) {
 		case "vm2":
 			if h.Status != "switched" || current != h.Toplevel {
 				t.Errorf("vm2: %+v, running %s; want switched despite vm1", h, current)
+			}
+		}
+	}
+
+	// Generation 4, where vm2's configuration adds a failing health check:
+	// vm1 is switched and confirmed; vm2's confirmation runs the check,
+	// which fails, so vm2 rolls back to generation 3 at once and the
+	// deployer exits non-zero naming the check.
+	gen3 := map[string]string{}
+	for _, h := range res {
+		gen3[h.Host] = h.Toplevel
+	}
+	write(filepath.Join(fleetDir, "vm1.hcl"), fleetHost("kilnfleet-vm1", 4))
+	write(filepath.Join(fleetDir, "vm2.hcl"), fleetHost("kilnfleet-vm2", 4)+"\nhealth_checks \"web\" {\n  command = \"echo web is down; exit 1\"\n  timeout = \"60s\"\n}\n")
+	push()
+	res, r = deploy()
+	if r.code == 0 {
+		t.Error("deploy with a failing health check exited 0")
+	}
+	for _, h := range res {
+		m := vms[h.Host]
+		current := strings.TrimSpace(m.Succeed("readlink /run/current-system"))
+		switch h.Host {
+		case "vm1":
+			if h.Status != "switched" || current != h.Toplevel {
+				t.Errorf("vm1: %+v, running %s; want switched despite vm2's check", h, current)
+			}
+		case "vm2":
+			if h.Status != "failed" || !strings.Contains(h.Error, "kiln-check-web.service") || !strings.Contains(r.stderr, "web is down") {
+				t.Errorf("vm2 with a failing check: %+v\n%s; want failed, naming kiln-check-web.service", h, r.stderr)
+			}
+			if current != gen3["vm2"] {
+				t.Errorf("vm2 runs %s after its failed check, want rolled back to %s", current, gen3["vm2"])
+			}
+			if got := strings.TrimSpace(m.Succeed("cat /etc/kiln-test/fleet")); got != "generation 3" {
+				t.Errorf("vm2 after the rollback: /etc/kiln-test/fleet says %q", got)
 			}
 		}
 	}
