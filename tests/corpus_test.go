@@ -357,9 +357,13 @@ func checkCorpusRow(g guest, r corpusRow, gen int, failed string) corpusResult {
 	if len(reasons) > 0 {
 		res.ok, res.reason = false, strings.Join(reasons, "; ")
 		for _, u := range r.Units {
-			out, _ := g.m.Execute("journalctl -b --no-pager -n 15 -u " + u)
-			g.t.Logf("%s: journal of %s:\n%s", r.Package, u, out)
+			out, _ := g.m.Execute("journalctl -b --no-pager -n 15 -u " + u + "; systemctl status --no-pager -l " + u + " | head -20")
+			g.t.Logf("%s: journal and status of %s:\n%s", r.Package, u, out)
 		}
+		// A daemon logging to its own file says why there, not in the
+		// journal (lighttpd's server.errorlog).
+		out, _ := g.m.Execute("ss -ltnp; for f in /var/log/" + r.Package + "/*.log; do [ -f \"$f\" ] && { ls -l \"$f\"; tail -n 15 \"$f\"; }; done; ls -ld /var/log/" + r.Package)
+		g.t.Logf("%s: listening sockets and its logs:\n%s", r.Package, out)
 	}
 	return res
 }
