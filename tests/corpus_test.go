@@ -290,8 +290,12 @@ func TestDebianCorpus(t *testing.T) {
 	var results []corpusResult
 	for i, rows := range added {
 		if i > 0 {
+			// A confirmed switch (the default over SSH): the target's
+			// health checks, no failed unit among them, confirm it. Its
+			// window covers the activation too, which under TCG starts
+			// PostgreSQL and more in well over the default minute.
 			sw := kilnRun(t, bin, filepath.Join(dir, fmt.Sprintf("gen%d", i+1)), env, "--store", storeDir, "switch",
-				"--target-host", target, "-i", keyFile, "--accept-new-host-key", "-c", "host.hcl")
+				"--target-host", target, "-i", keyFile, "--accept-new-host-key", "--confirm-timeout", "10m", "-c", "host.hcl")
 			if sw.code != 0 {
 				t.Errorf("switch to generation %d: exit %d\n%s%s", i+1, sw.code, sw.stdout, sw.stderr)
 			}
