@@ -190,7 +190,7 @@ func LoadUnits(root, top string) (map[string]*UnitFile, error) {
 			}
 		}
 	}
-	addInstances(units, wantedBy)
+	addInstances(units, wantedBy, dropIns)
 	if err := r.addFstabMounts(units); err != nil {
 		return nil, fmt.Errorf("load units of %s: %w", top, err)
 	}
@@ -209,9 +209,19 @@ func LoadUnits(root, top string) (map[string]*UnitFile, error) {
 }
 
 // addInstances makes units for instances (getty@tty1.service) that
-// enablement links name, from their template's file.
-func addInstances(units map[string]*UnitFile, wantedBy map[string]map[string]bool) {
+// enablement links or drop-in directories (postgresql@15-main.service.d)
+// name, from their template's file: an instance's own drop-in changes
+// that instance, which a switch must see even when only a generator or
+// another unit starts it.
+func addInstances(units map[string]*UnitFile, wantedBy map[string]map[string]bool, dropIns map[string]map[string]string) {
+	names := map[string]bool{}
 	for name := range wantedBy {
+		names[name] = true
+	}
+	for name := range dropIns {
+		names[name] = true
+	}
+	for name := range names {
 		if _, ok := units[name]; ok {
 			continue
 		}

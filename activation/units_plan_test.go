@@ -394,6 +394,23 @@ func TestPlanUnits(t *testing.T) {
 			want:     "stop     getty@tty1.service (changed, started again after activation)\ndaemon-reload\nstart    getty@tty1.service (changed)\n",
 		},
 		{
+			// postgresql@15-main.service is started by postgresql.service
+			// through a generator, so no enablement link names it: only
+			// its drop-in directory does (the PostgreSQL module's port).
+			name:     "an instance's own drop-in restarts it",
+			old:      map[string]string{"sw:pg@.service": "[Service]\nExecStart=/bin/pg %i\n"},
+			new:      map[string]string{"sw:pg@.service": "[Service]\nExecStart=/bin/pg %i\n", "pg@main.service.d/kiln.conf": "[Service]\nEnvironment=PORT=5433\n"},
+			observed: map[string]string{"pg@main.service": "active"},
+			want:     "stop     pg@main.service (changed, started again after activation)\ndaemon-reload\nstart    pg@main.service (changed)\n",
+		},
+		{
+			name:     "an instance's drop-in changed",
+			old:      map[string]string{"sw:pg@.service": "[Service]\nExecStart=/bin/pg %i\n", "pg@main.service.d/kiln.conf": "[Service]\nEnvironment=PORT=5433\n"},
+			new:      map[string]string{"sw:pg@.service": "[Service]\nExecStart=/bin/pg %i\n", "pg@main.service.d/kiln.conf": "[Service]\nEnvironment=PORT=5434\n"},
+			observed: map[string]string{"pg@main.service": "active", "pg@other.service": "active"},
+			want:     "stop     pg@main.service (changed, started again after activation)\ndaemon-reload\nstart    pg@main.service (changed)\n",
+		},
+		{
 			name:     "package upgrade restarts its unit, same text or not",
 			old:      pkgUnits("1", map[string]string{"ssh.service": svcA, "dbus.service": svcA, "dbus.socket": sock, "cron.service": svcA}),
 			new:      pkgUnits("2", map[string]string{"ssh.service": svcA, "dbus.service": svcA, "dbus.socket": sock}),

@@ -62,7 +62,10 @@ config {
     type        = "oneshot"
     user        = "postgres"
     exec_start  = "/bin/sh /etc/kiln/postgresql-setup.sh"
-    after       = ["postgresql.service"]
-    wants       = ["postgresql.service"]
+    # The cluster's own unit, not only postgresql.service (a oneshot that
+    # stays active while a switch restarts the cluster for a new port):
+    # a switch starting this unit starts the cluster first.
+    after       = ["postgresql.service", "postgresql@15-main.service"]
+    wants       = ["postgresql.service", "postgresql@15-main.service"]
   }
 }
