@@ -73,9 +73,17 @@ func TestGenericHardwareBuses(t *testing.T) {
 		{testvm.BusVirtioSCSI, img, "/dev/sda2", false},
 	} {
 		t.Run(tc.bus, func(t *testing.T) {
+			// The serial console goes to a file as it arrives, so a slow
+			// or stuck boot can be watched while the test runs.
+			serial, err := os.Create(filepath.Join(dir, "serial-"+tc.bus+".log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer serial.Close()
+			t.Logf("%s: serial console in %s", tc.bus, serial.Name())
 			start := time.Now()
 			m := testvm.Start(t, testvm.WithDisk(tc.disk), testvm.WithDiskBus(tc.bus), testvm.WithoutNetwork(),
-				testvm.WithName("generic-"+tc.bus), testvm.WithTimeout(10*time.Minute))
+				testvm.WithName("generic-"+tc.bus), testvm.WithTimeout(10*time.Minute), testvm.WithSerialLog(serial))
 			m.WaitForUnit("multi-user.target")
 			t.Logf("%s: QEMU start to multi-user.target in %s", tc.bus, time.Since(start).Round(time.Second))
 			g := guest{t, m}

@@ -11,8 +11,11 @@ config {
   kernel {
     package = mkDefault("linux-image-amd64")
     initrd_modules = [
-      # the root file system: built into the cloud kernel, a module here
-      "ext4",
+      # the root file system: built into the cloud kernel, a module here;
+      # ext4 (and jbd2) take their checksums from the crypto API's crc32c
+      # (modules.softdep "pre: crypto-crc32c", not in modules.dep), without
+      # which mounting fails "Cannot load crc32c driver"
+      "ext4", "crc32c_generic",
       # disks (sd_mod and virtio_scsi come from kernel.hcl)
       "nvme", "ahci", "ata_piix", "sr_mod", "mptspi", "vmw_pvscsi",
       "megaraid_sas", "mpt3sas", "hv_storvsc",
