@@ -287,6 +287,15 @@ func TestPlanUnits(t *testing.T) {
 				"start    new\\x20disk.mount (new, wanted by local-fs.target)\n",
 		},
 		{
+			name:     "enabling an ephemeral root: / and its persist volume wait for the next boot",
+			old:      map[string]string{"fstab": "/dev/vda2 / ext4 rw 0 1\n"},
+			new:      map[string]string{"fstab": "tmpfs / tmpfs mode=0755 0 0\n/dev/vda2 /persist ext4 rw 0 0\n"},
+			observed: map[string]string{"-.mount": "active", "local-fs.target": "active"},
+			want: "daemon-reload\n" +
+				"skip     -.mount (changed, but / and the store are never unmounted: the new file system type applies at the next boot)\n" +
+				"skip     persist.mount (new, but it mounts the device the running / is on: stage 1 mounts it at the next boot)\n",
+		},
+		{
 			name:     "/ is never unmounted",
 			old:      map[string]string{"fstab": "LABEL=kiln-root / ext4 rw 0 1\n"},
 			new:      map[string]string{"fstab": "# nothing\n"},
