@@ -133,6 +133,7 @@ func PlanUnits(old, new map[string]*UnitFile, observed map[string]UnitState) Uni
 			p.planRunning(name)
 		}
 	}
+	p.planRequirers()
 	p.planNew()
 	return UnitsPlan{
 		Stop:         actions(p.stop, stopOrder),
@@ -321,6 +322,34 @@ func (p *planner) planNew() {
 			p.start[name] = "new, wanted by " + strings.Join(by, " ")
 		} else {
 			p.start[name] = "now wanted by " + strings.Join(by, " ")
+		}
+	}
+}
+
+// planRequirers starts again the running units systemd stops along with a
+// unit the plan stops and starts again: those that require it (its
+// [Install] RequiredBy=, their Requires= or BindsTo=). Without it, a
+// changed kiln-sshd-keygen.service (RequiredBy=ssh.service) took sshd down
+// for good on a switch.
+func (p *planner) planRequirers() {
+	for _, name := range sortedKeys(p.stop) {
+		if !has(p.start, name) {
+			continue
+		}
+		var by []string
+		if ou := lookup(p.old, name); ou != nil {
+			by = strings.Fields(strings.Join(ou.Values("Install", "RequiredBy"), " "))
+		}
+		for _, r := range sortedKeys(p.observed) {
+			if ru := lookup(p.old, r); ru != nil && contains(strings.Fields(strings.Join(append(ru.Values("Unit", "Requires"), ru.Values("Unit", "BindsTo")...), " ")), name) {
+				by = append(by, r)
+			}
+		}
+		for _, r := range by {
+			if !p.observed[r].running() || has(p.stop, r) || has(p.start, r) || has(p.restart, r) {
+				continue
+			}
+			p.start[r] = "stopped with " + name + ", which it requires"
 		}
 	}
 }
