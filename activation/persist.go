@@ -29,7 +29,7 @@ func ApplyPersist(root string, p *toplevel.Persist) error {
 		return nil
 	}
 	live := root == "/" || root == ""
-	if fi, err := os.Stat(under(root, p.Path)); err != nil || !fi.IsDir() || live && !isMountPoint(p.Path) {
+	if fi, err := os.Stat(under(root, p.Path)); err != nil || !fi.IsDir() || live && (!isMountPoint(p.Path) || !rootIsTmpfs()) {
 		return nil
 	}
 	var errs []error
@@ -67,6 +67,15 @@ func ApplyPersist(root string, p *toplevel.Persist) error {
 		return fmt.Errorf("persisted paths: %w", err)
 	}
 	return nil
+}
+
+// rootIsTmpfs reports whether the running / is a tmpfs: only then is
+// p.Path the disk stage 1 moved there. On the disk's own root a mount of
+// it on p.Path would be the same tree, and a persisted file's link there
+// would point at itself.
+func rootIsTmpfs() bool {
+	var sfs unix.Statfs_t
+	return unix.Statfs("/", &sfs) == nil && sfs.Type == unix.TMPFS_MAGIC
 }
 
 // mkdirLike makes the persisted directory src and its mount point dst,

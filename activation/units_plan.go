@@ -111,7 +111,9 @@ type planner struct {
 //   - changes to [Install], comments and cosmetic [Unit] keys are ignored;
 //     drop-ins count; only X-Reload-Triggers changed: reload;
 //   - a changed mount is reloaded (remounted) when only Options= changed,
-//     else restarted; / is only ever remounted;
+//     else restarted; / is only ever remounted (a new Type= for / waits
+//     for the next boot, as does a new mount of the device the running /
+//     is on: an ephemeral root's persist volume);
 //   - .slice and .path changes take effect on daemon-reload;
 //   - a changed socket is stopped with the service it activates and
 //     started again (NixOS ignores changed sockets);
@@ -133,6 +135,7 @@ func PlanUnits(old, new map[string]*UnitFile, observed map[string]UnitState) Uni
 			p.planRunning(name)
 		}
 	}
+	p.planRequirers()
 	p.planNew()
 	return UnitsPlan{
 		Stop:         actions(p.stop, stopOrder),
@@ -243,7 +246,12 @@ func (p *planner) planChanged(name string, nu *UnitFile) {
 	case kind == ".slice" || kind == ".path":
 		// Applied by daemon-reload.
 	case kind == ".mount":
-		if neverStopped(name, nu) {
+		if neverStopped(name, nu) && p.typeChanged(name, nu) {
+			// An ephemeral root makes / a tmpfs: no remount does that
+			// (ext4 refuses tmpfs's options), stage 1 does it at the
+			// next boot.
+			p.skip[name] = what + ", but / and the store are never unmounted: the new file system type applies at the next boot"
+		} else if neverStopped(name, nu) {
 			p.reload[name] = what + ", remounted: / and the store are never unmounted"
 		} else {
 			p.restart[name] = what + " mount"
@@ -333,6 +341,10 @@ func (p *planner) planNew() {
 			continue
 		}
 		ou := lookup(p.old, name)
+		if p.holdsRunningRoot(name, nu) {
+			p.skip[name] = "new, but it mounts the device the running / is on: stage 1 mounts it at the next boot"
+			continue
+		}
 		var by []string
 		for _, owner := range nu.WantedBy {
 			if !strings.HasSuffix(owner, ".target") {
@@ -355,6 +367,64 @@ func (p *planner) planNew() {
 			p.start[name] = "now wanted by " + strings.Join(by, " ")
 		}
 	}
+}
+
+// planRequirers starts again the running units systemd stops along with a
+// unit the plan stops and starts again: those that require it (its
+// [Install] RequiredBy=, their Requires= or BindsTo=). Without it, a
+// changed kiln-sshd-keygen.service (RequiredBy=ssh.service) took sshd down
+// for good on a switch.
+func (p *planner) planRequirers() {
+	for _, name := range sortedKeys(p.stop) {
+		if !has(p.start, name) {
+			continue
+		}
+		var by []string
+		if ou := lookup(p.old, name); ou != nil {
+			by = strings.Fields(strings.Join(ou.Values("Install", "RequiredBy"), " "))
+		}
+		for _, r := range sortedKeys(p.observed) {
+			if ru := lookup(p.old, r); ru != nil && contains(strings.Fields(strings.Join(append(ru.Values("Unit", "Requires"), ru.Values("Unit", "BindsTo")...), " ")), name) {
+				by = append(by, r)
+			}
+		}
+		for _, r := range by {
+			if !p.observed[r].running() || has(p.stop, r) || has(p.start, r) || has(p.restart, r) {
+				continue
+			}
+			p.start[r] = "stopped with " + name + ", which it requires"
+		}
+	}
+}
+
+// typeChanged reports whether the mount nu changes its Type= from the old
+// generation's.
+func (p *planner) typeChanged(name string, nu *UnitFile) bool {
+	ou := lookup(p.old, name)
+	if ou == nil {
+		return false
+	}
+	ot, _ := ou.Get("Mount", "Type")
+	nt, _ := nu.Get("Mount", "Type")
+	return ot != nt
+}
+
+// holdsRunningRoot reports whether nu is a mount (not of /) of the device
+// the old generation mounts on /: the persist volume of a switch that
+// enables an ephemeral root. Mounted now, it would be the running root a
+// second time, and the next activation would take /persist for a
+// persisted tree.
+func (p *planner) holdsRunningRoot(name string, nu *UnitFile) bool {
+	if !strings.HasSuffix(name, ".mount") || neverStopped(name, nu) {
+		return false
+	}
+	root := lookup(p.old, "-.mount")
+	if root == nil {
+		return false
+	}
+	rw, ok1 := root.Get("Mount", "What")
+	w, ok2 := nu.Get("Mount", "What")
+	return ok1 && ok2 && rw == w && rw != "tmpfs"
 }
 
 func has(m map[string]string, k string) bool { _, ok := m[k]; return ok }

@@ -297,6 +297,25 @@ func TestPlanUnits(t *testing.T) {
 				"start    new\\x20disk.mount (new, wanted by local-fs.target)\n",
 		},
 		{
+			name:     "enabling an ephemeral root: / and its persist volume wait for the next boot",
+			old:      map[string]string{"fstab": "/dev/vda2 / ext4 rw 0 1\n"},
+			new:      map[string]string{"fstab": "tmpfs / tmpfs mode=0755 0 0\n/dev/vda2 /persist ext4 rw 0 0\n"},
+			observed: map[string]string{"-.mount": "active", "local-fs.target": "active"},
+			want: "daemon-reload\n" +
+				"skip     -.mount (changed, but / and the store are never unmounted: the new file system type applies at the next boot)\n" +
+				"skip     persist.mount (new, but it mounts the device the running / is on: stage 1 mounts it at the next boot)\n",
+		},
+		{
+			name: "a changed unit ssh.service requires: ssh.service, stopped with it, starts again",
+			old: map[string]string{"keygen.service": "[Service]\nExecStart=/bin/true\n[Install]\nRequiredBy=ssh.service\n",
+				"ssh.service": "[Service]\nExecStart=/usr/sbin/sshd -D\n"},
+			new: map[string]string{"keygen.service": "[Service]\nExecStart=/bin/false\n[Install]\nRequiredBy=ssh.service\n",
+				"ssh.service": "[Service]\nExecStart=/usr/sbin/sshd -D\n"},
+			observed: map[string]string{"keygen.service": "active", "ssh.service": "active"},
+			want: "stop     keygen.service (changed, started again after activation)\ndaemon-reload\n" +
+				"start    keygen.service (changed)\nstart    ssh.service (stopped with keygen.service, which it requires)\n",
+		},
+		{
 			name:     "/ is never unmounted",
 			old:      map[string]string{"fstab": "LABEL=kiln-root / ext4 rw 0 1\n"},
 			new:      map[string]string{"fstab": "# nothing\n"},
