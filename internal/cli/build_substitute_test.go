@@ -18,14 +18,7 @@ import (
 // enter the store.
 func TestBuildSubstitutes(t *testing.T) {
 	testenv.Slow(t, "builds a whole system")
-	lock, err := os.ReadFile(filepath.Join("..", "..", "kiln.lock"))
-	if err != nil {
-		testenv.SkipOrFail(t, "no kiln.lock: %v", err)
-	}
-	host, err := os.ReadFile(filepath.Join("..", "..", "examples", "default.hcl"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	lock, host := defaultSystemFiles(t)
 	keys := keyPair(t, "fleet-1")
 	cacheDir := t.TempDir()
 	url := "file://" + cacheDir

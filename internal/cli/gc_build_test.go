@@ -57,14 +57,7 @@ func lastLine(s string) string {
 // read and reuse, 7 of 11 such runs failed (issue 9, item 5).
 func TestGCDuringBuild(t *testing.T) {
 	testenv.Slow(t, "builds a whole system a dozen times")
-	lock, err := os.ReadFile(filepath.Join("..", "..", "kiln.lock"))
-	if err != nil {
-		testenv.SkipOrFail(t, "no kiln.lock: %v", err)
-	}
-	host, err := os.ReadFile(filepath.Join("..", "..", "examples", "default.hcl"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	lock, host := defaultSystemFiles(t)
 	dir := t.TempDir()
 	storeDir := filepath.Join(dir, "store")
 	os.WriteFile(filepath.Join(dir, "kiln.lock"), lock, 0o644)

@@ -16,14 +16,7 @@ import (
 // change the host name, switch again, roll back; bootctl reads the ESP.
 func TestSwitchBuildsConfiguration(t *testing.T) {
 	testenv.Slow(t, "builds a whole system")
-	lock, err := os.ReadFile(filepath.Join("..", "..", "kiln.lock"))
-	if err != nil {
-		testenv.SkipOrFail(t, "no kiln.lock: %v", err)
-	}
-	host, err := os.ReadFile(filepath.Join("..", "..", "examples", "default.hcl"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	lock, host := defaultSystemFiles(t)
 	m := newTestMachine(t)
 	m.useFakeEngine()
 	cfg := t.TempDir()
@@ -96,4 +89,20 @@ func TestSwitchBuildsConfiguration(t *testing.T) {
 	if strings.Contains(list, "No such file") {
 		t.Errorf("bootctl list reports missing files:\n%s", list)
 	}
+}
+
+// defaultSystemFiles returns the repository's kiln.lock and the default
+// system's host file (examples/default.hcl), which the tests that build
+// a whole real system start from.
+func defaultSystemFiles(t *testing.T) (lock, host []byte) {
+	t.Helper()
+	lock, err := os.ReadFile(filepath.Join("..", "..", "kiln.lock"))
+	if err != nil {
+		testenv.SkipOrFail(t, "no kiln.lock: %v", err)
+	}
+	host, err = os.ReadFile(filepath.Join("..", "..", "examples", "default.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lock, host
 }
