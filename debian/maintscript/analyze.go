@@ -133,7 +133,19 @@ func (a *Analyzer) analyze(p Package, control []byte, sys *system) (*Analysis, e
 		return nil, err
 	}
 	interests := r.triggersFile(triggers)
+	// The removal scripts run on a copy of the machine's state: what
+	// they remove stays for the packages configured after this one (a
+	// fresh install never runs them).
+	var installed *system
+	defer func() {
+		if installed != nil {
+			*sys = *installed
+		}
+	}()
 	for _, sc := range scripts {
+		if sc.phase == Remove && installed == nil {
+			installed = sys.clone()
+		}
 		src, err := readOptional(pkg, ControlDir+"/"+sc.name)
 		if err != nil {
 			return nil, err

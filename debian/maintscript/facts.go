@@ -2,6 +2,7 @@ package maintscript
 
 import (
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"regexp"
@@ -42,6 +43,16 @@ type madePath struct {
 func newSystem() *system {
 	return &system{made: map[string]madePath{}, users: map[string]bool{}, groups: map[string]bool{}, scriptUsers: map[string]bool{},
 		lstats: map[string]lstatResult{}, dirs: map[string][]string{}}
+}
+
+// clone copies the state scripts change (the lookup caches are shared).
+func (s *system) clone() *system {
+	c := *s
+	c.made = maps.Clone(s.made)
+	c.users = maps.Clone(s.users)
+	c.groups = maps.Clone(s.groups)
+	c.scriptUsers = maps.Clone(s.scriptUsers)
+	return &c
 }
 
 type lstatResult struct {

@@ -50,9 +50,20 @@ func (fr firstRun) handler(tool string) func(*call) tri {
 		}
 		if creates != "" {
 			cl.in.facts.make(creates, 'f')
+			for _, p := range firstRunAlso[creates] {
+				cl.in.facts.make(p, 'f')
+			}
 		}
 		return yes
 	}
+}
+
+// firstRunAlso are the other paths a first-run command makes beside the
+// one that means done: a later script's file test on them (dovecot-core
+// links the snakeoil pair when both exist) sees them, as after the
+// command on Debian.
+var firstRunAlso = map[string][]string{
+	"/etc/ssl/private/ssl-cert-snakeoil.key": {"/etc/ssl/certs/ssl-cert-snakeoil.pem"},
 }
 
 func datadir(p string) func([]string) (string, bool) {

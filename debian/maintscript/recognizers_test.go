@@ -296,6 +296,29 @@ done`},
 			"first-run ssh-host-keys creates=/etc/ssh/ssh_host_ed25519_key: ssh-keygen -q -f /etc/ssh/ssh_host_ed25519_key -N  -t ed25519",
 		},
 	}, {
+		// ssl-cert's make-ssl-cert makes the pair: dovecot-core's postinst
+		// (bookworm) links it when both halves exist.
+		name: "a first-run command's other paths exist for later file tests",
+		files: map[string]string{postinst: `#!/bin/sh
+set -e
+make-ssl-cert generate-default-snakeoil
+if [ "$1" = "configure" ]; then
+  if [ -z "$2" ]; then
+    if [ ! -e /etc/dovecot/private/dovecot.key ] && \
+       [ ! -e /etc/dovecot/private/dovecot.pem ] && \
+       [ -e /etc/ssl/certs/ssl-cert-snakeoil.pem ] && \
+       [ -e /etc/ssl/private/ssl-cert-snakeoil.key ]; then
+      ln -s /etc/ssl/certs/ssl-cert-snakeoil.pem /etc/dovecot/private/dovecot.pem
+      ln -s /etc/ssl/private/ssl-cert-snakeoil.key /etc/dovecot/private/dovecot.key
+    fi
+  fi
+fi`},
+		want: []string{
+			"file /etc/dovecot/private/dovecot.pem link -> /etc/ssl/certs/ssl-cert-snakeoil.pem",
+			"file /etc/dovecot/private/dovecot.key link -> /etc/ssl/private/ssl-cert-snakeoil.key",
+			"first-run ssl-cert-snakeoil creates=/etc/ssl/private/ssl-cert-snakeoil.key: make-ssl-cert generate-default-snakeoil",
+		},
+	}, {
 		name: "conffile moves and cleanups need nothing on a fresh system",
 		files: map[string]string{postinst: `#!/bin/sh
 set -e
