@@ -371,6 +371,11 @@ func sedFilter(cl *call, exprs []string, files []value, quiet, ext bool) tri {
 			cmds = append(cmds, sc)
 		}
 	}
+	return filter(cl, sedRun(in, cmds, quiet), true)
+}
+
+// sedRun applies parsed sed commands to a text, line by line (-n: quiet).
+func sedRun(in string, cmds []sedCmd, quiet bool) string {
 	var out []string
 	for _, l := range lines(in) {
 		deleted := false
@@ -402,7 +407,7 @@ func sedFilter(cl *call, exprs []string, files []value, quiet, ext bool) tri {
 			out = append(out, l)
 		}
 	}
-	return filter(cl, joinLines(out), true)
+	return joinLines(out)
 }
 
 type sedCmd struct {
