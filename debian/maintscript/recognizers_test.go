@@ -351,6 +351,21 @@ else
 fi`},
 		want: []string{"unit start x.service", "unit enable x.service"},
 	}, {
+		// postfix postinst: chgrp fails while the group does not exist,
+		// so on a fresh install the group and user are made.
+		name: "chown and chgrp to an account that does not exist fail",
+		files: map[string]string{postinst: `#!/bin/sh
+set -e
+cd /var/spool/postfix
+chgrp postfix private 2>/dev/null ||
+    addgroup --system postfix
+chown postfix private 2>/dev/null ||
+    adduser --system --home /var/spool/postfix --no-create-home --disabled-password --ingroup postfix postfix`,
+			// base-passwd's tables: the accounts a fresh system has
+			"usr/share/base-passwd/passwd.master": "root:*:0:0:root:/root:/bin/sh\n",
+			"usr/share/base-passwd/group.master":  "root:*:0:\n"},
+		want: []string{"user postfix system group=postfix home=/var/spool/postfix shell=/usr/sbin/nologin", "group postfix system"},
+	}, {
 		name: "what nothing recognizes is unhandled, with its line and command",
 		files: map[string]string{postinst: `#!/bin/sh
 set -e
