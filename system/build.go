@@ -375,11 +375,33 @@ func (p *BuildPlan) etcRefs() []store.Path {
 		text.WriteByte(0)
 	}
 	all := text.String()
+	// A store path's base is its hash, a dash and its name: look at the
+	// 32 characters before each dash, not for every base in the text.
+	byHash := map[string][]store.Path{}
+	for _, sp := range p.pkgPaths {
+		b := sp.Base()
+		if h, _, ok := strings.Cut(b, "-"); ok && len(h) == store.HashLen {
+			byHash[h] = append(byHash[h], sp)
+		}
+	}
+	found := map[store.Path]bool{}
+	for i := store.HashLen; i < len(all); i++ {
+		if all[i] != '-' {
+			continue
+		}
+		for _, sp := range byHash[all[i-store.HashLen:i]] {
+			if strings.HasPrefix(all[i-store.HashLen:], sp.Base()) {
+				found[sp] = true
+			}
+		}
+	}
 	var out []store.Path
 	for _, sp := range p.pkgPaths {
-		if strings.Contains(all, sp.Base()) {
+		if found[sp] {
 			out = append(out, sp)
 		}
 	}
 	return out
 }
+
+// store.HashLen is the length of a store path's hash, before its name.
