@@ -308,7 +308,7 @@ func TestDebianCorpus(t *testing.T) {
 	kiln(t, bin, filepath.Join(dir, "gen1"), "--store", storeDir, "image", "-c", "host.hcl", "-o", img, "--size", "8G")
 
 	start := time.Now()
-	m := testvm.Start(t, testvm.WithDisk(img), testvm.WithFreeHostPort(22), testvm.WithMemory(corpusMemory()))
+	m := testvm.Start(t, testvm.WithDisk(img), testvm.WithFreeHostPort(22), testvm.WithMemory(corpusMemory()), testvm.WithTimeout(corpusTimeout()))
 	g := guest{t, m}
 	m.WaitForUnit("multi-user.target")
 	t.Logf("booted generation 1 in %s", time.Since(start).Round(time.Second))
@@ -375,6 +375,15 @@ func corpusMemory() int {
 		return 8192
 	}
 	return 2048
+}
+
+// corpusTimeout bounds each wait on the machine: under TCG the whole
+// corpus's first boot starts some 60 services on one virtual CPU.
+func corpusTimeout() time.Duration {
+	if os.Getenv("KILN_CORPUS") == "all" {
+		return 20 * time.Minute
+	}
+	return testvm.DefaultTimeout
 }
 
 // checkCorpusRow checks a row's units and its smoke check.
