@@ -87,6 +87,7 @@ type BuildPlan struct {
 	spec       []byte      // activation.json
 	bootspec   []byte      // boot.json
 	pkgPaths   []store.Path
+	usr        []usrFile // files the scripts make under /usr (PartScripts)
 }
 
 // String lists the parts and their store paths, one per line, sorted.
@@ -155,7 +156,13 @@ func PlanBuild(sys *modules.System, pk Packages, opts PlanOptions) (*BuildPlan, 
 			return nil, fmt.Errorf("plan: %w", err)
 		}
 	}
+	if err := p.planUsrFiles(); err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
 	k := p.allPackagesKey(swBuilder).AddPath("kernel-modules", p.Parts[PartKernelModules]).AddPath("kiln", p.Parts[PartKiln])
+	if us, ok := p.Parts[PartScripts]; ok {
+		k.AddPath("package-scripts", us)
+	}
 	for _, d := range p.docs {
 		k.AddPath("doc", d.path)
 	}

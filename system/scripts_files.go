@@ -37,8 +37,10 @@ func (d *scriptDecls) etcFiles(pk Packages) (out []EtcEntry, warnings []Warning)
 		for _, f := range an.Files {
 			rel, ok := strings.CutPrefix(path.Clean(f.Path), "/etc/")
 			if !ok || seen[rel] || activationEtc[rel] || strings.ContainsAny(rel, "$*?`") {
-				if !ok && f.Kind != maintscript.Directory {
-					warnings = append(warnings, Warning{Text: fmt.Sprintf("%s: %s %s outside /etc is not made yet", f.From[0], f.Kind, f.Path)})
+				first, _, _ := strings.Cut(strings.TrimPrefix(path.Clean(f.Path), "/"), "/")
+				if !ok && f.Kind != maintscript.Directory && first != "usr" && swTopLevel[first] == "" {
+					// (/usr's files: usrFiles)
+					warnings = append(warnings, Warning{Text: fmt.Sprintf("%s: %s %s outside /etc and /usr is not made yet", f.From[0], f.Kind, f.Path)})
 				}
 				continue
 			}

@@ -1,6 +1,7 @@
 package system
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -329,5 +330,42 @@ func TestShippedTmpfilesOwners(t *testing.T) {
 	want := `cacher usr/lib/tmpfiles.d/cacher.conf line 1: tmpfiles /run/cacher: no user "cacher" on this system (package_scripts "cacher" { enable = false } leaves out the scripts that make it`
 	if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), `no group "cacher"`) {
 		t.Errorf("scripts off: got %v, want %s...", err, want)
+	}
+}
+
+// TestScriptUsrFiles: what a postinst writes under /usr (dovecot-imapd's
+// protocols.d file) is a file of the package-scripts part; one replacing a
+// file a package ships stays the package's, with a warning.
+func TestScriptUsrFiles(t *testing.T) {
+	pk := newTreePackages(t, map[string][]string{
+		"imapd": {".kiln/control/control=Package: imapd\nVersion: 1\n",
+			".kiln/control/postinst=#!/bin/sh\nset -e\nmkdir -p /usr/share/mail/protocols.d\n" +
+				"echo 'protocols = $protocols imap' > /usr/share/mail/protocols.d/imapd.protocol\n" +
+				"echo x > /usr/share/mail/shipped.conf\n" +
+				"ln -s /usr/share/mail/shipped.conf /usr/lib/mail/link.conf\n",
+			"usr/share/mail/shipped.conf=y\n"},
+	})
+	d, err := analyzeScripts(&modules.System{}, pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, warnings := d.usrFiles(pk)
+	var got []string
+	for _, f := range files {
+		got = append(got, f.rel+" "+f.link+" "+strings.TrimSpace(string(f.data)))
+	}
+	want := []string{"usr/lib/mail/link.conf /usr/share/mail/shipped.conf ", "usr/share/mail/protocols.d/imapd.protocol  protocols = $protocols imap"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("files:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0].Text, "/usr/share/mail/shipped.conf: replaces a file package imapd ships") {
+		t.Errorf("warnings: %v", warnings)
+	}
+	tmp := t.TempDir()
+	if err := writeUsrFiles(files, tmp); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(tmp, "usr/share/mail/protocols.d/imapd.protocol")); err != nil || string(b) != "protocols = $protocols imap\n" {
+		t.Errorf("written: %q %v", b, err)
 	}
 }
