@@ -220,8 +220,10 @@ var corpusModuleChecks = []corpusRow{
 		Check: "curl -fsS -H 'Host: site.test' http://127.0.0.1/ | grep -qx kiln-vhost && curl -fsS http://127.0.0.1/ | grep -qi nginx"},
 	{Package: "module redis.port", Units: []string{"redis-server.service"},
 		Check: "redis-cli -p 6380 ping | grep -qx PONG && ! redis-cli -p 6379 ping"},
-	{Package: "module postgresql", Units: []string{"postgresql@15-main.service", "kiln-postgresql-setup.service"},
-		Check: "runuser -u postgres -- psql -p 5433 -d appdb -tAc 'select pg_catalog.pg_get_userbyid(datdba) from pg_database where datname = current_database()' | grep -qx app"},
+	// kiln-postgresql-setup is a oneshot that ran (inactive, result
+	// success), not a unit that stays active.
+	{Package: "module postgresql", Units: []string{"postgresql@15-main.service"},
+		Check: "systemctl show -p Result --value kiln-postgresql-setup.service | grep -qx success && runuser -u postgres -- psql -p 5433 -d appdb -tAc 'select pg_catalog.pg_get_userbyid(datdba) from pg_database where datname = current_database()' | grep -qx app"},
 }
 
 // corpusRemoved are the rows left out of the run, with the reason (the
