@@ -287,7 +287,9 @@ func (g *generator) rawUnits() error {
 // (Debian's "installed means enabled"), unless units.NAME.enable = false.
 func (g *generator) scriptUnits(done map[string]bool) error {
 	var names []string
+	enabled := map[string]bool{}
 	for _, u := range g.scripts.unitEnables(g.sys) {
+		enabled[u.Name] = true
 		if err := g.enableUnit(u.Name, done); err != nil {
 			return fmt.Errorf("%s: %w", u.From, err)
 		}
@@ -296,7 +298,7 @@ func (g *generator) scriptUnits(done map[string]bool) error {
 		}
 		g.storeExecPaths(u.Name)
 	}
-	first := g.scripts.firstRunUnits(names)
+	first := g.scripts.firstRunUnits(names, enabled)
 	for _, name := range sortedNames(first) {
 		if c, ok := g.sys.Units[name]; ok && (c.Text != nil || c.Enable != nil && !*c.Enable) {
 			continue // replaced or turned off by the configuration

@@ -132,7 +132,7 @@ func numericRoot(s string) string {
 // services the scripts enable (enabled: those with default
 // dependencies), skipped once the path that means done exists. The state never enters the store. openssh-server's host keys
 // are kiln's ssh module's (kiln-sshd-keygen.service).
-func (d *scriptDecls) firstRunUnits(enabled []string) map[string]string {
+func (d *scriptDecls) firstRunUnits(enabled []string, enabledUnits map[string]bool) map[string]string {
 	out := map[string]string{}
 	if d == nil {
 		return out
@@ -156,9 +156,11 @@ func (d *scriptDecls) firstRunUnits(enabled []string) map[string]string {
 			// state exists: on Debian they start after the command, once
 			// its daemon-reload (pg_createcluster's) let generators see
 			// it. Starting them again after it does the same here.
+			// A start deb-systemd-invoke makes skips a unit that is not
+			// enabled (bind9's --no-enable named-resolvconf.service).
 			restart := map[string]bool{}
 			for _, u := range an.Units {
-				if u.Op == maintscript.Start && !u.UserUnit && !u.SysV && strings.HasSuffix(u.Name, ".service") {
+				if u.Op == maintscript.Start && !u.UserUnit && !u.SysV && strings.HasSuffix(u.Name, ".service") && (!u.IfEnabled || enabledUnits[u.Name]) {
 					restart[u.Name] = true
 				}
 			}
@@ -179,6 +181,11 @@ func (d *scriptDecls) firstRunUnits(enabled []string) map[string]string {
 				}
 			}
 			fmt.Fprintf(&b, "ExecStart=%s\n", strings.ReplaceAll(strings.Join(quoted, " "), "$", "$$"))
+			// What the script did to the state after making it (the
+			// chown and chmod of rabbitmq's Erlang cookie) are lines of
+			// kiln-packages.conf, which boot applied before the state
+			// existed: apply them again.
+			b.WriteString("ExecStartPost=-/usr/bin/systemd-tmpfiles --create /etc/tmpfiles.d/kiln-packages.conf\n")
 			for _, u := range orderedKeys(restart) {
 				fmt.Fprintf(&b, "ExecStartPost=-/usr/bin/systemctl --no-block restart %s\n", u)
 			}

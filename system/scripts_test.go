@@ -148,7 +148,9 @@ func TestScriptFilesAndFirstRun(t *testing.T) {
 				"cp /usr/share/db/other.conf /etc/db/third.conf\nsed -i -e '1i x' /etc/db/third.conf\n" +
 				"cp /usr/share/db/main.cf /etc/postfix/main.cf\npostconf -e 'myhostname = h' 'relayhost=r'\n" +
 				"if [ ! -d /var/lib/postgresql/15/main ]; then pg_createcluster -u postgres 15 main; fi\n" +
-				"deb-systemd-helper enable db.service\n",
+				"deb-systemd-helper enable db.service\n" +
+				"deb-systemd-helper update-state db-resolvconf.service\n" +
+				"deb-systemd-invoke start db.service db-resolvconf.service\n",
 			"usr/share/db/db.conf=x = 1\n", "usr/share/db/other.conf=a\n",
 			"usr/share/db/main.cf=# c\nmyhostname = old\n  continued\nmydomain = d\n",
 			"usr/lib/systemd/system/db.service=[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n",
@@ -189,11 +191,17 @@ func TestScriptFilesAndFirstRun(t *testing.T) {
 			unit = string(e.Data)
 		}
 	}
-	for _, want := range []string{"ConditionPathExists=!/var/lib/postgresql/15/main\n", "Before=db.service\n",
-		"ExecStart=pg_createcluster -u postgres 15 main\n", "Type=oneshot\n"} {
+	for _, want := range []string{"ConditionPathExists=!/var/lib/postgresql/15/main\n",
+		"ExecStart=pg_createcluster -u postgres 15 main\n", "Type=oneshot\n",
+		"ExecStartPost=-/usr/bin/systemd-tmpfiles --create /etc/tmpfiles.d/kiln-packages.conf\n",
+		"ExecStartPost=-/usr/bin/systemctl --no-block restart db.service\n"} {
 		if !strings.Contains(unit, want) {
 			t.Errorf("first-run unit lacks %q:\n%s", want, unit)
 		}
+	}
+	// A unit the scripts leave disabled is not started by the restart.
+	if strings.Contains(unit, "db-resolvconf") {
+		t.Errorf("first-run unit starts the disabled db-resolvconf.service:\n%s", unit)
 	}
 }
 
