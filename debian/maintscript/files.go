@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -88,6 +89,7 @@ func copyFile(cl *call, src, dst value) tri {
 		dst = lit(path.Join(dst.s, path.Base(src.s)))
 	}
 	f := File{Path: path.Clean(dst.s), Kind: Copy, Template: src.s}
+	var moved []Source
 	if src.temp > 0 {
 		t := cl.in.tempFiles[src.temp]
 		if t == nil {
@@ -96,15 +98,24 @@ func copyFile(cl *call, src, dst value) tri {
 		}
 		f.Kind, f.Template, f.Edits, f.Content = t.Kind, t.Template, t.Edits, t.Content
 	}
+	if old := cl.file(path.Clean(src.s)); src.temp == 0 && old != nil && cl.name != "mv" && (old.Kind == Content || old.Kind == Copy) {
+		// A copy of a file the script made (cp -a conf conf.tmp): the
+		// same text.
+		f.Kind, f.Template, f.Edits, f.Content = old.Kind, old.Template, append([]Edit(nil), old.Edits...), old.Content
+	}
 	if src.temp == 0 && cl.file(path.Clean(src.s)) != nil && cl.name == "mv" {
 		// Moving what the script made (ln -s x a.tmp; mv a.tmp a).
 		old := *cl.file(path.Clean(src.s))
 		f.Kind, f.Template, f.Target, f.Edits, f.Content = old.Kind, old.Template, old.Target, old.Edits, old.Content
-		cl.dropFile(old.Path)
+		// What made the moved file made the destination.
+		cl.in.an.Files = slices.DeleteFunc(cl.in.an.Files, func(x File) bool { return x.Path == old.Path })
+		moved = old.From
 		if f.Kind == Link && areaOf(dst) == areaStore {
 			if fsys, name, fi := cl.in.facts.find(f.Path); fi != nil && fi.Mode()&fs.ModeSymlink != 0 {
 				if t, _ := fs.ReadLink(fsys, name); t == f.Target {
 					// The link the package ships, put back as it was.
+					cl.in.an.Files = append(cl.in.an.Files, File{Path: old.Path, From: old.From})
+					cl.dropFile(old.Path)
 					cl.dropFile(f.Path)
 					delete(cl.in.facts.made, f.Path)
 					cl.ignore("the closure ships this link already")
@@ -116,6 +127,17 @@ func copyFile(cl *call, src, dst value) tri {
 	switch areaOf(dst) {
 	case areaEtc, areaStore:
 		cl.addFile(f)
+		if nf := cl.file(f.Path); nf != nil && len(moved) > 0 {
+			// Before the mv itself, the last source.
+			last := nf.From[len(nf.From)-1]
+			from := nf.From[:len(nf.From)-1:len(nf.From)-1]
+			for _, src := range moved {
+				if !hasSource(from, src) {
+					from = append(from, src)
+				}
+			}
+			nf.From = append(from, last)
+		}
 	case areaState:
 		if f.Kind != Copy || len(f.Edits) > 0 {
 			cl.unhandled("writes a generated file under /var: " + dst.s)
