@@ -130,7 +130,7 @@ func copyFile(cl *call, src, dst value) tri {
 		if nf := cl.file(f.Path); nf != nil && len(moved) > 0 {
 			// Before the mv itself, the last source.
 			last := nf.From[len(nf.From)-1]
-			from := nf.From[:len(nf.From)-1:len(nf.From)-1]
+			from := nf.From[: len(nf.From)-1 : len(nf.From)-1]
 			for _, src := range moved {
 				if !hasSource(from, src) {
 					from = append(from, src)
