@@ -87,6 +87,10 @@ func (a *Analyzer) AnalyzeAll(pkgs []Package) ([]*Analysis, error) {
 	if err := a.seedAccounts(sys); err != nil {
 		return nil, err
 	}
+	sys.packages = map[string]bool{}
+	for _, p := range pkgs {
+		sys.packages[p.Name] = true
+	}
 	controls := make([][]byte, len(pkgs))
 	for i, p := range pkgs {
 		c, err := readOptional(p.Files, ControlDir+"/control")
