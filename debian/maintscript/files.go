@@ -278,29 +278,53 @@ func ucf(cl *call) tri {
 func sed(cl *call) tri {
 	var exprs []string
 	var files []value
-	inPlace := false
+	inPlace, quiet, ext := false, false, false
 	args := cl.args
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
-		case a.known && (a.s == "-e" || a.s == "--expression") && i+1 < len(args):
+		case !a.known || a.s == "-" || !strings.HasPrefix(a.s, "-"):
+			if len(exprs) == 0 {
+				exprs = append(exprs, a.s)
+			} else {
+				files = append(files, a)
+			}
+		case a.s == "--expression" && i+1 < len(args):
 			i++
 			exprs = append(exprs, args[i].s)
-		case a.known && (a.s == "-i" || strings.HasPrefix(a.s, "-i") || strings.HasPrefix(a.s, "--in-place")):
+		case strings.HasPrefix(a.s, "--expression="):
+			exprs = append(exprs, strings.TrimPrefix(a.s, "--expression="))
+		case strings.HasPrefix(a.s, "--in-place"):
 			inPlace = true
-		case a.known && strings.HasPrefix(a.s, "-") && a.s != "-":
-		case len(exprs) == 0:
-			exprs = append(exprs, a.s)
-		default:
-			files = append(files, a)
+		case a.s == "--quiet" || a.s == "--silent":
+			quiet = true
+		case a.s == "--regexp-extended":
+			ext = true
+		case strings.HasPrefix(a.s, "--"):
+		default: // a cluster of short options: -ne 'SCRIPT', -i.bak
+		short:
+			for k := 1; k < len(a.s); k++ {
+				switch a.s[k] {
+				case 'n':
+					quiet = true
+				case 'E', 'r':
+					ext = true
+				case 'i':
+					inPlace = true
+					break short // the rest is a backup suffix
+				case 'e':
+					if k+1 < len(a.s) {
+						exprs = append(exprs, a.s[k+1:])
+					} else if i+1 < len(args) {
+						i++
+						exprs = append(exprs, args[i].s)
+					}
+					break short
+				}
+			}
 		}
 	}
 	if !inPlace && cl.stdout.s == "" && cl.stdout.temp == 0 {
-		quiet, ext := false, false
-		for _, a := range args {
-			quiet = quiet || a.s == "-n"
-			ext = ext || a.s == "-E" || a.s == "-r" || a.s == "--regexp-extended"
-		}
 		return sedFilter(cl, exprs, files, quiet, ext) // into a pipe or $(...)
 	}
 	for _, x := range append(files, lit(strings.Join(exprs, ";"))) {
@@ -316,27 +340,43 @@ func sed(cl *call) tri {
 				cl.unhandled("edits a file in place that the script did not make: " + p.s)
 				return maybe
 			}
-			f.Edits = append(f.Edits, sedEdit(exprs))
+			if prog, ok := parseSedScript(strings.Join(exprs, "\n"), ext); ok && f.Kind == Content && len(f.Edits) == 0 {
+				f.Content = prog.run(f.Content, quiet) // a text the script wrote
+			} else {
+				f.Edits = append(f.Edits, sedEdit(exprs, quiet, ext))
+			}
+			if src := cl.source(); !hasSource(f.From, src) {
+				f.From = append(f.From, src)
+			}
 		}
 		return yes
 	}
 	if len(files) == 0 {
-		quiet, ext := false, false
-		for _, a := range args {
-			quiet = quiet || a.s == "-n"
-			ext = ext || a.s == "-E" || a.s == "-r"
-		}
 		return sedFilter(cl, exprs, nil, quiet, ext) // its input into a file
 	}
 	if len(files) != 1 {
 		cl.unhandled("sed of several files into one")
 		return maybe
 	}
-	return written(cl, File{Kind: Copy, Template: files[0].s, Edits: []Edit{sedEdit(exprs)}})
+	if old := cl.file(path.Clean(files[0].s)); old != nil && old.Kind != Link && old.Kind != Directory {
+		// A file the scripts made, filtered into another.
+		if old.Kind == Content && len(old.Edits) == 0 {
+			return sedFilter(cl, exprs, files, quiet, ext)
+		}
+		return written(cl, File{Kind: old.Kind, Template: old.Template, Content: old.Content,
+			Edits: append(append([]Edit(nil), old.Edits...), sedEdit(exprs, quiet, ext))})
+	}
+	return written(cl, File{Kind: Copy, Template: files[0].s, Edits: []Edit{sedEdit(exprs, quiet, ext)}})
 }
 
-func sedEdit(exprs []string) Edit {
+func sedEdit(exprs []string, quiet, ext bool) Edit {
 	e := Edit{Tool: "sed"}
+	if quiet {
+		e.Args = append(e.Args, "-n")
+	}
+	if ext {
+		e.Args = append(e.Args, "-E")
+	}
 	for _, x := range exprs {
 		e.Args = append(e.Args, "-e", x)
 	}
