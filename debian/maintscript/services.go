@@ -170,3 +170,64 @@ func dpkgDivert(cl *call) tri {
 	cl.unhandled("dpkg-divert " + strings.Join(cl.argStrings(), " "))
 	return maybe
 }
+
+// squid -k parse reads squid.conf (and the files it includes) and
+// prints each directive as "Processing: LINE", which squid's postinst
+// greps for the cache directory and the effective user; its other
+// output (timestamps, "Startup:" lines) is left out. Other squid
+// commands signal or run the daemon.
+func squid(cl *call) tri {
+	conf := "/etc/squid/squid.conf"
+	parse := false
+	for i := 0; i < len(cl.args); i++ {
+		a := cl.args[i]
+		switch {
+		case !a.known:
+			cl.unhandled("squid with an argument the analysis cannot resolve: " + a.s)
+			return maybe
+		case a.s == "-k" && i+1 < len(cl.args):
+			i++
+			parse = cl.args[i].s == "parse"
+		case a.s == "-f" && i+1 < len(cl.args):
+			i++
+			conf = cl.args[i].s
+		}
+	}
+	if !parse {
+		cl.ignore(harmless["start-stop-daemon"])
+		return maybe
+	}
+	var b strings.Builder
+	if !cl.squidConf(&b, conf, 0) {
+		return maybe
+	}
+	v := lit(b.String())
+	cl.out = &v
+	return yes
+}
+
+func (cl *call) squidConf(b *strings.Builder, name string, depth int) bool {
+	text, ok := cl.knownText(lit(name))
+	if !ok || depth > 8 {
+		return false
+	}
+	for _, l := range lines(text) {
+		l = strings.TrimSpace(l)
+		if l == "" || l[0] == '#' {
+			continue
+		}
+		fmt.Fprintf(b, "Processing: %s\n", l)
+		if f := strings.Fields(l); len(f) == 2 && f[0] == "include" {
+			names := []string{f[1]}
+			if hasGlob(f[1]) {
+				names = cl.in.facts.glob(f[1], lit("/"))
+			}
+			for _, n := range names {
+				if !cl.squidConf(b, n, depth+1) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
