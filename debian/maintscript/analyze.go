@@ -165,7 +165,7 @@ func (a *Analyzer) analyze(p Package, control []byte, sys *system) (*Analysis, e
 			argv = [][]string{{"triggered", strings.Join(interests, " ")}}
 		}
 		if sh := shebang(src); sh != "" {
-			r.foreignScript(sc.name, sc.phase, sh)
+			r.foreignScript(sc.name, sc.phase, sh, src)
 			continue
 		}
 		f, perr := parseFile(sc.name, src)
@@ -249,8 +249,13 @@ func shebang(src []byte) string {
 // foreignScript notes a script in another language: a debconf config
 // script only asks questions (debconf-devel(7)), which on kiln read as
 // their answers or defaults; any other is not analyzed.
-func (r *run) foreignScript(script string, phase Phase, interp string) {
+func (r *run) foreignScript(script string, phase Phase, interp string, text []byte) {
 	src := Source{Package: r.pkg, Script: script, Line: 1, Command: "#!" + interp, Phase: phase}
+	if model, ok := perlConfigs[r.pkg]; ok && script == "config" && interp == "perl" {
+		model(&perlConfig{r: r, lines: strings.Split(string(text), "\n")})
+		r.an.Ignored = append(r.an.Ignored, Note{Reason: "a debconf config script in perl: on a fresh, non-interactive install it asks questions and sets the answers the debconf lines of this analysis show (kiln's model of it)", From: src})
+		return
+	}
 	if script == "config" {
 		r.an.Ignored = append(r.an.Ignored, Note{Reason: "a debconf config script in " + interp + ": it only asks questions, which read as their answers or defaults on kiln", From: src})
 		return

@@ -316,7 +316,13 @@ func (in *interp) binary(e *env, f *file, c *syntax.BinaryCmd) tri {
 		case no:
 			return x
 		}
-		return in.branch(e, func(e *env) tri { return in.stmt(e, f, c.Y) }, func(*env) tri { return x })
+		// Where Y does not run, X decided the status: failed for &&,
+		// succeeded for || (so "maybe && false" is false).
+		skipped := no
+		if c.Op == syntax.OrStmt {
+			skipped = yes
+		}
+		return in.branch(e, func(e *env) tri { return in.stmt(e, f, c.Y) }, func(*env) tri { return skipped })
 	default: // a pipeline: every command runs; its status is the last one's
 		text, known := in.captured(false, func() { in.stmt(e.clone(), f, c.X) })
 		saved := in.input
@@ -383,16 +389,20 @@ func (in *interp) readLines(e *env, f *file, c *syntax.WhileClause, vars []strin
 		if e.state != running {
 			break
 		}
-		fields := strings.Fields(l)
+		// Each variable but the last takes a field; the last takes the
+		// rest of the line as it is, without the blanks around it.
+		rest := strings.Trim(l, " \t")
 		for i, v := range vars {
-			switch {
-			case i == len(vars)-1 && i < len(fields):
-				e.set(v, lit(strings.Join(fields[i:], " ")))
-			case i < len(fields):
-				e.set(v, lit(fields[i]))
-			default:
-				e.set(v, lit(""))
+			if i == len(vars)-1 {
+				e.set(v, lit(rest))
+				break
 			}
+			field, more := rest, ""
+			if j := strings.IndexAny(rest, " \t"); j >= 0 {
+				field, more = rest[:j], rest[j+1:]
+			}
+			e.set(v, lit(field))
+			rest = strings.TrimLeft(more, " \t")
 		}
 		in.loopBody(e, f, c.Do)
 	}

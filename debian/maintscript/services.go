@@ -59,10 +59,15 @@ func lightyEnableMod(cl *call) tri {
 func postconf(cl *call) tri {
 	dir := "/etc/postfix"
 	edit := Edit{Tool: "postconf"}
+	hide, expand, other := false, false, false
+	var names []string
 	for i := 0; i < len(cl.args); i++ {
 		a := cl.args[i]
 		switch {
 		case !a.known:
+			if len(edit.Args) == 0 {
+				return maybe // a query
+			}
 			cl.unhandled("postconf with an argument the analysis cannot resolve: " + a.s)
 			return maybe
 		case a.s == "-c" && i+1 < len(cl.args):
@@ -70,18 +75,32 @@ func postconf(cl *call) tri {
 			dir = cl.args[i].s
 		case a.s == "-e" || a.s == "-X" || a.s == "-#":
 			edit.Args = append(edit.Args, a.s)
-		case strings.HasPrefix(a.s, "-"):
-			if len(edit.Args) == 0 {
-				return maybe // a query (-h, -n, -d, -M ...)
+		case strings.HasPrefix(a.s, "-") && len(edit.Args) == 0:
+			// A query: -h (values only) and -x (expanded) are computed.
+			for _, c := range a.s[1:] {
+				switch c {
+				case 'h':
+					hide = true
+				case 'x':
+					expand = true
+				default:
+					other = true
+				}
 			}
+		case strings.HasPrefix(a.s, "-"):
 			cl.unhandled("postconf " + a.s)
 			return maybe
+		case len(edit.Args) == 0:
+			names = append(names, a.s)
 		default:
 			edit.Args = append(edit.Args, a.s)
 		}
 	}
-	if len(edit.Args) == 0 || !strings.HasPrefix(edit.Args[0], "-") {
-		return maybe
+	if len(edit.Args) == 0 {
+		if other || len(names) == 0 {
+			return maybe
+		}
+		return postconfQuery(cl, dir, names, hide, expand)
 	}
 	f := cl.file(path.Join(dir, "main.cf"))
 	if f == nil {
