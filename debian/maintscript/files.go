@@ -90,6 +90,11 @@ func copyFile(cl *call, src, dst value) tri {
 	}
 	f := File{Path: path.Clean(dst.s), Kind: Copy, Template: src.s}
 	var moved []Source
+	if st := cl.in.staged[path.Clean(src.s)]; src.temp == 0 && st != nil && st.edited {
+		// Installing an edited staging copy: the template with its edits.
+		f.Kind, f.Template, f.Edits, f.Content = st.file.Kind, st.file.Template, append([]Edit(nil), st.file.Edits...), st.file.Content
+		st.installed = append(st.installed, f.Path)
+	}
 	if src.temp > 0 {
 		t := cl.in.tempFiles[src.temp]
 		if t == nil {
@@ -146,6 +151,8 @@ func copyFile(cl *call, src, dst value) tri {
 		t := cl.tmpfile(f.Path, "C")
 		t.Argument = f.Template
 		cl.in.facts.make(f.Path, 'f')
+		f.From = []Source{cl.source()}
+		cl.in.staged[f.Path] = &stagedFile{file: f}
 	case areaTemp:
 		if dst.temp > 0 {
 			cl.in.tempFiles[dst.temp] = &f
@@ -336,6 +343,15 @@ func sed(cl *call) tri {
 	if inPlace {
 		for _, p := range files {
 			f := cl.file(path.Clean(p.s))
+			if st := cl.in.staged[path.Clean(p.s)]; f == nil && st != nil {
+				// A copy under /var or /run edited in place: no longer
+				// the template's copy tmpfiles would make.
+				if !st.edited {
+					cl.in.an.Tmpfiles = slices.DeleteFunc(cl.in.an.Tmpfiles, func(t Tmpfile) bool { return t.Path == st.file.Path && !t.Shipped })
+					st.edited = true
+				}
+				f = &st.file
+			}
 			if f == nil || f.Kind == Link {
 				cl.unhandled("edits a file in place that the script did not make: " + p.s)
 				return maybe

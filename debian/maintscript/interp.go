@@ -453,6 +453,9 @@ func (in *interp) loopBody(e *env, f *file, body []*syntax.Stmt) tri {
 
 func (in *interp) decl(e *env, f *file, c *syntax.DeclClause) tri {
 	for _, a := range c.Args {
+		if a.Name != nil && c.Variant != nil && c.Variant.Value == "local" {
+			e.local(a.Name.Value)
+		}
 		if a.Name == nil || a.Naked {
 			continue
 		}
@@ -473,10 +476,15 @@ func (in *interp) callFunc(e *env, f *file, s *syntax.Stmt, fn function, args []
 	}
 	in.via = append(in.via, fmt.Sprintf("%s:%d %s", f.name, f.line(s), fn.name))
 	defer func() { in.via = in.via[:len(in.via)-1] }()
-	saved := e.args
+	outer := e.args
 	e.args = args
+	e.frames = append(e.frames, map[string]saved{})
+	depth := len(e.frames)
 	r := in.stmt(e, fn.f, fn.body)
-	e.args = saved
+	e.args = outer
+	if len(e.frames) == depth {
+		e.popFrame()
+	}
 	if e.state == returned {
 		e.state = running
 	}
