@@ -23,9 +23,10 @@ var activationEtc = map[string]bool{
 // etcFiles turns the files the scripts make in /etc into etc entries,
 // layered below kiln's generated ones and the configuration: a link; a
 // copy of a template the closure ships (ucf, cp), with the owner and mode
-// a later chown or chmod gave it; literal content. A copy with edits (sed,
-// postconf), of another /etc file, or a file in /usr is not made yet: it
-// is a warning.
+// a later chown or chmod gave it; literal content; a copy with edits
+// (sed, postconf, appends) whose text the analysis computed. Other copies
+// with edits, of another /etc file, or a file in /usr are not made yet:
+// they are warnings.
 func (d *scriptDecls) etcFiles(pk Packages) (out []EtcEntry, warnings []Warning) {
 	if d == nil {
 		return nil, nil
@@ -63,6 +64,12 @@ func scriptEtcEntry(pk Packages, rel string, f maintscript.File) (*EtcEntry, err
 	case maintscript.Content:
 		e.Data = []byte(f.Content)
 	case maintscript.Copy:
+		if len(f.Edits) > 0 && f.Text != "" {
+			// The analysis applied the edits (its sed and postconf
+			// models): postfix's main.cf, samba's smb.conf.
+			e.Data = []byte(f.Text)
+			break
+		}
 		if len(f.Edits) > 0 {
 			return nil, fmt.Errorf("/etc/%s: a copy of %s with %s edits is not made yet", rel, f.Template, f.Edits[0].Tool)
 		}

@@ -1,7 +1,9 @@
 package maintscript
 
 import (
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -533,7 +535,8 @@ aliastype=$(postconf -h alias_database | cut -f1 -d:)
 		},
 		a: Analyzer{HostName: "mx.example.org"},
 		want: []string{
-			`file /etc/postfix/main.cf copy of /usr/share/postfix/main.cf.debian edit postconf "-e inet_interfaces=all" edit postconf "-e smtpd_banner=mx.example.org ESMTP Postfix (Debian/GNU)"`,
+			`file /etc/postfix/main.cf copy of /usr/share/postfix/main.cf.debian edit postconf "-e inet_interfaces=all" edit postconf "-e smtpd_banner=mx.example.org ESMTP Postfix (Debian/GNU)"` +
+				textSum("smtpd_banner = mx.example.org ESMTP Postfix (Debian/GNU)\nmail_name = Postfix\nbiff = no\ninet_interfaces = all\n"),
 			"cache mail-aliases",
 		},
 	}, {
@@ -567,7 +570,8 @@ chmod a+r "$CONFIG"`,
 		},
 		want: []string{
 			"tmpfiles d /run/samba/upgrades - - - -",
-			`file /etc/samba/smb.conf copy of /usr/share/samba/smb.conf edit sed "-e s/^\\([[:space:]]*\\)\\[global\\]/\\1\\[global\\]/i\n\t\t/^[[:space:]]*\\[global\\]/,/^[[:space:]]*\\[/ \t\t\ts/^\\([[:space:]]*\\)workgroup[[:space:]]*=.*/\\1workgroup = WORKGROUP/i" mode=a+r (ucf)`,
+			`file /etc/samba/smb.conf copy of /usr/share/samba/smb.conf edit sed "-e s/^\\([[:space:]]*\\)\\[global\\]/\\1\\[global\\]/i\n\t\t/^[[:space:]]*\\[global\\]/,/^[[:space:]]*\\[/ \t\t\ts/^\\([[:space:]]*\\)workgroup[[:space:]]*=.*/\\1workgroup = WORKGROUP/i"` +
+				textSum("[global]\n   workgroup = WORKGROUP\n") + " mode=a+r (ucf)",
 			"ignored: a staging copy under /run/samba/upgrades/smb.conf, installed as /etc/samba/smb.conf: nothing of it needs to stay",
 			"ignored: a staging copy under /run/samba/upgrades/smb.conf, installed as /etc/samba/smb.conf: nothing of it needs to stay",
 		},
@@ -615,6 +619,12 @@ fi`,
 			}
 		})
 	}
+}
+
+// textSum is how an analysis shows a computed file text.
+func textSum(text string) string {
+	sum := sha256.Sum256([]byte(text))
+	return fmt.Sprintf(" text=%d bytes sha256:%x", len(text), sum[:6])
 }
 
 func dhEnable(unit string) string {
