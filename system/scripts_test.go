@@ -133,7 +133,8 @@ func TestScriptAlternativeNotACandidate(t *testing.T) {
 }
 
 // TestScriptFilesAndFirstRun: a link and a template copy in /etc become
-// etc entries (the chmod'ed one a copy), an edited copy is a warning,
+// etc entries (the chmod'ed one a copy), an edited copy is its computed
+// text, or a warning when the analysis cannot apply the edit,
 // and a cluster the postinst creates is a first-run unit ordered before
 // the package's service.
 func TestScriptFilesAndFirstRun(t *testing.T) {
@@ -143,6 +144,7 @@ func TestScriptFilesAndFirstRun(t *testing.T) {
 				"ln -s /etc/db/available/default /etc/db/enabled/default\n" +
 				"cp /usr/share/db/db.conf /etc/db/db.conf\nchmod 0640 /etc/db/db.conf\nchown root:db /etc/db/db.conf\n" +
 				"cp /usr/share/db/other.conf /etc/db/other.conf\nsed -i -e s/a/b/ /etc/db/other.conf\n" +
+				"cp /usr/share/db/other.conf /etc/db/third.conf\nsed -i -e y/a/b/ /etc/db/third.conf\n" +
 				"if [ ! -d /var/lib/postgresql/15/main ]; then pg_createcluster -u postgres 15 main; fi\n" +
 				"deb-systemd-helper enable db.service\n",
 			"usr/share/db/db.conf=x = 1\n", "usr/share/db/other.conf=a\n",
@@ -165,8 +167,11 @@ func TestScriptFilesAndFirstRun(t *testing.T) {
 	if e := got["db/db.conf"]; e.Kind != toplevel.EtcCopy || e.Mode != 0o640 || e.Group != "db" || !strings.HasSuffix(e.Source, "/usr/share/db/db.conf") {
 		t.Errorf("copy: %+v", e)
 	}
-	if _, ok := got["db/other.conf"]; ok || len(warnings) != 1 || !strings.Contains(warnings[0].Text, "a copy of /usr/share/db/other.conf with sed edits is not made yet") {
-		t.Errorf("edited copy: entry %v, warnings %v", ok, warnings)
+	if e := got["db/other.conf"]; string(e.Data) != "b\n" || e.Source != "" {
+		t.Errorf("edited copy whose text the analysis computed: %+v", e)
+	}
+	if _, ok := got["db/third.conf"]; ok || len(warnings) != 1 || !strings.Contains(warnings[0].Text, "a copy of /usr/share/db/other.conf with sed edits is not made yet") {
+		t.Errorf("edited copy (an edit the analysis does not apply): entry %v, warnings %v", ok, warnings)
 	}
 	entries, err := generateEtc(sys, pk, d)
 	if err != nil {
