@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -731,5 +733,57 @@ func TestJSON(t *testing.T) {
 	}
 	if !strings.Contains(string(b), `"units":[{"name":"x.service","op":"enable","from":{"package":"p","script":"postinst","line":6,`) {
 		t.Errorf("JSON = %s", b)
+	}
+}
+
+// TestPostfixAnswers: postfix's main.cf for a debconf answer, as Debian's
+// postinst writes it after the template ("Local only": loopback only,
+// no transport out, the destinations its Perl config computes).
+func TestPostfixAnswers(t *testing.T) {
+	pkgs := corpusPackages(t)
+	closure, trees := corpusClosure(t, pkgs)
+	a := &Analyzer{Closure: closure, HostName: "mx.example.org", Answers: map[string]string{"postfix/main_mailer_type": "Local only"}}
+	ans, err := a.AnalyzeAll([]Package{{Name: "postfix", Files: trees["postfix"]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	template, err := os.ReadFile("testdata/postfix/usr/share/postfix/main.cf.debian")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := string(template) + `smtpd_relay_restrictions = permit_mynetworks permit_sasl_authenticated defer_unauth_destination
+myhostname = mx.example.org
+alias_maps = hash:/etc/aliases
+alias_database = hash:/etc/aliases
+myorigin = /etc/mailname
+mydestination = $myhostname, mx.example.org, localhost.example.org, localhost
+relayhost = 
+mynetworks = 127.0.0.0/8 [::ffff:127.0.0.0]/104 [::1]/128
+mailbox_size_limit = 0
+recipient_delimiter = +
+inet_interfaces = loopback-only
+default_transport = error
+relay_transport = error
+inet_protocols = all
+`
+	var files []string
+	for _, f := range ans[0].Files {
+		files = append(files, f.Path)
+		switch f.Path {
+		case "/etc/postfix/main.cf":
+			if d := cmp.Diff(want, f.Text); d != "" {
+				t.Errorf("main.cf (-want +got):\n%s", d)
+			}
+		case "/etc/mailname":
+			if f.Content != "mx.example.org\n" {
+				t.Errorf("/etc/mailname = %q", f.Content)
+			}
+		}
+	}
+	if !slices.Contains(files, "/etc/mailname") || !slices.Contains(files, "/etc/aliases") {
+		t.Errorf("files = %v, want /etc/mailname and /etc/aliases among them", files)
+	}
+	if len(ans[0].Unhandled) > 0 {
+		t.Errorf("unhandled: %v", ans[0].Unhandled)
 	}
 }
