@@ -79,7 +79,14 @@ func ApplyBuild(ctx context.Context, st *store.Store, p *BuildPlan, progress fun
 		g.Go(func() error {
 			return part(PartInitrd, nil, func(tmp string) error { return p.buildInitrd(st, tmp, &r.InitrdSize) })
 		})
-		return part(PartSw, append(p.pkgRefs(), append(p.docRefs(), kmods, kiln)...), func(tmp string) error {
+		swRefs := append(p.pkgRefs(), append(p.docRefs(), kmods, kiln)...)
+		if us, ok := p.Parts[PartScripts]; ok {
+			if err := part(PartScripts, nil, func(tmp string) error { return writeUsrFiles(p.usr, tmp) }); err != nil {
+				return err
+			}
+			swRefs = append(swRefs, us)
+		}
+		return part(PartSw, swRefs, func(tmp string) error {
 			return p.buildSw(st, tmp)
 		})
 	})
@@ -168,6 +175,11 @@ func (p *BuildPlan) buildSw(st *store.Store, tmp string) error {
 	kiln := p.Parts[PartKiln]
 	if err := f.add(swSource{Name: "kiln", Logical: kiln.String(), Phys: st.Physical(kiln)}); err != nil {
 		return err
+	}
+	if us, ok := p.Parts[PartScripts]; ok {
+		if err := f.add(swSource{Name: PartScripts, Logical: us.String(), Phys: st.Physical(us)}); err != nil {
+			return err
+		}
 	}
 	for _, a := range p.alts {
 		if path.IsAbs(a.Link) {
@@ -375,11 +387,33 @@ func (p *BuildPlan) etcRefs() []store.Path {
 		text.WriteByte(0)
 	}
 	all := text.String()
+	// A store path's base is its hash, a dash and its name: look at the
+	// 32 characters before each dash, not for every base in the text.
+	byHash := map[string][]store.Path{}
+	for _, sp := range p.pkgPaths {
+		b := sp.Base()
+		if h, _, ok := strings.Cut(b, "-"); ok && len(h) == store.HashLen {
+			byHash[h] = append(byHash[h], sp)
+		}
+	}
+	found := map[store.Path]bool{}
+	for i := store.HashLen; i < len(all); i++ {
+		if all[i] != '-' {
+			continue
+		}
+		for _, sp := range byHash[all[i-store.HashLen:i]] {
+			if strings.HasPrefix(all[i-store.HashLen:], sp.Base()) {
+				found[sp] = true
+			}
+		}
+	}
 	var out []store.Path
 	for _, sp := range p.pkgPaths {
-		if strings.Contains(all, sp.Base()) {
+		if found[sp] {
 			out = append(out, sp)
 		}
 	}
 	return out
 }
+
+// store.HashLen is the length of a store path's hash, before its name.

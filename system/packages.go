@@ -20,8 +20,9 @@ type PackageSet struct {
 	paths map[string]store.Path
 	names []string
 
-	mu   sync.Mutex
-	dirs map[string]map[string]bool // physical dir → its entry names (nil: missing)
+	mu    sync.Mutex
+	dirs  map[string]map[string]bool // physical dir → its entry names (nil: missing)
+	trees []*dirNode                 // per name, the package's tree as read so far
 }
 
 // NewPackageSet returns the packages named in paths, kept in the store at
@@ -70,17 +71,85 @@ func findRel(pk Packages, rel string) (name, found, phys string, ok bool) {
 			alts = append(alts, rest)
 		}
 	}
-	ps, cached := pk.(*PackageSet)
+	if ps, cached := pk.(*PackageSet); cached && !strings.Contains(rel, "..") {
+		return ps.findRel(alts)
+	}
 	for _, n := range pk.Names() {
 		d, _ := pk.Dir(n)
 		for _, a := range alts {
-			p := filepath.Join(d, a)
-			if cached && ps.has(p) || !cached && lexists(p) {
+			if p := filepath.Join(d, a); lexists(p) {
 				return n, a, p, true
 			}
 		}
 	}
 	return "", "", "", false
+}
+
+// findRel is findRel over the packages' cached directory trees: a path
+// most packages lack is answered by their top directories' listings,
+// read once, instead of a failed open per package and path (a no-op
+// rebuild of a 500-package host looks up hundreds of paths in every
+// package).
+func (ps *PackageSet) findRel(alts []string) (name, found, phys string, ok bool) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.trees == nil {
+		ps.trees = make([]*dirNode, len(ps.names))
+	}
+	for i, n := range ps.names {
+		t := ps.trees[i]
+		if t == nil {
+			d, _ := ps.Dir(n)
+			t = &dirNode{path: d}
+			ps.trees[i] = t
+		}
+		for _, a := range alts {
+			if t.has(a) {
+				return n, a, filepath.Join(t.path, a), true
+			}
+		}
+	}
+	return "", "", "", false
+}
+
+// dirNode is a directory of a package, its entries read on first use.
+type dirNode struct {
+	path   string
+	loaded bool
+	kids   map[string]*dirNode // nil: missing or not a directory
+}
+
+// has says whether rel (slash-separated, clean) exists below n.
+func (n *dirNode) has(rel string) bool {
+	for rel != "" {
+		comp, rest, _ := strings.Cut(rel, "/")
+		rel = rest
+		if comp == "" || comp == "." {
+			continue
+		}
+		if !n.loaded {
+			n.loaded = true
+			if ents, err := os.ReadDir(n.path); err == nil {
+				n.kids = make(map[string]*dirNode, len(ents))
+				for _, e := range ents {
+					n.kids[e.Name()] = nil
+				}
+			}
+		}
+		k, ok := n.kids[comp]
+		if !ok {
+			return false
+		}
+		if rel == "" {
+			return true
+		}
+		if k == nil {
+			k = &dirNode{path: n.path + "/" + comp}
+			n.kids[comp] = k
+		}
+		n = k
+	}
+	return true
 }
 
 // has reports whether physical path p exists, reading each directory once:

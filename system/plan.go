@@ -7,9 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/kiln-os/kiln/internal/fsutil"
 	"github.com/kiln-os/kiln/modules"
@@ -85,6 +87,7 @@ type BuildPlan struct {
 	spec       []byte      // activation.json
 	bootspec   []byte      // boot.json
 	pkgPaths   []store.Path
+	usr        []usrFile // files the scripts make under /usr (PartScripts)
 }
 
 // String lists the parts and their store paths, one per line, sorted.
@@ -125,7 +128,7 @@ func PlanBuild(sys *modules.System, pk Packages, opts PlanOptions) (*BuildPlan, 
 		sp, _ := pk.Path(n)
 		p.pkgPaths = append(p.pkgPaths, sp)
 	}
-	sum, err := fsutil.SHA256(opts.KilnBinary)
+	sum, err := kilnBinarySum(opts.KilnBinary, opts.ScriptCache)
 	if err != nil {
 		return nil, fmt.Errorf("plan: kiln binary: %w", err)
 	}
@@ -153,7 +156,13 @@ func PlanBuild(sys *modules.System, pk Packages, opts PlanOptions) (*BuildPlan, 
 			return nil, fmt.Errorf("plan: %w", err)
 		}
 	}
+	if err := p.planUsrFiles(); err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
 	k := p.allPackagesKey(swBuilder).AddPath("kernel-modules", p.Parts[PartKernelModules]).AddPath("kiln", p.Parts[PartKiln])
+	if us, ok := p.Parts[PartScripts]; ok {
+		k.AddPath("package-scripts", us)
+	}
 	for _, d := range p.docs {
 		k.AddPath("doc", d.path)
 	}
@@ -547,4 +556,28 @@ func (p *BuildPlan) planToplevel() error {
 func loaderOf(sys *modules.System) toplevel.Loader {
 	bl := sys.Bootloader
 	return toplevel.Loader{Timeout: bl.Timeout, MaxGenerations: bl.MaxGenerations, ConsoleMode: bl.ConsoleMode, Editor: bl.Editor, BootCountingTries: bl.BootCounting.Tries}
+}
+
+// kilnBinarySum is the kiln binary's sha256, kept in dir ("" keeps
+// nothing) by the binary's device, inode, size and modification time: a
+// no-op rebuild does not read 25 MB again, and a new binary (installed by
+// rename or rewritten) has another key.
+func kilnBinarySum(bin, dir string) (string, error) {
+	var file string
+	if st, err := os.Stat(bin); err == nil && dir != "" {
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			file = filepath.Join(dir, fmt.Sprintf("kiln-binary-%d-%d-%d-%d", sys.Dev, sys.Ino, st.Size(), st.ModTime().UnixNano()))
+			if b, err := os.ReadFile(file); err == nil && len(b) == 64 {
+				return string(b), nil
+			}
+		}
+	}
+	sum, err := fsutil.SHA256(bin)
+	if err != nil || file == "" {
+		return sum, err
+	}
+	if os.MkdirAll(dir, 0o755) == nil {
+		_ = fsutil.WriteFile(file, []byte(sum), 0o644) // a cache: a failed write costs time only
+	}
+	return sum, nil
 }

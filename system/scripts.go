@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -29,6 +30,10 @@ import (
 // scriptDecls is the analysis of the closure, for one system.
 type scriptDecls struct {
 	an []*maintscript.Analysis // name order
+	// off are the packages whose package_scripts.enable is false: their
+	// scripts declare nothing, but the tmpfiles.d files they ship are
+	// still applied at boot.
+	off []*maintscript.Analysis
 }
 
 // analyzeScripts reads every package's maintainer scripts as a fresh
@@ -78,6 +83,7 @@ func pickScripts(sys *modules.System, an []*maintscript.Analysis) *scriptDecls {
 	d := &scriptDecls{}
 	for _, a := range an {
 		if ps, ok := sys.PackageScripts[a.Package]; ok && !ps.Enable {
+			d.off = append(d.off, a)
 			continue
 		}
 		d.an = append(d.an, a)
@@ -297,6 +303,9 @@ func (d *scriptDecls) tmpfiles(pk Packages, a *accounts, etc map[string]bool) (t
 	if d == nil {
 		return nil, nil, nil
 	}
+	if err := d.checkShippedOwners(a); err != nil {
+		return nil, nil, err
+	}
 	var b strings.Builder
 	copies = map[string]maintscript.Tmpfile{}
 	seen := map[string]bool{}
@@ -337,6 +346,49 @@ func (d *scriptDecls) tmpfiles(pk Packages, a *accounts, etc map[string]bool) (t
 		return nil, copies, nil
 	}
 	return []byte("# Made by kiln from the packages' maintainer scripts.\n" + b.String()), copies, nil
+}
+
+// checkShippedOwners fails when a tmpfiles.d file a package ships names
+// a user or group the system lacks: systemd-tmpfiles would skip that
+// line at every boot and switch (exit 65, a failed
+// systemd-tmpfiles-setup.service), leaving the package's directory
+// without its owner. It happens when the script that makes the account is
+// not taken (package_scripts enable = false), and the error says so.
+func (d *scriptDecls) checkShippedOwners(a *accounts) error {
+	var errs []string
+	check := func(an *maintscript.Analysis, off bool) {
+		for _, t := range an.Tmpfiles {
+			if !t.Shipped {
+				continue
+			}
+			for _, o := range [][3]string{{"user", field(t.User)}, {"group", field(t.Group)}} {
+				name := strings.TrimPrefix(o[1], ":") // ":" applies it on creation only
+				if name == "-" || name == "root" || isNumeric(name) || strings.Contains(name, "%") {
+					continue
+				}
+				if o[0] == "user" && a.users[name] != nil || o[0] == "group" && a.groups[name] != nil {
+					continue
+				}
+				msg := fmt.Sprintf("%s %s line %d: tmpfiles %s: no %s %q on this system", an.Package, t.From[0].Script, t.From[0].Line, t.Path, o[0], name)
+				if off {
+					msg += fmt.Sprintf(" (package_scripts %q { enable = false } leaves out the scripts that make it: keep them, ignore only the actions the package works without, or declare %ss %q)", an.Package, o[0], name)
+				} else {
+					msg += fmt.Sprintf(" (no package script or configuration makes it: declare %ss %q)", o[0], name)
+				}
+				errs = append(errs, msg)
+			}
+		}
+	}
+	for _, an := range d.an {
+		check(an, false)
+	}
+	for _, an := range d.off {
+		check(an, true)
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "\n"))
+	}
+	return nil
 }
 
 // shipsDir says whether a package ships the directory p (under var/).

@@ -3,6 +3,7 @@ package system
 import (
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"regexp"
 	"strconv"
@@ -22,11 +23,11 @@ var activationEtc = map[string]bool{
 
 // etcFiles turns the files the scripts make in /etc into etc entries,
 // layered below kiln's generated ones and the configuration: a link; a
-// copy of a template the closure ships (ucf, cp), with the owner and mode
-// a later chown or chmod gave it; literal content; a copy with edits
-// (sed, postconf, appends) whose text the analysis computed. Other copies
-// with edits, of another /etc file, or a file in /usr are not made yet:
-// they are warnings.
+// copy of a template the closure ships (ucf, cp), with the edits that
+// followed (sed, postconf, appends: maintscript.ApplyEdits) and the owner
+// and mode a later chown or chmod gave it; literal content. A copy of
+// another /etc file, an edit ApplyEdits cannot compute, or a file in /usr
+// is not made yet: it is a warning.
 func (d *scriptDecls) etcFiles(pk Packages) (out []EtcEntry, warnings []Warning) {
 	if d == nil {
 		return nil, nil
@@ -36,8 +37,10 @@ func (d *scriptDecls) etcFiles(pk Packages) (out []EtcEntry, warnings []Warning)
 		for _, f := range an.Files {
 			rel, ok := strings.CutPrefix(path.Clean(f.Path), "/etc/")
 			if !ok || seen[rel] || activationEtc[rel] || strings.ContainsAny(rel, "$*?`") {
-				if !ok && f.Kind != maintscript.Directory {
-					warnings = append(warnings, Warning{Text: fmt.Sprintf("%s: %s %s outside /etc is not made yet", f.From[0], f.Kind, f.Path)})
+				first, _, _ := strings.Cut(strings.TrimPrefix(path.Clean(f.Path), "/"), "/")
+				if !ok && f.Kind != maintscript.Directory && first != "usr" && swTopLevel[first] == "" {
+					// (/usr's files: usrFiles)
+					warnings = append(warnings, Warning{Text: fmt.Sprintf("%s: %s %s outside /etc and /usr is not made yet", f.From[0], f.Kind, f.Path)})
 				}
 				continue
 			}
@@ -64,15 +67,6 @@ func scriptEtcEntry(pk Packages, rel string, f maintscript.File) (*EtcEntry, err
 	case maintscript.Content:
 		e.Data = []byte(f.Content)
 	case maintscript.Copy:
-		if len(f.Edits) > 0 && f.Text != "" {
-			// The analysis applied the edits (its sed and postconf
-			// models): postfix's main.cf, samba's smb.conf.
-			e.Data = []byte(f.Text)
-			break
-		}
-		if len(f.Edits) > 0 {
-			return nil, fmt.Errorf("/etc/%s: a copy of %s with %s edits is not made yet", rel, f.Template, f.Edits[0].Tool)
-		}
 		if f.Template == "/dev/null" {
 			e.Data = []byte{}
 			break
@@ -84,7 +78,28 @@ func scriptEtcEntry(pk Packages, rel string, f maintscript.File) (*EtcEntry, err
 		if !ok {
 			return nil, fmt.Errorf("/etc/%s: template %s: no locked package ships it", rel, f.Template)
 		}
-		e.Source = phys
+		if len(f.Edits) == 0 {
+			e.Source = phys
+			break
+		}
+		// A copy with edits (sed, postconf, appends): made here, from
+		// the template, as the script's tools would.
+		b, err := os.ReadFile(phys)
+		if err != nil {
+			return nil, fmt.Errorf("/etc/%s: template %s: %w", rel, f.Template, err)
+		}
+		text, err := maintscript.ApplyEdits(string(b), f.Edits, func(p string) (string, error) {
+			_, phys, ok := find(pk, strings.TrimPrefix(path.Clean(p), "/"))
+			if !ok {
+				return "", fmt.Errorf("no locked package ships %s", p)
+			}
+			b, err := os.ReadFile(phys)
+			return string(b), err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("/etc/%s: a copy of %s with edits: %w", rel, f.Template, err)
+		}
+		e.Data = []byte(text)
 	default:
 		return nil, nil // a directory (activation makes the parents) or a removal
 	}

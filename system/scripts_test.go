@@ -1,6 +1,7 @@
 package system
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -133,8 +134,8 @@ func TestScriptAlternativeNotACandidate(t *testing.T) {
 }
 
 // TestScriptFilesAndFirstRun: a link and a template copy in /etc become
-// etc entries (the chmod'ed one a copy), an edited copy is its computed
-// text, or a warning when the analysis cannot apply the edit,
+// etc entries (the chmod'ed one a copy), an edited copy is made with
+// its sed edit and postconf's, one with a sed command kiln does not compute is a warning,
 // and a cluster the postinst creates is a first-run unit ordered before
 // the package's service.
 func TestScriptFilesAndFirstRun(t *testing.T) {
@@ -143,11 +144,13 @@ func TestScriptFilesAndFirstRun(t *testing.T) {
 			".kiln/control/postinst=#!/bin/sh\nset -e\nadduser --system --group db\n" +
 				"ln -s /etc/db/available/default /etc/db/enabled/default\n" +
 				"cp /usr/share/db/db.conf /etc/db/db.conf\nchmod 0640 /etc/db/db.conf\nchown root:db /etc/db/db.conf\n" +
-				"cp /usr/share/db/other.conf /etc/db/other.conf\nsed -i -e s/a/b/ /etc/db/other.conf\n" +
-				"cp /usr/share/db/other.conf /etc/db/third.conf\nsed -i -e y/a/b/ /etc/db/third.conf\n" +
+				"cp /usr/share/db/other.conf /etc/db/other.conf\nsed -i -e s/a/b/ /etc/db/other.conf\nchmod a+r,g+w /etc/db/other.conf\n" +
+				"cp /usr/share/db/other.conf /etc/db/third.conf\nsed -i -e '1i x' /etc/db/third.conf\n" +
+				"cp /usr/share/db/main.cf /etc/postfix/main.cf\npostconf -e 'myhostname = h' 'relayhost=r'\n" +
 				"if [ ! -d /var/lib/postgresql/15/main ]; then pg_createcluster -u postgres 15 main; fi\n" +
 				"deb-systemd-helper enable db.service\n",
 			"usr/share/db/db.conf=x = 1\n", "usr/share/db/other.conf=a\n",
+			"usr/share/db/main.cf=# c\nmyhostname = old\n  continued\nmydomain = d\n",
 			"usr/lib/systemd/system/db.service=[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n",
 			"usr/lib/systemd/system/getty@.service=[Service]\nExecStart=/bin/true\n"},
 	})
@@ -167,11 +170,14 @@ func TestScriptFilesAndFirstRun(t *testing.T) {
 	if e := got["db/db.conf"]; e.Kind != toplevel.EtcCopy || e.Mode != 0o640 || e.Group != "db" || !strings.HasSuffix(e.Source, "/usr/share/db/db.conf") {
 		t.Errorf("copy: %+v", e)
 	}
-	if e := got["db/other.conf"]; string(e.Data) != "b\n" || e.Source != "" {
-		t.Errorf("edited copy whose text the analysis computed: %+v", e)
+	if e := got["db/other.conf"]; string(e.Data) != "b\n" || e.Kind != toplevel.EtcCopy || e.Mode != 0o664 {
+		t.Errorf("edited copy (chmod a+r,g+w: 0664): %+v", e)
 	}
-	if _, ok := got["db/third.conf"]; ok || len(warnings) != 1 || !strings.Contains(warnings[0].Text, "a copy of /usr/share/db/other.conf with sed edits is not made yet") {
-		t.Errorf("edited copy (an edit the analysis does not apply): entry %v, warnings %v", ok, warnings)
+	if e := got["postfix/main.cf"]; string(e.Data) != "# c\nmyhostname = h\nmydomain = d\nrelayhost = r\n" {
+		t.Errorf("postconf's copy: %q", e.Data)
+	}
+	if _, ok := got["db/third.conf"]; ok || len(warnings) != 1 || !strings.Contains(warnings[0].Text, `/etc/db/third.conf: a copy of /usr/share/db/other.conf with edits: sed -e 1i x: sed command "1i x" is not computed`) {
+		t.Errorf("uncomputed edit: entry %v, warnings %v", ok, warnings)
 	}
 	entries, err := generateEtc(sys, pk, d)
 	if err != nil {
@@ -293,5 +299,73 @@ func TestTmpfilesMode(t *testing.T) {
 	}
 	if _, err := tmpfilesMode("g+q", false); err == nil {
 		t.Error("g+q: no error")
+	}
+}
+
+// TestShippedTmpfilesOwners: a tmpfiles.d file a package ships naming a
+// user its scripts make builds; with the scripts off, the build fails
+// naming the file, line and user, and says what to do.
+func TestShippedTmpfilesOwners(t *testing.T) {
+	pk := newTreePackages(t, map[string][]string{
+		"cacher": {".kiln/control/control=Package: cacher\nVersion: 1\n",
+			".kiln/control/postinst=#!/bin/sh\nset -e\nadduser --system --group cacher\n",
+			"usr/lib/tmpfiles.d/cacher.conf=d /run/cacher 0755 cacher cacher -\nd- /root :root 0700 root :root -\n"},
+	})
+	plan := func(sys *modules.System) error {
+		d, err := analyzeScripts(sys, pk)
+		if err != nil {
+			return err
+		}
+		acc, err := planAccounts(sys, pk, d)
+		if err != nil {
+			return err
+		}
+		_, _, err = d.tmpfiles(pk, acc, nil)
+		return err
+	}
+	if err := plan(&modules.System{}); err != nil {
+		t.Errorf("with the scripts: %v", err)
+	}
+	err := plan(&modules.System{PackageScripts: map[string]modules.PackageScripts{"cacher": {Enable: false}}})
+	want := `cacher usr/lib/tmpfiles.d/cacher.conf line 1: tmpfiles /run/cacher: no user "cacher" on this system (package_scripts "cacher" { enable = false } leaves out the scripts that make it`
+	if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), `no group "cacher"`) {
+		t.Errorf("scripts off: got %v, want %s...", err, want)
+	}
+}
+
+// TestScriptUsrFiles: what a postinst writes under /usr (dovecot-imapd's
+// protocols.d file) is a file of the package-scripts part; one replacing a
+// file a package ships stays the package's, with a warning.
+func TestScriptUsrFiles(t *testing.T) {
+	pk := newTreePackages(t, map[string][]string{
+		"imapd": {".kiln/control/control=Package: imapd\nVersion: 1\n",
+			".kiln/control/postinst=#!/bin/sh\nset -e\nmkdir -p /usr/share/mail/protocols.d\n" +
+				"echo 'protocols = $protocols imap' > /usr/share/mail/protocols.d/imapd.protocol\n" +
+				"echo x > /usr/share/mail/shipped.conf\n" +
+				"ln -s /usr/share/mail/shipped.conf /usr/lib/mail/link.conf\n",
+			"usr/share/mail/shipped.conf=y\n"},
+	})
+	d, err := analyzeScripts(&modules.System{}, pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, warnings := d.usrFiles(pk)
+	var got []string
+	for _, f := range files {
+		got = append(got, f.rel+" "+f.link+" "+strings.TrimSpace(string(f.data)))
+	}
+	want := []string{"usr/lib/mail/link.conf /usr/share/mail/shipped.conf ", "usr/share/mail/protocols.d/imapd.protocol  protocols = $protocols imap"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("files:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0].Text, "/usr/share/mail/shipped.conf: replaces a file package imapd ships") {
+		t.Errorf("warnings: %v", warnings)
+	}
+	tmp := t.TempDir()
+	if err := writeUsrFiles(files, tmp); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(tmp, "usr/share/mail/protocols.d/imapd.protocol")); err != nil || string(b) != "protocols = $protocols imap\n" {
+		t.Errorf("written: %q %v", b, err)
 	}
 }

@@ -182,7 +182,11 @@ func (m *Machine) WaitForUnitCtx(ctx context.Context, unit string) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for unit %s: %w (state %s/%s)", unit, context.Cause(ctx), props["ActiveState"], props["SubState"])
+			// What the boot still waits for says why it is late.
+			jctx, jcancel := context.WithTimeout(context.Background(), 30*time.Second)
+			jobs, _, _ := m.ExecuteCtx(jctx, "systemctl list-jobs --no-pager --no-legend | head -40")
+			jcancel()
+			return fmt.Errorf("wait for unit %s: %w (state %s/%s); pending jobs:\n%s", unit, context.Cause(ctx), props["ActiveState"], props["SubState"], jobs)
 		case <-time.After(pollInterval):
 		}
 	}

@@ -295,13 +295,13 @@ func getent(cl *call) tri {
 }
 
 // account answers whether an account exists: yes when base-passwd or a
-// script made it; otherwise no, when the closure (and so base-passwd's
-// table) is known.
+// script made it; otherwise no, when the closure and base-passwd's
+// table in it (root's account) are known.
 func (r *run) account(made bool) tri {
 	if made {
 		return yes
 	}
-	if r.facts.closure == nil {
+	if r.facts.closure == nil || !r.facts.users["root"] {
 		return maybe
 	}
 	return no

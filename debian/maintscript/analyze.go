@@ -202,7 +202,6 @@ func (a *Analyzer) analyze(p Package, control []byte, sys *system) (*Analysis, e
 // staging copy, which needs nothing (on Debian it stays in /run until a
 // reboot); one it did not is a generated file kiln cannot make there.
 func (r *run) endStaged() {
-	r.fileTexts()
 	for _, p := range slices.Sorted(maps.Keys(r.staged)) {
 		st := r.staged[p]
 		if !st.edited {
@@ -221,22 +220,6 @@ func (r *run) endStaged() {
 		}
 	}
 	r.staged = map[string]*stagedFile{}
-}
-
-// fileTexts computes the text of every copy with edits the scripts made,
-// where the analysis can.
-func (r *run) fileTexts() {
-	cl := &call{in: &interp{run: r}}
-	for i := range r.an.Files {
-		f := &r.an.Files[i]
-		if f.Kind != Copy || len(f.Edits) == 0 {
-			continue
-		}
-		f.Text = ""
-		if t, ok := cl.fileText(f); ok {
-			f.Text = t
-		}
-	}
 }
 
 // seedAccounts starts the fresh system's accounts from base-passwd's

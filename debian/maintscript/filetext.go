@@ -1,15 +1,15 @@
 package maintscript
 
 import (
+	"fmt"
 	"path"
 	"regexp"
 	"strings"
 )
 
 // The text of a file the scripts made, computed from its template and
-// edits when every edit is one the analysis can apply (appends, sed
-// scripts sed.go runs, postconf -e), so that later greps and postconf
-// queries on it are decided.
+// edits when every edit is one ApplyEdits computes, so that later greps
+// and postconf queries on it are decided.
 
 // fileText is f's text, when the analysis can compute it.
 func (cl *call) fileText(f *File) (string, bool) {
@@ -44,98 +44,14 @@ func (cl *call) fileTextDepth(f *File, depth int) (string, bool) {
 	default:
 		return "", false
 	}
-	for _, e := range f.Edits {
-		var ok bool
-		if text, ok = cl.applyEdit(text, e); !ok {
-			return "", false
-		}
-	}
-	return text, true
-}
-
-func (cl *call) applyEdit(text string, e Edit) (string, bool) {
-	switch e.Tool {
-	case "append":
-		if len(e.Args) != 1 {
-			return "", false
-		}
-		return text + e.Args[0], true
-	case "append-file":
-		if len(e.Args) != 1 {
-			return "", false
-		}
-		add, ok := cl.knownText(lit(e.Args[0]))
-		return text + add, ok
-	case "sed":
-		quiet, ext := false, false
-		var exprs []string
-		for i := 0; i < len(e.Args); i++ {
-			switch e.Args[i] {
-			case "-n":
-				quiet = true
-			case "-E":
-				ext = true
-			case "-e":
-				if i+1 < len(e.Args) {
-					i++
-					exprs = append(exprs, e.Args[i])
-				}
-			default:
-				return "", false
-			}
-		}
-		prog, ok := parseSedScript(strings.Join(exprs, "\n"), ext)
+	text, err := ApplyEdits(text, f.Edits, func(p string) (string, error) {
+		t, ok := cl.knownText(lit(p))
 		if !ok {
-			return "", false
+			return "", fmt.Errorf("%s: text not known", p)
 		}
-		return prog.run(text, quiet), true
-	case "postconf":
-		return postconfEdit(text, e.Args)
-	}
-	return "", false
-}
-
-// postconfEdit applies postconf -e (set: the parameter's line, with its
-// continuation lines, becomes "NAME = VALUE", or that line is appended)
-// and -X (remove) to a main.cf's text.
-func postconfEdit(text string, args []string) (string, bool) {
-	mode := ""
-	for _, a := range args {
-		switch a {
-		case "-e", "-X", "-#":
-			mode = a
-			continue
-		}
-		name, val, isSet := strings.Cut(a, "=")
-		name = strings.TrimSpace(name)
-		if mode == "" || !validParam(name) || (mode == "-e") != isSet {
-			return "", false
-		}
-		ls := lines(text)
-		var out []string
-		done := false
-		for i := 0; i < len(ls); i++ {
-			if paramName(ls[i]) != name {
-				out = append(out, ls[i])
-				continue
-			}
-			for i+1 < len(ls) && ls[i+1] != "" && (ls[i+1][0] == ' ' || ls[i+1][0] == '\t') {
-				i++ // continuation lines
-			}
-			switch {
-			case mode == "-#":
-				out = append(out, "#"+ls[i])
-			case mode == "-e" && !done:
-				out = append(out, name+" = "+strings.TrimSpace(val))
-			}
-			done = true
-		}
-		if mode == "-e" && !done {
-			out = append(out, name+" = "+strings.TrimSpace(val))
-		}
-		text = joinLines(out)
-	}
-	return text, true
+		return t, nil
+	})
+	return text, err == nil
 }
 
 var paramRE = regexp.MustCompile(`^([A-Za-z0-9_]+)[ \t]*=`)
@@ -147,8 +63,6 @@ func paramName(l string) string {
 	}
 	return ""
 }
-
-func validParam(s string) bool { return s != "" && paramRE.MatchString(s+"=") }
 
 // mainCfParams are the parameters a main.cf's text sets (the last line
 // of a name wins, as postfix reads it).

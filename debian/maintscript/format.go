@@ -1,7 +1,6 @@
 package maintscript
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"strings"
 )
@@ -148,10 +147,6 @@ func (f File) describe() string {
 	}
 	for _, e := range f.Edits {
 		s += fmt.Sprintf(" edit %s %q", e.Tool, strings.Join(e.Args, " "))
-	}
-	if f.Text != "" {
-		sum := sha256.Sum256([]byte(f.Text))
-		s += fmt.Sprintf(" text=%d bytes sha256:%x", len(f.Text), sum[:6])
 	}
 	return s + kv("mode", f.Mode) + kv("user", f.User) + kv("group", f.Group) + opt(f.Register, " (ucf)")
 }

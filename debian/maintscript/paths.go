@@ -254,6 +254,13 @@ func chown(cl *call) tri {
 	} else if u, g, ok := strings.Cut(o.pos[0].s, "."); ok && group == "" && !strings.Contains(o.pos[0].s, ":") && u != "" && g != "" {
 		owner, group = u, g // old chown user.group (snmpd's)
 	}
+	// An account that does not exist fails the command: postfix's
+	// `chgrp postfix private 2>/dev/null || addgroup --system postfix`
+	// makes the group on a fresh install.
+	if owner != "" && !isDigits(owner) && cl.in.account(cl.in.hasUser(owner)) == no ||
+		group != "" && !isDigits(group) && cl.in.account(cl.in.hasGroup(group)) == no {
+		return no
+	}
 	for _, p := range o.pos[1:] {
 		if !cl.chmodOwn(p, "", owner, group, o.has("R", "recursive")) {
 			return maybe
@@ -438,4 +445,14 @@ func setcap(cl *call) tri {
 	}
 	cl.wrapper(Wrapper{Path: path.Clean(pos[1].s), Capabilities: pos[0].s})
 	return yes
+}
+
+// isDigits says whether s is a numeric uid or gid.
+func isDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
