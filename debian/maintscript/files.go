@@ -90,8 +90,8 @@ func copyFile(cl *call, src, dst value) tri {
 	}
 	f := File{Path: path.Clean(dst.s), Kind: Copy, Template: src.s}
 	var moved []Source
-	if st := cl.in.staged[path.Clean(src.s)]; src.temp == 0 && st != nil && st.edited {
-		// Installing an edited staging copy: the template with its edits.
+	if st := cl.in.staged[path.Clean(src.s)]; src.temp == 0 && st != nil && areaOf(dst) != areaState {
+		// Installing a staging copy: the template with its edits.
 		f.Kind, f.Template, f.Edits, f.Content = st.file.Kind, st.file.Template, append([]Edit(nil), st.file.Edits...), st.file.Content
 		st.installed = append(st.installed, f.Path)
 	}

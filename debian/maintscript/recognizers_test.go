@@ -590,6 +590,15 @@ chmod a+r "$CONFIG"`,
 			"ignored: a staging copy under /run/samba/upgrades/smb.conf, installed as /etc/samba/smb.conf: nothing of it needs to stay",
 		},
 	}, {
+		name: "an unedited copy under /run installed by ucf: the /etc file is the template's copy",
+		files: map[string]string{postinst: `#!/bin/sh
+cp /usr/share/p/x.conf /run/p/x.conf
+ucf /run/p/x.conf /etc/p/x.conf`, "usr/share/p/x.conf": "x\n"},
+		want: []string{
+			"tmpfiles C /run/p/x.conf - - - - /usr/share/p/x.conf",
+			"file /etc/p/x.conf copy of /usr/share/p/x.conf (ucf)",
+		},
+	}, {
 		name: "read keeps the last variable's blanks; a false command after an undecided one decides &&",
 		files: map[string]string{
 			postinst: `#!/bin/sh
