@@ -109,7 +109,11 @@ func scriptEtcEntry(pk Packages, rel string, f maintscript.File) (*EtcEntry, err
 		if f.Mode != "" {
 			m, err := strconv.ParseUint(f.Mode, 8, 32)
 			if err != nil {
-				return nil, fmt.Errorf("/etc/%s: mode %q: %w", rel, f.Mode, err)
+				// chmod's symbolic form (samba-common's a+r) on the
+				// copy's 0644.
+				if m, err = symbolicMode(0o644, f.Mode); err != nil {
+					return nil, fmt.Errorf("/etc/%s: mode %q: %w", rel, f.Mode, err)
+				}
 			}
 			e.Mode = 0
 			e.Mode |= specialBits(m) | fs.FileMode(m&0o777)

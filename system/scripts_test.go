@@ -144,7 +144,7 @@ func TestScriptFilesAndFirstRun(t *testing.T) {
 			".kiln/control/postinst=#!/bin/sh\nset -e\nadduser --system --group db\n" +
 				"ln -s /etc/db/available/default /etc/db/enabled/default\n" +
 				"cp /usr/share/db/db.conf /etc/db/db.conf\nchmod 0640 /etc/db/db.conf\nchown root:db /etc/db/db.conf\n" +
-				"cp /usr/share/db/other.conf /etc/db/other.conf\nsed -i -e s/a/b/ /etc/db/other.conf\n" +
+				"cp /usr/share/db/other.conf /etc/db/other.conf\nsed -i -e s/a/b/ /etc/db/other.conf\nchmod a+r,g+w /etc/db/other.conf\n" +
 				"cp /usr/share/db/other.conf /etc/db/third.conf\nsed -i -e '1i x' /etc/db/third.conf\n" +
 				"cp /usr/share/db/main.cf /etc/postfix/main.cf\npostconf -e 'myhostname = h' 'relayhost=r'\n" +
 				"if [ ! -d /var/lib/postgresql/15/main ]; then pg_createcluster -u postgres 15 main; fi\n" +
@@ -172,8 +172,8 @@ func TestScriptFilesAndFirstRun(t *testing.T) {
 	if e := got["db/db.conf"]; e.Kind != toplevel.EtcCopy || e.Mode != 0o640 || e.Group != "db" || !strings.HasSuffix(e.Source, "/usr/share/db/db.conf") {
 		t.Errorf("copy: %+v", e)
 	}
-	if e := got["db/other.conf"]; string(e.Data) != "b\n" {
-		t.Errorf("edited copy: %+v", e)
+	if e := got["db/other.conf"]; string(e.Data) != "b\n" || e.Kind != toplevel.EtcCopy || e.Mode != 0o664 {
+		t.Errorf("edited copy (chmod a+r,g+w: 0664): %+v", e)
 	}
 	if e := got["postfix/main.cf"]; string(e.Data) != "# c\nmyhostname = h\nmydomain = d\nrelayhost = r\n" {
 		t.Errorf("postconf's copy: %q", e.Data)

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
+	"slices"
 	"strings"
 
 	"mvdan.cc/sh/v3/syntax"
@@ -42,6 +44,16 @@ type run struct {
 	hostName string
 	// overrides are the paths dpkg-statoverride --add gave an override.
 	overrides map[string]bool
+	// staged are copies of templates a script made under /var or /run
+	// (a tmpfiles "C" line) and then edited, by path: what they hold is
+	// known only as a File, which a later cp or ucf installs.
+	staged map[string]*stagedFile
+}
+
+type stagedFile struct {
+	file      File
+	edited    bool
+	installed []string // where cp, mv or ucf copied it
 }
 
 // scripts are run in dpkg's order for a fresh install, then as on removal.
@@ -87,6 +99,10 @@ func (a *Analyzer) AnalyzeAll(pkgs []Package) ([]*Analysis, error) {
 	if err := a.seedAccounts(sys); err != nil {
 		return nil, err
 	}
+	sys.packages = map[string]bool{}
+	for _, p := range pkgs {
+		sys.packages[p.Name] = true
+	}
 	controls := make([][]byte, len(pkgs))
 	for i, p := range pkgs {
 		c, err := readOptional(p.Files, ControlDir+"/control")
@@ -114,6 +130,7 @@ func (a *Analyzer) analyze(p Package, control []byte, sys *system) (*Analysis, e
 		an:        &Analysis{Package: name, Version: controlField(control, "Version")},
 		seen:      map[string]bool{},
 		overrides: map[string]bool{},
+		staged:    map[string]*stagedFile{},
 	}
 	conffiles, err := readOptional(pkg, ControlDir+"/conffiles")
 	if err != nil {
@@ -144,6 +161,7 @@ func (a *Analyzer) analyze(p Package, control []byte, sys *system) (*Analysis, e
 	}()
 	for _, sc := range scripts {
 		if sc.phase == Remove && installed == nil {
+			r.endStaged()
 			installed = sys.clone()
 		}
 		src, err := readOptional(pkg, ControlDir+"/"+sc.name)
@@ -161,7 +179,7 @@ func (a *Analyzer) analyze(p Package, control []byte, sys *system) (*Analysis, e
 			argv = [][]string{{"triggered", strings.Join(interests, " ")}}
 		}
 		if sh := shebang(src); sh != "" {
-			r.foreignScript(sc.name, sc.phase, sh)
+			r.foreignScript(sc.name, sc.phase, sh, src)
 			continue
 		}
 		f, perr := parseFile(sc.name, src)
@@ -173,7 +191,35 @@ func (a *Analyzer) analyze(p Package, control []byte, sys *system) (*Analysis, e
 			r.interp(sc.name, sc.phase).runFile(f, args)
 		}
 	}
+	if installed == nil {
+		r.endStaged()
+	}
 	return r.an, nil
+}
+
+// endStaged notes the edited copies under /var and /run once the
+// install-time scripts ran: one a script installed elsewhere was a
+// staging copy, which needs nothing (on Debian it stays in /run until a
+// reboot); one it did not is a generated file kiln cannot make there.
+func (r *run) endStaged() {
+	for _, p := range slices.Sorted(maps.Keys(r.staged)) {
+		st := r.staged[p]
+		if !st.edited {
+			continue
+		}
+		for _, src := range st.file.From {
+			n := Note{Reason: "writes a generated file under /var: " + p, From: src}
+			list := &r.an.Unhandled
+			if len(st.installed) > 0 {
+				n.Reason = "a staging copy under " + p + ", installed as " + strings.Join(st.installed, ", ") + ": nothing of it needs to stay"
+				list = &r.an.Ignored
+			}
+			if r.once(n) {
+				*list = append(*list, n)
+			}
+		}
+	}
+	r.staged = map[string]*stagedFile{}
 }
 
 // seedAccounts starts the fresh system's accounts from base-passwd's
@@ -245,8 +291,13 @@ func shebang(src []byte) string {
 // foreignScript notes a script in another language: a debconf config
 // script only asks questions (debconf-devel(7)), which on kiln read as
 // their answers or defaults; any other is not analyzed.
-func (r *run) foreignScript(script string, phase Phase, interp string) {
+func (r *run) foreignScript(script string, phase Phase, interp string, text []byte) {
 	src := Source{Package: r.pkg, Script: script, Line: 1, Command: "#!" + interp, Phase: phase}
+	if model, ok := perlConfigs[r.pkg]; ok && script == "config" && interp == "perl" {
+		model(&perlConfig{r: r, lines: strings.Split(string(text), "\n")})
+		r.an.Ignored = append(r.an.Ignored, Note{Reason: "a debconf config script in perl: on a fresh, non-interactive install it asks questions and sets the answers the debconf lines of this analysis show (kiln's model of it)", From: src})
+		return
+	}
 	if script == "config" {
 		r.an.Ignored = append(r.an.Ignored, Note{Reason: "a debconf config script in " + interp + ": it only asks questions, which read as their answers or defaults on kiln", From: src})
 		return

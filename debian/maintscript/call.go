@@ -143,9 +143,11 @@ func (in *interp) redirects(cl *call, rs []*syntax.Redirect) {
 			v := in.word(cl.e, cl.f, r.Word)
 			cl.stdin = &v
 		case syntax.RdrIn:
-			if t := in.word(cl.e, cl.f, r.Word); t.known {
-				if b, err := in.facts.read(t.s); err == nil && b != nil {
-					v := lit(string(b))
+			// The file's text: what the scripts wrote into it, or what
+			// the closure ships.
+			if t := in.word(cl.e, cl.f, r.Word); t.known && path.IsAbs(t.s) {
+				if text, ok := cl.knownText(lit(path.Clean(t.s))); ok {
+					v := lit(text)
 					cl.stdin = &v
 				}
 			}

@@ -1,6 +1,7 @@
 package maintscript
 
 import (
+	"strconv"
 	"strings"
 )
 
@@ -59,10 +60,49 @@ type debconfDB struct {
 	answers   map[string]string
 	set       map[string]value
 	substs    map[string]map[string]value // db_subst: question → key → value
+	// flags are what db_fset set: question → flag → value.
+	flags map[string]map[string]value
+}
+
+// flag is db_fget's answer on a fresh system: what a script set with
+// db_fset; else "seen" is true only for a question answered in the
+// configuration (preseeded answers are marked seen), "isdefault" is its
+// opposite (debconf keeps it as the inverse of seen), and any other flag
+// (a package's own, like postfix's "changed") is false.
+func (db *debconfDB) flag(q, name string) value {
+	if name == "isdefault" {
+		seen := db.flag(q, "seen")
+		if !seen.known {
+			return unknown("$RET")
+		}
+		return lit(strconv.FormatBool(seen.s != "true"))
+	}
+	if v, ok := db.flags[q][name]; ok {
+		return v
+	}
+	if name == "seen" {
+		_, answered := db.answers[q]
+		return lit(strconv.FormatBool(answered))
+	}
+	return lit("false")
+}
+
+func (db *debconfDB) setFlag(q, name string, v value) {
+	if name == "isdefault" { // the inverse of seen
+		name = "seen"
+		if v.known {
+			v = lit(strconv.FormatBool(v.s != "true"))
+		}
+	}
+	if db.flags[q] == nil {
+		db.flags[q] = map[string]value{}
+	}
+	db.flags[q][name] = v
 }
 
 func newDebconfDB(t map[string]question, answers map[string]string) *debconfDB {
-	return &debconfDB{templates: t, answers: answers, set: map[string]value{}, substs: map[string]map[string]value{}}
+	return &debconfDB{templates: t, answers: answers, set: map[string]value{}, substs: map[string]map[string]value{},
+		flags: map[string]map[string]value{}}
 }
 
 // choices is a question's Choices with db_subst's values put in.
@@ -137,10 +177,15 @@ func debconfCommand(cl *call) tri {
 		cl.declareDebconf(q, "set", v)
 		return yes
 	case "db_fget":
-		if f := arg(1); f.known && f.s == "seen" {
-			cl.e.set("RET", lit("false"))
+		if q, f := arg(0), arg(1); q.known && f.known {
+			cl.e.set("RET", db.flag(q.s, f.s))
 		} else {
 			cl.e.set("RET", unknown("$RET"))
+		}
+		return yes
+	case "db_fset":
+		if q, f := arg(0), arg(1); q.known && f.known {
+			db.setFlag(q.s, f.s, arg(2))
 		}
 		return yes
 	case "db_subst":

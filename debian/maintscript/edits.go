@@ -41,25 +41,29 @@ func ApplyEdits(text string, edits []Edit, readFile func(string) (string, error)
 	return text, nil
 }
 
+// applySed runs a sed Edit's script (sed.go) on text; its arguments are
+// -e SCRIPT, with -n and -E before them.
 func applySed(text string, args []string) (string, error) {
-	var cmds []sedCmd
+	quiet, ext := false, false
+	var exprs []string
 	for i := 0; i < len(args); i++ {
-		if args[i] != "-e" || i+1 == len(args) {
+		switch {
+		case args[i] == "-n":
+			quiet = true
+		case args[i] == "-E":
+			ext = true
+		case args[i] == "-e" && i+1 < len(args):
+			i++
+			exprs = append(exprs, args[i])
+		default:
 			return "", fmt.Errorf("argument %q", args[i])
 		}
-		i++
-		for _, c := range splitUnescaped(args[i], ';') {
-			if c = strings.TrimSpace(c); c == "" {
-				continue
-			}
-			sc, ok := parseSed(c, false)
-			if !ok {
-				return "", fmt.Errorf("sed command %q is not computed", c)
-			}
-			cmds = append(cmds, sc)
-		}
 	}
-	return sedRun(text, cmds, false), nil
+	prog, ok := parseSedScript(strings.Join(exprs, "\n"), ext)
+	if !ok {
+		return "", fmt.Errorf("sed command %q is not computed", strings.Join(exprs, "\n"))
+	}
+	return prog.run(text, quiet), nil
 }
 
 // applyPostconf edits main.cf as postconf does: -e sets each NAME=VALUE

@@ -63,13 +63,56 @@ type env struct {
 	// opaque is set once the script sourced a file the analysis cannot
 	// read: a variable it never saw set may then hold anything.
 	opaque bool
+	// frames are the running functions' local variables (innermost
+	// last): each one's value outside the function, put back when it
+	// returns.
+	frames []map[string]saved
+}
+
+// saved is a variable's value before local shadowed it.
+type saved struct {
+	v   value
+	set bool
 }
 
 func (e *env) clone() *env {
 	c := *e
 	c.vars = maps.Clone(e.vars)
 	c.args = append([]value(nil), e.args...)
+	c.frames = make([]map[string]saved, len(e.frames))
+	for i, f := range e.frames {
+		c.frames[i] = maps.Clone(f)
+	}
 	return &c
+}
+
+// local makes name local to the running function (outside one it is
+// an ordinary variable). Its value stays until assigned, as dash has it.
+func (e *env) local(name string) {
+	if len(e.frames) == 0 {
+		return
+	}
+	top := e.frames[len(e.frames)-1]
+	if _, ok := top[name]; !ok {
+		v, set := e.vars[name]
+		top[name] = saved{v, set}
+	}
+}
+
+// popFrame ends a function: its locals get their outer values back.
+func (e *env) popFrame() {
+	if len(e.frames) == 0 {
+		return
+	}
+	top := e.frames[len(e.frames)-1]
+	e.frames = e.frames[:len(e.frames)-1]
+	for name, s := range top {
+		if s.set {
+			e.vars[name] = s.v
+		} else {
+			delete(e.vars, name)
+		}
+	}
 }
 
 func (e *env) get(name string) (value, bool) {
@@ -122,5 +165,17 @@ func (e *env) join(a, b *env) {
 	if a.cwd != b.cwd {
 		cwd = unknown("$PWD")
 	}
-	*e = env{vars: vars, args: args, state: running, cwd: cwd, opaque: a.opaque || b.opaque}
+	// Both paths run the same functions; a local either made is local.
+	frames := make([]map[string]saved, len(a.frames))
+	for i := range a.frames {
+		frames[i] = maps.Clone(a.frames[i])
+		if i < len(b.frames) {
+			for k, v := range b.frames[i] {
+				if _, ok := frames[i][k]; !ok {
+					frames[i][k] = v
+				}
+			}
+		}
+	}
+	*e = env{vars: vars, args: args, state: running, cwd: cwd, opaque: a.opaque || b.opaque, frames: frames}
 }

@@ -31,8 +31,10 @@ type system struct {
 	// scriptUsers are the users scripts or sysusers.d files made (users
 	// also holds base-passwd's).
 	scriptUsers map[string]bool
-	lstats      map[string]lstatResult
-	dirs        map[string][]string
+	// packages are the names of the closure's packages (nil: unknown).
+	packages map[string]bool
+	lstats   map[string]lstatResult
+	dirs     map[string][]string
 }
 
 type madePath struct {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -88,6 +89,12 @@ func copyFile(cl *call, src, dst value) tri {
 		dst = lit(path.Join(dst.s, path.Base(src.s)))
 	}
 	f := File{Path: path.Clean(dst.s), Kind: Copy, Template: src.s}
+	var moved []Source
+	if st := cl.in.staged[path.Clean(src.s)]; src.temp == 0 && st != nil && areaOf(dst) != areaState {
+		// Installing a staging copy: the template with its edits.
+		f.Kind, f.Template, f.Edits, f.Content = st.file.Kind, st.file.Template, append([]Edit(nil), st.file.Edits...), st.file.Content
+		st.installed = append(st.installed, f.Path)
+	}
 	if src.temp > 0 {
 		t := cl.in.tempFiles[src.temp]
 		if t == nil {
@@ -96,15 +103,24 @@ func copyFile(cl *call, src, dst value) tri {
 		}
 		f.Kind, f.Template, f.Edits, f.Content = t.Kind, t.Template, t.Edits, t.Content
 	}
+	if old := cl.file(path.Clean(src.s)); src.temp == 0 && old != nil && cl.name != "mv" && (old.Kind == Content || old.Kind == Copy) {
+		// A copy of a file the script made (cp -a conf conf.tmp): the
+		// same text.
+		f.Kind, f.Template, f.Edits, f.Content = old.Kind, old.Template, append([]Edit(nil), old.Edits...), old.Content
+	}
 	if src.temp == 0 && cl.file(path.Clean(src.s)) != nil && cl.name == "mv" {
 		// Moving what the script made (ln -s x a.tmp; mv a.tmp a).
 		old := *cl.file(path.Clean(src.s))
 		f.Kind, f.Template, f.Target, f.Edits, f.Content = old.Kind, old.Template, old.Target, old.Edits, old.Content
-		cl.dropFile(old.Path)
+		// What made the moved file made the destination.
+		cl.in.an.Files = slices.DeleteFunc(cl.in.an.Files, func(x File) bool { return x.Path == old.Path })
+		moved = old.From
 		if f.Kind == Link && areaOf(dst) == areaStore {
 			if fsys, name, fi := cl.in.facts.find(f.Path); fi != nil && fi.Mode()&fs.ModeSymlink != 0 {
 				if t, _ := fs.ReadLink(fsys, name); t == f.Target {
 					// The link the package ships, put back as it was.
+					cl.in.an.Files = append(cl.in.an.Files, File{Path: old.Path, From: old.From})
+					cl.dropFile(old.Path)
 					cl.dropFile(f.Path)
 					delete(cl.in.facts.made, f.Path)
 					cl.ignore("the closure ships this link already")
@@ -116,6 +132,17 @@ func copyFile(cl *call, src, dst value) tri {
 	switch areaOf(dst) {
 	case areaEtc, areaStore:
 		cl.addFile(f)
+		if nf := cl.file(f.Path); nf != nil && len(moved) > 0 {
+			// Before the mv itself, the last source.
+			last := nf.From[len(nf.From)-1]
+			from := nf.From[: len(nf.From)-1 : len(nf.From)-1]
+			for _, src := range moved {
+				if !hasSource(from, src) {
+					from = append(from, src)
+				}
+			}
+			nf.From = append(from, last)
+		}
 	case areaState:
 		if f.Kind != Copy || len(f.Edits) > 0 {
 			cl.unhandled("writes a generated file under /var: " + dst.s)
@@ -124,6 +151,8 @@ func copyFile(cl *call, src, dst value) tri {
 		t := cl.tmpfile(f.Path, "C")
 		t.Argument = f.Template
 		cl.in.facts.make(f.Path, 'f')
+		f.From = []Source{cl.source()}
+		cl.in.staged[f.Path] = &stagedFile{file: f}
 	case areaTemp:
 		if dst.temp > 0 {
 			cl.in.tempFiles[dst.temp] = &f
@@ -256,29 +285,53 @@ func ucf(cl *call) tri {
 func sed(cl *call) tri {
 	var exprs []string
 	var files []value
-	inPlace := false
+	inPlace, quiet, ext := false, false, false
 	args := cl.args
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
-		case a.known && (a.s == "-e" || a.s == "--expression") && i+1 < len(args):
+		case !a.known || a.s == "-" || !strings.HasPrefix(a.s, "-"):
+			if len(exprs) == 0 {
+				exprs = append(exprs, a.s)
+			} else {
+				files = append(files, a)
+			}
+		case a.s == "--expression" && i+1 < len(args):
 			i++
 			exprs = append(exprs, args[i].s)
-		case a.known && (a.s == "-i" || strings.HasPrefix(a.s, "-i") || strings.HasPrefix(a.s, "--in-place")):
+		case strings.HasPrefix(a.s, "--expression="):
+			exprs = append(exprs, strings.TrimPrefix(a.s, "--expression="))
+		case strings.HasPrefix(a.s, "--in-place"):
 			inPlace = true
-		case a.known && strings.HasPrefix(a.s, "-") && a.s != "-":
-		case len(exprs) == 0:
-			exprs = append(exprs, a.s)
-		default:
-			files = append(files, a)
+		case a.s == "--quiet" || a.s == "--silent":
+			quiet = true
+		case a.s == "--regexp-extended":
+			ext = true
+		case strings.HasPrefix(a.s, "--"):
+		default: // a cluster of short options: -ne 'SCRIPT', -i.bak
+		short:
+			for k := 1; k < len(a.s); k++ {
+				switch a.s[k] {
+				case 'n':
+					quiet = true
+				case 'E', 'r':
+					ext = true
+				case 'i':
+					inPlace = true
+					break short // the rest is a backup suffix
+				case 'e':
+					if k+1 < len(a.s) {
+						exprs = append(exprs, a.s[k+1:])
+					} else if i+1 < len(args) {
+						i++
+						exprs = append(exprs, args[i].s)
+					}
+					break short
+				}
+			}
 		}
 	}
 	if !inPlace && cl.stdout.s == "" && cl.stdout.temp == 0 {
-		quiet, ext := false, false
-		for _, a := range args {
-			quiet = quiet || a.s == "-n"
-			ext = ext || a.s == "-E" || a.s == "-r" || a.s == "--regexp-extended"
-		}
 		return sedFilter(cl, exprs, files, quiet, ext) // into a pipe or $(...)
 	}
 	for _, x := range append(files, lit(strings.Join(exprs, ";"))) {
@@ -290,31 +343,56 @@ func sed(cl *call) tri {
 	if inPlace {
 		for _, p := range files {
 			f := cl.file(path.Clean(p.s))
+			if st := cl.in.staged[path.Clean(p.s)]; f == nil && st != nil {
+				// A copy under /var or /run edited in place: no longer
+				// the template's copy tmpfiles would make.
+				if !st.edited {
+					cl.in.an.Tmpfiles = slices.DeleteFunc(cl.in.an.Tmpfiles, func(t Tmpfile) bool { return t.Path == st.file.Path && !t.Shipped })
+					st.edited = true
+				}
+				f = &st.file
+			}
 			if f == nil || f.Kind == Link {
 				cl.unhandled("edits a file in place that the script did not make: " + p.s)
 				return maybe
 			}
-			f.Edits = append(f.Edits, sedEdit(exprs))
+			if prog, ok := parseSedScript(strings.Join(exprs, "\n"), ext); ok && f.Kind == Content && len(f.Edits) == 0 {
+				f.Content = prog.run(f.Content, quiet) // a text the script wrote
+			} else {
+				f.Edits = append(f.Edits, sedEdit(exprs, quiet, ext))
+			}
+			if src := cl.source(); !hasSource(f.From, src) {
+				f.From = append(f.From, src)
+			}
 		}
 		return yes
 	}
 	if len(files) == 0 {
-		quiet, ext := false, false
-		for _, a := range args {
-			quiet = quiet || a.s == "-n"
-			ext = ext || a.s == "-E" || a.s == "-r"
-		}
 		return sedFilter(cl, exprs, nil, quiet, ext) // its input into a file
 	}
 	if len(files) != 1 {
 		cl.unhandled("sed of several files into one")
 		return maybe
 	}
-	return written(cl, File{Kind: Copy, Template: files[0].s, Edits: []Edit{sedEdit(exprs)}})
+	if old := cl.file(path.Clean(files[0].s)); old != nil && old.Kind != Link && old.Kind != Directory {
+		// A file the scripts made, filtered into another.
+		if old.Kind == Content && len(old.Edits) == 0 {
+			return sedFilter(cl, exprs, files, quiet, ext)
+		}
+		return written(cl, File{Kind: old.Kind, Template: old.Template, Content: old.Content,
+			Edits: append(append([]Edit(nil), old.Edits...), sedEdit(exprs, quiet, ext))})
+	}
+	return written(cl, File{Kind: Copy, Template: files[0].s, Edits: []Edit{sedEdit(exprs, quiet, ext)}})
 }
 
-func sedEdit(exprs []string) Edit {
+func sedEdit(exprs []string, quiet, ext bool) Edit {
 	e := Edit{Tool: "sed"}
+	if quiet {
+		e.Args = append(e.Args, "-n")
+	}
+	if ext {
+		e.Args = append(e.Args, "-E")
+	}
 	for _, x := range exprs {
 		e.Args = append(e.Args, "-e", x)
 	}

@@ -1,6 +1,7 @@
 package maintscript
 
 import (
+	"path"
 	"regexp"
 	"strings"
 )
@@ -103,11 +104,8 @@ func (cl *call) knownText(p value) (string, bool) {
 	if p.s == "/dev/null" {
 		return "", true
 	}
-	if f := cl.file(p.s); f != nil {
-		if f.Kind == Content && len(f.Edits) == 0 {
-			return f.Content, true
-		}
-		return "", false
+	if f := cl.file(path.Clean(p.s)); f != nil {
+		return cl.fileText(f)
 	}
 	if cl.in.facts.madeHere(p.s) {
 		return "", false

@@ -316,7 +316,13 @@ func (in *interp) binary(e *env, f *file, c *syntax.BinaryCmd) tri {
 		case no:
 			return x
 		}
-		return in.branch(e, func(e *env) tri { return in.stmt(e, f, c.Y) }, func(*env) tri { return x })
+		// Where Y does not run, X decided the status: failed for &&,
+		// succeeded for || (so "maybe && false" is false).
+		skipped := no
+		if c.Op == syntax.OrStmt {
+			skipped = yes
+		}
+		return in.branch(e, func(e *env) tri { return in.stmt(e, f, c.Y) }, func(*env) tri { return skipped })
 	default: // a pipeline: every command runs; its status is the last one's
 		text, known := in.captured(false, func() { in.stmt(e.clone(), f, c.X) })
 		saved := in.input
@@ -383,16 +389,20 @@ func (in *interp) readLines(e *env, f *file, c *syntax.WhileClause, vars []strin
 		if e.state != running {
 			break
 		}
-		fields := strings.Fields(l)
+		// Each variable but the last takes a field; the last takes the
+		// rest of the line as it is, without the blanks around it.
+		rest := strings.Trim(l, " \t")
 		for i, v := range vars {
-			switch {
-			case i == len(vars)-1 && i < len(fields):
-				e.set(v, lit(strings.Join(fields[i:], " ")))
-			case i < len(fields):
-				e.set(v, lit(fields[i]))
-			default:
-				e.set(v, lit(""))
+			if i == len(vars)-1 {
+				e.set(v, lit(rest))
+				break
 			}
+			field, more := rest, ""
+			if j := strings.IndexAny(rest, " \t"); j >= 0 {
+				field, more = rest[:j], rest[j+1:]
+			}
+			e.set(v, lit(field))
+			rest = strings.TrimLeft(more, " \t")
 		}
 		in.loopBody(e, f, c.Do)
 	}
@@ -443,6 +453,9 @@ func (in *interp) loopBody(e *env, f *file, body []*syntax.Stmt) tri {
 
 func (in *interp) decl(e *env, f *file, c *syntax.DeclClause) tri {
 	for _, a := range c.Args {
+		if a.Name != nil && c.Variant != nil && c.Variant.Value == "local" {
+			e.local(a.Name.Value)
+		}
 		if a.Name == nil || a.Naked {
 			continue
 		}
@@ -463,10 +476,15 @@ func (in *interp) callFunc(e *env, f *file, s *syntax.Stmt, fn function, args []
 	}
 	in.via = append(in.via, fmt.Sprintf("%s:%d %s", f.name, f.line(s), fn.name))
 	defer func() { in.via = in.via[:len(in.via)-1] }()
-	saved := e.args
+	outer := e.args
 	e.args = args
+	e.frames = append(e.frames, map[string]saved{})
+	depth := len(e.frames)
 	r := in.stmt(e, fn.f, fn.body)
-	e.args = saved
+	e.args = outer
+	if len(e.frames) == depth {
+		e.popFrame()
+	}
 	if e.state == returned {
 		e.state = running
 	}

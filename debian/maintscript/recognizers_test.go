@@ -2,6 +2,9 @@ package maintscript
 
 import (
 	"encoding/json"
+	"errors"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -398,6 +401,218 @@ V=$(sh /usr/share/x/versions)
 db_input low x/obsolete || true`},
 		want: []string{"debconf input x/obsolete", "ignored: computes a value for a debconf question in the config script: runs the shell script /usr/share/x/versions"},
 	}, {
+		name: "tftpd-hpa: a file the script wrote, copied, filtered by sed from its input and moved back",
+		files: map[string]string{postinst: `#!/bin/sh
+CONFFILE="/etc/default/tftpd-hpa"
+TFTP_USERNAME=tftp
+TFTP_OPTIONS=--secure
+if [ ! -e "${CONFFILE}" ]
+then
+cat > "${CONFFILE}" << EOF
+TFTP_USERNAME="${TFTP_USERNAME}"
+TFTP_OPTIONS=""
+EOF
+fi
+cp -a -f "${CONFFILE}" "${CONFFILE}.tmp"
+test -z "${TFTP_OPTIONS}" || \
+grep -Eq '^ *TFTP_OPTIONS=' "${CONFFILE}" || \
+echo "TFTP_OPTIONS=" >> "${CONFFILE}"
+sed -e "s|^ *TFTP_USERNAME=.*|TFTP_USERNAME=\"${TFTP_USERNAME}\"|" \
+    -e "s|^ *TFTP_OPTIONS=.*|TFTP_OPTIONS=\"${TFTP_OPTIONS}\"|" \
+< "${CONFFILE}" > "${CONFFILE}.tmp"
+mv -f "${CONFFILE}.tmp" "${CONFFILE}"`},
+		want: []string{`file /etc/default/tftpd-hpa content "TFTP_USERNAME=\"tftp\"\nTFTP_OPTIONS=\"--secure\"\n"`},
+	}, {
+		name: "apache2-maintscript-helper: dpkg-query -W -f '${Status}' answers from the closure; apache2ctl configtest",
+		files: map[string]string{postinst: `#!/bin/sh
+APACHE2_MAINTSCRIPT_DEFER=
+if ! dpkg-query -f '${Status}' -W p|egrep -q 'installed|triggers-awaited|triggers-pending'; then
+	APACHE2_MAINTSCRIPT_DEFER=/var/lib/apache2/deferred_actions
+fi
+if [ -n "$APACHE2_MAINTSCRIPT_DEFER" ] ; then
+	echo "p apache2_invoke enconf p" >> "$APACHE2_MAINTSCRIPT_DEFER"
+fi
+dpkg-query -f '${Status}' -W nginx || touch /var/lib/p/no-nginx
+tmpfile=$(mktemp)
+if apache2ctl configtest > $tmpfile 2>&1; then
+	invoke-rc.d apache2 reload || true
+fi`},
+		want: []string{
+			"tmpfiles f /var/lib/p/no-nginx - - - -",
+			"ignored: apache2ctl configtest checks the configuration before a reload: kiln's switch reloads apache2",
+			"ignored: reload of running units: kiln's switch restarts what changed",
+		},
+	}, {
+		name: "squid: squid -k parse prints squid.conf's directives, grepconf's sed picks one or the default",
+		files: map[string]string{
+			postinst: `#! /bin/sh
+grepconf () {
+	w=" 	" # space tab
+	# sed is cool.
+	res=` + "`" + `squid -k parse 2>&1 |
+		grep "Processing:" |
+		sed s/.*Processing:\ // |
+		sed -ne '
+			s/^'$1'['"$w"']\+\([^'"$w"']\+\).*$/\1/p;
+			t end;
+			d;
+			:end q'` + "`" + `
+	[ -n "$res" ] || res=$2
+	echo "$res"
+}
+grepconf2 () {
+	w=" 	" # space tab
+	res=` + "`" + `squid -k parse 2>&1 |
+		grep "Processing:" |
+		sed s/.*Processing:\ // |
+		sed -ne '
+			s/^'$1'['"$w"']\+[^'"$w"']\+['"$w"']\+\([^'"$w"']\+\).*$/\1/p;
+			t end;
+			d;
+			:end q'` + "`" + `
+	[ -n "$res" ] || res=$2
+	echo "$res"
+}
+cache_dir=` + "`grepconf2 cache_dir /var/spool/squid`" + `
+usr=` + "`grepconf cache_effective_user proxy`" + `
+grp=` + "`grepconf cache_effective_group proxy`" + `
+chown $usr:$grp $cache_dir
+chown $usr:$grp /var/log/squid`,
+			"etc/squid/squid.conf":         "# cache_dir ufs /var/spool/squid 100 16 256\nhttp_port 3128\ninclude /etc/squid/conf.d/*.conf\ncache_effective_user squid\n",
+			"etc/squid/conf.d/debian.conf": "#\ncache_dir ufs /srv/cache 100 16 256\ncache_dir ufs /srv/other 100 16 256\n",
+		},
+		want: []string{
+			"tmpfiles z /srv/cache - squid proxy -",
+			"tmpfiles z /var/log/squid - squid proxy -",
+		},
+	}, {
+		name: "sed -i of a text the script wrote is computed (locales' locale.gen), 0,/RE/ included",
+		files: map[string]string{postinst: `#!/bin/sh
+LG=/etc/locale.gen
+cat > $LG << EOF
+# header
+en_US.UTF-8 UTF-8
+EOF
+sed -i -e 's/^ *[a-zA-Z]/# &/' $LG
+echo "# de_DE.UTF-8 UTF-8" >> $LG
+locale="de_DE.UTF-8 UTF-8"
+sed -i -e "0,/^[# ]*$locale *$/ s/^[# ]*$locale *$/$locale/" $LG
+if grep -q '^# en_US' $LG; then touch /var/lib/p/commented; fi`},
+		want: []string{
+			"tmpfiles f /var/lib/p/commented - - - -",
+			`file /etc/locale.gen content "# header\n# en_US.UTF-8 UTF-8\nde_DE.UTF-8 UTF-8\n"`,
+		},
+	}, {
+		name: "postfix: debconf flags, postconf -e on main.cf and postconf -hx queries of its text and defaults",
+		files: map[string]string{
+			postinst: `#!/bin/sh
+. /usr/share/debconf/confmodule
+set_postconf() {
+    CHANGES=true
+    postconf -e "$@"
+}
+db_fget p/chattr changed
+if [ "$RET" = "true" ]; then
+    chat="+S"
+fi
+for dir in incoming active; do
+    if [ -n "$chat" ]; then
+	chattr $chat $dir 2>/dev/null || true
+    fi
+done
+cd /etc/postfix
+cp /usr/share/postfix/main.cf.debian main.cf
+db_fset p/main_mailer_type changed true
+db_fget p/main_mailer_type changed
+if [ "$RET" = "true" ]; then
+	dtrans=$(postconf -hx default_transport)
+	if [ $(postconf -hx default_transport) = error ]; then
+	    dtrans=smtp
+	fi
+	set_postconf "inet_interfaces=all"
+	if [ $(postconf -hx default_transport) != $dtrans ]; then
+	    set_postconf "default_transport=$dtrans"
+	fi
+fi
+if grep -q ^mailbox_command /etc/postfix/main.cf; then
+	set_postconf "mailbox_command="
+fi
+db_fset p/newaliases run true
+db_fget p/newaliases run || true
+if ( $RET ); then
+	if [ -z "$(postconf -hx myhostname||true)" ]; then
+		postconf -e 'myhostname=debian'
+	fi
+	newaliases
+fi
+aliastype=$(postconf -h alias_database | cut -f1 -d:)
+[ "$aliastype" = hash ] && postconf -e "smtpd_banner=$(postconf -hx smtpd_banner)"`,
+			"usr/share/postfix/main.cf.debian": "smtpd_banner = $myhostname ESMTP $mail_name (Debian/GNU)\nmail_name = Postfix\nbiff = no\n",
+		},
+		a: Analyzer{HostName: "mx.example.org"},
+		want: []string{
+			`file /etc/postfix/main.cf copy of /usr/share/postfix/main.cf.debian edit postconf "-e inet_interfaces=all" edit postconf "-e smtpd_banner=mx.example.org ESMTP Postfix (Debian/GNU)"`,
+			"cache mail-aliases",
+		},
+	}, {
+		name: "local variables end with their function (samba-common); a template edited under /run is staged for ucf",
+		files: map[string]string{
+			postinst: `#!/bin/sh
+TEMPDIR=/run/samba/upgrades
+NEWFILE=$TEMPDIR/smb.conf
+CONFIG=/etc/samba/smb.conf
+configure_smb_conf() {
+	local CONFIG
+	CONFIG="$1"
+	WORKGROUP=WORKGROUP
+	sed -i -e "s/^\([[:space:]]*\)\[global\]/\1\[global\]/i
+		/^[[:space:]]*\[global\]/,/^[[:space:]]*\[/ \
+			s/^\([[:space:]]*\)workgroup[[:space:]]*=.*/\1workgroup = ${WORKGROUP}/i" \
+		"$CONFIG"
+}
+if [ -e "$CONFIG" ]; then
+	configure_smb_conf "$CONFIG"
+fi
+mkdir -p "$TEMPDIR"
+cp /usr/share/samba/smb.conf "$NEWFILE"
+configure_smb_conf "$NEWFILE"
+if [ -e "$CONFIG" ]; then
+	sed -e '1,/^[;#[:space:]]*\[print\$\]/ { d }' "$CONFIG" >> "$NEWFILE"
+fi
+ucf --three-way --debconf-ok "$NEWFILE" "$CONFIG"
+chmod a+r "$CONFIG"`,
+			"usr/share/samba/smb.conf": "[global]\n   workgroup = WORKGROUP\n",
+		},
+		want: []string{
+			"tmpfiles d /run/samba/upgrades - - - -",
+			`file /etc/samba/smb.conf copy of /usr/share/samba/smb.conf edit sed "-e s/^\\([[:space:]]*\\)\\[global\\]/\\1\\[global\\]/i\n\t\t/^[[:space:]]*\\[global\\]/,/^[[:space:]]*\\[/ \t\t\ts/^\\([[:space:]]*\\)workgroup[[:space:]]*=.*/\\1workgroup = WORKGROUP/i" mode=a+r (ucf)`,
+			"ignored: a staging copy under /run/samba/upgrades/smb.conf, installed as /etc/samba/smb.conf: nothing of it needs to stay",
+			"ignored: a staging copy under /run/samba/upgrades/smb.conf, installed as /etc/samba/smb.conf: nothing of it needs to stay",
+		},
+	}, {
+		name: "an unedited copy under /run installed by ucf: the /etc file is the template's copy",
+		files: map[string]string{postinst: `#!/bin/sh
+cp /usr/share/p/x.conf /run/p/x.conf
+ucf /run/p/x.conf /etc/p/x.conf`, "usr/share/p/x.conf": "x\n"},
+		want: []string{
+			"tmpfiles C /run/p/x.conf - - - - /usr/share/p/x.conf",
+			"file /etc/p/x.conf copy of /usr/share/p/x.conf (ucf)",
+		},
+	}, {
+		name: "read keeps the last variable's blanks; a false command after an undecided one decides &&",
+		files: map[string]string{
+			postinst: `#!/bin/sh
+while read row; do
+	echo "$row"
+done < /usr/share/p/maps > /etc/p/maps
+nis=$(dpkg -l nis 2>/dev/null | sed -n '$p')
+if [ "X$nis" != "X${nis#i}" ] && [ -x /usr/bin/ypcat ]; then
+	touch /var/lib/p/nis
+fi`,
+			"usr/share/p/maps": "cdb\tpostfix-cdb.so\tdict_cdb_open\n",
+		},
+		want: []string{`file /etc/p/maps content "cdb\tpostfix-cdb.so\tdict_cdb_open\n"`},
+	}, {
 		name: "removal: prerm and postrm need nothing",
 		files: map[string]string{
 			".kiln/control/prerm":  "#!/bin/sh\ndeb-systemd-invoke stop x.service\n",
@@ -533,5 +748,61 @@ func TestJSON(t *testing.T) {
 	}
 	if !strings.Contains(string(b), `"units":[{"name":"x.service","op":"enable","from":{"package":"p","script":"postinst","line":6,`) {
 		t.Errorf("JSON = %s", b)
+	}
+}
+
+// TestPostfixAnswers: postfix's main.cf for a debconf answer, as Debian's
+// postinst writes it after the template ("Local only": loopback only,
+// no transport out, the destinations its Perl config computes).
+func TestPostfixAnswers(t *testing.T) {
+	pkgs := corpusPackages(t)
+	closure, trees := corpusClosure(t, pkgs)
+	a := &Analyzer{Closure: closure, HostName: "mx.example.org", Answers: map[string]string{"postfix/main_mailer_type": "Local only"}}
+	ans, err := a.AnalyzeAll([]Package{{Name: "postfix", Files: trees["postfix"]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	template, err := os.ReadFile("testdata/postfix/usr/share/postfix/main.cf.debian")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := string(template) + `smtpd_relay_restrictions = permit_mynetworks permit_sasl_authenticated defer_unauth_destination
+myhostname = mx.example.org
+alias_maps = hash:/etc/aliases
+alias_database = hash:/etc/aliases
+myorigin = /etc/mailname
+mydestination = $myhostname, mx.example.org, localhost.example.org, localhost
+relayhost = 
+mynetworks = 127.0.0.0/8 [::ffff:127.0.0.0]/104 [::1]/128
+mailbox_size_limit = 0
+recipient_delimiter = +
+inet_interfaces = loopback-only
+default_transport = error
+relay_transport = error
+inet_protocols = all
+`
+	var files []string
+	for _, f := range ans[0].Files {
+		files = append(files, f.Path)
+		switch f.Path {
+		case "/etc/postfix/main.cf":
+			got, err := ApplyEdits(string(template), f.Edits, func(p string) (string, error) { return "", errors.New("no " + p) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(want, got); d != "" {
+				t.Errorf("main.cf (-want +got):\n%s", d)
+			}
+		case "/etc/mailname":
+			if f.Content != "mx.example.org\n" {
+				t.Errorf("/etc/mailname = %q", f.Content)
+			}
+		}
+	}
+	if !slices.Contains(files, "/etc/mailname") || !slices.Contains(files, "/etc/aliases") {
+		t.Errorf("files = %v, want /etc/mailname and /etc/aliases among them", files)
+	}
+	if len(ans[0].Unhandled) > 0 {
+		t.Errorf("unhandled: %v", ans[0].Unhandled)
 	}
 }

@@ -59,10 +59,15 @@ func lightyEnableMod(cl *call) tri {
 func postconf(cl *call) tri {
 	dir := "/etc/postfix"
 	edit := Edit{Tool: "postconf"}
+	hide, expand, other := false, false, false
+	var names []string
 	for i := 0; i < len(cl.args); i++ {
 		a := cl.args[i]
 		switch {
 		case !a.known:
+			if len(edit.Args) == 0 {
+				return maybe // a query
+			}
 			cl.unhandled("postconf with an argument the analysis cannot resolve: " + a.s)
 			return maybe
 		case a.s == "-c" && i+1 < len(cl.args):
@@ -70,18 +75,32 @@ func postconf(cl *call) tri {
 			dir = cl.args[i].s
 		case a.s == "-e" || a.s == "-X" || a.s == "-#":
 			edit.Args = append(edit.Args, a.s)
-		case strings.HasPrefix(a.s, "-"):
-			if len(edit.Args) == 0 {
-				return maybe // a query (-h, -n, -d, -M ...)
+		case strings.HasPrefix(a.s, "-") && len(edit.Args) == 0:
+			// A query: -h (values only) and -x (expanded) are computed.
+			for _, c := range a.s[1:] {
+				switch c {
+				case 'h':
+					hide = true
+				case 'x':
+					expand = true
+				default:
+					other = true
+				}
 			}
+		case strings.HasPrefix(a.s, "-"):
 			cl.unhandled("postconf " + a.s)
 			return maybe
+		case len(edit.Args) == 0:
+			names = append(names, a.s)
 		default:
 			edit.Args = append(edit.Args, a.s)
 		}
 	}
-	if len(edit.Args) == 0 || !strings.HasPrefix(edit.Args[0], "-") {
-		return maybe
+	if len(edit.Args) == 0 {
+		if other || len(names) == 0 {
+			return maybe
+		}
+		return postconfQuery(cl, dir, names, hide, expand)
 	}
 	f := cl.file(path.Join(dir, "main.cf"))
 	if f == nil {
@@ -169,4 +188,65 @@ func dpkgDivert(cl *call) tri {
 	}
 	cl.unhandled("dpkg-divert " + strings.Join(cl.argStrings(), " "))
 	return maybe
+}
+
+// squid -k parse reads squid.conf (and the files it includes) and
+// prints each directive as "Processing: LINE", which squid's postinst
+// greps for the cache directory and the effective user; its other
+// output (timestamps, "Startup:" lines) is left out. Other squid
+// commands signal or run the daemon.
+func squid(cl *call) tri {
+	conf := "/etc/squid/squid.conf"
+	parse := false
+	for i := 0; i < len(cl.args); i++ {
+		a := cl.args[i]
+		switch {
+		case !a.known:
+			cl.unhandled("squid with an argument the analysis cannot resolve: " + a.s)
+			return maybe
+		case a.s == "-k" && i+1 < len(cl.args):
+			i++
+			parse = cl.args[i].s == "parse"
+		case a.s == "-f" && i+1 < len(cl.args):
+			i++
+			conf = cl.args[i].s
+		}
+	}
+	if !parse {
+		cl.ignore(harmless["start-stop-daemon"])
+		return maybe
+	}
+	var b strings.Builder
+	if !cl.squidConf(&b, conf, 0) {
+		return maybe
+	}
+	v := lit(b.String())
+	cl.out = &v
+	return yes
+}
+
+func (cl *call) squidConf(b *strings.Builder, name string, depth int) bool {
+	text, ok := cl.knownText(lit(name))
+	if !ok || depth > 8 {
+		return false
+	}
+	for _, l := range lines(text) {
+		l = strings.TrimSpace(l)
+		if l == "" || l[0] == '#' {
+			continue
+		}
+		fmt.Fprintf(b, "Processing: %s\n", l)
+		if f := strings.Fields(l); len(f) == 2 && f[0] == "include" {
+			names := []string{f[1]}
+			if hasGlob(f[1]) {
+				names = cl.in.facts.glob(f[1], lit("/"))
+			}
+			for _, n := range names {
+				if !cl.squidConf(b, n, depth+1) {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }

@@ -351,117 +351,17 @@ func awk(cl *call) tri {
 
 var awkPrint = regexp.MustCompile(`^\s*\{\s*print \$([0-9]+)\s*;?\s*\}\s*$`)
 
-// sedFilter computes sed scripts of s/RE/REPL/[gp] and /RE/d and /RE/p
-// commands (several, with -e or ;) on a known input, -n included.
+// sedFilter runs a sed script (see sed.go) on a known input.
 func sedFilter(cl *call, exprs []string, files []value, quiet, ext bool) tri {
 	in, ok := cl.textInput(files)
 	if !ok {
 		return filter(cl, "", false)
 	}
-	var cmds []sedCmd
-	for _, x := range exprs {
-		for _, c := range splitUnescaped(x, ';') {
-			if c = strings.TrimSpace(c); c == "" {
-				continue
-			}
-			sc, ok := parseSed(c, ext)
-			if !ok {
-				return filter(cl, "", false)
-			}
-			cmds = append(cmds, sc)
-		}
+	prog, ok := parseSedScript(strings.Join(exprs, "\n"), ext)
+	if !ok {
+		return filter(cl, "", false)
 	}
-	return filter(cl, sedRun(in, cmds, quiet), true)
-}
-
-// sedRun applies parsed sed commands to a text, line by line (-n: quiet).
-func sedRun(in string, cmds []sedCmd, quiet bool) string {
-	var out []string
-	for _, l := range lines(in) {
-		deleted := false
-		for _, c := range cmds {
-			switch c.op {
-			case 'd':
-				deleted = c.re.MatchString(l)
-			case 'p':
-				if c.re.MatchString(l) {
-					out = append(out, l)
-				}
-			case 's':
-				if loc := c.re.FindStringSubmatchIndex(l); loc != nil {
-					if c.global {
-						l = c.re.ReplaceAllString(l, c.repl)
-					} else {
-						l = l[:loc[0]] + string(c.re.ExpandString(nil, c.repl, l, loc)) + l[loc[1]:]
-					}
-					if c.print {
-						out = append(out, l)
-					}
-				}
-			}
-			if deleted {
-				break
-			}
-		}
-		if !deleted && !quiet {
-			out = append(out, l)
-		}
-	}
-	return joinLines(out)
-}
-
-type sedCmd struct {
-	op            byte // s, d, p
-	re            *regexp.Regexp
-	repl          string
-	global, print bool
-}
-
-// splitUnescaped splits s at sep, except where a backslash escapes it.
-func splitUnescaped(s string, sep byte) []string {
-	var out []string
-	start := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' {
-			i++
-			continue
-		}
-		if s[i] == sep {
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	return append(out, s[start:])
-}
-
-func parseSed(c string, ext bool) (sedCmd, bool) {
-	toRE := breToERE
-	if ext {
-		toRE = func(s string) string { return s }
-	}
-	unescape := func(s string, d byte) string { return strings.ReplaceAll(s, `\`+string(d), string(d)) }
-	switch {
-	case c[0] == '/':
-		parts := splitUnescaped(c[1:], '/')
-		if len(parts) != 2 || (parts[1] != "d" && parts[1] != "p") {
-			return sedCmd{}, false
-		}
-		re, err := regexp.Compile(toRE(unescape(parts[0], '/')))
-		return sedCmd{op: parts[1][0], re: re}, err == nil
-	case c[0] == 's' && len(c) > 1:
-		d := c[1]
-		parts := splitUnescaped(c[2:], d)
-		if len(parts) != 3 || strings.Trim(parts[2], "gp") != "" {
-			return sedCmd{}, false
-		}
-		re, err := regexp.Compile(toRE(unescape(parts[0], d)))
-		if err != nil {
-			return sedCmd{}, false
-		}
-		repl := strings.NewReplacer(`\&`, "&", "&", "${0}", `\1`, "${1}", `\2`, "${2}", `\3`, "${3}", "$", "$$", `\`+string(d), string(d), `\n`, "\n").Replace(parts[1])
-		return sedCmd{op: 's', re: re, repl: repl, global: strings.Contains(parts[2], "g"), print: strings.Contains(parts[2], "p")}, true
-	}
-	return sedCmd{}, false
+	return filter(cl, prog.run(in, quiet), true)
 }
 
 // uniq [-c] collapses adjacent equal lines (-c: with their counts).

@@ -201,11 +201,15 @@ type File struct {
 	Content string `json:"content,omitempty"`
 	// Mode, User and Group come from a chmod or chown of the same path
 	// later in the script.
-	Mode     string   `json:"mode,omitempty"`
-	User     string   `json:"user,omitempty"`
-	Group    string   `json:"group,omitempty"`
-	Register bool     `json:"register,omitempty"` // made with ucf: a config file the admin owns
-	From     []Source `json:"from"`
+	Mode     string `json:"mode,omitempty"`
+	User     string `json:"user,omitempty"`
+	Group    string `json:"group,omitempty"`
+	Register bool   `json:"register,omitempty"` // made with ucf: a config file the admin owns
+	// Text is a copy's text with its edits applied, when the analysis
+	// can compute it (its sed and postconf models, tested against GNU
+	// sed and Debian's results): what the file holds after the scripts.
+	Text string   `json:"text,omitempty"`
+	From []Source `json:"from"`
 }
 
 // Edit is a command that changes a File in place, as the script ran it:
