@@ -13,6 +13,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/unit"
 
+	"github.com/kiln-os/kiln/internal/fsutil"
 	"github.com/kiln-os/kiln/store"
 )
 
@@ -189,6 +190,9 @@ func LoadUnits(root, top string) (map[string]*UnitFile, error) {
 				units[e.name] = u
 			}
 		}
+	}
+	if err := r.addSysVUnits(units); err != nil {
+		return nil, fmt.Errorf("load units of %s: %w", top, err)
 	}
 	addInstances(units, wantedBy, dropIns)
 	if err := r.addFstabMounts(units); err != nil {
@@ -421,4 +425,59 @@ func (r unitResolver) readDir(p string) ([]dirEntry, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out, nil
+}
+
+// sysvStartRE is an init script's start link in /etc/rcN.d.
+var sysvStartRE = regexp.MustCompile(`^S[0-9][0-9](.+)$`)
+
+// addSysVUnits adds the units systemd-sysv-generator makes at boot and
+// daemon-reload from init scripts without a native unit (exim4, slapd):
+// NAME.service for /etc/init.d/NAME, wanted by multi-user.target when a
+// start link in /etc/rc2.d … rc5.d names it. The unit's options are the
+// generator's kind (forking) and the script's digest, so a changed
+// script restarts it and a switch that adds one starts it.
+func (r unitResolver) addSysVUnits(units map[string]*UnitFile) error {
+	started := map[string]bool{}
+	for _, lvl := range []string{"2", "3", "4", "5"} {
+		links, err := r.readDir(path.Join(r.toplevel, "etc", "rc"+lvl+".d"))
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			if m := sysvStartRE.FindStringSubmatch(l.name); m != nil {
+				started[m[1]] = true
+			}
+		}
+	}
+	for _, name := range sortedKeys(started) {
+		unitName := name + ".service"
+		if _, native := units[unitName]; native {
+			continue
+		}
+		p := path.Join(r.toplevel, "etc", "init.d", name)
+		host, masked, err := r.resolve(p)
+		if errors.Is(err, os.ErrNotExist) || masked {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		sum, err := fsutil.SHA256(host)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("init script %s: %w", p, err)
+		}
+		u := &UnitFile{Name: unitName, Path: p, WantedBy: []string{"multi-user.target"}, Options: []*unit.UnitOption{
+			{Section: "Unit", Name: "SourcePath", Value: "/etc/init.d/" + name},
+			{Section: "Service", Name: "Type", Value: "forking"},
+			{Section: "Service", Name: "X-Kiln-InitScript-SHA256", Value: sum},
+		}}
+		if sp := r.storePath(host); !sp.IsZero() && !r.own[sp] {
+			u.Package = sp
+		}
+		units[unitName] = u
+	}
+	return nil
 }

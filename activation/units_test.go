@@ -77,3 +77,58 @@ func TestEscapeUnitPath(t *testing.T) {
 		}
 	}
 }
+
+// TestSysVUnits: an init script without a native unit that a start link
+// in /etc/rc2-5.d names is the unit systemd-sysv-generator makes of it
+// (exim4.service), wanted by multi-user.target: a switch that adds it
+// starts it, one that changes the script restarts it. An init script with
+// a native unit, or with only stop links, adds nothing.
+func TestSysVUnits(t *testing.T) {
+	root := t.TempDir()
+	etcOf := func(name string) string { return "/kiln/store/" + strings.Repeat("e", 32-len(name)) + name + "-etc" }
+	files := func(name, script string) map[string]string {
+		e := etcOf(name)
+		return map[string]string{
+			e + "/init.d/exim4":     script,
+			e + "/rc2.d/S01exim4":   "->../init.d/exim4",
+			e + "/rc0.d/K01exim4":   "->../init.d/exim4",
+			e + "/init.d/ssh":       "#!/bin/sh\n",
+			e + "/rc2.d/S01ssh":     "->../init.d/ssh",
+			e + "/init.d/stopped":   "#!/bin/sh\n",
+			e + "/rc1.d/K01stopped": "->../init.d/stopped",
+			"sw:ssh.service":        "[Service]\nExecStart=/usr/sbin/sshd -D\n",
+		}
+	}
+	_, old := unitsToplevel(t, root, "old", map[string]string{"sw:ssh.service": "[Service]\nExecStart=/usr/sbin/sshd -D\n"})
+	_, added := unitsToplevel(t, root, "new", files("new", "#!/bin/sh\n# exim4\n"))
+	u := added["exim4.service"]
+	if u == nil || strings.Join(u.WantedBy, ",") != "multi-user.target" || u.Path != etcOf("new")[:len("/kiln/store/")]+strings.Repeat("u", 29)+"new-system/etc/init.d/exim4" {
+		t.Fatalf("exim4.service: %+v", u)
+	}
+	if _, ok := added["stopped.service"]; ok {
+		t.Errorf("an init script with only stop links became a unit")
+	}
+	if v, _ := added["ssh.service"].Get("Service", "ExecStart"); v != "/usr/sbin/sshd -D" {
+		t.Errorf("the native ssh.service was replaced: %q", v)
+	}
+	observed := map[string]UnitState{"multi-user.target": {Active: "active"}, "ssh.service": {Active: "active"}}
+	if p := PlanUnits(old, added, observed); !hasAction(p.Start, "exim4.service") {
+		t.Errorf("a switch adding exim4 does not start it: %s", p)
+	}
+	_, changed := unitsToplevel(t, root, "chg", files("chg", "#!/bin/sh\n# exim4, changed\n"))
+	observed["exim4.service"] = UnitState{Active: "active"}
+	// (a changed service is stopped before activation and started after,
+	// as NixOS's stopIfChanged)
+	if p := PlanUnits(added, changed, observed); !hasAction(p.Restart, "exim4.service") && !(hasAction(p.Stop, "exim4.service") && hasAction(p.Start, "exim4.service")) {
+		t.Errorf("a changed init script does not restart exim4: %s", p)
+	}
+}
+
+func hasAction(list []UnitAction, unit string) bool {
+	for _, a := range list {
+		if a.Unit == unit {
+			return true
+		}
+	}
+	return false
+}
