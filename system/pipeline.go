@@ -274,8 +274,9 @@ func LoadConfigUnlocked(hostFile, lockFile string) (*modules.Config, []string, e
 
 // AuditLock realizes the packages of lockFile into st (fetch says from
 // where) and reads their maintainer scripts as data (AuditScripts, with
-// hostName as the machine's host name).
-func AuditLock(ctx context.Context, st *store.Store, lockFile, hostName string, fetch debian.FetchOptions) ([]*maintscript.Analysis, error) {
+// hostName as the machine's host name and the configuration's debconf
+// answers, as a build reads them).
+func AuditLock(ctx context.Context, st *store.Store, lockFile, hostName string, answers map[string]string, fetch debian.FetchOptions) ([]*maintscript.Analysis, error) {
 	lock, err := debian.ReadLock(lockFile)
 	if err != nil {
 		return nil, err
@@ -284,7 +285,7 @@ func AuditLock(ctx context.Context, st *store.Store, lockFile, hostName string, 
 	if err != nil {
 		return nil, err
 	}
-	return AuditScripts(NewPackageSet(st.Dir, paths), hostName)
+	return auditScripts(NewPackageSet(st.Dir, paths), hostName, answers)
 }
 
 // lockPackages answers pkgs.NAME from a lock.

@@ -46,19 +46,20 @@ func runAudit(ctx context.Context, r *Run, opts any, args []string) error {
 		return usageErrorf("unexpected argument %q", args[0])
 	}
 	host := ""
+	var answers map[string]string
 	if f.config != "" {
 		cfg, err := loadConfig(r, f.config)
 		if err != nil {
 			return err
 		}
-		host = cfg.System.Networking.HostName
+		host, answers = cfg.System.Networking.HostName, cfg.System.Debconf
 	}
 	st, err := store.Open(r.storeDir())
 	if err != nil {
 		return err
 	}
 	mirror, _ := debian.FindMirror(r.Mirror, r.Getenv, aptDir)
-	ans, err := system.AuditLock(ctx, st, r.lockFor(f.config), host, debian.FetchOptions{Mirror: mirror, CacheDir: r.cacheDir()})
+	ans, err := system.AuditLock(ctx, st, r.lockFor(f.config), host, answers, debian.FetchOptions{Mirror: mirror, CacheDir: r.cacheDir()})
 	if err != nil {
 		return err
 	}
