@@ -391,20 +391,8 @@ func corpusTimeout() time.Duration {
 func checkCorpusRow(g guest, r corpusRow, gen int, failed string) corpusResult {
 	res := corpusResult{row: r, gen: gen, ok: true}
 	var reasons []string
-	for _, u := range r.Units {
-		out, _ := g.m.Execute("systemctl show -p ActiveState,ConditionResult --value " + u)
-		f := strings.Fields(out)
-		switch {
-		case len(f) == 2 && f[0] == "active":
-		case len(f) == 2 && f[1] == "no":
-			// skipped by a Condition=: not a failure
-		default:
-			reasons = append(reasons, fmt.Sprintf("%s is %s", u, strings.Join(f, "/")))
-		}
-		if strings.Contains(failed, u) {
-			reasons = append(reasons, u+" failed")
-		}
-	}
+	// The check first: a socket-activated service that exits when idle
+	// (libvirtd's --timeout 120, on Debian too) is started by it.
 	// A Type=simple service (lighttpd) is active once forked, before it
 	// has read its configuration and bound its port: under TCG that can
 	// take seconds, so a failing check is tried again for a while.
@@ -424,15 +412,29 @@ func checkCorpusRow(g guest, r corpusRow, gen int, failed string) corpusResult {
 		}
 		time.Sleep(3 * time.Second)
 	}
+	for _, u := range r.Units {
+		out, _ := g.m.Execute("systemctl show -p ActiveState,ConditionResult --value " + u)
+		f := strings.Fields(out)
+		switch {
+		case len(f) == 2 && f[0] == "active":
+		case len(f) == 2 && f[1] == "no":
+			// skipped by a Condition=: not a failure
+		default:
+			reasons = append(reasons, fmt.Sprintf("%s is %s", u, strings.Join(f, "/")))
+		}
+		if strings.Contains(failed, u) {
+			reasons = append(reasons, u+" failed")
+		}
+	}
 	if len(reasons) > 0 {
 		res.ok, res.reason = false, strings.Join(reasons, "; ")
 		for _, u := range r.Units {
-			out, _ := g.m.Execute("journalctl -b --no-pager -n 15 -u " + u + "; systemctl status --no-pager -l " + u + " | head -20")
+			out, _ := g.m.Execute("journalctl -b --no-pager -n 25 -u " + u + "; systemctl status --no-pager -l " + u + " | head -20")
 			g.t.Logf("%s: journal and status of %s:\n%s", r.Package, u, out)
 		}
 		// A daemon logging to its own file says why there, not in the
 		// journal (lighttpd's server.errorlog).
-		out, _ := g.m.Execute("ss -ltnp; for f in /var/log/" + r.Package + "/*.log; do [ -f \"$f\" ] && { ls -l \"$f\"; tail -n 15 \"$f\"; }; done; ls -ld /var/log/" + r.Package)
+		out, _ := g.m.Execute("ss -ltnp; for f in /var/log/" + r.Package + "/*.log /var/log/" + strings.TrimSuffix(r.Package, "-server") + "/*.log; do [ -f \"$f\" ] && { ls -l \"$f\"; tail -n 15 \"$f\"; }; done; ls -ld /var/log/" + r.Package)
 		g.t.Logf("%s: listening sockets and its logs:\n%s", r.Package, out)
 	}
 	return res
