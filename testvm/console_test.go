@@ -71,3 +71,34 @@ func TestKernelPanicEndsWaits(t *testing.T) {
 		t.Fatal("wait did not end on the panic")
 	}
 }
+
+func TestResetHung(t *testing.T) {
+	defer func(g time.Duration) { resetGrace = g }(resetGrace)
+	resetGrace = 200 * time.Millisecond
+	for _, c := range []struct {
+		name  string
+		lines []string // written after the check starts, 50 ms apart
+		want  bool
+	}{
+		{"silent after the reset", []string{"[ 63.4] reboot: machine restart\n"}, true},
+		{"the next boot prints", []string{"[ 63.4] reboot: machine restart\n", "[    0.000000] Linux version 6.1.0\n"}, false},
+		{"no reset", []string{"[ 63.4] systemd-shutdown[1]: Syncing\n"}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := &Machine{console: newConsole(nil), cfg: config{name: "m"}}
+			m.console.Write([]byte("kiln login: old boot\n"))
+			from := m.console.textLen()
+			go func() {
+				for _, l := range c.lines {
+					time.Sleep(50 * time.Millisecond)
+					m.console.Write([]byte(l))
+				}
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			if got := m.resetHung(ctx, from); got != c.want {
+				t.Errorf("resetHung = %v, want %v", got, c.want)
+			}
+		})
+	}
+}

@@ -334,10 +334,24 @@ func (m *Machine) RebootCtx(ctx context.Context) error {
 			return fmt.Errorf("reboot: %w", err)
 		}
 	} else {
-		ctx, cancel := m.bound(ctx)
+		from := m.console.textLen()
+		bctx, cancel := m.bound(ctx)
 		defer cancel()
-		if err := p.shell.restart(ctx, "systemctl reboot"); err != nil {
+		if err := p.shell.restart(bctx, "systemctl reboot"); err != nil {
 			return fmt.Errorf("reboot %s: %w", m.cfg.name, err)
+		}
+		if m.resetHung(bctx, from) {
+			// Seen under TCG, rarely: after the guest's reset the
+			// firmware prints nothing and never loads the boot loader.
+			// The guest has shut down cleanly by then; a power cycle
+			// boots what the reset would have.
+			if m.t != nil {
+				m.t.Logf("machine %s: nothing on the console %s after the guest's reset; power-cycling QEMU", m.cfg.name, resetGrace)
+			}
+			m.kill(p)
+			if err := m.BootCtx(ctx); err != nil {
+				return fmt.Errorf("reboot: %w", err)
+			}
 		}
 	}
 	p, err = m.running()
@@ -350,6 +364,38 @@ func (m *Machine) RebootCtx(ctx context.Context) error {
 		return fmt.Errorf("reboot %s: %w", m.cfg.name, err)
 	}
 	return nil
+}
+
+// resetGrace is how long after the guest's reset its next boot must
+// print something (systemd-boot's menu, the kernel's first lines): OVMF
+// and systemd-boot take seconds under TCG.
+var resetGrace = 2 * time.Minute
+
+var (
+	guestReset = regexp.MustCompile(`reboot: (machine restart|Restarting system)`)
+	bootOutput = regexp.MustCompile(`\S`)
+)
+
+// resetHung reports whether the guest reset itself (its console says so
+// after from) and then the console stayed empty for resetGrace: the backdoor
+// will never come back without a power cycle.
+func (m *Machine) resetHung(ctx context.Context, from int) bool {
+	if m.console.watch(ctx, guestReset, from) == "" {
+		return false
+	}
+	after := m.console.textLen()
+	wctx, cancel := context.WithTimeout(ctx, resetGrace)
+	defer cancel()
+	if m.console.watch(wctx, bootOutput, after) != "" || m.readyNow() {
+		return false
+	}
+	return ctx.Err() == nil
+}
+
+// readyNow reports whether the current QEMU's backdoor is up.
+func (m *Machine) readyNow() bool {
+	p := m.current()
+	return p != nil && p.shell != nil && p.shell.isReady()
 }
 
 // Reboot is RebootCtx for tests.
