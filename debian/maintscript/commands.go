@@ -49,6 +49,7 @@ func init() {
 		recognizers[q] = query
 	}
 	recognizers["dpkg-query"] = dpkgQuery
+	recognizers["ls"] = ls
 	for _, g := range []string{"grep", "egrep", "fgrep"} {
 		recognizers[g] = grep
 	}
@@ -90,6 +91,43 @@ func query(cl *call) tri {
 		}
 	}
 	return maybe
+}
+
+// ls succeeds when every path it names exists (-L: after following
+// links), which the closure and the script's own files answer:
+// python3.11-minimal's postinst picks its byte-compile filter by whether
+// sitecustomize.py resolves. What it prints is not computed.
+func ls(cl *call) tri {
+	follow, st, paths := false, yes, 0
+	for _, a := range cl.args {
+		switch {
+		case !a.known:
+			return query(cl)
+		case a.s == "--":
+		case strings.HasPrefix(a.s, "--"):
+			if a.s == "--dereference" {
+				follow = true
+			}
+		case len(a.s) > 1 && a.s[0] == '-':
+			if strings.ContainsAny(a.s, "LH") {
+				follow = true
+			}
+		default:
+			if !follow {
+				// Without -L a dangling link is listed too.
+				if cl.in.facts.test("-L", a.s) == yes {
+					continue
+				}
+			}
+			st = triAnd(st, cl.in.facts.test("-e", a.s))
+			paths++
+		}
+	}
+	cl.prints = true
+	if paths == 0 {
+		return query(cl)
+	}
+	return st
 }
 
 // harmless are commands a fresh install on kiln needs no equivalent of.

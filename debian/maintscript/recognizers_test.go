@@ -3,6 +3,7 @@ package maintscript
 import (
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -15,7 +16,7 @@ import (
 // analyzeOne runs the analysis of one package made of files (names as
 // in a store path, e.g. ".kiln/control/postinst") against a closure that
 // ships closure's paths (a name ending in "/" is a directory, one
-// starting with "x:" an executable).
+// starting with "x:" an executable, "l:name>target" a symbolic link).
 func analyzeOne(t *testing.T, files map[string]string, closure []string, a Analyzer) *Analysis {
 	t.Helper()
 	pkg := fstest.MapFS{}
@@ -29,6 +30,9 @@ func analyzeOne(t *testing.T, files map[string]string, closure []string, a Analy
 			cl[strings.TrimSuffix(p, "/")] = &fstest.MapFile{Mode: 0o755 | 1<<31}
 		case strings.HasPrefix(p, "x:"):
 			cl[p[2:]] = &fstest.MapFile{Mode: 0o755}
+		case strings.HasPrefix(p, "l:"):
+			name, target, _ := strings.Cut(p[2:], ">")
+			cl[name] = &fstest.MapFile{Mode: fs.ModeSymlink | 0o777, Data: []byte(target)}
 		default:
 			cl[p] = &fstest.MapFile{Mode: 0o644}
 		}
@@ -87,6 +91,18 @@ adduser x xg`},
 			`user x system uid=120 group=nogroup home=/run/x shell=/bin/false comment="X daemon"`,
 			"group xg system gid=130",
 			"member x of xg",
+		},
+	}, {
+		name: "ls on known paths answers whether they exist, -L through links",
+		files: map[string]string{postinst: `#!/bin/sh
+if ls -L /usr/lib/p/link >/dev/null 2>&1; then mkdir -p /var/lib/link-resolves; fi
+if ls /usr/lib/p/dangling >/dev/null 2>&1; then mkdir -p /var/lib/dangling-listed; fi
+if ls -L /usr/lib/p/dangling >/dev/null 2>&1; then mkdir -p /var/lib/dangling-resolves; fi
+if ls /usr/lib/p/missing >/dev/null 2>&1; then mkdir -p /var/lib/missing-listed; fi`},
+		closure: []string{"usr/lib/p/", "usr/lib/p/real", "l:usr/lib/p/link>real", "l:usr/lib/p/dangling>gone"},
+		want: []string{
+			"tmpfiles d /var/lib/link-resolves - - - -",
+			"tmpfiles d /var/lib/dangling-listed - - - -",
 		},
 	}, {
 		name: "useradd and groupadd",
