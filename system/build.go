@@ -98,6 +98,12 @@ func ApplyBuild(ctx context.Context, st *store.Store, p *BuildPlan, progress fun
 			}
 			refs = append(refs, hw)
 		}
+		if jc, ok := p.Parts[PartCatalog]; ok {
+			if err := part(PartCatalog, nil, func(tmp string) error { return buildCatalog(gctx, p.pk, tmp) }); err != nil {
+				return err
+			}
+			refs = append(refs, jc)
+		}
 		return part(PartEtc, refs, func(tmp string) error { return writeEtc(p.etc, tmp) })
 	})
 	if err := g.Wait(); err != nil {
@@ -284,6 +290,48 @@ func buildHwdb(ctx context.Context, pk Packages, out string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(out, "hwdb.bin"), b, 0o444)
+}
+
+// buildCatalog compiles the packages' systemd catalogs into the database
+// `journalctl -x` explains messages from (what `journalctl
+// --update-catalog` in systemd's postinst and its trigger would do), with
+// the closure's own journalctl. The database holds no path.
+func buildCatalog(ctx context.Context, pk Packages, out string) error {
+	_, jctl, ok := find(pk, "usr/bin/journalctl")
+	if !ok {
+		return fmt.Errorf("journalctl not in the locked packages")
+	}
+	root, err := os.MkdirTemp("", "kiln-catalog-")
+	if err != nil {
+		return fmt.Errorf("journal-catalog: %w", err)
+	}
+	defer os.RemoveAll(root)
+	src := filepath.Join(root, "usr", "lib", "systemd", "catalog")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return err
+	}
+	for _, n := range pk.Names() {
+		d, _ := pk.Dir(n)
+		for _, dir := range []string{"usr/lib/systemd/catalog", "lib/systemd/catalog"} {
+			m, _ := filepath.Glob(filepath.Join(d, dir, "*.catalog"))
+			for _, f := range m {
+				if err := copyRegular(f, filepath.Join(src, filepath.Base(f))); err != nil && !os.IsExist(err) {
+					return fmt.Errorf("journal-catalog: %w", err)
+				}
+			}
+		}
+	}
+	tool, err := newClosureTool(pk)
+	if err != nil {
+		return fmt.Errorf("journal-catalog: %w", err)
+	}
+	if err := runTool(tool.command(ctx, jctl, "journalctl", "--root="+root, "--update-catalog"), "journalctl --update-catalog"); err != nil {
+		return err
+	}
+	if err := os.Mkdir(out, 0o755); err != nil {
+		return err
+	}
+	return copyRegular(filepath.Join(root, "var", "lib", "systemd", "catalog", "database"), filepath.Join(out, "database"))
 }
 
 // writeEtc writes the etc tree: files for data and sources, symlinks for

@@ -26,6 +26,7 @@ const (
 	PartKernelModules = "kernel-modules"
 	PartInitrd        = "initrd"
 	PartHwdb          = "hwdb"
+	PartCatalog       = "journal-catalog"
 	PartSw            = "sw"
 	PartEtc           = "etc"
 	PartToplevel      = "toplevel"
@@ -40,6 +41,7 @@ const (
 	kernelBuilder   = "kernel/1"
 	initrdBuilder   = "initrd/1"
 	hwdbBuilder     = "hwdb/1"
+	catalogBuilder  = "journal-catalog/1"
 	toplevelBuilder = "toplevel/3"
 )
 
@@ -177,6 +179,11 @@ func PlanBuild(sys *modules.System, pk Packages, opts PlanOptions) (*BuildPlan, 
 			return nil, err
 		}
 	}
+	if _, _, ok := find(pk, "usr/bin/journalctl"); ok && p.scripts.declaresCache("journal-catalog") {
+		if p.Parts[PartCatalog], err = p.allPackagesKey(catalogBuilder).Path("journal-catalog"); err != nil {
+			return nil, err
+		}
+	}
 	if err := p.planEtc(); err != nil {
 		return nil, err
 	}
@@ -250,14 +257,26 @@ func (p *BuildPlan) planEtc() error {
 	if hw, ok := p.Parts[PartHwdb]; ok {
 		derived = append(derived, EtcEntry{Path: "udev/hwdb.bin", Target: hw.String() + "/hwdb.bin", Kind: toplevel.EtcLink})
 	}
+	if jc, ok := p.Parts[PartCatalog]; ok {
+		// journalctl reads the catalog only from /var.
+		derived = append(derived, EtcEntry{Path: "tmpfiles.d/kiln-journal-catalog.conf", Kind: toplevel.EtcLink,
+			Data: []byte("L+ /var/lib/systemd/catalog/database - - - - " + jc.String() + "/database\n")})
+	}
 	gen, err := generateEtc(p.sys, p.pk, p.scripts)
 	if err != nil {
 		return fmt.Errorf("plan etc: %w", err)
 	}
 	scriptEtc, warnings := p.scripts.etcFiles(p.pk)
 	p.warnings = append(p.warnings, warnings...)
+	p.warnings = append(p.warnings, p.scripts.cacheWarnings()...)
+	if p.scripts.declaresCache("ldconfig") {
+		p.warnings = append(p.warnings, ldconfigWarning(p.pk)...)
+	}
 	final, err := layerEtc(pkgEtc, scriptEtc, derived, gen)
 	if err != nil {
+		return fmt.Errorf("plan etc: %w", err)
+	}
+	if final, err = p.caCerts(final); err != nil {
 		return fmt.Errorf("plan etc: %w", err)
 	}
 	if final, err = p.scriptTmpfiles(final); err != nil {

@@ -476,3 +476,19 @@ func (d *scriptDecls) shippedTmpfiles() map[string]bool {
 	}
 	return out
 }
+
+// declaresCache says whether a package's scripts rebuild the cache name
+// (at install or from a trigger).
+func (d *scriptDecls) declaresCache(name string) bool {
+	if d == nil {
+		return false
+	}
+	for _, an := range d.an {
+		for _, c := range an.Caches {
+			if c.Name == name {
+				return true
+			}
+		}
+	}
+	return false
+}
