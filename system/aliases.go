@@ -1,0 +1,86 @@
+package system
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/kiln-os/kiln/debian/maintscript"
+	"github.com/kiln-os/kiln/toplevel"
+)
+
+// newaliasesUnit rebuilds the mail aliases database on the machine: the
+// mail-aliases cache (newaliases in postfix's postinst, postalias). The
+// database is Berkeley DB, written where the MTA reads it
+// (alias_database, /etc/aliases.db), so it is made on the machine, not
+// in the store: at boot before the MTA, and again by a switch that
+// changes /etc/aliases (the unit's X-Restart-Triggers names its hash, so
+// activation restarts the unit, as it does for the units kiln's modules
+// generate).
+const newaliasesUnit = "kiln-newaliases.service"
+
+// mailAliases adds kiln-newaliases.service to the etc entries when a
+// package's scripts run newaliases and the closure has it, unless
+// units."kiln-newaliases.service" turns it off or replaces it.
+func (p *BuildPlan) mailAliases(etc []EtcEntry) ([]EtcEntry, error) {
+	if !p.scripts.declaresCache("mail-aliases") {
+		return etc, nil
+	}
+	if c, ok := p.sys.Units[newaliasesUnit]; ok && (c.Text != nil || c.Enable != nil && !*c.Enable) {
+		return etc, nil
+	}
+	var tool string
+	for _, c := range []string{"usr/bin/newaliases", "usr/sbin/newaliases"} {
+		if _, _, ok := find(p.pk, c); ok {
+			tool = "/" + c
+			break
+		}
+	}
+	byPath := make(map[string]EtcEntry, len(etc))
+	for _, e := range etc {
+		byPath[e.Path] = e
+	}
+	if _, ok := byPath["aliases"]; !ok || tool == "" {
+		return etc, nil
+	}
+	h, err := etcHash("aliases", byPath)
+	if err != nil {
+		return nil, err
+	}
+	var from []string
+	var before []string
+	for _, an := range p.scripts.an {
+		asks := false
+		for _, c := range an.Caches {
+			if c.Name == "mail-aliases" {
+				asks = true
+				from = append(from, oneLineSource(c.From))
+				break
+			}
+		}
+		if !asks {
+			continue
+		}
+		for _, u := range an.Units {
+			if u.Op == maintscript.Enable && !u.UserUnit && strings.HasSuffix(u.Name, ".service") {
+				before = appendUnique(before, u.Name)
+			}
+		}
+	}
+	var b strings.Builder
+	for _, f := range from {
+		fmt.Fprintf(&b, "# %s\n", f)
+	}
+	b.WriteString("[Unit]\nDescription=kiln: the mail aliases database (newaliases)\n")
+	b.WriteString("After=local-fs.target systemd-tmpfiles-setup.service\nConditionPathExists=/etc/aliases\n")
+	for _, u := range before {
+		fmt.Fprintf(&b, "Before=%s\n", u)
+	}
+	fmt.Fprintf(&b, "X-Restart-Triggers=aliases=%s\n", h)
+	fmt.Fprintf(&b, "\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=%s\n", tool)
+	b.WriteString("\n[Install]\nWantedBy=multi-user.target\n")
+	add := []EtcEntry{
+		{Path: etcUnitPath + "/" + newaliasesUnit, Data: []byte(b.String()), Kind: toplevel.EtcLink},
+		{Path: etcUnitPath + "/multi-user.target.wants/" + newaliasesUnit, Target: "/etc/" + etcUnitPath + "/" + newaliasesUnit, Kind: toplevel.EtcSymlink},
+	}
+	return layerEtc(etc, add)
+}
