@@ -86,6 +86,12 @@ func ApplyBuild(ctx context.Context, st *store.Store, p *BuildPlan, progress fun
 			}
 			swRefs = append(swRefs, us)
 		}
+		if lc, ok := p.Parts[PartLocales]; ok {
+			if err := part(PartLocales, nil, func(tmp string) error { return buildLocales(gctx, p.pk, p.locales, tmp) }); err != nil {
+				return err
+			}
+			swRefs = append(swRefs, lc)
+		}
 		return part(PartSw, swRefs, func(tmp string) error {
 			return p.buildSw(st, tmp)
 		})
@@ -184,6 +190,11 @@ func (p *BuildPlan) buildSw(st *store.Store, tmp string) error {
 	}
 	if us, ok := p.Parts[PartScripts]; ok {
 		if err := f.add(swSource{Name: PartScripts, Logical: us.String(), Phys: st.Physical(us)}); err != nil {
+			return err
+		}
+	}
+	if lc, ok := p.Parts[PartLocales]; ok {
+		if err := f.add(swSource{Name: PartLocales, Logical: lc.String(), Phys: st.Physical(lc)}); err != nil {
 			return err
 		}
 	}

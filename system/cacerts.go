@@ -315,6 +315,7 @@ var builtCaches = map[string]string{
 	"hwdb":             "",
 	"journal-catalog":  "",
 	"mail-aliases":     "", // kiln-newaliases.service (aliases.go)
+	"locales":          "", // locales.go
 	"ldconfig":         "", // checked by ldconfigWarning
 	"mime":             "shared-mime-info's cache only speeds up desktop lookups",
 	"desktop-database": "desktop menus: not used on a server",

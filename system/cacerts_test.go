@@ -155,7 +155,7 @@ func TestCacheWarnings(t *testing.T) {
 	}
 	d := &scriptDecls{an: []*maintscript.Analysis{
 		{Package: "a", Caches: []maintscript.Cache{{Name: "fontconfig", From: src("a", 3, "fc-cache")}, {Name: "ca-certificates", From: src("a", 4, "update-ca-certificates")}}},
-		{Package: "b", Caches: []maintscript.Cache{{Name: "fontconfig", From: src("b", 9, "fc-cache -s")}, {Name: "locales", From: src("b", 2, "locale-gen")}}},
+		{Package: "b", Caches: []maintscript.Cache{{Name: "fontconfig", From: src("b", 9, "fc-cache -s")}, {Name: "sgml-catalog", From: src("b", 2, "update-catalog")}}},
 	}}
 	var got []string
 	for _, w := range d.cacheWarnings() {
@@ -163,7 +163,7 @@ func TestCacheWarnings(t *testing.T) {
 	}
 	want := []string{
 		"cache fontconfig is not built yet (a postinst line 3: fc-cache): what reads it finds it missing",
-		"cache locales is not built yet (b postinst line 2: locale-gen): what reads it finds it missing",
+		"cache sgml-catalog is not built yet (b postinst line 2: update-catalog): what reads it finds it missing",
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("(-want +got):\n%s", d)

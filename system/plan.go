@@ -89,7 +89,8 @@ type BuildPlan struct {
 	spec       []byte      // activation.json
 	bootspec   []byte      // boot.json
 	pkgPaths   []store.Path
-	usr        []usrFile // files the scripts make under /usr (PartScripts)
+	usr        []usrFile    // files the scripts make under /usr (PartScripts)
+	locales    []localeSpec // compiled into PartLocales
 }
 
 // String lists the parts and their store paths, one per line, sorted.
@@ -161,9 +162,19 @@ func PlanBuild(sys *modules.System, pk Packages, opts PlanOptions) (*BuildPlan, 
 	if err := p.planUsrFiles(); err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
+	gen, err := p.localeGen()
+	if err != nil {
+		return nil, fmt.Errorf("plan: /etc/locale.gen: %w", err)
+	}
+	if err := p.planLocales(gen); err != nil {
+		return nil, err
+	}
 	k := p.allPackagesKey(swBuilder).AddPath("kernel-modules", p.Parts[PartKernelModules]).AddPath("kiln", p.Parts[PartKiln])
 	if us, ok := p.Parts[PartScripts]; ok {
 		k.AddPath("package-scripts", us)
+	}
+	if lc, ok := p.Parts[PartLocales]; ok {
+		k.AddPath("locales", lc)
 	}
 	for _, d := range p.docs {
 		k.AddPath("doc", d.path)
