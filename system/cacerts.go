@@ -318,14 +318,38 @@ var builtCaches = map[string]string{
 	"locales":          "", // locales.go
 	"ldconfig":         "", // checked by ldconfigWarning
 	"mime":             "shared-mime-info's cache only speeds up desktop lookups",
+	"fontconfig":       "fontconfig writes its cache itself (/var/cache/fontconfig as root, ~/.cache otherwise) when a program first lists the fonts",
 	"desktop-database": "desktop menus: not used on a server",
 	"icon-cache":       "desktop icons: not used on a server",
 }
 
+// emptyCaches are caches made from files the closure may not have: with
+// none of them, the cache is empty and nothing reads it.
+var emptyCaches = map[string][]string{
+	"glib-schemas":     {"usr/share/glib-2.0/schemas/*.gschema.xml", "usr/share/glib-2.0/schemas/*.gschema.override"},
+	"gio-modules":      {"usr/lib/x86_64-linux-gnu/gio/modules/*.so"},
+	"postgresql-dicts": {"usr/share/hunspell/*.dic", "usr/share/myspell/*.dic", "usr/share/myspell/dicts/*.dic"},
+}
+
+// closureHas says whether a package of the closure has a file matching
+// one of the globs (package-relative).
+func closureHas(pk Packages, globs []string) bool {
+	for _, n := range pk.Names() {
+		d, _ := pk.Dir(n)
+		for _, g := range globs {
+			if m, _ := filepath.Glob(filepath.Join(d, g)); len(m) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // cacheWarnings are the caches the packages' scripts rebuild that no
 // builder makes yet: one warning per cache, naming the first script line
-// that asks for it.
-func (d *scriptDecls) cacheWarnings() []Warning {
+// that asks for it. A cache made from files no package of pk has is
+// empty and needs nothing.
+func (d *scriptDecls) cacheWarnings(pk Packages) []Warning {
 	if d == nil {
 		return nil
 	}
@@ -334,6 +358,9 @@ func (d *scriptDecls) cacheWarnings() []Warning {
 	for _, an := range d.an {
 		for _, c := range an.Caches {
 			if _, ok := builtCaches[c.Name]; ok {
+				continue
+			}
+			if globs, ok := emptyCaches[c.Name]; ok && pk != nil && !closureHas(pk, globs) {
 				continue
 			}
 			if _, ok := first[c.Name]; !ok {

@@ -154,21 +154,36 @@ func TestCacheWarnings(t *testing.T) {
 		return maintscript.Source{Package: pkg, Script: "postinst", Line: line, Command: cmd}
 	}
 	d := &scriptDecls{an: []*maintscript.Analysis{
-		{Package: "a", Caches: []maintscript.Cache{{Name: "fontconfig", From: src("a", 3, "fc-cache")}, {Name: "ca-certificates", From: src("a", 4, "update-ca-certificates")}}},
-		{Package: "b", Caches: []maintscript.Cache{{Name: "fontconfig", From: src("b", 9, "fc-cache -s")}, {Name: "sgml-catalog", From: src("b", 2, "update-catalog")}}},
+		{Package: "a", Caches: []maintscript.Cache{{Name: "xml-catalog", From: src("a", 3, "update-xmlcatalog")}, {Name: "ca-certificates", From: src("a", 4, "update-ca-certificates")}}},
+		{Package: "b", Caches: []maintscript.Cache{{Name: "xml-catalog", From: src("b", 9, "update-xmlcatalog --add")}, {Name: "sgml-catalog", From: src("b", 2, "update-catalog")}}},
 	}}
 	var got []string
-	for _, w := range d.cacheWarnings() {
+	for _, w := range d.cacheWarnings(nil) {
 		got = append(got, w.Text)
 	}
 	want := []string{
-		"cache fontconfig is not built yet (a postinst line 3: fc-cache): what reads it finds it missing",
 		"cache sgml-catalog is not built yet (b postinst line 2: update-catalog): what reads it finds it missing",
+		"cache xml-catalog is not built yet (a postinst line 3: update-xmlcatalog): what reads it finds it missing",
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("(-want +got):\n%s", d)
 	}
 	if !d.declaresCache("ca-certificates") || d.declaresCache("hwdb") {
 		t.Error("declaresCache")
+	}
+}
+
+// TestEmptyCacheNeedsNothing: glib-schemas warns only when a package has
+// a schema to compile.
+func TestEmptyCacheNeedsNothing(t *testing.T) {
+	d := &scriptDecls{an: []*maintscript.Analysis{{Package: "libglib2.0-0", Caches: []maintscript.Cache{{Name: "glib-schemas"}}}}}
+	none := newTreePackages(t, map[string][]string{"libglib2.0-0": {"usr/share/glib-2.0/schemas/.keep="}})
+	if w := d.cacheWarnings(none); len(w) != 0 {
+		t.Errorf("no schema in the closure: %v", w)
+	}
+	some := newTreePackages(t, map[string][]string{"libglib2.0-0": {"usr/share/glib-2.0/schemas/.keep="},
+		"app": {"usr/share/glib-2.0/schemas/org.example.gschema.xml=<schemalist/>"}})
+	if w := d.cacheWarnings(some); len(w) != 1 || !strings.Contains(w[0].Text, "glib-schemas") {
+		t.Errorf("a schema in the closure: %v", w)
 	}
 }

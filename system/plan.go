@@ -279,7 +279,7 @@ func (p *BuildPlan) planEtc() error {
 	}
 	scriptEtc, warnings := p.scripts.etcFiles(p.pk)
 	p.warnings = append(p.warnings, warnings...)
-	p.warnings = append(p.warnings, p.scripts.cacheWarnings()...)
+	p.warnings = append(p.warnings, p.scripts.cacheWarnings(p.pk)...)
 	if p.scripts.declaresCache("ldconfig") {
 		p.warnings = append(p.warnings, ldconfigWarning(p.pk)...)
 	}
