@@ -2,7 +2,7 @@
 GO ?= go
 KILN := bin/kiln
 # Packages the tests and image writer need from Debian.
-DEPS := qemu-system-x86 qemu-utils systemd ovmf e2fsprogs dosfstools mtools fdisk systemd-boot mmdebstrap zstd xz-utils cpio debian-archive-keyring nix-bin nftables sudo
+DEPS := qemu-system-x86 qemu-utils systemd ovmf e2fsprogs dosfstools mtools fdisk systemd-boot mmdebstrap zstd xz-utils cpio debian-archive-keyring nix-bin nftables sudo openssl openjdk-17-jre-headless
 # Test servers built from the Go module proxy, pinned in internal/testenv/tools.go,
 # kept in the directory the tests look in (internal/testenv.ToolsDir).
 TOOLS_DIR ?= $(or $(KILN_TOOLS),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/kiln/tools)

@@ -293,6 +293,9 @@ func (p *BuildPlan) planEtc() error {
 	if final, err = p.mailAliases(final); err != nil {
 		return fmt.Errorf("plan etc: %w", err)
 	}
+	if final, err = p.javaCerts(final); err != nil {
+		return fmt.Errorf("plan etc: %w", err)
+	}
 	if final, err = p.scriptTmpfiles(final); err != nil {
 		return fmt.Errorf("plan etc: %w", err)
 	}
