@@ -18,15 +18,16 @@ import (
 // generate).
 const newaliasesUnit = "kiln-newaliases.service"
 
-// mailAliases adds kiln-newaliases.service to the etc entries when a
+// mailAliases is kiln-newaliases.service (and its enable link) when a
 // package's scripts run newaliases and the closure has it, unless
-// units."kiln-newaliases.service" turns it off or replaces it.
-func (p *BuildPlan) mailAliases(etc []EtcEntry) ([]EtcEntry, error) {
+// units."kiln-newaliases.service" turns it off or replaces it; etc is
+// the generation's /etc by path.
+func (p *BuildPlan) mailAliases(etc map[string]EtcEntry) ([]EtcEntry, error) {
 	if !p.scripts.declaresCache("mail-aliases") {
-		return etc, nil
+		return nil, nil
 	}
 	if c, ok := p.sys.Units[newaliasesUnit]; ok && (c.Text != nil || c.Enable != nil && !*c.Enable) {
-		return etc, nil
+		return nil, nil
 	}
 	var tool string
 	for _, c := range []string{"usr/bin/newaliases", "usr/sbin/newaliases"} {
@@ -35,14 +36,10 @@ func (p *BuildPlan) mailAliases(etc []EtcEntry) ([]EtcEntry, error) {
 			break
 		}
 	}
-	byPath := make(map[string]EtcEntry, len(etc))
-	for _, e := range etc {
-		byPath[e.Path] = e
+	if _, ok := etc["aliases"]; !ok || tool == "" {
+		return nil, nil
 	}
-	if _, ok := byPath["aliases"]; !ok || tool == "" {
-		return etc, nil
-	}
-	h, err := etcHash("aliases", byPath)
+	h, err := etcHash("aliases", etc)
 	if err != nil {
 		return nil, err
 	}
@@ -78,9 +75,8 @@ func (p *BuildPlan) mailAliases(etc []EtcEntry) ([]EtcEntry, error) {
 	fmt.Fprintf(&b, "X-Restart-Triggers=aliases=%s\n", h)
 	fmt.Fprintf(&b, "\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=%s\n", tool)
 	b.WriteString("\n[Install]\nWantedBy=multi-user.target\n")
-	add := []EtcEntry{
+	return []EtcEntry{
 		{Path: etcUnitPath + "/" + newaliasesUnit, Data: []byte(b.String()), Kind: toplevel.EtcLink},
 		{Path: etcUnitPath + "/multi-user.target.wants/" + newaliasesUnit, Target: "/etc/" + etcUnitPath + "/" + newaliasesUnit, Kind: toplevel.EtcSymlink},
-	}
-	return layerEtc(etc, add)
+	}, nil
 }

@@ -29,7 +29,7 @@ func TestMailAliasesUnit(t *testing.T) {
 	unit := func(sys modules.System, aliases string) string {
 		t.Helper()
 		p := &BuildPlan{sys: &sys, pk: pk, scripts: d}
-		etc, err := p.mailAliases([]EtcEntry{{Path: "aliases", Data: []byte(aliases)}})
+		etc, err := p.mailAliases(map[string]EtcEntry{"aliases": {Path: "aliases", Data: []byte(aliases)}})
 		if err != nil {
 			t.Fatal(err)
 		}

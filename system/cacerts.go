@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/asn1"
 	"encoding/binary"
 	"encoding/pem"
@@ -18,6 +17,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/kiln-os/kiln/toplevel"
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // The ca-certificates cache: what update-ca-certificates makes in
@@ -121,9 +122,11 @@ func pemName(base string) string {
 	return strings.NewReplacer(" ", "_", "(", "=", ")", "=", ",", "_").Replace(base) + ".pem"
 }
 
-// singleCert is the one certificate of a PEM file, nil when the file
-// holds none or more than one (as openssl rehash counts them).
-func singleCert(b []byte) (*x509.Certificate, error) {
+// singleCert is the DER and the subject of the one certificate of a PEM
+// file; nil when the file holds none or more than one (as openssl rehash
+// counts them). Only the structure up to the subject is read (a no-op
+// rebuild plans this for every CA).
+func singleCert(b []byte) (*certName, error) {
 	var der []byte
 	n := 0
 	for {
@@ -140,7 +143,21 @@ func singleCert(b []byte) (*x509.Certificate, error) {
 	if n != 1 {
 		return nil, nil
 	}
-	return x509.ParseCertificate(der)
+	in := cryptobyte.String(der)
+	var cert, tbs, subject cryptobyte.String
+	if !in.ReadASN1(&cert, cbasn1.SEQUENCE) || !cert.ReadASN1(&tbs, cbasn1.SEQUENCE) ||
+		!tbs.SkipOptionalASN1(cbasn1.Tag(0).Constructed().ContextSpecific()) ||
+		!tbs.SkipASN1(cbasn1.INTEGER) || !tbs.SkipASN1(cbasn1.SEQUENCE) || // serial, signature algorithm
+		!tbs.SkipASN1(cbasn1.SEQUENCE) || !tbs.SkipASN1(cbasn1.SEQUENCE) || // issuer, validity
+		!tbs.ReadASN1Element(&subject, cbasn1.SEQUENCE) {
+		return nil, fmt.Errorf("not an X.509 certificate")
+	}
+	return &certName{Raw: der, RawSubject: subject}, nil
+}
+
+// certName is what the CA links need of a certificate.
+type certName struct {
+	Raw, RawSubject []byte
 }
 
 // subjectHash is OpenSSL's X509_NAME_hash of a DER Name: the first four
@@ -270,41 +287,65 @@ func canonString(v asn1.RawValue) (string, bool) {
 	return string(out), true
 }
 
-// caCerts adds the ca-certificates cache to the etc entries when a
-// package's scripts run update-ca-certificates: from the generation's
-// /etc/ca-certificates.conf (the postinst's, or the configuration's
-// etc."ca-certificates.conf"). An entry the configuration sets itself
-// (etc."ssl/certs/…") wins.
-func (p *BuildPlan) caCerts(etc []EtcEntry) ([]EtcEntry, error) {
-	if !p.scripts.declaresCache("ca-certificates") {
+// cacheEtc adds to the etc entries what the caches kiln makes put in
+// /etc: the CA links and bundle (below the entries there, so an entry
+// the configuration sets itself wins), then the units that make a cache
+// on the machine (newaliases, Java's trust store), which read the
+// entries. One layering for all of them: a no-op rebuild plans this.
+func (p *BuildPlan) cacheEtc(etc []EtcEntry) ([]EtcEntry, error) {
+	byPath := make(map[string]EtcEntry, len(etc)+512)
+	for _, e := range etc {
+		byPath[e.Path] = e
+	}
+	ca, err := p.caCerts(byPath)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ca {
+		if _, ok := byPath[e.Path]; !ok {
+			byPath[e.Path] = e
+		}
+	}
+	aliases, err := p.mailAliases(byPath)
+	if err != nil {
+		return nil, err
+	}
+	java, err := p.javaCerts(byPath)
+	if err != nil {
+		return nil, err
+	}
+	if len(ca)+len(aliases)+len(java) == 0 {
 		return etc, nil
+	}
+	return layerEtc(ca, append(aliases, java...), etc)
+}
+
+// caCerts is the ca-certificates cache's etc entries when a package's
+// scripts run update-ca-certificates: from the generation's
+// /etc/ca-certificates.conf (the postinst's, or the configuration's
+// etc."ca-certificates.conf").
+func (p *BuildPlan) caCerts(etc map[string]EtcEntry) ([]EtcEntry, error) {
+	if !p.scripts.declaresCache("ca-certificates") {
+		return nil, nil
+	}
+	e, ok := etc[caCertsConf]
+	if !ok {
+		return nil, nil
 	}
 	var conf []byte
-	for _, e := range etc {
-		if e.Path != caCertsConf {
-			continue
+	switch {
+	case e.Data != nil:
+		conf = e.Data
+	case e.Source != "":
+		b, err := os.ReadFile(e.Source)
+		if err != nil {
+			return nil, fmt.Errorf("/etc/%s: %w", caCertsConf, err)
 		}
-		switch {
-		case e.Data != nil:
-			conf = e.Data
-		case e.Source != "":
-			b, err := os.ReadFile(e.Source)
-			if err != nil {
-				return nil, fmt.Errorf("/etc/%s: %w", caCertsConf, err)
-			}
-			conf = b
-		default:
-			return nil, fmt.Errorf("/etc/%s is a link: update-ca-certificates reads it: give it as text", caCertsConf)
-		}
+		conf = b
+	default:
+		return nil, fmt.Errorf("/etc/%s is a link: update-ca-certificates reads it: give it as text", caCertsConf)
 	}
-	if conf == nil {
-		return etc, nil
-	}
-	ca, err := caCertsEtc(p.pk, conf)
-	if err != nil || ca == nil {
-		return etc, err
-	}
-	return layerEtc(ca, etc)
+	return caCertsEtc(p.pk, conf)
 }
 
 // builtCaches are the caches a generation has without running their
@@ -334,9 +375,9 @@ var emptyCaches = map[string][]string{
 // closureHas says whether a package of the closure has a file matching
 // one of the globs (package-relative).
 func closureHas(pk Packages, globs []string) bool {
-	for _, n := range pk.Names() {
-		d, _ := pk.Dir(n)
-		for _, g := range globs {
+	for _, g := range globs {
+		dir, _ := path.Split(g)
+		for _, d := range dirsHaving(pk, strings.TrimSuffix(dir, "/")) {
 			if m, _ := filepath.Glob(filepath.Join(d, g)); len(m) > 0 {
 				return true
 			}
@@ -389,8 +430,8 @@ var loaderSearches = map[string]bool{
 // does not build: a library only there is not found.
 func ldconfigWarning(pk Packages) []Warning {
 	var extra []string
-	for _, n := range pk.Names() {
-		d, _ := pk.Dir(n)
+	for _, d := range dirsHaving(pk, "etc/ld.so.conf.d") {
+		n := filepath.Base(d)
 		files, _ := filepath.Glob(filepath.Join(d, "etc", "ld.so.conf.d", "*.conf"))
 		for _, f := range files {
 			b, err := os.ReadFile(f)

@@ -31,33 +31,29 @@ const javaCertsScript = `storepass=changeit; cacerts_updates=yes; ` +
 	`for pem in /etc/ssl/certs/*.pem; do case $(readlink "$pem") in /usr/share/ca-certificates/*|/usr/local/share/ca-certificates/*) echo "+$pem";; esac; done | ` +
 	`LC_CTYPE=C.UTF-8 JAVA -Xmx64m -jar JAR -storepass "$storepass"`
 
-// javaCerts adds kiln-java-cacerts.service when the closure has
-// ca-certificates-java, a JRE and the CA links, unless
-// units."kiln-java-cacerts.service" turns it off or replaces it.
-func (p *BuildPlan) javaCerts(etc []EtcEntry) ([]EtcEntry, error) {
+// javaCerts is kiln-java-cacerts.service (and its enable link) when the
+// closure has ca-certificates-java, a JRE and the CA links, unless
+// units."kiln-java-cacerts.service" turns it off or replaces it; etc is
+// the generation's /etc by path.
+func (p *BuildPlan) javaCerts(etc map[string]EtcEntry) ([]EtcEntry, error) {
 	if _, _, ok := find(p.pk, caCertsJavaJar); !ok {
-		return etc, nil
+		return nil, nil
 	}
 	if c, ok := p.sys.Units[javaCertsUnit]; ok && (c.Text != nil || c.Enable != nil && !*c.Enable) {
-		return etc, nil
+		return nil, nil
 	}
 	java := ""
-	for _, n := range p.pk.Names() {
-		d, _ := p.pk.Dir(n)
+	for _, d := range dirsHaving(p.pk, "usr/lib/jvm") {
 		if m, _ := filepath.Glob(filepath.Join(d, "usr/lib/jvm/*/bin/java")); len(m) > 0 {
 			rel, _ := filepath.Rel(d, m[0])
 			java = "/" + filepath.ToSlash(rel)
 			break
 		}
 	}
-	byPath := make(map[string]EtcEntry, len(etc))
-	for _, e := range etc {
-		byPath[e.Path] = e
+	if _, ok := etc["ssl/certs/ca-certificates.crt"]; !ok || java == "" {
+		return nil, nil
 	}
-	if _, ok := byPath["ssl/certs/ca-certificates.crt"]; !ok || java == "" {
-		return etc, nil
-	}
-	h, err := etcHash("ssl/certs/", byPath)
+	h, err := etcHash("ssl/certs/", etc)
 	if err != nil {
 		return nil, err
 	}
@@ -69,9 +65,8 @@ func (p *BuildPlan) javaCerts(etc []EtcEntry) ([]EtcEntry, error) {
 	fmt.Fprintf(&b, "X-Restart-Triggers=ssl/certs/=%s\n", h)
 	fmt.Fprintf(&b, "\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sh -ec %s\n", quoteEnv(strings.ReplaceAll(script, "$", "$$")))
 	b.WriteString("\n[Install]\nWantedBy=multi-user.target\n")
-	add := []EtcEntry{
+	return []EtcEntry{
 		{Path: etcUnitPath + "/" + javaCertsUnit, Data: []byte(b.String()), Kind: toplevel.EtcLink},
 		{Path: etcUnitPath + "/multi-user.target.wants/" + javaCertsUnit, Target: "/etc/" + etcUnitPath + "/" + javaCertsUnit, Kind: toplevel.EtcSymlink},
-	}
-	return layerEtc(etc, add)
+	}, nil
 }

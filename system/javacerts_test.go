@@ -60,7 +60,11 @@ func TestJavaCertsUnit(t *testing.T) {
 	unit := func(etc []EtcEntry) string {
 		t.Helper()
 		p := &BuildPlan{sys: sys, pk: pk}
-		out, err := p.javaCerts(etc)
+		byPath := map[string]EtcEntry{}
+		for _, e := range etc {
+			byPath[e.Path] = e
+		}
+		out, err := p.javaCerts(byPath)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -224,3 +224,35 @@ func runTool(cmd *exec.Cmd, what string) error {
 	}
 	return nil
 }
+
+// dirsHaving are the physical directories of the packages (in name
+// order) holding rel, answered from the packages' cached directory trees
+// where pk has them: a scan for one directory over 500 packages costs no
+// failed open per package.
+func dirsHaving(pk Packages, rel string) []string {
+	var out []string
+	if ps, ok := pk.(*PackageSet); ok && !strings.Contains(rel, "..") {
+		ps.mu.Lock()
+		defer ps.mu.Unlock()
+		if ps.trees == nil {
+			ps.trees = make([]*dirNode, len(ps.names))
+		}
+		for i, n := range ps.names {
+			if ps.trees[i] == nil {
+				d, _ := ps.Dir(n)
+				ps.trees[i] = &dirNode{path: d}
+			}
+			if ps.trees[i].has(rel) {
+				out = append(out, ps.trees[i].path)
+			}
+		}
+		return out
+	}
+	for _, n := range pk.Names() {
+		d, _ := pk.Dir(n)
+		if lexists(filepath.Join(d, rel)) {
+			out = append(out, d)
+		}
+	}
+	return out
+}

@@ -287,13 +287,7 @@ func (p *BuildPlan) planEtc() error {
 	if err != nil {
 		return fmt.Errorf("plan etc: %w", err)
 	}
-	if final, err = p.caCerts(final); err != nil {
-		return fmt.Errorf("plan etc: %w", err)
-	}
-	if final, err = p.mailAliases(final); err != nil {
-		return fmt.Errorf("plan etc: %w", err)
-	}
-	if final, err = p.javaCerts(final); err != nil {
+	if final, err = p.cacheEtc(final); err != nil {
 		return fmt.Errorf("plan etc: %w", err)
 	}
 	if final, err = p.scriptTmpfiles(final); err != nil {
