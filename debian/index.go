@@ -26,6 +26,7 @@ type Package struct {
 	Architecture string
 	Essential    bool
 	PreDepends   string
+	Recommends   string
 	Depends      string
 	Provides     string
 	Conflicts    string
@@ -281,6 +282,8 @@ func ParsePackages(data []byte, suite string) ([]*Package, error) {
 			p.PreDepends, field = val, &p.PreDepends
 		case "Depends":
 			p.Depends, field = val, &p.Depends
+		case "Recommends":
+			p.Recommends, field = val, &p.Recommends
 		case "Provides":
 			p.Provides, field = val, &p.Provides
 		case "Conflicts":

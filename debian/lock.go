@@ -61,8 +61,9 @@ type Lock struct {
 // Roots is what the lock was resolved for; a build compares it with what
 // its configuration wants to tell a stale lock.
 type Roots struct {
-	Packages []string          `json:"packages"`
-	Prefer   map[string]string `json:"prefer"`
+	Packages   []string          `json:"packages"`
+	Prefer     map[string]string `json:"prefer"`
+	Recommends bool              `json:"recommends,omitempty"` // Request.Recommends
 }
 
 // LockedPackage is one pinned .deb.
@@ -87,7 +88,7 @@ func NewLock(inputs map[string]Input, req Request, res *Resolution) *Lock {
 	l := &Lock{
 		Version: LockVersion,
 		Inputs:  inputs,
-		Roots:   Roots{Packages: slices.Clone(req.Packages), Prefer: prefer},
+		Roots:   Roots{Packages: slices.Clone(req.Packages), Prefer: prefer, Recommends: req.Recommends},
 	}
 	for _, name := range res.Names() {
 		p := res.Packages[name]
@@ -101,7 +102,7 @@ func NewLock(inputs map[string]Input, req Request, res *Resolution) *Lock {
 }
 
 // Matches reports whether the lock was resolved for req: same wanted
-// names (in any order) and the same prefer map.
+// names (in any order), the same prefer map, Recommends followed or not.
 func (l *Lock) Matches(req Request) bool {
 	prefer := req.Prefer
 	if prefer == nil {
@@ -110,7 +111,7 @@ func (l *Lock) Matches(req Request) bool {
 	a, b := slices.Clone(l.Roots.Packages), slices.Clone(req.Packages)
 	sort.Strings(a)
 	sort.Strings(b)
-	if !slices.Equal(a, b) || len(l.Roots.Prefer) != len(prefer) {
+	if !slices.Equal(a, b) || len(l.Roots.Prefer) != len(prefer) || l.Roots.Recommends != req.Recommends {
 		return false
 	}
 	for k, v := range prefer {

@@ -66,6 +66,7 @@ func TestLockRoundTrip(t *testing.T) {
 	for _, req := range []Request{
 		{Packages: []string{"app"}, Prefer: map[string]string{"awk": "mawk", "mail-transport-agent": "exim"}},
 		{Packages: []string{"app", "linux-image-cloud-amd64"}},
+		{Packages: []string{"linux-image-cloud-amd64", "app"}, Prefer: map[string]string{"awk": "mawk", "mail-transport-agent": "exim"}, Recommends: true},
 	} {
 		if back.Matches(req) {
 			t.Errorf("lock matches %+v", req)

@@ -40,6 +40,11 @@ var kernelImage = regexp.MustCompile(`^linux-image-[0-9]`)
 type Request struct {
 	Packages []string          // wanted names (real or virtual)
 	Prefer   map[string]string // nil: DefaultPrefer
+	// Recommends follows Recommends too, as apt does unless told
+	// --no-install-recommends: a recommended package that cannot be had
+	// (no candidate, several providers, or a conflict with a package
+	// already chosen) is left out, not an error.
+	Recommends bool
 }
 
 // Resolution is a closed set of packages with, for each, why it is there.
@@ -86,7 +91,7 @@ func (r *Resolution) Names() []string {
 
 // Resolve computes the closure of req over u (DESIGN.md §8): seeds are the
 // wanted packages and every Essential one; Pre-Depends and Depends are
-// followed (Recommends are not); an OR group keeps an alternative already
+// followed (Recommends only when req.Recommends); an OR group keeps an alternative already
 // chosen, else takes the first with a candidate (after the prefer map);
 // Conflicts and Breaks are checked once the set is closed.
 func Resolve(u *Universe, req Request) (*Resolution, error) {
@@ -94,7 +99,7 @@ func Resolve(u *Universe, req Request) (*Resolution, error) {
 	if prefer == nil {
 		prefer = DefaultPrefer
 	}
-	rs := &resolver{u: u, prefer: prefer, res: &Resolution{Packages: map[string]*Resolved{}}}
+	rs := &resolver{u: u, prefer: prefer, recommends: req.Recommends, res: &Resolution{Packages: map[string]*Resolved{}}}
 	var unknown []string
 	for _, name := range req.Packages {
 		p, err := rs.pickWanted(name)
@@ -141,10 +146,11 @@ type unknownName string
 func (u unknownName) Error() string { return string(u) }
 
 type resolver struct {
-	u      *Universe
-	prefer map[string]string
-	res    *Resolution
-	queue  []*Package
+	u          *Universe
+	prefer     map[string]string
+	recommends bool
+	res        *Resolution
+	queue      []*Package
 }
 
 func (rs *resolver) choose(p *Package, parent, reason string) {
@@ -191,6 +197,18 @@ func (rs *resolver) expand(p *Package) error {
 		rs.choose(q, p.Name, r.String())
 		if q.Name != p.Name {
 			deps[q.Name] = true
+		}
+	}
+	if rs.recommends {
+		for _, r := range rels.recommends {
+			q, err := rs.pick(r)
+			if err != nil || rs.conflictsChosen(q) {
+				continue // apt leaves out a recommendation it cannot have
+			}
+			rs.choose(q, p.Name, r.String()+" (recommended)")
+			if q.Name != p.Name {
+				deps[q.Name] = true
+			}
 		}
 	}
 	rp := rs.res.Packages[p.Name]
@@ -251,6 +269,39 @@ func (rs *resolver) whyNot(a alt) string {
 		return fmt.Sprintf("no provider of %s has a matching version", a.name)
 	}
 	return fmt.Sprintf("no package %s", a.name)
+}
+
+// conflictsChosen says whether q, not chosen yet, conflicts with or
+// breaks a chosen package, or a chosen one q.
+func (rs *resolver) conflictsChosen(q *Package) bool {
+	if _, ok := rs.res.Packages[q.Name]; ok {
+		return false
+	}
+	hits := func(p *Package, other func(*Package) bool) bool {
+		rels, err := rs.u.relations(p)
+		if err != nil {
+			return true
+		}
+		for _, r := range rels.conflicts {
+			for _, a := range r {
+				for _, s := range rs.u.satisfiers(a) {
+					if s != p && other(s) {
+						return true
+					}
+				}
+			}
+		}
+		return false
+	}
+	if hits(q, func(s *Package) bool { _, ok := rs.res.Packages[s.Name]; return ok }) {
+		return true
+	}
+	for _, name := range rs.res.Names() {
+		if hits(rs.res.Packages[name].Package, func(s *Package) bool { return s == q }) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkConflicts reports every pair of chosen packages where one

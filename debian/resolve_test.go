@@ -32,6 +32,7 @@ func TestResolve(t *testing.T) {
 		name    string
 		want    []string
 		prefer  map[string]string
+		recs    bool
 		got     []string // expected closure (besides the Essential set)
 		check   map[string]string
 		wantErr error
@@ -83,6 +84,26 @@ func TestResolve(t *testing.T) {
 			wantErr: ErrConflict, errHas: []string{`breaker 1 conflicts with or breaks "libc (<< 3)", met by libc 2.36`},
 		},
 		{
+			name: "Recommends followed when asked", want: []string{"app"}, recs: true,
+			prefer: map[string]string{"awk": "mawk", "mail-transport-agent": "exim"},
+			got:    []string{"app", "bloat", "exim", "helper", "libfoo", "mawk"},
+		},
+		{
+			// not-in-archive has no candidate; rec-conflicts conflicts
+			// with rec-top (chosen), so its group's second alternative,
+			// or nothing, comes in instead.
+			name: "a recommendation that cannot be had is left out", want: []string{"rec-top"}, recs: true,
+			got: []string{"bloat", "rec-top"},
+		},
+		{
+			name: "a recommendation conflicting with a chosen package is left out", want: []string{"rec-top", "rec-breaks-me"}, recs: true,
+			got: []string{"bloat", "rec-breaks-me", "rec-top"},
+		},
+		{
+			name: "Recommends not followed by default", want: []string{"rec-top"},
+			got: []string{"rec-top"},
+		},
+		{
 			name: "conflicting providers", want: []string{"postfix", "exim"},
 			wantErr: ErrConflict, errHas: []string{"exim 4.96 conflicts with or breaks \"mail-transport-agent\", met by postfix 3.7"},
 		},
@@ -94,7 +115,7 @@ func TestResolve(t *testing.T) {
 			if prefer == nil {
 				prefer = DefaultPrefer
 			}
-			res, err := Resolve(u, Request{Packages: tc.want, Prefer: prefer})
+			res, err := Resolve(u, Request{Packages: tc.want, Prefer: prefer, Recommends: tc.recs})
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("got error %v, want %v", err, tc.wantErr)

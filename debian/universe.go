@@ -19,8 +19,9 @@ type provider struct {
 }
 
 type pkgRelations struct {
-	depends   []relation // Pre-Depends then Depends
-	conflicts []relation // Conflicts then Breaks
+	depends    []relation // Pre-Depends then Depends
+	recommends []relation
+	conflicts  []relation // Conflicts then Breaks
 }
 
 func newUniverse() *Universe {
@@ -91,6 +92,7 @@ func (u *Universe) relations(p *Package) (*pkgRelations, error) {
 	}{
 		{"Pre-Depends", p.PreDepends, &r.depends},
 		{"Depends", p.Depends, &r.depends},
+		{"Recommends", p.Recommends, &r.recommends},
 		{"Conflicts", p.Conflicts, &r.conflicts},
 		{"Breaks", p.Breaks, &r.conflicts},
 	} {

@@ -239,6 +239,7 @@ var coreOptions = []coreDecl{
 	{"bootloader.boot_counting.tries", "number", `3`, "Boot counting (systemd's Automatic Boot Assessment): a new generation's boot entry is written as NAME+TRIES.conf and systemd-boot counts its boots down; once every health check passed (boot-complete.target), systemd-bless-boot.service drops the counter; a failed check reboots; at +0 the entry is bad, sorts last, and the previous good generation boots. 0 turns it off.", `0`},
 
 	{"packages", "list(string)", `[]`, "Debian packages on PATH (through the sw tree), written pkgs.NAME. The built-in base module adds the base system.", `[pkgs.vim, pkgs["iputils-ping"]]`},
+	{"install_recommends", "bool", `false`, "kiln lock also takes the packages' Recommends, as apt install does unless given --no-install-recommends (a recommendation with no candidate, several providers or a conflict is left out). Off by default: a closure of what the packages depend on. The lock records it; kiln lock resolves again when it changes.", `true`},
 	{"etc.<name>.text", "string", `""`, "The content of /etc/NAME.", `"nameserver 10.0.2.3\n"`},
 	{"etc.<name>.source", "string", `""`, "A file whose content becomes /etc/NAME, relative to the module that defines it. Set text or source, not both.", `"./motd"`},
 	{"etc.<name>.mode", "string", `""`, "Octal mode: the file is copied with this mode. Empty: a symlink into /etc/static. Other users must be able to read it: the content is in the store, so a mode that hides it (0600, 0640) is refused; secrets do not belong in etc.", `"0444"`},

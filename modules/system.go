@@ -21,19 +21,21 @@ type System struct {
 	// scripts declare (debian/maintscript).
 	PackageScripts map[string]PackageScripts `kiln:"package_scripts"`
 	// Debconf answers debconf questions the scripts read.
-	Debconf    map[string]string  `kiln:"debconf"`
-	Mounts     map[string]Mount   `kiln:"mounts"` // key: mount point, "/" included
-	Swaps      map[string]Swap    `kiln:"swaps"`  // key: device
-	Timers     map[string]Timer   `kiln:"timers"` // key: the timer's name, without .timer
-	Journald   Journald           `kiln:"journald"`
-	Sudo       Sudo               `kiln:"sudo"`
-	Kernel     Kernel             `kiln:"kernel"`
-	Hardware   Hardware           `kiln:"hardware"`
-	Bootloader Bootloader         `kiln:"bootloader"`
-	Packages   []string           `kiln:"packages"` // Debian package names on PATH
-	Etc        map[string]EtcFile `kiln:"etc"`      // key: path relative to /etc
-	Secrets    map[string]Secret  `kiln:"secrets"`  // key: the file name in /run/secrets
-	TimeZone   string             `kiln:"time_zone"`
+	Debconf    map[string]string `kiln:"debconf"`
+	Mounts     map[string]Mount  `kiln:"mounts"` // key: mount point, "/" included
+	Swaps      map[string]Swap   `kiln:"swaps"`  // key: device
+	Timers     map[string]Timer  `kiln:"timers"` // key: the timer's name, without .timer
+	Journald   Journald          `kiln:"journald"`
+	Sudo       Sudo              `kiln:"sudo"`
+	Kernel     Kernel            `kiln:"kernel"`
+	Hardware   Hardware          `kiln:"hardware"`
+	Bootloader Bootloader        `kiln:"bootloader"`
+	Packages   []string          `kiln:"packages"` // Debian package names on PATH
+	// InstallRecommends makes kiln lock follow Recommends.
+	InstallRecommends bool               `kiln:"install_recommends"`
+	Etc               map[string]EtcFile `kiln:"etc"`     // key: path relative to /etc
+	Secrets           map[string]Secret  `kiln:"secrets"` // key: the file name in /run/secrets
+	TimeZone          string             `kiln:"time_zone"`
 	// Substituters are binary cache URLs (package cache), asked in order;
 	// TrustedPublicKeys (NAME:BASE64, maybe with the newline file() reads)
 	// are the keys whose signatures they need.

@@ -213,7 +213,7 @@ func lockRequest(r *Run, f *lockFlags) (debian.Request, error) {
 	if err != nil {
 		return debian.Request{}, err
 	}
-	return debian.Request{Packages: system.WantedPackages(&cfg.System)}, nil
+	return debian.Request{Packages: system.WantedPackages(&cfg.System), Recommends: cfg.System.InstallRecommends}, nil
 }
 
 // archive is the verified-index reader for this run's mirror and keyring.
