@@ -77,6 +77,9 @@ type LockedPackage struct {
 	Suite     string   `json:"suite"`
 	Essential bool     `json:"essential,omitempty"`
 	Depends   []string `json:"depends,omitempty"` // the locked packages it pulled in
+	// Recommended are those of Depends its Recommends pulled in
+	// (install_recommends).
+	Recommended []string `json:"recommended,omitempty"`
 }
 
 // NewLock records a resolution of req over inputs.
@@ -95,7 +98,7 @@ func NewLock(inputs map[string]Input, req Request, res *Resolution) *Lock {
 		l.Packages = append(l.Packages, LockedPackage{
 			Name: p.Name, Version: p.Version, Arch: p.Architecture, Filename: p.Filename,
 			SHA256: p.SHA256, Size: p.Size, Suite: p.Suite, Essential: p.Essential,
-			Depends: slices.Clone(p.Depends),
+			Depends: slices.Clone(p.Depends), Recommended: slices.Clone(p.Recommended),
 		})
 	}
 	return l

@@ -60,8 +60,10 @@ type Resolved struct {
 	// roots; Reason is that relation, or "wanted" or "essential".
 	Parent string
 	Reason string
-	// Depends are the chosen packages satisfying its relations, sorted.
-	Depends []string
+	// Depends are the chosen packages satisfying its relations, sorted;
+	// Recommended those of them only its Recommends pulled in.
+	Depends     []string
+	Recommended []string
 }
 
 // Chain returns the names from a root to name, each pulled in by the one
@@ -188,7 +190,7 @@ func (rs *resolver) expand(p *Package) error {
 	if err != nil {
 		return err
 	}
-	deps := map[string]bool{}
+	deps, recs := map[string]bool{}, map[string]bool{}
 	for _, r := range rels.depends {
 		q, err := rs.pick(r)
 		if err != nil {
@@ -206,16 +208,20 @@ func (rs *resolver) expand(p *Package) error {
 				continue // apt leaves out a recommendation it cannot have
 			}
 			rs.choose(q, p.Name, r.String()+" (recommended)")
-			if q.Name != p.Name {
-				deps[q.Name] = true
+			if q.Name != p.Name && !deps[q.Name] {
+				deps[q.Name], recs[q.Name] = true, true
 			}
 		}
 	}
 	rp := rs.res.Packages[p.Name]
 	for n := range deps {
 		rp.Depends = append(rp.Depends, n)
+		if recs[n] {
+			rp.Recommended = append(rp.Recommended, n)
+		}
 	}
 	sort.Strings(rp.Depends)
+	sort.Strings(rp.Recommended)
 	return nil
 }
 

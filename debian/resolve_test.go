@@ -3,6 +3,7 @@ package debian
 import (
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -207,4 +208,20 @@ func sortedCopy(s []string) []string {
 		}
 	}
 	return out
+}
+
+// TestResolveRecordsRecommended: the packages only a Recommends pulled in
+// are recorded as such (kiln why says so), a dependency is not.
+func TestResolveRecordsRecommended(t *testing.T) {
+	res, err := Resolve(fixtureUniverse(t), Request{Packages: []string{"rec-top", "app"}, Recommends: true,
+		Prefer: map[string]string{"awk": "mawk", "mail-transport-agent": "exim"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Packages["rec-top"].Recommended; !slices.Equal(got, []string{"bloat"}) {
+		t.Errorf("rec-top recommended %v, want [bloat]", got)
+	}
+	if got := res.Packages["app"].Recommended; !slices.Equal(got, []string{"bloat"}) || !slices.Contains(res.Packages["app"].Depends, "libfoo") {
+		t.Errorf("app: recommended %v, depends %v", got, res.Packages["app"].Depends)
+	}
 }

@@ -59,6 +59,11 @@ func runWhy(_ context.Context, r *Run, opts any, args []string) error {
 	if root.Essential && !contains(l.Roots.Packages, root.Name) {
 		why = "Essential"
 	}
+	for i := 0; i+1 < len(chain); i++ {
+		if p, _ := l.Package(chain[i]); contains(p.Recommended, chain[i+1]) {
+			why += "; " + chain[i] + " recommends " + chain[i+1]
+		}
+	}
 	r.Printf("%s (%s)\n", strings.Join(chain, " → "), why)
 	return nil
 }
