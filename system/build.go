@@ -270,20 +270,8 @@ func buildHwdb(ctx context.Context, pk Packages, out string) error {
 		return fmt.Errorf("hwdb: %w", err)
 	}
 	defer os.RemoveAll(root)
-	src := filepath.Join(root, "lib", "udev", "hwdb.d")
-	if err := os.MkdirAll(src, 0o755); err != nil {
-		return err
-	}
-	for _, n := range pk.Names() {
-		d, _ := pk.Dir(n)
-		for _, dir := range []string{"lib/udev/hwdb.d", "usr/lib/udev/hwdb.d"} {
-			m, _ := filepath.Glob(filepath.Join(d, dir, "*.hwdb"))
-			for _, f := range m {
-				if err := copyRegular(f, filepath.Join(src, filepath.Base(f))); err != nil && !os.IsExist(err) {
-					return fmt.Errorf("hwdb: %w", err)
-				}
-			}
-		}
+	if err := gatherFiles(pk, []string{"lib/udev/hwdb.d", "usr/lib/udev/hwdb.d"}, "*.hwdb", filepath.Join(root, "lib", "udev", "hwdb.d")); err != nil {
+		return fmt.Errorf("hwdb: %w", err)
 	}
 	tool, err := newClosureTool(pk)
 	if err != nil {
@@ -317,20 +305,8 @@ func buildCatalog(ctx context.Context, pk Packages, out string) error {
 		return fmt.Errorf("journal-catalog: %w", err)
 	}
 	defer os.RemoveAll(root)
-	src := filepath.Join(root, "usr", "lib", "systemd", "catalog")
-	if err := os.MkdirAll(src, 0o755); err != nil {
-		return err
-	}
-	for _, n := range pk.Names() {
-		d, _ := pk.Dir(n)
-		for _, dir := range []string{"usr/lib/systemd/catalog", "lib/systemd/catalog"} {
-			m, _ := filepath.Glob(filepath.Join(d, dir, "*.catalog"))
-			for _, f := range m {
-				if err := copyRegular(f, filepath.Join(src, filepath.Base(f))); err != nil && !os.IsExist(err) {
-					return fmt.Errorf("journal-catalog: %w", err)
-				}
-			}
-		}
+	if err := gatherFiles(pk, []string{"usr/lib/systemd/catalog", "lib/systemd/catalog"}, "*.catalog", filepath.Join(root, "usr", "lib", "systemd", "catalog")); err != nil {
+		return fmt.Errorf("journal-catalog: %w", err)
 	}
 	tool, err := newClosureTool(pk)
 	if err != nil {
@@ -343,6 +319,27 @@ func buildCatalog(ctx context.Context, pk Packages, out string) error {
 		return err
 	}
 	return copyRegular(filepath.Join(root, "var", "lib", "systemd", "catalog", "database"), filepath.Join(out, "database"))
+}
+
+// gatherFiles copies into dst every file matching pattern in the
+// packages' dirs (package-relative), the first package (in name order)
+// holding a name winning, as the merged /usr has it.
+func gatherFiles(pk Packages, dirs []string, pattern, dst string) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	for _, n := range pk.Names() {
+		d, _ := pk.Dir(n)
+		for _, dir := range dirs {
+			m, _ := filepath.Glob(filepath.Join(d, dir, pattern))
+			for _, f := range m {
+				if err := copyRegular(f, filepath.Join(dst, filepath.Base(f))); err != nil && !os.IsExist(err) {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // writeEtc writes the etc tree: files for data and sources, symlinks for
