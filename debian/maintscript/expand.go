@@ -29,7 +29,7 @@ func (in *interp) word(e *env, f *file, w *syntax.Word) value {
 	var b strings.Builder
 	for _, p := range ps {
 		if !p.v.known {
-			return unknown(f.text(w))
+			return derived(f.text(w), pieceValues(ps)...)
 		}
 		b.WriteString(p.v.s)
 	}
@@ -57,7 +57,7 @@ func (in *interp) fields(e *env, f *file, w *syntax.Word) []value {
 			if len(ps) == 1 && p.v.temp > 0 {
 				return []value{p.v}
 			}
-			return []value{unknown(f.text(w))}
+			return []value{derived(f.text(w), pieceValues(ps)...)}
 		}
 	}
 	if pat, ok := globPattern(ps); ok {
@@ -104,6 +104,14 @@ func (in *interp) fields(e *env, f *file, w *syntax.Word) []value {
 		out = append(out, lit(cur.String()))
 	}
 	return out
+}
+
+func pieceValues(ps []piece) []value {
+	vs := make([]value, len(ps))
+	for i, p := range ps {
+		vs[i] = p.v
+	}
+	return vs
 }
 
 // hasGlob reports whether an unquoted literal is a file name pattern: a

@@ -324,9 +324,12 @@ func (in *interp) binary(e *env, f *file, c *syntax.BinaryCmd) tri {
 		}
 		return in.branch(e, func(e *env) tri { return in.stmt(e, f, c.Y) }, func(*env) tri { return skipped })
 	default: // a pipeline: every command runs; its status is the last one's
-		text, known := in.captured(false, func() { in.stmt(e.clone(), f, c.X) })
+		text, known, origin := in.capturedFrom(false, func() { in.stmt(e.clone(), f, c.X) })
 		saved := in.input
 		in.input = &value{s: text, known: known}
+		if !known {
+			in.input.origin = origin
+		}
 		defer func() { in.input = saved }()
 		return in.stmt(e, f, c.Y)
 	}
@@ -428,7 +431,7 @@ func (in *interp) forClause(e *env, f *file, c *syntax.ForClause) tri {
 	name := wi.Name.Value
 	if !allKnown {
 		return in.branch(e, func(e *env) tri {
-			e.set(name, unknown("$"+name))
+			e.set(name, derived("$"+name, items...))
 			return in.loopBody(e, f, c.Do)
 		}, func(*env) tri { return yes })
 	}

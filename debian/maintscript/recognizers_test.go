@@ -629,6 +629,30 @@ fi`,
 		},
 		want: []string{`file /etc/p/maps content "cdb\tpostfix-cdb.so\tdict_cdb_open\n"`},
 	}, {
+		name: "a loop starting units found on the system needs nothing (erlang-base); a unit no listing names stays unhandled",
+		files: map[string]string{postinst: `#!/bin/sh
+if command -v systemctl >/dev/null && systemctl >/dev/null 2>&1; then
+	units=$(systemctl list-unit-files '*.s*' | grep -P '(static|enabled)' | cut -f 1 -d ' ')
+fi
+packs=$(dpkg -S $units 2>/dev/null | sed -e 's/:.*//' | sort -u)
+services=""
+for p in $packs; do
+	service=$(echo $units | awk "/^$p:/ {print \$2}")
+	services="$services $service"
+done
+for service in $services; do
+	systemctl start $service
+	idl="invoke-rc.d ${service}"
+	$idl restart
+done
+systemctl start $(cat /var/lib/p/unit)`},
+		closure: []string{"x:usr/bin/systemctl"},
+		want: []string{
+			"ignored: start of units the script finds installed on the system at run time (systemctl list-unit-files): each belongs to an installed package, whose own scripts enable and start it",
+			"ignored: restart of units the script finds installed on the system at run time (systemctl list-unit-files): each belongs to an installed package, whose own scripts enable and start it",
+			"UNHANDLED: a unit name the analysis cannot resolve: $(cat /var/lib/p/unit)",
+		},
+	}, {
 		name: "removal: prerm and postrm need nothing",
 		files: map[string]string{
 			".kiln/control/prerm":  "#!/bin/sh\ndeb-systemd-invoke stop x.service\n",
