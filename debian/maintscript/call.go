@@ -43,7 +43,9 @@ func (in *interp) call(e *env, f *file, s *syntax.Stmt, c *syntax.CallExpr) tri 
 	}
 	var args []value
 	for _, w := range c.Args {
-		args = append(args, in.fields(e, f, w)...)
+		for _, v := range in.fields(e, f, w) {
+			args = append(args, in.temp(v))
+		}
 	}
 	if len(args) == 0 {
 		return yes
@@ -150,8 +152,11 @@ func (in *interp) redirects(cl *call, rs []*syntax.Redirect) {
 		case syntax.RdrIn:
 			// The file's text: what the scripts wrote into it, or what
 			// the closure ships.
-			if t := in.word(cl.e, cl.f, r.Word); t.known && path.IsAbs(t.s) {
-				if text, ok := cl.knownText(lit(path.Clean(t.s))); ok {
+			if t := in.temp(in.word(cl.e, cl.f, r.Word)); t.temp > 0 || t.known && path.IsAbs(t.s) {
+				if t.temp == 0 {
+					t = lit(path.Clean(t.s))
+				}
+				if text, ok := cl.knownText(t); ok {
 					v := lit(text)
 					cl.stdin = &v
 				}
@@ -160,7 +165,7 @@ func (in *interp) redirects(cl *call, rs []*syntax.Redirect) {
 			if r.N != nil && r.N.Value != "1" {
 				continue // stderr to a file: a log, not the result
 			}
-			t := in.word(cl.e, cl.f, r.Word)
+			t := in.temp(in.word(cl.e, cl.f, r.Word))
 			if t.known && (t.s == "/dev/null" || strings.HasPrefix(t.s, "/dev/std")) {
 				cl.stdout, cl.devnull = value{}, t.s == "/dev/null"
 				continue

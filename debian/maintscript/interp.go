@@ -105,8 +105,10 @@ type interp struct {
 	branches int
 	steps    int
 	temps    int
-	// tempFiles holds, per mktemp result, what was written into it.
+	// tempFiles holds, per mktemp result, what was written into it;
+	// tempNames the names nameTemps gave them.
 	tempFiles map[int]*File
+	tempNames map[string]int
 }
 
 func (in *interp) stmts(e *env, f *file, list []*syntax.Stmt) tri {
@@ -384,7 +386,11 @@ func readLoop(c *syntax.WhileClause) ([]string, bool) {
 
 // readLines runs a while read loop over its known input, line by line.
 func (in *interp) readLines(e *env, f *file, c *syntax.WhileClause, vars []string) tri {
-	lines := strings.Split(strings.TrimSuffix(in.input.s, "\n"), "\n")
+	// read fails at the end of the input: no line, no iteration.
+	var lines []string
+	if in.input.s != "" {
+		lines = strings.Split(strings.TrimSuffix(in.input.s, "\n"), "\n")
+	}
 	if len(lines) > 1000 {
 		return maybe
 	}
