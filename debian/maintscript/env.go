@@ -19,7 +19,7 @@ type value struct {
 
 // foundUnits is the origin of names a script derives from the units
 // installed on the system (systemctl list-unit-files, list-units).
-const foundUnits = "systemctl list-unit-files"
+const foundUnits = "systemctl's list of units"
 
 // commonOrigin is the origin the unknown values among vs share: "" when
 // one has none, two differ, or none is unknown.

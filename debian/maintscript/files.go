@@ -69,6 +69,10 @@ func mv(cl *call) tri {
 		return maybe
 	}
 	src := o.pos[0]
+	if src.temp == 0 && areaOf(src) == areaTemp {
+		cl.unhandled("moves a scratch file whose text the analysis does not follow: " + src.s)
+		return maybe
+	}
 	if src.temp == 0 && src.known && cl.in.facts.test("-e", src.s) != yes {
 		cl.ignore("moves a file left by an older version: a fresh system has none")
 		return yes
@@ -85,6 +89,10 @@ func copyFile(cl *call, src, dst value) tri {
 		return maybe
 	}
 	src, dst = vs[0], vs[1]
+	if src.temp == 0 && areaOf(src) == areaTemp && areaOf(dst) != areaTemp {
+		cl.unhandled("installs a scratch file whose text the analysis does not follow: " + src.s)
+		return maybe
+	}
 	if k, _ := cl.in.facts.kind(dst.s); k == 'd' {
 		dst = lit(path.Join(dst.s, path.Base(src.s)))
 	}

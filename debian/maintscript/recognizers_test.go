@@ -648,8 +648,8 @@ done
 systemctl start $(cat /var/lib/p/unit)`},
 		closure: []string{"x:usr/bin/systemctl"},
 		want: []string{
-			"ignored: start of units the script finds installed on the system at run time (systemctl list-unit-files): each belongs to an installed package, whose own scripts enable and start it",
-			"ignored: restart of units the script finds installed on the system at run time (systemctl list-unit-files): each belongs to an installed package, whose own scripts enable and start it",
+			"ignored: start of units the script finds installed on the system at run time (systemctl's list of units): each belongs to an installed package, whose own scripts enable and start it",
+			"ignored: restart of units the script finds installed on the system at run time (systemctl's list of units): each belongs to an installed package, whose own scripts enable and start it",
 			"UNHANDLED: a unit name the analysis cannot resolve: $(cat /var/lib/p/unit)",
 		},
 	}, {
@@ -687,6 +687,13 @@ adduser --system --group --home "$CDIR" p`,
 			"ignored: downloads http://mirrors.invalid/list at install time: the analysis models a machine without network access, where the download fails with no output, and declares what the script does then (its fallback)",
 			"ignored: removes leftovers of an older version or a previous run, or what the script made earlier",
 		},
+	}, {
+		name: "a scratch file named after a mktemp file is not followed: moving it into /etc is unhandled",
+		files: map[string]string{postinst: `#!/bin/sh
+tmp=$(mktemp)
+echo x > "$tmp.new"
+mv "$tmp.new" /etc/p/x`},
+		want: []string{"UNHANDLED: moves a scratch file whose text the analysis does not follow: /tmp/tmp.mktemp1.new"},
 	}, {
 		name: "removal: prerm and postrm need nothing",
 		files: map[string]string{
