@@ -56,11 +56,10 @@ func download(cl *call, args []value) tri {
 		return maybe
 	}
 	cl.ignore(strings.Replace(downloadReason, "%s", strings.Join(urls, " "), 1))
-	empty := lit("")
 	if cl.stdout.temp > 0 {
-		cl.stdin = &empty
-		writeFile(&call{in: cl.in, e: cl.e, f: cl.f, s: cl.s, name: "echo", stdout: cl.stdout, appendOut: cl.appendOut, stdin: &empty})
+		written(cl, File{Kind: Content}) // nothing written (> still empties it)
 	} else {
+		empty := lit("")
 		cl.out = &empty
 	}
 	return no
