@@ -48,6 +48,9 @@ type run struct {
 	// (a tmpfiles "C" line) and then edited, by path: what they hold is
 	// known only as a File, which a later cp or ucf installs.
 	staged map[string]*stagedFile
+	// varText is the text of the files a script wrote under /var, /run
+	// or /srv (a tmpfiles "f" line with that text), by path.
+	varText map[string]string
 }
 
 type stagedFile struct {
@@ -131,6 +134,7 @@ func (a *Analyzer) analyze(p Package, control []byte, sys *system) (*Analysis, e
 		seen:      map[string]bool{},
 		overrides: map[string]bool{},
 		staged:    map[string]*stagedFile{},
+		varText:   map[string]string{},
 	}
 	conffiles, err := readOptional(pkg, ControlDir+"/conffiles")
 	if err != nil {
@@ -244,7 +248,7 @@ func (a *Analyzer) seedAccounts(sys *system) error {
 }
 
 func (r *run) interp(script string, phase Phase) *interp {
-	return &interp{run: r, script: script, phase: phase, funcs: map[string]function{}, tempFiles: map[int]*File{}}
+	return &interp{run: r, script: script, phase: phase, funcs: map[string]function{}, tempFiles: map[int]*File{}, tempNames: map[string]int{}}
 }
 
 // runFile runs a script with the positional parameters args and dpkg's

@@ -43,7 +43,9 @@ func (in *interp) call(e *env, f *file, s *syntax.Stmt, c *syntax.CallExpr) tri 
 	}
 	var args []value
 	for _, w := range c.Args {
-		args = append(args, in.fields(e, f, w)...)
+		for _, v := range in.fields(e, f, w) {
+			args = append(args, in.temp(v))
+		}
 	}
 	if len(args) == 0 {
 		return yes
@@ -51,6 +53,11 @@ func (in *interp) call(e *env, f *file, s *syntax.Stmt, c *syntax.CallExpr) tri 
 	cl := &call{in: in, e: e, f: f, s: s, c: c, args: args[1:], stdin: in.input}
 	in.redirects(cl, s.Redirs)
 	if !args[0].known {
+		// "$idl start", idl="invoke-rc.d $service": an init script's
+		// action on a unit found on the system.
+		if args[0].origin == foundUnits && len(args) == 2 && foundUnitAction(cl, args[1].s, []value{args[0]}) {
+			return maybe
+		}
 		in.unhandled(f, s, fmt.Sprintf("the command name %s cannot be resolved", args[0].s))
 		return maybe
 	}
@@ -145,8 +152,11 @@ func (in *interp) redirects(cl *call, rs []*syntax.Redirect) {
 		case syntax.RdrIn:
 			// The file's text: what the scripts wrote into it, or what
 			// the closure ships.
-			if t := in.word(cl.e, cl.f, r.Word); t.known && path.IsAbs(t.s) {
-				if text, ok := cl.knownText(lit(path.Clean(t.s))); ok {
+			if t := in.temp(in.word(cl.e, cl.f, r.Word)); t.temp > 0 || t.known && path.IsAbs(t.s) {
+				if t.temp == 0 {
+					t = lit(path.Clean(t.s))
+				}
+				if text, ok := cl.knownText(t); ok {
 					v := lit(text)
 					cl.stdin = &v
 				}
@@ -155,7 +165,7 @@ func (in *interp) redirects(cl *call, rs []*syntax.Redirect) {
 			if r.N != nil && r.N.Value != "1" {
 				continue // stderr to a file: a log, not the result
 			}
-			t := in.word(cl.e, cl.f, r.Word)
+			t := in.temp(in.word(cl.e, cl.f, r.Word))
 			if t.known && (t.s == "/dev/null" || strings.HasPrefix(t.s, "/dev/std")) {
 				cl.stdout, cl.devnull = value{}, t.s == "/dev/null"
 				continue
@@ -212,6 +222,29 @@ type capture struct {
 	b       strings.Builder
 	unknown bool
 	temp    int // the output is exactly this temporary file's name (mktemp)
+	// origin is what the unknown output is derived from (see
+	// value.origin); plain is set once a command printed something
+	// unknown of another or no origin.
+	origin string
+	plain  bool
+}
+
+// taint records the origin of unknown output ("": none known).
+func (c *capture) taint(o string) {
+	switch {
+	case o == "" || c.origin != "" && c.origin != o:
+		c.plain = true
+	default:
+		c.origin = o
+	}
+}
+
+// derivedOrigin is the origin of a capture's unknown output.
+func (c *capture) derivedOrigin() string {
+	if c.plain {
+		return ""
+	}
+	return c.origin
 }
 
 // cmdSubst is the value of $(...): its commands run (and are recorded),
@@ -219,15 +252,16 @@ type capture struct {
 // prints has a known output and no undecided branch was followed.
 func (in *interp) cmdSubst(e *env, f *file, cs *syntax.CmdSubst) value {
 	var temp int
+	var origin string
 	text, ok := in.captured(true, func() {
 		in.stmts(e.clone(), f, cs.Stmts)
-		temp = in.capture.temp
+		temp, origin = in.capture.temp, in.capture.derivedOrigin()
 	})
 	if temp > 0 {
 		return value{s: f.text(cs), temp: temp}
 	}
 	if !ok {
-		return unknown(f.text(cs))
+		return value{s: f.text(cs), origin: origin}
 	}
 	return lit(strings.TrimRight(text, "\n"))
 }
@@ -235,6 +269,13 @@ func (in *interp) cmdSubst(e *env, f *file, cs *syntax.CmdSubst) value {
 // captured runs fn with its output captured; subst is set for $(...),
 // where a command the analysis does not know only computes a value.
 func (in *interp) captured(subst bool, fn func()) (string, bool) {
+	text, known, _ := in.capturedFrom(subst, fn)
+	return text, known
+}
+
+// capturedFrom is captured, with the origin of the output when it is
+// unknown.
+func (in *interp) capturedFrom(subst bool, fn func()) (string, bool, string) {
 	saved, branches := in.capture, in.branches
 	c := &capture{}
 	in.capture = c
@@ -244,7 +285,7 @@ func (in *interp) captured(subst bool, fn func()) (string, bool) {
 	}
 	fn()
 	in.capture = saved
-	return c.b.String(), !c.unknown && in.branches == branches
+	return c.b.String(), !c.unknown && in.branches == branches, c.derivedOrigin()
 }
 
 // emit adds cl's output to the capture, if one is active.
@@ -260,7 +301,27 @@ func (in *interp) emit(cl *call) {
 		c.b.WriteString(cl.out.s)
 	case cl.out != nil || cl.prints || c.temp > 0 && cl.out != nil:
 		c.unknown, c.temp = true, 0
+		c.taint(cl.outputOrigin())
 	}
+}
+
+// outputOrigin is what a command's unknown output is derived from: the
+// origin its handler gave, else the one its unknown arguments and input
+// share ("" when it has none of them: the output is the command's own).
+func (cl *call) outputOrigin() string {
+	if cl.out != nil && !cl.out.known && cl.out.origin != "" {
+		return cl.out.origin
+	}
+	in := append([]value(nil), cl.args...)
+	if cl.stdin != nil {
+		in = append(in, *cl.stdin)
+	}
+	for _, v := range in {
+		if !v.known {
+			return commonOrigin(in...)
+		}
+	}
+	return ""
 }
 
 func (cl *call) redirected() bool { return cl.devnull || cl.stdout.s != "" || cl.stdout.temp > 0 }

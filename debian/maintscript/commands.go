@@ -34,7 +34,7 @@ func init() {
 		"a2ensite": apacheEnable("sites", ".conf"),
 		"icinga2":  icinga2, "lighty-enable-mod": lightyEnableMod, "postconf": postconf,
 		"md5sum": md5sum, "run-parts": runParts, "chattr": chattr, "apache2ctl": apache2ctl,
-		"squid":   squid,
+		"squid": squid, "curl": curl, "wget": wget, "acngtool": acngtool, "xargs": xargs,
 		"python3": python, "python3.11": python, "chsh": chsh, "dpkg-realpath": func(cl *call) tri { return pathOp(cl, path.Clean) },
 		"journalctl": func(cl *call) tri {
 			for _, a := range cl.args {

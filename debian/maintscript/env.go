@@ -11,7 +11,34 @@ type value struct {
 	s     string // the text; for an unknown value, the word as written
 	known bool
 	temp  int // > 0: a temporary file mktemp made (its number in the script)
+	// origin says, for an unknown value, what the script read at run
+	// time that it is derived from, when that is one thing (foundUnits);
+	// "" when it is not known or several.
+	origin string
 }
+
+// foundUnits is the origin of names a script derives from the units
+// installed on the system (systemctl list-unit-files, list-units).
+const foundUnits = "systemctl's list of units"
+
+// commonOrigin is the origin the unknown values among vs share: "" when
+// one has none, two differ, or none is unknown.
+func commonOrigin(vs ...value) string {
+	o := ""
+	for _, v := range vs {
+		if v.known {
+			continue
+		}
+		if v.origin == "" || o != "" && v.origin != o {
+			return ""
+		}
+		o = v.origin
+	}
+	return o
+}
+
+// derived is an unknown value, shown as s, computed from vs.
+func derived(s string, vs ...value) value { return value{s: s, origin: commonOrigin(vs...)} }
 
 func lit(s string) value       { return value{s: s, known: true} }
 func unknown(s string) value   { return value{s: s} }
@@ -145,6 +172,8 @@ func (e *env) join(a, b *env) {
 	for k, va := range a.vars {
 		if vb, ok := b.vars[k]; ok && va == vb {
 			vars[k] = va
+		} else if ok {
+			vars[k] = derived("$"+k, va, vb)
 		} else {
 			vars[k] = unknown("$" + k)
 		}

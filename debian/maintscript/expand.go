@@ -1,6 +1,7 @@
 package maintscript
 
 import (
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -26,10 +27,11 @@ func (in *interp) word(e *env, f *file, w *syntax.Word) value {
 	if len(ps) == 1 {
 		return ps[0].v
 	}
+	in.nameTemps(ps)
 	var b strings.Builder
 	for _, p := range ps {
 		if !p.v.known {
-			return unknown(f.text(w))
+			return derived(f.text(w), pieceValues(ps)...)
 		}
 		b.WriteString(p.v.s)
 	}
@@ -52,12 +54,15 @@ func (in *interp) fields(e *env, f *file, w *syntax.Word) []value {
 		return out
 	}
 	ps := in.pieces(e, f, w.Parts, false)
+	if len(ps) > 1 {
+		in.nameTemps(ps)
+	}
 	for _, p := range ps {
 		if !p.v.known {
 			if len(ps) == 1 && p.v.temp > 0 {
 				return []value{p.v}
 			}
-			return []value{unknown(f.text(w))}
+			return []value{derived(f.text(w), pieceValues(ps)...)}
 		}
 	}
 	if pat, ok := globPattern(ps); ok {
@@ -104,6 +109,36 @@ func (in *interp) fields(e *env, f *file, w *syntax.Word) []value {
 		out = append(out, lit(cur.String()))
 	}
 	return out
+}
+
+// nameTemps gives the temporary files among a word's pieces a name,
+// which the word's text then holds ("grep -q http:// $tmpfile" kept in a
+// variable and run later): a command given that name gets the file back
+// (interp.temp).
+func (in *interp) nameTemps(ps []piece) {
+	for i, p := range ps {
+		if !p.v.known && p.v.temp > 0 {
+			name := fmt.Sprintf("/tmp/tmp.mktemp%d", p.v.temp)
+			in.tempNames[name] = p.v.temp
+			ps[i].v = lit(name)
+		}
+	}
+}
+
+// temp is v, or the temporary file nameTemps named by v's text.
+func (in *interp) temp(v value) value {
+	if n, ok := in.tempNames[v.s]; ok && v.known && v.temp == 0 {
+		return value{s: fmt.Sprintf("$(mktemp)#%d", n), temp: n}
+	}
+	return v
+}
+
+func pieceValues(ps []piece) []value {
+	vs := make([]value, len(ps))
+	for i, p := range ps {
+		vs[i] = p.v
+	}
+	return vs
 }
 
 // hasGlob reports whether an unquoted literal is a file name pattern: a

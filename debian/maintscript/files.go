@@ -69,6 +69,10 @@ func mv(cl *call) tri {
 		return maybe
 	}
 	src := o.pos[0]
+	if src.temp == 0 && areaOf(src) == areaTemp {
+		cl.unhandled("moves a scratch file whose text the analysis does not follow: " + src.s)
+		return maybe
+	}
 	if src.temp == 0 && src.known && cl.in.facts.test("-e", src.s) != yes {
 		cl.ignore("moves a file left by an older version: a fresh system has none")
 		return yes
@@ -85,6 +89,10 @@ func copyFile(cl *call, src, dst value) tri {
 		return maybe
 	}
 	src, dst = vs[0], vs[1]
+	if src.temp == 0 && areaOf(src) == areaTemp && areaOf(dst) != areaTemp {
+		cl.unhandled("installs a scratch file whose text the analysis does not follow: " + src.s)
+		return maybe
+	}
 	if k, _ := cl.in.facts.kind(dst.s); k == 'd' {
 		dst = lit(path.Join(dst.s, path.Base(src.s)))
 	}
@@ -342,6 +350,16 @@ func sed(cl *call) tri {
 	}
 	if inPlace {
 		for _, p := range files {
+			if text, ok := cl.in.varText[path.Clean(p.s)]; ok {
+				// A file the script wrote under /var: its new text.
+				prog, ok := parseSedScript(strings.Join(exprs, "\n"), ext)
+				if !ok {
+					cl.unhandled("edits a file under /var with sed the analysis does not follow: " + p.s)
+					return maybe
+				}
+				cl.varFile(path.Clean(p.s), prog.run(text, quiet))
+				continue
+			}
 			f := cl.file(path.Clean(p.s))
 			if st := cl.in.staged[path.Clean(p.s)]; f == nil && st != nil {
 				// A copy under /var or /run edited in place: no longer
@@ -403,7 +421,12 @@ func sedEdit(exprs []string, quiet, ext bool) Edit {
 func cat(cl *call) tri {
 	if cl.stdout.s == "" && cl.stdout.temp == 0 {
 		// Output for a pipe or $(...): known for one file with a known text.
-		if len(cl.args) == 1 && cl.args[0].known {
+		if len(cl.args) == 1 && cl.args[0].temp > 0 {
+			if text, ok := cl.knownText(cl.args[0]); ok {
+				v := lit(text)
+				cl.out = &v
+			}
+		} else if len(cl.args) == 1 && cl.args[0].known {
 			if f := cl.file(cl.args[0].s); f != nil && f.Kind == Content && len(f.Edits) == 0 {
 				v := lit(f.Content)
 				cl.out = &v
@@ -416,6 +439,15 @@ func cat(cl *call) tri {
 	}
 	if cl.stdin != nil && len(cl.args) == 0 {
 		return writeFile(cl)
+	}
+	if len(cl.args) == 1 && cl.args[0].temp > 0 {
+		// A temporary file the script wrote: its text.
+		text, ok := cl.knownText(cl.args[0])
+		if !ok {
+			cl.unhandled("cat of a temporary file whose text the analysis cannot compute")
+			return maybe
+		}
+		return written(cl, File{Kind: Content, Content: text})
 	}
 	if len(cl.args) != 1 || !cl.args[0].known {
 		cl.unhandled("cat of several files into one")
@@ -441,6 +473,14 @@ func writeFile(cl *call) tri {
 func written(cl *call, f File) tri {
 	dst := cl.stdout
 	if dst.temp > 0 {
+		if old := cl.in.tempFiles[dst.temp]; cl.appendOut && old != nil {
+			text, ok := cl.fileText(old)
+			if !ok || f.Kind != Content {
+				cl.unhandled("appends to a temporary file whose text the analysis cannot compute")
+				return maybe
+			}
+			f.Content = text + f.Content
+		}
 		cl.in.tempFiles[dst.temp] = &f
 		return yes
 	}
@@ -450,6 +490,9 @@ func written(cl *call, f File) tri {
 		return maybe
 	}
 	f.Path = path.Clean(dst.s)
+	if text, ok := cl.in.varText[f.Path]; ok && cl.appendOut && f.Kind == Content {
+		return cl.varFile(f.Path, text+f.Content)
+	}
 	if cl.appendOut {
 		old := cl.file(f.Path)
 		switch {
@@ -479,17 +522,56 @@ func written(cl *call, f File) tri {
 	case areaEtc, areaStore:
 		cl.addFile(f)
 	case areaState:
-		if f.Kind != Content || strings.Contains(f.Content, "\n") && strings.TrimSuffix(f.Content, "\n") != strings.ReplaceAll(f.Content, "\n", "") {
+		if f.Kind != Content {
 			cl.unhandled("writes a generated file under /var: " + dst.s)
 			return maybe
 		}
-		t := cl.tmpfile(f.Path, "f")
-		t.Argument = strings.TrimSuffix(f.Content, "\n")
-		cl.in.facts.make(f.Path, 'f')
+		return cl.varFile(f.Path, f.Content)
 	case areaTemp:
 	default:
 		cl.unhandled(fmt.Sprintf("writes %s with %s", dst.s, cl.name))
 		return maybe
 	}
 	return yes
+}
+
+// varFile records that the script left text in the file p under /var:
+// a tmpfiles "f" line, which makes the file with that text unless it
+// exists (as on a fresh install, where the script made it).
+func (cl *call) varFile(p, text string) tri {
+	t := cl.tmpfile(p, "f")
+	if t.Type != "f" {
+		cl.unhandled("writes a generated file under /var that the script also made otherwise: " + p)
+		return maybe
+	}
+	t.Argument = tmpfilesArgument(text)
+	cl.in.varText[p] = text
+	cl.in.facts.make(p, 'f')
+	return yes
+}
+
+// tmpfilesArgument is text as the argument field of a tmpfiles.d "f"
+// line, which systemd-tmpfiles writes as it is after undoing C escapes
+// and specifiers (%%): backslashes, control characters, % and blanks at
+// either end are escaped.
+func tmpfilesArgument(text string) string {
+	var b strings.Builder
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		switch {
+		case c == '\\':
+			b.WriteString(`\\`)
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c == '\t':
+			b.WriteString(`\t`)
+		case c == '%':
+			b.WriteString("%%")
+		case c < 0x20 || c == 0x7f || c == ' ' && (i == 0 || i == len(text)-1):
+			fmt.Fprintf(&b, `\x%02x`, c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }

@@ -11,6 +11,7 @@ type grepOptions struct {
 	pats                                         []string
 	files                                        []value
 	quiet, ext, fixed, icase, invert, line, word bool
+	noNames                                      bool // -h: no file name before each line
 	unsupported                                  bool // -c, -l, or an option not followed
 }
 
@@ -18,9 +19,9 @@ func parseGrep(name string, args []value) grepOptions {
 	o := grepOptions{ext: name == "egrep", fixed: name == "fgrep"}
 	long := map[string]*bool{"--quiet": &o.quiet, "--silent": &o.quiet, "--extended-regexp": &o.ext,
 		"--fixed-strings": &o.fixed, "--ignore-case": &o.icase, "--invert-match": &o.invert,
-		"--line-regexp": &o.line, "--word-regexp": &o.word}
+		"--line-regexp": &o.line, "--word-regexp": &o.word, "--no-filename": &o.noNames}
 	short := map[rune]*bool{'q': &o.quiet, 'E': &o.ext, 'F': &o.fixed, 'i': &o.icase, 'v': &o.invert,
-		'x': &o.line, 'w': &o.word, 's': new(bool)}
+		'x': &o.line, 'w': &o.word, 's': new(bool), 'h': &o.noNames}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
@@ -63,17 +64,24 @@ func grep(cl *call) tri {
 	if o.unsupported || len(o.pats) == 0 {
 		return query(cl)
 	}
-	var text string
+	// Each input's text, and the name grep puts before its lines (with
+	// several files and no -h).
+	type input struct{ name, text string }
+	var ins []input
 	switch {
 	case len(o.files) == 0 && cl.stdin != nil && cl.stdin.known:
-		text = cl.stdin.s
+		ins = append(ins, input{text: cl.stdin.s})
 	case len(o.files) > 0:
 		for _, f := range o.files {
 			t, ok := cl.knownText(f)
 			if !ok {
 				return query(cl)
 			}
-			text += t
+			in := input{text: t}
+			if len(o.files) > 1 && !o.noNames {
+				in.name = f.s + ":"
+			}
+			ins = append(ins, in)
 		}
 	default:
 		return query(cl)
@@ -83,9 +91,11 @@ func grep(cl *call) tri {
 		return query(cl)
 	}
 	var out []string
-	for _, l := range lines(text) {
-		if re.MatchString(l) != o.invert {
-			out = append(out, l)
+	for _, in := range ins {
+		for _, l := range lines(in.text) {
+			if re.MatchString(l) != o.invert {
+				out = append(out, in.name+l)
+			}
 		}
 	}
 	if !o.quiet {
@@ -98,6 +108,13 @@ func grep(cl *call) tri {
 // knownText is the text of the file at p, when the analysis knows it:
 // what the scripts wrote, or what the closure ships and no script touched.
 func (cl *call) knownText(p value) (string, bool) {
+	if p.temp > 0 {
+		// mktemp made it empty; what the script wrote into it.
+		if f := cl.in.tempFiles[p.temp]; f != nil {
+			return cl.fileText(f)
+		}
+		return "", true
+	}
 	if !p.known {
 		return "", false
 	}
@@ -106,6 +123,9 @@ func (cl *call) knownText(p value) (string, bool) {
 	}
 	if f := cl.file(path.Clean(p.s)); f != nil {
 		return cl.fileText(f)
+	}
+	if text, ok := cl.in.varText[path.Clean(p.s)]; ok {
+		return text, true
 	}
 	if cl.in.facts.madeHere(p.s) {
 		return "", false

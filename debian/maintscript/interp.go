@@ -105,8 +105,10 @@ type interp struct {
 	branches int
 	steps    int
 	temps    int
-	// tempFiles holds, per mktemp result, what was written into it.
+	// tempFiles holds, per mktemp result, what was written into it;
+	// tempNames the names nameTemps gave them.
 	tempFiles map[int]*File
+	tempNames map[string]int
 }
 
 func (in *interp) stmts(e *env, f *file, list []*syntax.Stmt) tri {
@@ -324,9 +326,12 @@ func (in *interp) binary(e *env, f *file, c *syntax.BinaryCmd) tri {
 		}
 		return in.branch(e, func(e *env) tri { return in.stmt(e, f, c.Y) }, func(*env) tri { return skipped })
 	default: // a pipeline: every command runs; its status is the last one's
-		text, known := in.captured(false, func() { in.stmt(e.clone(), f, c.X) })
+		text, known, origin := in.capturedFrom(false, func() { in.stmt(e.clone(), f, c.X) })
 		saved := in.input
 		in.input = &value{s: text, known: known}
+		if !known {
+			in.input.origin = origin
+		}
 		defer func() { in.input = saved }()
 		return in.stmt(e, f, c.Y)
 	}
@@ -381,7 +386,11 @@ func readLoop(c *syntax.WhileClause) ([]string, bool) {
 
 // readLines runs a while read loop over its known input, line by line.
 func (in *interp) readLines(e *env, f *file, c *syntax.WhileClause, vars []string) tri {
-	lines := strings.Split(strings.TrimSuffix(in.input.s, "\n"), "\n")
+	// read fails at the end of the input: no line, no iteration.
+	var lines []string
+	if in.input.s != "" {
+		lines = strings.Split(strings.TrimSuffix(in.input.s, "\n"), "\n")
+	}
 	if len(lines) > 1000 {
 		return maybe
 	}
@@ -428,7 +437,7 @@ func (in *interp) forClause(e *env, f *file, c *syntax.ForClause) tri {
 	name := wi.Name.Value
 	if !allKnown {
 		return in.branch(e, func(e *env) tri {
-			e.set(name, unknown("$"+name))
+			e.set(name, derived("$"+name, items...))
 			return in.loopBody(e, f, c.Do)
 		}, func(*env) tri { return yes })
 	}

@@ -629,6 +629,72 @@ fi`,
 		},
 		want: []string{`file /etc/p/maps content "cdb\tpostfix-cdb.so\tdict_cdb_open\n"`},
 	}, {
+		name: "a loop starting units found on the system needs nothing (erlang-base); a unit no listing names stays unhandled",
+		files: map[string]string{postinst: `#!/bin/sh
+if command -v systemctl >/dev/null && systemctl >/dev/null 2>&1; then
+	units=$(systemctl list-unit-files '*.s*' | grep -P '(static|enabled)' | cut -f 1 -d ' ')
+fi
+packs=$(dpkg -S $units 2>/dev/null | sed -e 's/:.*//' | sort -u)
+services=""
+for p in $packs; do
+	service=$(echo $units | awk "/^$p:/ {print \$2}")
+	services="$services $service"
+done
+for service in $services; do
+	systemctl start $service
+	idl="invoke-rc.d ${service}"
+	$idl restart
+done
+systemctl start $(cat /var/lib/p/unit)`},
+		closure: []string{"x:usr/bin/systemctl"},
+		want: []string{
+			"ignored: start of units the script finds installed on the system at run time (systemctl's list of units): each belongs to an installed package, whose own scripts enable and start it",
+			"ignored: restart of units the script finds installed on the system at run time (systemctl's list of units): each belongs to an installed package, whose own scripts enable and start it",
+			"UNHANDLED: a unit name the analysis cannot resolve: $(cat /var/lib/p/unit)",
+		},
+	}, {
+		name: "mirror lists with fallbacks (apt-cacher-ng): grep -h of missing files, read over no input, a command in a variable naming a mktemp file, xargs of no input, a failed download, text under /var written, appended and edited",
+		files: map[string]string{postinst: `#!/bin/sh
+grep -h '^deb' /etc/apt/sources.list.d/* /etc/apt/sources.list 2>/dev/null | while read a b c; do
+	echo "$b" >> /etc/p/backends
+done
+tmp=` + "`mktemp`" + `
+check="grep -q : $tmp"
+sed -e 's,/.*,,' < /etc/p/backends_debian | xargs -I{} grep "{}" /usr/share/p/mirrors > $tmp || true
+if ! $check; then
+	timeout 15 curl -m 10 --fail -s http://mirrors.invalid/list >> $tmp 2>/dev/null || true
+fi
+if ! $check; then
+	echo fallback:1 > $tmp
+fi
+if $check; then
+	echo "# 100% made by p" > /var/lib/p/default
+	cat $tmp >> /var/lib/p/default
+fi
+sed -i 's,fallback,mirror,' /var/lib/p/default
+rm -f "$tmp"
+CDIR=$(/usr/lib/p/acngtool printvar CacheDir -c /etc/p 2>/dev/null)
+adduser --system --group --home "$CDIR" p`,
+			"etc/p/backends_debian": "",
+			"usr/share/p/mirrors":   "a:1\nb:2\n",
+			"etc/p/p.conf":          "# CacheDir: /x\nCacheDir: /var/cache/p\n",
+			"etc/p/zz.conf":         "cachedir = /srv/p\n",
+		},
+		want: []string{
+			"user p system home=/srv/p create-home shell=/usr/sbin/nologin",
+			"group p system",
+			`tmpfiles f /var/lib/p/default - - - - # 100%% made by p\nmirror:1\n`,
+			"ignored: downloads http://mirrors.invalid/list at install time: the analysis models a machine without network access, where the download fails with no output, and declares what the script does then (its fallback)",
+			"ignored: removes leftovers of an older version or a previous run, or what the script made earlier",
+		},
+	}, {
+		name: "a scratch file named after a mktemp file is not followed: moving it into /etc is unhandled",
+		files: map[string]string{postinst: `#!/bin/sh
+tmp=$(mktemp)
+echo x > "$tmp.new"
+mv "$tmp.new" /etc/p/x`},
+		want: []string{"UNHANDLED: moves a scratch file whose text the analysis does not follow: /tmp/tmp.mktemp1.new"},
+	}, {
 		name: "removal: prerm and postrm need nothing",
 		files: map[string]string{
 			".kiln/control/prerm":  "#!/bin/sh\ndeb-systemd-invoke stop x.service\n",

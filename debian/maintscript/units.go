@@ -172,10 +172,22 @@ func (cl *call) unitAction(action string, units []string, user bool) tri {
 // systemctl as scripts use it by hand.
 func systemctl(cl *call) tri {
 	args, user := leadingOptions(cl.args, "--user", "--global")
-	if len(args) == 0 || !args[0].known {
+	if len(args) == 0 || args[0].known && (args[0].s == "list-units" || args[0].s == "list-unit-files") {
+		// The units systemd knows (systemctl alone lists them, which
+		// succeeds: systemd runs the machine), computed at run time.
+		cl.out = &value{s: "$(systemctl " + strings.Join(cl.argStrings(), " ") + ")", origin: foundUnits}
+		if len(args) == 0 {
+			return yes
+		}
+		return maybe
+	}
+	if !args[0].known {
 		return maybe
 	}
 	verb := args[0].s
+	if foundUnitAction(cl, verb, args[1:]) {
+		return maybe
+	}
 	units, ok := cl.unitArgs(args[1:])
 	if !ok {
 		return maybe
@@ -205,6 +217,34 @@ func systemctl(cl *call) tri {
 		return yes
 	}
 	return cl.unitAction(verb, units, user)
+}
+
+// foundUnitAction handles a start or restart of units whose names the
+// script derived at run time from the units installed on the system (a
+// loop over systemctl list-unit-files, as erlang-base's postinst restarts
+// the services of the packages that depend on it). Each such unit belongs
+// to an installed package, whose own scripts declare its enabling and its
+// start, so a fresh install on kiln needs nothing more. It reports
+// whether args name such units.
+func foundUnitAction(cl *call, verb string, args []value) bool {
+	found := false
+	for _, a := range args {
+		if !a.known {
+			if a.origin != foundUnits {
+				return false
+			}
+			found = true
+		}
+	}
+	switch verb {
+	case "start", "restart", "try-restart", "reload-or-restart", "force-reload", "reload":
+	default:
+		return false
+	}
+	if found {
+		cl.ignore(verb + " of units the script finds installed on the system at run time (" + foundUnits + "): each belongs to an installed package, whose own scripts enable and start it")
+	}
+	return found
 }
 
 // updateRCD is update-rc.d: links an init script into the runlevels.
