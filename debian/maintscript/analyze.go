@@ -42,8 +42,9 @@ type run struct {
 	db       *debconfDB
 	seen     map[string]bool
 	hostName string
-	// overrides are the paths dpkg-statoverride --add gave an override.
-	overrides map[string]bool
+	// overrides are the paths dpkg-statoverride --add gave an override,
+	// each with the line --list prints for it ("USER GROUP MODE PATH").
+	overrides map[string]string
 	// staged are copies of templates a script made under /var or /run
 	// (a tmpfiles "C" line) and then edited, by path: what they hold is
 	// known only as a File, which a later cp or ucf installs.
@@ -129,7 +130,7 @@ func (a *Analyzer) analyze(p Package, control []byte, sys *system) (*Analysis, e
 		pkg:       name,
 		an:        &Analysis{Package: name, Version: controlField(control, "Version")},
 		seen:      map[string]bool{},
-		overrides: map[string]bool{},
+		overrides: map[string]string{},
 		staged:    map[string]*stagedFile{},
 	}
 	conffiles, err := readOptional(pkg, ControlDir+"/conffiles")

@@ -5,6 +5,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"mvdan.cc/sh/v3/syntax"
 )
 
 // builtins are the shell's own commands and the few external ones whose
@@ -43,7 +45,7 @@ func init() {
 		"read":     readBuiltin,
 		"exec":     execBuiltin,
 		"trap":     noEffect, "umask": noEffect, "cd": cdBuiltin, "pushd": cdBuiltin, "wait": noEffect,
-		"sleep": noEffect, "ulimit": noEffect, "alias": noEffect, "getopts": noEffect,
+		"sleep": noEffect, "ulimit": noEffect, "alias": aliasBuiltin, "getopts": noEffect,
 		"mktemp":   mktempBuiltin,
 		"basename": func(cl *call) tri { return pathOp(cl, path.Base) },
 		"dirname":  func(cl *call) tri { return pathOp(cl, path.Dir) },
@@ -54,6 +56,52 @@ func init() {
 }
 
 func noEffect(*call) tri { return yes }
+
+// aliasBuiltin records alias NAME=TEXT: a later command named NAME runs
+// TEXT's words before its own arguments (exim4-config's stripwhitespace,
+// a sed). An alias the analysis cannot resolve is forgotten, and its
+// uses are unknown commands.
+func aliasBuiltin(cl *call) tri {
+	for _, a := range cl.args {
+		name, text, ok := strings.Cut(a.s, "=")
+		if !ok || !validName(name) {
+			continue
+		}
+		if cl.in.aliases == nil {
+			cl.in.aliases = map[string]string{}
+		}
+		if !a.known {
+			delete(cl.in.aliases, name)
+			continue
+		}
+		cl.in.aliases[name] = text
+	}
+	return yes
+}
+
+// aliased expands an alias in a command's first word (left as it is
+// when the word is quoted or names no alias): the alias text's words,
+// then the command's other arguments.
+func (in *interp) aliased(e *env, f *file, c *syntax.CallExpr, args []value) []value {
+	name := c.Args[0].Lit()
+	text, ok := in.aliases[name]
+	if !ok || name == "" {
+		return args
+	}
+	g, err := parseFile(f.name, []byte(text))
+	if err != nil || len(g.ast.Stmts) != 1 {
+		return args
+	}
+	ac, ok := g.ast.Stmts[0].Cmd.(*syntax.CallExpr)
+	if !ok || len(ac.Args) == 0 || len(ac.Assigns) > 0 {
+		return args
+	}
+	var out []value
+	for _, w := range ac.Args {
+		out = append(out, in.fields(e, g, w)...)
+	}
+	return append(out, args[1:]...)
+}
 
 func cdBuiltin(cl *call) tri {
 	var dir value

@@ -107,6 +107,8 @@ type interp struct {
 	temps    int
 	// tempFiles holds, per mktemp result, what was written into it.
 	tempFiles map[int]*File
+	// aliases are what alias defined: name → the command text.
+	aliases map[string]string
 }
 
 func (in *interp) stmts(e *env, f *file, list []*syntax.Stmt) tri {
@@ -379,13 +381,14 @@ func readLoop(c *syntax.WhileClause) ([]string, bool) {
 	return vars, len(vars) > 0
 }
 
-// readLines runs a while read loop over its known input, line by line.
+// readLines runs a while read loop over its known input, line by line
+// (an empty input: the body never runs).
 func (in *interp) readLines(e *env, f *file, c *syntax.WhileClause, vars []string) tri {
-	lines := strings.Split(strings.TrimSuffix(in.input.s, "\n"), "\n")
-	if len(lines) > 1000 {
+	ls := lines(in.input.s)
+	if len(ls) > 1000 {
 		return maybe
 	}
-	for _, l := range lines {
+	for _, l := range ls {
 		if e.state != running {
 			break
 		}

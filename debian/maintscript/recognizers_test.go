@@ -222,6 +222,30 @@ chown -R x /var/lib/x`},
 			"tmpfiles Z /var/lib/x - x - -",
 		},
 	}, {
+		name: "dpkg-statoverride --list PATTERN | while read: the body runs once per override the scripts added (none on a fresh install)",
+		files: map[string]string{postinst: `#!/bin/sh
+dpkg-statoverride --update --add x adm 0640 /var/log/x/a.log
+for pat in /var/\*/x /var/\*/x/\*; do
+	eval dpkg-statoverride --list $pat | while read USER GROUP MODE FILE; do
+		chown ${USER}:${GROUP} $FILE
+		chmod $MODE $FILE
+	done
+done
+dpkg-statoverride --list '/run/*' | while read USER GROUP MODE FILE; do
+	chown ${USER}:${GROUP} $FILE
+done`},
+		want: []string{
+			"tmpfiles z /var/log/x/a.log 0640 x adm -",
+		},
+	}, {
+		name: "an alias runs its text's words: exim4-config's stripwhitespace is a sed",
+		files: map[string]string{postinst: `#!/bin/sh
+alias stripwhitespace="sed -e 's/^[[:blank:]]*//' -e 's/[[:blank:]]*$//'"
+name="$(printf '%s\n' "  $(hostname --fqdn)  " | stripwhitespace)"
+echo $name > /etc/mailname`},
+		a:    Analyzer{HostName: "mx1.example.org"},
+		want: []string{`file /etc/mailname content "mx1.example.org\n"`},
+	}, {
 		name: "setcap, a setuid statoverride and chmod u+s in the store are wrappers",
 		files: map[string]string{postinst: `#!/bin/sh
 if command -v setcap > /dev/null && setcap cap_net_raw+ep /usr/bin/ping; then
