@@ -105,12 +105,20 @@ func (a *Analyzer) AnalyzeAll(pkgs []Package) ([]*Analysis, error) {
 		sys.packages[p.Name] = true
 	}
 	controls := make([][]byte, len(pkgs))
+	sys.questions = map[string]bool{}
 	for i, p := range pkgs {
 		c, err := readOptional(p.Files, ControlDir+"/control")
 		if err != nil {
 			return nil, fmt.Errorf("package %s: %w", p.Name, err)
 		}
 		controls[i] = c
+		t, err := readOptional(p.Files, ControlDir+"/templates")
+		if err != nil {
+			return nil, fmt.Errorf("package %s: %w", p.Name, err)
+		}
+		for q := range parseTemplates(t) {
+			sys.questions[q] = true
+		}
 	}
 	out := make([]*Analysis, len(pkgs))
 	for _, i := range configureOrder(pkgs, controls) {
@@ -143,6 +151,7 @@ func (a *Analyzer) analyze(p Package, control []byte, sys *system) (*Analysis, e
 		return nil, err
 	}
 	r.db = newDebconfDB(parseTemplates(templates), a.Answers)
+	r.db.questions = sys.questions
 	if err := r.shipped(pkg); err != nil {
 		return nil, err
 	}

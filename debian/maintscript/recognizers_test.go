@@ -305,6 +305,26 @@ db_stop`,
 			`debconf get x/port type=string value="8080"`,
 		},
 	}, {
+		name: "debconf: db_get of a question no package of the closure defines fails (exim4-config's passwd/username)",
+		files: map[string]string{
+			".kiln/control/templates": "Template: x/postmaster\nType: string\nDefault:\nDescription: Who?\n",
+			postinst: `#!/bin/sh
+. /usr/share/debconf/confmodule
+db_get x/postmaster
+if [ -z "$RET" ] && db_get passwd/username; then
+	db_set x/postmaster "${RET}"
+fi
+db_get x/postmaster
+if [ -n "$RET" ]; then
+	echo "root: $RET" >> /etc/aliases
+fi`,
+		},
+		want: []string{
+			`debconf get x/postmaster type=string value=""`,
+			"debconf get passwd/username (no such question: db_get fails)",
+			`debconf get x/postmaster type=string value=""`,
+		},
+	}, {
 		name: "triggers: interest runs postinst triggered; activating ldconfig is a cache",
 		files: map[string]string{
 			".kiln/control/triggers": "interest-noawait /usr/share/fonts\nactivate-noawait ldconfig\n",
