@@ -3,6 +3,7 @@ package maintscript
 import (
 	"fmt"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -18,7 +19,7 @@ func init() {
 	builtins = map[string]func(*call) tri{
 		"exit":     func(cl *call) tri { cl.e.state = exited; return maybe },
 		"return":   returnBuiltin,
-		"break":    func(cl *call) tri { cl.e.state = broke; return yes },
+		"break":    func(cl *call) tri { cl.e.state, cl.e.breaking = broke, true; return yes },
 		"continue": func(cl *call) tri { cl.e.state = broke; return yes },
 		":":        func(*call) tri { return yes },
 		"true":     func(*call) tri { return yes },
@@ -51,6 +52,7 @@ func init() {
 		"dirname":  func(cl *call) tri { return pathOp(cl, path.Dir) },
 		"ischroot": func(*call) tri { return no },
 		"seq":      seqBuiltin,
+		"expr":     exprBuiltin,
 		"hostname": hostnameBuiltin,
 	}
 }
@@ -150,6 +152,79 @@ func hostnameBuiltin(cl *call) tri {
 	}
 	cl.out = &v
 	return yes
+}
+
+// exprBuiltin is expr(1) for known operands: STRING : REGEX (and match
+// STRING REGEX), a basic regular expression anchored at the start that
+// yields the length of the match or its \(group\), and the integer
+// operators + - * / %. It fails when the result is "" or 0, as the
+// locales config's expr ", $RET," : ".*, None,.*" test reads it.
+func exprBuiltin(cl *call) tri {
+	args := cl.args
+	for _, a := range args {
+		if !a.known {
+			cl.prints = true
+			return maybe
+		}
+	}
+	var res string
+	switch {
+	case len(args) == 3 && args[1].s == ":" || len(args) == 3 && args[0].s == "match":
+		str, re := args[0].s, args[2].s
+		if args[0].s == "match" {
+			str, re = args[1].s, args[2].s
+		}
+		rx, err := regexp.Compile("^(?:" + breToERE(re) + ")")
+		if err != nil {
+			cl.prints = true
+			return maybe
+		}
+		m := rx.FindStringSubmatch(str)
+		switch {
+		case rx.NumSubexp() > 0 && m != nil:
+			res = m[1]
+		case rx.NumSubexp() > 0:
+			res = ""
+		default:
+			res = strconv.Itoa(len(m0(m)))
+		}
+	case len(args) == 3 && strings.Contains("+-*/%", args[1].s) && len(args[1].s) == 1:
+		x, errX := strconv.Atoi(args[0].s)
+		y, errY := strconv.Atoi(args[2].s)
+		if errX != nil || errY != nil || (y == 0 && (args[1].s == "/" || args[1].s == "%")) {
+			cl.prints = true
+			return maybe
+		}
+		switch args[1].s {
+		case "+":
+			res = strconv.Itoa(x + y)
+		case "-":
+			res = strconv.Itoa(x - y)
+		case "*":
+			res = strconv.Itoa(x * y)
+		case "/":
+			res = strconv.Itoa(x / y)
+		case "%":
+			res = strconv.Itoa(x % y)
+		}
+	default:
+		cl.prints = true
+		return maybe
+	}
+	v := lit(res + "\n")
+	cl.out = &v
+	if res == "" || res == "0" {
+		return no
+	}
+	return yes
+}
+
+// m0 is a regexp match's whole text ("" without a match).
+func m0(m []string) string {
+	if m == nil {
+		return ""
+	}
+	return m[0]
 }
 
 // seq prints numbers, so that "for i in $(seq 1 5)" runs five times.

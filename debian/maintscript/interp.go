@@ -334,27 +334,51 @@ func (in *interp) binary(e *env, f *file, c *syntax.BinaryCmd) tri {
 	}
 }
 
+// maxIterations bounds a while loop run iteration by iteration.
+const maxIterations = 100
+
 func (in *interp) while(e *env, f *file, c *syntax.WhileClause) tri {
 	if vars, ok := readLoop(c); ok && in.input != nil && in.input.known && !c.Until {
 		return in.readLines(e, f, c, vars)
 	}
+	// While the condition is decided, the loop runs as the shell runs it
+	// (exim4-config's debconf state machine: while [ "$STATE" != 0 ]).
+	cond := in.whileCond(e, f, c)
+	for i := 0; cond == yes && e.state == running && i < maxIterations; i++ {
+		in.stmts(e, f, c.Do)
+		if e.state == broke {
+			stop := e.breaking
+			e.state, e.breaking = running, false
+			if stop {
+				return yes
+			}
+		}
+		if e.state != running {
+			return yes
+		}
+		cond = in.whileCond(e, f, c)
+	}
 	// The body may run any number of times: follow it once, on a path
 	// joined with the one where it does not run.
-	cond := in.stmts(e, f, c.Cond)
-	if c.Until {
-		cond = cond.not()
-	}
-	if cond == no || e.state != running {
+	if cond != maybe || e.state != running {
 		return yes
 	}
 	in.branch(e, func(e *env) tri {
 		r := in.stmts(e, f, c.Do)
 		if e.state == broke {
-			e.state = running
+			e.state, e.breaking = running, false
 		}
 		return r
 	}, func(*env) tri { return yes })
 	return yes
+}
+
+func (in *interp) whileCond(e *env, f *file, c *syntax.WhileClause) tri {
+	cond := in.stmts(e, f, c.Cond)
+	if c.Until {
+		cond = cond.not()
+	}
+	return cond
 }
 
 // readLoop reports whether c is "while read [-r] VAR...", and its
@@ -449,7 +473,7 @@ func (in *interp) forClause(e *env, f *file, c *syntax.ForClause) tri {
 func (in *interp) loopBody(e *env, f *file, body []*syntax.Stmt) tri {
 	r := in.stmts(e, f, body)
 	if e.state == broke {
-		e.state = running
+		e.state, e.breaking = running, false
 	}
 	return r
 }

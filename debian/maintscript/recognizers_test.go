@@ -246,6 +246,55 @@ echo $name > /etc/mailname`},
 		a:    Analyzer{HostName: "mx1.example.org"},
 		want: []string{`file /etc/mailname content "mx1.example.org\n"`},
 	}, {
+		name: "a while loop with a decided condition runs as the shell runs it (a debconf state machine), expr decides, awk rewrites NAME= lines from the environment",
+		files: map[string]string{postinst: `#!/bin/sh
+STATE=1
+while [ "$STATE" != 0 ] && [ "$STATE" -le 3 ]; do
+	case "$STATE" in
+	1) FORW=3 ;;
+	2) iface=wrong; FORW=3 ;;
+	3) iface='127.0.0.1 ; ::1'; FORW=4 ;;
+	esac
+	STATE=$FORW
+done
+if expr ", a, b," : ".*, None,.*" >/dev/null; then
+	iface=none
+fi
+while true; do
+	break
+done
+cat > /etc/p.conf <<EOF
+# p
+iface=
+other=x
+EOF
+names="iface"
+export names iface
+awk '
+	BEGIN {
+		split( ENVIRON["names"], directives, "[ \t]" );
+	}
+	{
+		written = 0;
+		for ( i in directives )
+		   {
+		       regex = "^[ \t]*" directives[i] "=";
+		       if ( ( $0 ~ regex ) && ( ! written ) )
+			   {
+			       # quoted
+			       print directives[i] "=\x27" ENVIRON[directives[i]] "\x27";
+			       written = 1;
+			       break;
+			   }
+		   }
+		   if ( ! written )
+		       print $0;
+	}' < /etc/p.conf > /etc/p.conf.tmp
+mv /etc/p.conf.tmp /etc/p.conf`},
+		want: []string{
+			`file /etc/p.conf content "# p\niface='127.0.0.1 ; ::1'\nother=x\n"`,
+		},
+	}, {
 		name: "setcap, a setuid statoverride and chmod u+s in the store are wrappers",
 		files: map[string]string{postinst: `#!/bin/sh
 if command -v setcap > /dev/null && setcap cap_net_raw+ep /usr/bin/ping; then
