@@ -185,6 +185,12 @@ fi`},
 			"ignored: skipped: systemd has the native x.service",
 		},
 	}, {
+		name: "an init script NAME.sh is systemd's NAME.service, and a masked native unit counts (util-linux-extra's hwclock.sh)",
+		files: map[string]string{postinst: `#!/bin/sh
+update-rc.d hwclock.sh defaults >/dev/null`},
+		closure: []string{"x:etc/init.d/hwclock.sh", "l:lib/systemd/system/hwclock.service>/dev/null"},
+		want:    []string{"ignored: init script links: systemd has hwclock.service masked: the init script never runs"},
+	}, {
 		name: "dh_installinit without a native unit: systemd-sysv-generator's unit is enabled",
 		files: map[string]string{postinst: `#!/bin/sh
 update-rc.d y defaults >/dev/null
