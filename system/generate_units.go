@@ -298,6 +298,14 @@ func (g *generator) scriptUnits(done map[string]bool) error {
 		}
 		g.storeExecPaths(u.Name)
 	}
+	// An init script without a native unit is enabled as update-rc.d
+	// defaults does it, by start links in the multi-user runlevels, which
+	// systemd-sysv-generator reads at boot (and activation at a switch).
+	for _, name := range g.scripts.sysvEnables(g.sys) {
+		for _, lvl := range []string{"2", "3", "4", "5"} {
+			g.symlink("rc"+lvl+".d/S01"+name, "../init.d/"+name)
+		}
+	}
 	first := g.scripts.firstRunUnits(names, enabled)
 	for _, name := range sortedNames(first) {
 		if c, ok := g.sys.Units[name]; ok && (c.Text != nil || c.Enable != nil && !*c.Enable) {

@@ -196,6 +196,43 @@ func (d *scriptDecls) unitEnables(sys *modules.System) []maintscript.Unit {
 	return out
 }
 
+// sysvEnables lists the init scripts (by name, without ".service") the
+// scripts enable with update-rc.d that have no native unit:
+// systemd-sysv-generator makes NAME.service of /etc/init.d/NAME when a
+// start link in /etc/rc2.d … rc5.d names it. A later disable (update-rc.d
+// NAME disable, defaults-disabled) or units.NAME.enable = false leaves
+// one out.
+func (d *scriptDecls) sysvEnables(sys *modules.System) []string {
+	if d == nil {
+		return nil
+	}
+	enabled := map[string]bool{}
+	var order []string
+	for _, an := range d.an {
+		for _, u := range an.Units {
+			if !u.SysV || u.UserUnit || (u.Op != maintscript.Enable && u.Op != maintscript.Disable) {
+				continue
+			}
+			name := strings.TrimSuffix(u.Name, ".service")
+			if _, seen := enabled[name]; !seen {
+				order = append(order, name)
+			}
+			enabled[name] = u.Op == maintscript.Enable
+		}
+	}
+	var out []string
+	for _, name := range order {
+		if c, ok := sys.Units[name+".service"]; ok && c.Enable != nil && !*c.Enable {
+			continue
+		}
+		if enabled[name] {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // alternatives chooses, per name, the highest-priority candidate of the
 // closure (Debian's auto mode), unless the configuration names a path;
 // the slaves follow their master, those whose file the closure lacks

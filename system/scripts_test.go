@@ -377,3 +377,52 @@ func TestScriptUsrFiles(t *testing.T) {
 		t.Errorf("written: %q %v", b, err)
 	}
 }
+
+// TestSysVStartLinks: update-rc.d NAME defaults of an init script without
+// a native unit becomes start links in rc2.d … rc5.d (what
+// systemd-sysv-generator reads); units.NAME.enable = false and a later
+// update-rc.d disable leave them out, and a script with a native unit
+// (masked or not) gets none.
+func TestSysVStartLinks(t *testing.T) {
+	pk := newTreePackages(t, map[string][]string{
+		"mta": {".kiln/control/control=Package: mta\nVersion: 1\n",
+			".kiln/control/postinst=#!/bin/sh\nset -e\nupdate-rc.d mta defaults >/dev/null\n" +
+				"update-rc.d quiet defaults\nupdate-rc.d quiet disable\nupdate-rc.d clock.sh defaults\n",
+			"etc/init.d/mta=#!/bin/sh\n", "etc/init.d/quiet=#!/bin/sh\n", "etc/init.d/clock.sh=#!/bin/sh\n",
+			"usr/lib/systemd/system/clock.service=[Service]\nExecStart=/bin/true\n",
+			"usr/lib/systemd/system/getty@.service=[Service]\nExecStart=/bin/true\n"},
+	})
+	f := false
+	for _, tc := range []struct {
+		name string
+		sys  modules.System
+		want map[string]string
+	}{
+		{name: "as Debian", want: map[string]string{
+			"rc2.d/S01mta": "../init.d/mta", "rc3.d/S01mta": "../init.d/mta", "rc4.d/S01mta": "../init.d/mta", "rc5.d/S01mta": "../init.d/mta"}},
+		{name: "unit disabled", sys: modules.System{Units: map[string]modules.Unit{"mta.service": {Enable: &f}}}, want: map[string]string{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := analyzeScripts(&tc.sys, pk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			entries, err := generateEtc(&tc.sys, pk, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, e := range entries {
+				if strings.HasPrefix(e.Path, "rc") {
+					if e.Kind != toplevel.EtcSymlink {
+						t.Errorf("%s: kind %s, want a symlink", e.Path, e.Kind)
+					}
+					got[e.Path] = e.Target
+				}
+			}
+			if d := cmp.Diff(tc.want, got); d != "" {
+				t.Errorf("rc links (-want +got):\n%s", d)
+			}
+		})
+	}
+}

@@ -42,8 +42,9 @@ type run struct {
 	db       *debconfDB
 	seen     map[string]bool
 	hostName string
-	// overrides are the paths dpkg-statoverride --add gave an override.
-	overrides map[string]bool
+	// overrides are the paths dpkg-statoverride --add gave an override,
+	// each with the line --list prints for it ("USER GROUP MODE PATH").
+	overrides map[string]string
 	// staged are copies of templates a script made under /var or /run
 	// (a tmpfiles "C" line) and then edited, by path: what they hold is
 	// known only as a File, which a later cp or ucf installs.
@@ -107,12 +108,20 @@ func (a *Analyzer) AnalyzeAll(pkgs []Package) ([]*Analysis, error) {
 		sys.packages[p.Name] = true
 	}
 	controls := make([][]byte, len(pkgs))
+	sys.questions = map[string]bool{}
 	for i, p := range pkgs {
 		c, err := readOptional(p.Files, ControlDir+"/control")
 		if err != nil {
 			return nil, fmt.Errorf("package %s: %w", p.Name, err)
 		}
 		controls[i] = c
+		t, err := readOptional(p.Files, ControlDir+"/templates")
+		if err != nil {
+			return nil, fmt.Errorf("package %s: %w", p.Name, err)
+		}
+		for q := range parseTemplates(t) {
+			sys.questions[q] = true
+		}
 	}
 	out := make([]*Analysis, len(pkgs))
 	for _, i := range configureOrder(pkgs, controls) {
@@ -132,7 +141,7 @@ func (a *Analyzer) analyze(p Package, control []byte, sys *system) (*Analysis, e
 		pkg:       name,
 		an:        &Analysis{Package: name, Version: controlField(control, "Version")},
 		seen:      map[string]bool{},
-		overrides: map[string]bool{},
+		overrides: map[string]string{},
 		staged:    map[string]*stagedFile{},
 		varText:   map[string]string{},
 	}
@@ -146,6 +155,7 @@ func (a *Analyzer) analyze(p Package, control []byte, sys *system) (*Analysis, e
 		return nil, err
 	}
 	r.db = newDebconfDB(parseTemplates(templates), a.Answers)
+	r.db.questions = sys.questions
 	if err := r.shipped(pkg); err != nil {
 		return nil, err
 	}

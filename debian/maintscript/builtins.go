@@ -3,8 +3,11 @@ package maintscript
 import (
 	"fmt"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
+
+	"mvdan.cc/sh/v3/syntax"
 )
 
 // builtins are the shell's own commands and the few external ones whose
@@ -16,7 +19,7 @@ func init() {
 	builtins = map[string]func(*call) tri{
 		"exit":     func(cl *call) tri { cl.e.state = exited; return maybe },
 		"return":   returnBuiltin,
-		"break":    func(cl *call) tri { cl.e.state = broke; return yes },
+		"break":    func(cl *call) tri { cl.e.state, cl.e.breaking = broke, true; return yes },
 		"continue": func(cl *call) tri { cl.e.state = broke; return yes },
 		":":        func(*call) tri { return yes },
 		"true":     func(*call) tri { return yes },
@@ -43,17 +46,64 @@ func init() {
 		"read":     readBuiltin,
 		"exec":     execBuiltin,
 		"trap":     noEffect, "umask": noEffect, "cd": cdBuiltin, "pushd": cdBuiltin, "wait": noEffect,
-		"sleep": noEffect, "ulimit": noEffect, "alias": noEffect, "getopts": noEffect,
+		"sleep": noEffect, "ulimit": noEffect, "alias": aliasBuiltin, "getopts": noEffect,
 		"mktemp":   mktempBuiltin,
 		"basename": func(cl *call) tri { return pathOp(cl, path.Base) },
 		"dirname":  func(cl *call) tri { return pathOp(cl, path.Dir) },
 		"ischroot": func(*call) tri { return no },
 		"seq":      seqBuiltin,
+		"expr":     exprBuiltin,
 		"hostname": hostnameBuiltin,
 	}
 }
 
 func noEffect(*call) tri { return yes }
+
+// aliasBuiltin records alias NAME=TEXT: a later command named NAME runs
+// TEXT's words before its own arguments (exim4-config's stripwhitespace,
+// a sed). An alias the analysis cannot resolve is forgotten, and its
+// uses are unknown commands.
+func aliasBuiltin(cl *call) tri {
+	for _, a := range cl.args {
+		name, text, ok := strings.Cut(a.s, "=")
+		if !ok || !validName(name) {
+			continue
+		}
+		if cl.in.aliases == nil {
+			cl.in.aliases = map[string]string{}
+		}
+		if !a.known {
+			delete(cl.in.aliases, name)
+			continue
+		}
+		cl.in.aliases[name] = text
+	}
+	return yes
+}
+
+// aliased expands an alias in a command's first word (left as it is
+// when the word is quoted or names no alias): the alias text's words,
+// then the command's other arguments.
+func (in *interp) aliased(e *env, f *file, c *syntax.CallExpr, args []value) []value {
+	name := c.Args[0].Lit()
+	text, ok := in.aliases[name]
+	if !ok || name == "" {
+		return args
+	}
+	g, err := parseFile(f.name, []byte(text))
+	if err != nil || len(g.ast.Stmts) != 1 {
+		return args
+	}
+	ac, ok := g.ast.Stmts[0].Cmd.(*syntax.CallExpr)
+	if !ok || len(ac.Args) == 0 || len(ac.Assigns) > 0 {
+		return args
+	}
+	var out []value
+	for _, w := range ac.Args {
+		out = append(out, in.fields(e, g, w)...)
+	}
+	return append(out, args[1:]...)
+}
 
 func cdBuiltin(cl *call) tri {
 	var dir value
@@ -102,6 +152,79 @@ func hostnameBuiltin(cl *call) tri {
 	}
 	cl.out = &v
 	return yes
+}
+
+// exprBuiltin is expr(1) for known operands: STRING : REGEX (and match
+// STRING REGEX), a basic regular expression anchored at the start that
+// yields the length of the match or its \(group\), and the integer
+// operators + - * / %. It fails when the result is "" or 0, as the
+// locales config's expr ", $RET," : ".*, None,.*" test reads it.
+func exprBuiltin(cl *call) tri {
+	args := cl.args
+	for _, a := range args {
+		if !a.known {
+			cl.prints = true
+			return maybe
+		}
+	}
+	var res string
+	switch {
+	case len(args) == 3 && args[1].s == ":" || len(args) == 3 && args[0].s == "match":
+		str, re := args[0].s, args[2].s
+		if args[0].s == "match" {
+			str, re = args[1].s, args[2].s
+		}
+		rx, err := regexp.Compile("^(?:" + breToERE(re) + ")")
+		if err != nil {
+			cl.prints = true
+			return maybe
+		}
+		m := rx.FindStringSubmatch(str)
+		switch {
+		case rx.NumSubexp() > 0 && m != nil:
+			res = m[1]
+		case rx.NumSubexp() > 0:
+			res = ""
+		default:
+			res = strconv.Itoa(len(m0(m)))
+		}
+	case len(args) == 3 && strings.Contains("+-*/%", args[1].s) && len(args[1].s) == 1:
+		x, errX := strconv.Atoi(args[0].s)
+		y, errY := strconv.Atoi(args[2].s)
+		if errX != nil || errY != nil || (y == 0 && (args[1].s == "/" || args[1].s == "%")) {
+			cl.prints = true
+			return maybe
+		}
+		switch args[1].s {
+		case "+":
+			res = strconv.Itoa(x + y)
+		case "-":
+			res = strconv.Itoa(x - y)
+		case "*":
+			res = strconv.Itoa(x * y)
+		case "/":
+			res = strconv.Itoa(x / y)
+		case "%":
+			res = strconv.Itoa(x % y)
+		}
+	default:
+		cl.prints = true
+		return maybe
+	}
+	v := lit(res + "\n")
+	cl.out = &v
+	if res == "" || res == "0" {
+		return no
+	}
+	return yes
+}
+
+// m0 is a regexp match's whole text ("" without a match).
+func m0(m []string) string {
+	if m == nil {
+		return ""
+	}
+	return m[0]
 }
 
 // seq prints numbers, so that "for i in $(seq 1 5)" runs five times.

@@ -50,6 +50,9 @@ func (in *interp) call(e *env, f *file, s *syntax.Stmt, c *syntax.CallExpr) tri 
 	if len(args) == 0 {
 		return yes
 	}
+	if len(in.aliases) > 0 {
+		args = in.aliased(e, f, c, args)
+	}
 	cl := &call{in: in, e: e, f: f, s: s, c: c, args: args[1:], stdin: in.input}
 	in.redirects(cl, s.Redirs)
 	if !args[0].known {

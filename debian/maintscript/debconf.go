@@ -62,6 +62,25 @@ type debconfDB struct {
 	substs    map[string]map[string]value // db_subst: question → key → value
 	// flags are what db_fset set: question → flag → value.
 	flags map[string]map[string]value
+	// questions are the questions the closure's templates files define
+	// (nil: unknown); loaded is set once a script registered questions of
+	// its own (db_register, db_x_loadtemplatefile).
+	questions map[string]bool
+	loaded    bool
+}
+
+// missing says whether no such question exists on a fresh install: no
+// package of the closure has a template for it, nothing registered it and
+// no answer names it (user-setup's passwd/username, which the installer
+// asks, on a system installed with apt). db_get of it fails (code 10).
+func (db *debconfDB) missing(q string) bool {
+	if db.questions == nil || db.loaded || db.questions[q] {
+		return false
+	}
+	_, answered := db.answers[q]
+	_, set := db.set[q]
+	_, own := db.templates[q]
+	return !answered && !set && !own
 }
 
 // flag is db_fget's answer on a fresh system: what a script set with
@@ -156,6 +175,14 @@ func debconfCommand(cl *call) tri {
 	switch cl.name {
 	case "db_get":
 		q := arg(0)
+		if q.known && db.missing(q.s) {
+			cl.e.set("RET", lit(q.s+" doesn't exist"))
+			d := Debconf{Question: q.s, Op: "get", Missing: true, From: cl.source()}
+			if cl.in.once(d) {
+				cl.in.an.Debconf = append(cl.in.an.Debconf, d)
+			}
+			return no
+		}
 		v := unknown("$RET")
 		if q.known {
 			v = db.get(q.s)
@@ -203,7 +230,11 @@ func debconfCommand(cl *call) tri {
 		}
 		cl.e.set("RET", unknown("$RET"))
 		return yes
-	case "db_x_loadtemplatefile", "db_capb", "db_version", "db_register":
+	case "db_x_loadtemplatefile", "db_register":
+		db.loaded = true
+		cl.e.set("RET", unknown("$RET"))
+		return yes
+	case "db_capb", "db_version":
 		cl.e.set("RET", unknown("$RET"))
 		return yes
 	}

@@ -90,6 +90,9 @@ type env struct {
 	// opaque is set once the script sourced a file the analysis cannot
 	// read: a variable it never saw set may then hold anything.
 	opaque bool
+	// breaking is set with broke by break (not continue): a while loop
+	// run iteration by iteration stops.
+	breaking bool
 	// frames are the running functions' local variables (innermost
 	// last): each one's value outside the function, put back when it
 	// returns.

@@ -33,8 +33,11 @@ type system struct {
 	scriptUsers map[string]bool
 	// packages are the names of the closure's packages (nil: unknown).
 	packages map[string]bool
-	lstats   map[string]lstatResult
-	dirs     map[string][]string
+	// questions are the debconf questions the closure's templates files
+	// define (nil: unknown).
+	questions map[string]bool
+	lstats    map[string]lstatResult
+	dirs      map[string][]string
 }
 
 type madePath struct {

@@ -46,7 +46,9 @@ func (an *Analysis) Text() string {
 	}
 	for _, d := range an.Debconf {
 		s := "debconf " + d.Op + " " + d.Question + kv("type", d.Type)
-		if d.Op != "input" {
+		if d.Missing {
+			s += " (no such question: db_get fails)"
+		} else if d.Op != "input" {
 			if d.Known {
 				s += fmt.Sprintf(" value=%q", d.Value)
 			} else {

@@ -109,6 +109,8 @@ type interp struct {
 	// tempNames the names nameTemps gave them.
 	tempFiles map[int]*File
 	tempNames map[string]int
+	// aliases are what alias defined: name → the command text.
+	aliases map[string]string
 }
 
 func (in *interp) stmts(e *env, f *file, list []*syntax.Stmt) tri {
@@ -337,27 +339,51 @@ func (in *interp) binary(e *env, f *file, c *syntax.BinaryCmd) tri {
 	}
 }
 
+// maxIterations bounds a while loop run iteration by iteration.
+const maxIterations = 100
+
 func (in *interp) while(e *env, f *file, c *syntax.WhileClause) tri {
 	if vars, ok := readLoop(c); ok && in.input != nil && in.input.known && !c.Until {
 		return in.readLines(e, f, c, vars)
 	}
+	// While the condition is decided, the loop runs as the shell runs it
+	// (exim4-config's debconf state machine: while [ "$STATE" != 0 ]).
+	cond := in.whileCond(e, f, c)
+	for i := 0; cond == yes && e.state == running && i < maxIterations; i++ {
+		in.stmts(e, f, c.Do)
+		if e.state == broke {
+			stop := e.breaking
+			e.state, e.breaking = running, false
+			if stop {
+				return yes
+			}
+		}
+		if e.state != running {
+			return yes
+		}
+		cond = in.whileCond(e, f, c)
+	}
 	// The body may run any number of times: follow it once, on a path
 	// joined with the one where it does not run.
-	cond := in.stmts(e, f, c.Cond)
-	if c.Until {
-		cond = cond.not()
-	}
-	if cond == no || e.state != running {
+	if cond != maybe || e.state != running {
 		return yes
 	}
 	in.branch(e, func(e *env) tri {
 		r := in.stmts(e, f, c.Do)
 		if e.state == broke {
-			e.state = running
+			e.state, e.breaking = running, false
 		}
 		return r
 	}, func(*env) tri { return yes })
 	return yes
+}
+
+func (in *interp) whileCond(e *env, f *file, c *syntax.WhileClause) tri {
+	cond := in.stmts(e, f, c.Cond)
+	if c.Until {
+		cond = cond.not()
+	}
+	return cond
 }
 
 // readLoop reports whether c is "while read [-r] VAR...", and its
@@ -384,17 +410,15 @@ func readLoop(c *syntax.WhileClause) ([]string, bool) {
 	return vars, len(vars) > 0
 }
 
-// readLines runs a while read loop over its known input, line by line.
+// readLines runs a while read loop over its known input, line by line
+// (an empty input: the body never runs).
 func (in *interp) readLines(e *env, f *file, c *syntax.WhileClause, vars []string) tri {
 	// read fails at the end of the input: no line, no iteration.
-	var lines []string
-	if in.input.s != "" {
-		lines = strings.Split(strings.TrimSuffix(in.input.s, "\n"), "\n")
-	}
-	if len(lines) > 1000 {
+	ls := lines(in.input.s)
+	if len(ls) > 1000 {
 		return maybe
 	}
-	for _, l := range lines {
+	for _, l := range ls {
 		if e.state != running {
 			break
 		}
@@ -455,7 +479,7 @@ func (in *interp) forClause(e *env, f *file, c *syntax.ForClause) tri {
 func (in *interp) loopBody(e *env, f *file, body []*syntax.Stmt) tri {
 	r := in.stmts(e, f, body)
 	if e.state == broke {
-		e.state = running
+		e.state, e.breaking = running, false
 	}
 	return r
 }

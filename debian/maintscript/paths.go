@@ -3,6 +3,7 @@ package maintscript
 import (
 	"fmt"
 	"path"
+	"sort"
 	"strings"
 )
 
@@ -395,15 +396,13 @@ func setid(mode string) bool {
 
 // statoverride is dpkg-statoverride: --add records an owner and mode
 // dpkg applies to the path (a wrapper in the store, a tmpfiles entry
-// elsewhere); --list asks for one, which a fresh system does not have.
+// elsewhere); --list prints the overrides an earlier --add made (a fresh
+// system has no others).
 func statoverride(cl *call) tri {
 	o := parseOptions(cl.args, map[string]bool{"admindir": true, "root": true, "instdir": true})
 	switch {
 	case o.has("list"):
-		if len(o.pos) == 1 && cl.in.overrides[path.Clean(o.pos[0].s)] {
-			return yes
-		}
-		return no
+		return cl.listOverrides(o.pos)
 	case o.has("remove"):
 		cl.ignore("removes a stat override: a fresh system has none")
 		return yes
@@ -417,11 +416,42 @@ func statoverride(cl *call) tri {
 		if !cl.chmodOwn(o.pos[3], o.pos[2].s, o.pos[0].s, o.pos[1].s, false) {
 			return maybe
 		}
-		cl.in.overrides[path.Clean(o.pos[3].s)] = true
+		p := path.Clean(o.pos[3].s)
+		cl.in.overrides[p] = strings.Join([]string{o.pos[0].s, o.pos[1].s, o.pos[2].s, p}, " ")
 		return yes
 	}
 	cl.unhandled("dpkg-statoverride without --add, --remove or --list")
 	return maybe
+}
+
+// listOverrides is dpkg-statoverride --list [GLOB...]: the lines of the
+// overrides whose path matches a pattern (every one without patterns),
+// succeeding when there is one. Its output is known when the patterns
+// are, so "dpkg-statoverride --list PAT | while read ..." (exim4-base)
+// iterates over exactly those lines: none on a fresh install.
+func (cl *call) listOverrides(globs []value) tri {
+	var out []string
+	for p, line := range cl.in.overrides {
+		match := len(globs) == 0
+		for _, g := range globs {
+			if !g.known {
+				return no // prints what the analysis cannot tell
+			}
+			if ok, _ := path.Match(g.s, p); ok {
+				match = true
+			}
+		}
+		if match {
+			out = append(out, line)
+		}
+	}
+	sort.Strings(out)
+	v := lit(joinLines(out))
+	cl.out = &v
+	if len(out) == 0 {
+		return no
+	}
+	return yes
 }
 
 // setcap grants file capabilities: a capability wrapper.

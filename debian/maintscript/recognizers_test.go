@@ -185,6 +185,12 @@ fi`},
 			"ignored: skipped: systemd has the native x.service",
 		},
 	}, {
+		name: "an init script NAME.sh is systemd's NAME.service, and a masked native unit counts (util-linux-extra's hwclock.sh)",
+		files: map[string]string{postinst: `#!/bin/sh
+update-rc.d hwclock.sh defaults >/dev/null`},
+		closure: []string{"x:etc/init.d/hwclock.sh", "l:lib/systemd/system/hwclock.service>/dev/null"},
+		want:    []string{"ignored: init script links: systemd has hwclock.service masked: the init script never runs"},
+	}, {
 		name: "dh_installinit without a native unit: systemd-sysv-generator's unit is enabled",
 		files: map[string]string{postinst: `#!/bin/sh
 update-rc.d y defaults >/dev/null
@@ -220,6 +226,79 @@ chown -R x /var/lib/x`},
 			"tmpfiles z /etc/x/secret.conf 0640 root x -",
 			"tmpfiles f /var/log/x/x.log - - - -",
 			"tmpfiles Z /var/lib/x - x - -",
+		},
+	}, {
+		name: "dpkg-statoverride --list PATTERN | while read: the body runs once per override the scripts added (none on a fresh install)",
+		files: map[string]string{postinst: `#!/bin/sh
+dpkg-statoverride --update --add x adm 0640 /var/log/x/a.log
+for pat in /var/\*/x /var/\*/x/\*; do
+	eval dpkg-statoverride --list $pat | while read USER GROUP MODE FILE; do
+		chown ${USER}:${GROUP} $FILE
+		chmod $MODE $FILE
+	done
+done
+dpkg-statoverride --list '/run/*' | while read USER GROUP MODE FILE; do
+	chown ${USER}:${GROUP} $FILE
+done`},
+		want: []string{
+			"tmpfiles z /var/log/x/a.log 0640 x adm -",
+		},
+	}, {
+		name: "an alias runs its text's words: exim4-config's stripwhitespace is a sed",
+		files: map[string]string{postinst: `#!/bin/sh
+alias stripwhitespace="sed -e 's/^[[:blank:]]*//' -e 's/[[:blank:]]*$//'"
+name="$(printf '%s\n' "  $(hostname --fqdn)  " | stripwhitespace)"
+echo $name > /etc/mailname`},
+		a:    Analyzer{HostName: "mx1.example.org"},
+		want: []string{`file /etc/mailname content "mx1.example.org\n"`},
+	}, {
+		name: "a while loop with a decided condition runs as the shell runs it (a debconf state machine), expr decides, awk rewrites NAME= lines from the environment",
+		files: map[string]string{postinst: `#!/bin/sh
+STATE=1
+while [ "$STATE" != 0 ] && [ "$STATE" -le 3 ]; do
+	case "$STATE" in
+	1) FORW=3 ;;
+	2) iface=wrong; FORW=3 ;;
+	3) iface='127.0.0.1 ; ::1'; FORW=4 ;;
+	esac
+	STATE=$FORW
+done
+if expr ", a, b," : ".*, None,.*" >/dev/null; then
+	iface=none
+fi
+while true; do
+	break
+done
+cat > /etc/p.conf <<EOF
+# p
+iface=
+other=x
+EOF
+names="iface"
+export names iface
+awk '
+	BEGIN {
+		split( ENVIRON["names"], directives, "[ \t]" );
+	}
+	{
+		written = 0;
+		for ( i in directives )
+		   {
+		       regex = "^[ \t]*" directives[i] "=";
+		       if ( ( $0 ~ regex ) && ( ! written ) )
+			   {
+			       # quoted
+			       print directives[i] "=\x27" ENVIRON[directives[i]] "\x27";
+			       written = 1;
+			       break;
+			   }
+		   }
+		   if ( ! written )
+		       print $0;
+	}' < /etc/p.conf > /etc/p.conf.tmp
+mv /etc/p.conf.tmp /etc/p.conf`},
+		want: []string{
+			`file /etc/p.conf content "# p\niface='127.0.0.1 ; ::1'\nother=x\n"`,
 		},
 	}, {
 		name: "setcap, a setuid statoverride and chmod u+s in the store are wrappers",
@@ -279,6 +358,26 @@ db_stop`,
 			"debconf input x/port type=string",
 			`debconf get x/enable type=boolean value="true"`,
 			`debconf get x/port type=string value="8080"`,
+		},
+	}, {
+		name: "debconf: db_get of a question no package of the closure defines fails (exim4-config's passwd/username)",
+		files: map[string]string{
+			".kiln/control/templates": "Template: x/postmaster\nType: string\nDefault:\nDescription: Who?\n",
+			postinst: `#!/bin/sh
+. /usr/share/debconf/confmodule
+db_get x/postmaster
+if [ -z "$RET" ] && db_get passwd/username; then
+	db_set x/postmaster "${RET}"
+fi
+db_get x/postmaster
+if [ -n "$RET" ]; then
+	echo "root: $RET" >> /etc/aliases
+fi`,
+		},
+		want: []string{
+			`debconf get x/postmaster type=string value=""`,
+			"debconf get passwd/username (no such question: db_get fails)",
+			`debconf get x/postmaster type=string value=""`,
 		},
 	}, {
 		name: "triggers: interest runs postinst triggered; activating ldconfig is a cache",
@@ -569,6 +668,17 @@ aliastype=$(postconf -h alias_database | cut -f1 -d:)
 		want: []string{
 			`file /etc/postfix/main.cf copy of /usr/share/postfix/main.cf.debian edit postconf "-e inet_interfaces=all" edit postconf "-e smtpd_banner=mx.example.org ESMTP Postfix (Debian/GNU)"`,
 			"cache mail-aliases",
+		},
+	}, {
+		name: "exim4-config: update-exim4defaults --init writes /etc/default/exim4; update-exim4.conf needs nothing (the init script runs it)",
+		files: map[string]string{postinst: `#!/bin/sh
+update-exim4defaults --init
+if [ "local" != "none" ]; then
+	update-exim4.conf
+fi`},
+		want: []string{
+			`file /etc/default/exim4 content "EX4DEF_VERSION=''\nQUEUERUNNER='combined'\nQUEUEINTERVAL='30m'\nCOMMONOPTIONS=''\nQUEUERUNNEROPTIONS=''\nQFLAGS=''\nSMTPLISTENEROPTIONS=''\n"`,
+			"ignored: update-exim4.conf makes /var/lib/exim4/config.autogenerated from /etc/exim4, and exim4's init script runs it at every start: nothing to make beforehand",
 		},
 	}, {
 		name: "local variables end with their function (samba-common); a template edited under /run is staged for ucf",

@@ -330,6 +330,10 @@ func awk(cl *call) tri {
 	}
 	m := awkPrint.FindStringSubmatch(prog)
 	in, ok := cl.textInput(files)
+	if e := awkEnvRewrite.FindStringSubmatch(awkSquash(prog)); e != nil && ok {
+		out, ok := cl.rewriteFromEnv(in, e[1])
+		return filter(cl, out, ok)
+	}
 	if m == nil || !ok {
 		return filter(cl, "", false)
 	}
@@ -350,6 +354,57 @@ func awk(cl *call) tri {
 }
 
 var awkPrint = regexp.MustCompile(`^\s*\{\s*print \$([0-9]+)\s*;?\s*\}\s*$`)
+
+// awkEnvRewrite is exim4-config's rewrite of update-exim4.conf.conf (as
+// awkSquash leaves it): every line NAME=... of a NAME in the
+// blank-separated list $LIST becomes NAME='$NAME', the value taken from
+// the environment.
+var awkEnvRewrite = regexp.MustCompile(`^BEGIN\{split\(ENVIRON\["([A-Za-z_][A-Za-z0-9_]*)"\],directives,"\[\\t\]"\);\}` +
+	regexp.QuoteMeta(`{written=0;for(iindirectives){regex="^[\t]*"directives[i]"=";if(($0~regex)&&(!written)){print directives[i]"=\x27"ENVIRON[directives[i]]"\x27";written=1;break;}}if(!written)print $0;}`) + `$`)
+
+// awkSquash drops an awk program's comments and blanks (but the one
+// after print), so that one program written in other layouts compares
+// equal.
+func awkSquash(prog string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(prog, "\n") {
+		if i := strings.Index(l, "#"); i >= 0 {
+			l = l[:i]
+		}
+		b.WriteString(l)
+	}
+	s := strings.Join(strings.Fields(b.String()), "")
+	return strings.ReplaceAll(s, "print", "print ")
+}
+
+// rewriteFromEnv runs awkEnvRewrite on text: the environment is the
+// script's variables (exim4-config exports the list and each name).
+func (cl *call) rewriteFromEnv(text, list string) (string, bool) {
+	names, ok := cl.in.lookup(cl.e, list)
+	if !ok || !names.known {
+		return "", false
+	}
+	var out []string
+	for _, l := range lines(text) {
+		written := false
+		for _, name := range strings.FieldsFunc(names.s, func(r rune) bool { return r == ' ' || r == '\t' }) {
+			if !strings.HasPrefix(strings.TrimLeft(l, " \t"), name+"=") {
+				continue
+			}
+			v, _ := cl.in.lookup(cl.e, name)
+			if !v.known {
+				return "", false
+			}
+			out = append(out, name+"='"+v.s+"'")
+			written = true
+			break
+		}
+		if !written {
+			out = append(out, l)
+		}
+	}
+	return joinLines(out), true
+}
 
 // sedFilter runs a sed script (see sed.go) on a known input.
 func sedFilter(cl *call, exprs []string, files []value, quiet, ext bool) tri {

@@ -230,7 +230,10 @@ type Debconf struct {
 	Default  string `json:"default,omitempty"`
 	Value    string `json:"value,omitempty"`
 	Known    bool   `json:"known"` // Value is known (the template or an answer gives it)
-	From     Source `json:"from"`
+	// Missing: no package of the closure defines the question, so db_get
+	// fails (user-setup's passwd/username on a system installed with apt).
+	Missing bool   `json:"missing,omitempty"`
+	From    Source `json:"from"`
 }
 
 // Cache is a cache or index a script or trigger rebuilds from files of

@@ -268,7 +268,7 @@ func updateRCD(cl *call) tri {
 		return maybe
 	}
 	if native := cl.nativeUnit(name); native != "" {
-		cl.ignore("init script links: systemd runs the native " + native + " instead")
+		cl.ignore("init script links: " + cl.nativeReason(native))
 		return yes
 	}
 	switch verb {
@@ -322,11 +322,26 @@ func unitName(s string) string {
 
 // nativeUnit is the systemd unit the closure ships for init script name,
 // or "" (systemd-sysv-generator then makes name.service of the script).
+// As the generator does, a trailing ".sh" is dropped (hwclock.sh is
+// hwclock.service) and a masked unit (a link to /dev/null: systemd's
+// hwclock.service) counts.
 func (cl *call) nativeUnit(name string) string {
+	unit := strings.TrimSuffix(name, ".sh") + ".service"
 	for _, dir := range []string{"/usr/lib/systemd/system/", "/lib/systemd/system/", "/etc/systemd/system/"} {
-		if cl.in.facts.test("-e", dir+name+".service") == yes {
-			return name + ".service"
+		if cl.in.facts.test("-e", dir+unit) == yes || cl.in.facts.test("-L", dir+unit) == yes {
+			return unit
 		}
 	}
 	return ""
+}
+
+// nativeReason says what systemd does with a native unit in place of an
+// init script: runs it, or nothing when the unit is masked.
+func (cl *call) nativeReason(unit string) string {
+	for _, dir := range []string{"/usr/lib/systemd/system/", "/lib/systemd/system/", "/etc/systemd/system/"} {
+		if k, target := cl.in.facts.kind(dir + unit); k == 'l' && target == "/dev/null" {
+			return "systemd has " + unit + " masked: the init script never runs"
+		}
+	}
+	return "systemd runs the native " + unit + " instead"
 }
