@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/unit"
+	"github.com/kiln-os/kiln/debian/maintscript"
 	"github.com/kiln-os/kiln/store"
 )
 
@@ -298,7 +299,12 @@ func (g *generator) scriptUnits(done map[string]bool) error {
 		}
 		g.storeExecPaths(u.Name)
 	}
-	first := g.scripts.firstRunUnits(names, enabled)
+	g.sysvLinks()
+	first, inputs, err := g.scripts.firstRunUnits(g.pk, names, enabled)
+	if err != nil {
+		return err
+	}
+	g.out = append(g.out, inputs...)
 	for _, name := range sortedNames(first) {
 		if c, ok := g.sys.Units[name]; ok && (c.Text != nil || c.Enable != nil && !*c.Enable) {
 			continue // replaced or turned off by the configuration
@@ -311,6 +317,49 @@ func (g *generator) scriptUnits(done map[string]bool) error {
 		}
 	}
 	return nil
+}
+
+// sysvLinks are the start and kill links update-rc.d NAME defaults makes
+// for an init script without a native unit (slapd's, exim4's):
+// systemd-sysv-generator makes NAME.service of the script, wanted by
+// multi-user.target for a start link in rc2-5.d, and a switch starts it
+// (activation.addSysVUnits). The sequence numbers insserv would compute
+// from the LSB headers order nothing under systemd: the unit's order
+// comes from those headers. units.NAME.enable = false leaves them out.
+func (g *generator) sysvLinks() {
+	if g.scripts == nil {
+		return
+	}
+	seen := map[string]bool{}
+	for _, an := range g.scripts.an {
+		for _, u := range an.Units {
+			if u.Op != maintscript.Enable || !u.SysV || u.UserUnit || seen[u.Name] {
+				continue
+			}
+			seen[u.Name] = true
+			if c, ok := g.sys.Units[u.Name]; ok && c.Enable != nil && !*c.Enable {
+				continue
+			}
+			name := strings.TrimSuffix(u.Name, ".service")
+			if _, _, ok := find(g.pk, "etc/init.d/"+name); !ok {
+				continue
+			}
+			// The generator names hwclock.sh's unit hwclock.service,
+			// which systemd masks: a native unit (or a mask) wins.
+			if n, ok := strings.CutSuffix(name, ".sh"); ok {
+				if _, _, ok := find(g.pk, "usr/lib/systemd/system/"+n+".service"); ok {
+					continue
+				}
+			}
+			for _, lvl := range "0123456" {
+				kind := "K01"
+				if lvl >= '2' && lvl <= '5' {
+					kind = "S01"
+				}
+				g.symlink("rc"+string(lvl)+".d/"+kind+name, "../init.d/"+name)
+			}
+		}
+	}
 }
 
 // addUnit writes a generated unit into /etc/systemd/system.
