@@ -344,12 +344,11 @@ func (g *generator) sysvLinks() {
 			if _, _, ok := find(g.pk, "etc/init.d/"+name); !ok {
 				continue
 			}
-			// The generator names hwclock.sh's unit hwclock.service,
-			// which systemd masks: a native unit (or a mask) wins.
-			if n, ok := strings.CutSuffix(name, ".sh"); ok {
-				if _, _, ok := find(g.pk, "usr/lib/systemd/system/"+n+".service"); ok {
-					continue
-				}
+			// A native unit or a mask of the generator's name wins
+			// (nfs-common.service is a link to /dev/null; hwclock.sh's
+			// unit is hwclock.service, masked too).
+			if _, _, ok := find(g.pk, "usr/lib/systemd/system/"+strings.TrimSuffix(name, ".sh")+".service"); ok {
+				continue
 			}
 			for _, lvl := range "0123456" {
 				kind := "K01"

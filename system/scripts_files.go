@@ -180,15 +180,23 @@ func (d *scriptDecls) firstRunUnits(pk Packages, enabled []string, enabledUnits 
 	return out, files, nil
 }
 
+// firstRunStampDir holds the stamps of first-run units that ran.
+const firstRunStampDir = "/kiln/var/lib/first-run"
+
 // firstRunUnit is the unit of one package's first-run commands fs.
 func firstRunUnit(pk Packages, an *maintscript.Analysis, name string, frs []maintscript.FirstRun, enabled []string, enabledUnits map[string]bool) (string, []EtcEntry, error) {
 	f := frs[0]
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s\n[Unit]\nDescription=kiln first run: %s %s\n", oneLineSource(f.From), an.Package, f.Name)
 	b.WriteString("After=systemd-tmpfiles-setup.service local-fs.target\n")
-	if f.Creates != "" {
-		fmt.Fprintf(&b, "ConditionPathExists=!%s\n", quoteUnitPath(f.Creates))
+	// A command without a path that means done (munin-node-configure's
+	// plugin links) runs once: a stamp in kiln's state says it did.
+	creates, stamp := f.Creates, ""
+	if creates == "" {
+		stamp = firstRunStampDir + "/" + strings.TrimSuffix(name, ".service")
+		creates = stamp
 	}
+	fmt.Fprintf(&b, "ConditionPathExists=!%s\n", quoteUnitPath(creates))
 	// The units this package's scripts start come up after the
 	// state exists: on Debian they start after the command, once
 	// its daemon-reload (pg_createcluster's) let generators see
@@ -263,6 +271,9 @@ func firstRunUnit(pk Packages, an *maintscript.Analysis, name string, frs []main
 		fmt.Fprintf(&b, "ExecStartPost=%s\n", execLine(t))
 	}
 	b.WriteString("ExecStartPost=-/usr/bin/systemd-tmpfiles --create /etc/tmpfiles.d/kiln-packages.conf\n")
+	if stamp != "" {
+		fmt.Fprintf(&b, "ExecStartPost=/usr/bin/mkdir -p %s\nExecStartPost=/usr/bin/touch %s\n", firstRunStampDir, quoteUnitPath(stamp))
+	}
 	for _, u := range orderedKeys(restart) {
 		fmt.Fprintf(&b, "ExecStartPost=-/usr/bin/systemctl --no-block restart %s\n", u)
 	}
