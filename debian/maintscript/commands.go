@@ -29,7 +29,7 @@ func init() {
 		"systemd-sysusers": applyShipped("sysusers.d"), "systemd-tmpfiles": applyShipped("tmpfiles.d"),
 		"add-shell": addShell,
 		"su":        su, "runuser": su, "env": envCommand, "nice": skipArgs(0), "ionice": skipArgs(0),
-		"nohup": skipArgs(0), "timeout": skipArgs(1), "sh": shellString, "munin-node-configure": muninNodeConfigure, "bash": shellString, "dash": shellString,
+		"nohup": skipArgs(0), "timeout": skipArgs(1), "sh": shellString, "munin-node-configure": muninNodeConfigure, "xargs": xargs, "bash": shellString, "dash": shellString,
 		"a2enmod": apacheEnable("mods", ".load"), "a2enconf": apacheEnable("conf", ".conf"),
 		"a2ensite": apacheEnable("sites", ".conf"),
 		"icinga2":  icinga2, "lighty-enable-mod": lightyEnableMod, "postconf": postconf,

@@ -110,6 +110,9 @@ type interp struct {
 	// shellScripts the commands whose output, a shell script, went there.
 	tempFiles    map[int]*File
 	shellScripts map[int][]string
+	// ownerFind is the last find into a pipe that lists the paths under
+	// its roots whose owner or group is not the one named (xargs reads it).
+	ownerFind *ownerSel
 }
 
 func (in *interp) stmts(e *env, f *file, list []*syntax.Stmt) tri {

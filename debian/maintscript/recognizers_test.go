@@ -409,6 +409,29 @@ fi`, "usr/share/q/configure-symlinks": "#!/bin/sh\nset -e\ncase \"$1\" in\n  ins
 			"file /etc/default/p copy of /usr/share/p/default (ucf)",
 		},
 	}, {
+		// mariadb-server's preinst and postinst: the paths under the
+		// datadir not owned by mysql, chowned to mysql, is chown -R.
+		name: "xargs chown of what a find lists by another owner is chown -R",
+		files: map[string]string{postinst: `#!/bin/sh
+set -e
+adduser --system --group mysql
+mkdir -Z /var/lib/mysql
+set +e
+find /var/lib/mysql ! -uid "$(id -u mysql)" -print0 | xargs -0 -r chown mysql
+find /var/lib/mysql -follow -not -group mysql -print0 2>/dev/null \
+  | xargs -0 --no-run-if-empty chgrp mysql
+find /usr/share/mysql ! -uid 0 -print0 -or ! -gid 0 -print0 | xargs -0 -r sudo chown 0:0
+find /var/lib/mysql ! -uid 0 -print0 | xargs -0 -r chown mysql
+set -e`},
+		closure: []string{"usr/share/mysql/"},
+		want: []string{
+			"user mysql system home=/nonexistent shell=/usr/sbin/nologin",
+			"group mysql system",
+			"tmpfiles d /var/lib/mysql - mysql mysql -",
+			"ignored: restricts a directory of the store, which is root-owned and world-readable by design (docs/design.md §3): /usr/share/mysql",
+			"UNHANDLED: xargs chown of paths a find selects by another owner",
+		},
+	}, {
 		name: "conffile moves and cleanups need nothing on a fresh system",
 		files: map[string]string{postinst: `#!/bin/sh
 set -e
