@@ -304,11 +304,12 @@ func (g *generator) scriptUnits(done map[string]bool) error {
 	if err != nil {
 		return err
 	}
-	g.out = append(g.out, inputs...)
 	for _, name := range sortedNames(first) {
 		if c, ok := g.sys.Units[name]; ok && (c.Text != nil || c.Enable != nil && !*c.Enable) {
 			continue // replaced or turned off by the configuration
 		}
+		// Its inputs (slapd's LDIF) come with it.
+		g.out = append(g.out, inputs[name]...)
 		if err := g.addUnit(name, first[name]); err != nil {
 			return err
 		}

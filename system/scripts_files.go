@@ -142,13 +142,13 @@ func numericRoot(s string) string {
 // A temporary file a command reads is an /etc file with the text the
 // script wrote into it (its edits applied here); a secret in it is made
 // by a script run on the machine (firstRunScript), so it never enters
-// the store either.
-func (d *scriptDecls) firstRunUnits(pk Packages, enabled []string, enabledUnits map[string]bool) (map[string]string, []EtcEntry, error) {
+// the store either. The inputs are returned by unit, to go with it.
+func (d *scriptDecls) firstRunUnits(pk Packages, enabled []string, enabledUnits map[string]bool) (map[string]string, map[string][]EtcEntry, error) {
 	out := map[string]string{}
 	if d == nil {
 		return out, nil, nil
 	}
-	var files []EtcEntry
+	files := map[string][]EtcEntry{}
 	for _, an := range d.an {
 		if an.Package == "openssh-server" {
 			continue
@@ -174,7 +174,7 @@ func (d *scriptDecls) firstRunUnits(pk Packages, enabled []string, enabledUnits 
 				return nil, nil, err
 			}
 			out[name] = text
-			files = append(files, fl...)
+			files[name] = fl
 		}
 	}
 	return out, files, nil
