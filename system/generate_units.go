@@ -306,11 +306,16 @@ func (g *generator) scriptUnits(done map[string]bool) error {
 			g.symlink("rc"+lvl+".d/S01"+name, "../init.d/"+name)
 		}
 	}
-	first := g.scripts.firstRunUnits(names, enabled)
+	first, inputs, err := g.scripts.firstRunUnits(g.pk, names, enabled)
+	if err != nil {
+		return err
+	}
 	for _, name := range sortedNames(first) {
 		if c, ok := g.sys.Units[name]; ok && (c.Text != nil || c.Enable != nil && !*c.Enable) {
 			continue // replaced or turned off by the configuration
 		}
+		// Its inputs (slapd's LDIF) come with it.
+		g.out = append(g.out, inputs[name]...)
 		if err := g.addUnit(name, first[name]); err != nil {
 			return err
 		}

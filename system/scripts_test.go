@@ -205,6 +205,85 @@ func TestScriptFilesAndFirstRun(t *testing.T) {
 	}
 }
 
+// TestFirstRunInputsAndSysV: slapd's two slapadd are one first-run unit;
+// the mktemp input is an /etc file with the script's sed edit applied,
+// and the one with the admin password's placeholder is read by a script
+// that makes the hash on the machine (nothing secret in the store); the
+// chown -R after them runs after them; a printer's pipeline without a
+// path that means done runs once, with a stamp; the init script without
+// a native unit gets update-rc.d's links, the masked one none.
+func TestFirstRunInputsAndSysV(t *testing.T) {
+	pk := newTreePackages(t, map[string][]string{
+		"slapd": {".kiln/control/control=Package: slapd\nVersion: 1\n",
+			".kiln/control/templates=Template: slapd/password1\nType: password\nDescription: x\n",
+			".kiln/control/postinst=#!/bin/sh\nset -e\n. /usr/share/debconf/confmodule\nadduser --system --group openldap\n" +
+				"db_get slapd/password1\nadminpass=\"$(slappasswd -s \"$RET\")\"\n" +
+				"t=`mktemp -t slapadd.XXXXXX`\ncat /usr/share/slapd/init.ldif > $t\n" +
+				"sed -i -e \"s|@SUFFIX@|dc=nodomain|g\" $t\nsed -i -e \"s|@PASSWORD@|$adminpass|g\" $t\n" +
+				"slapadd -F /etc/ldap/slapd.d -b cn=config -l $t\n" +
+				"printf 'dn: dc=nodomain\\n' > $t\nslapadd -F /etc/ldap/slapd.d -b dc=nodomain -l $t\n" +
+				"chown -R -H openldap /var/lib/ldap\nrm -f $t\n" +
+				"update-rc.d slapd defaults\nupdate-rc.d nfs-common defaults\n" +
+				"T=$(mktemp)\nmunin-node-configure --shell > $T\nsh < $T\n",
+			"usr/share/slapd/init.ldif=olcSuffix: @SUFFIX@\nolcRootPW: @PASSWORD@\n",
+			"etc/init.d/slapd=#!/bin/sh\n", "etc/init.d/nfs-common=#!/bin/sh\n",
+			"lib/systemd/system/nfs-common.service->/dev/null",
+			"usr/lib/systemd/system/getty@.service=[Service]\nExecStart=/bin/true\n"},
+	})
+	sys := &modules.System{}
+	d, err := analyzeScripts(sys, pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := generateEtc(sys, pk, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]EtcEntry{}
+	for _, e := range entries {
+		got[e.Path] = e
+	}
+	unit := string(got[etcUnitPath+"/kiln-first-run-slapd-slapd-database.service"].Data)
+	for _, want := range []string{"ConditionPathExists=!/etc/ldap/slapd.d/cn=config.ldif\n",
+		"Before=slapd.service\n",
+		"ExecStart=/bin/sh /etc/kiln-first-run/slapd-slapd-database/run-1.sh\n",
+		"ExecStart=slapadd -F /etc/ldap/slapd.d -b dc=nodomain -l /etc/kiln-first-run/slapd-slapd-database/input-2-1\n",
+		"ExecStartPost=chown -R -H openldap /var/lib/ldap\n"} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("slapd's first-run unit lacks %q:\n%s", want, unit)
+		}
+	}
+	if in := string(got["kiln-first-run/slapd-slapd-database/input-1-1"].Data); in != "olcSuffix: dc=nodomain\nolcRootPW: @PASSWORD@\n" {
+		t.Errorf("input 1: %q", in)
+	}
+	if in := string(got["kiln-first-run/slapd-slapd-database/input-2-1"].Data); in != "dn: dc=nodomain\n" {
+		t.Errorf("input 2: %q", in)
+	}
+	sh := string(got["kiln-first-run/slapd-slapd-database/run-1.sh"].Data)
+	for _, want := range []string{
+		`s1=$(slappasswd -s "$(head -c 15 /dev/urandom | base64 | tr -d '[:space:]')")`,
+		`sed -e "s|@PASSWORD@|$s1|g" /etc/kiln-first-run/slapd-slapd-database/input-1-1 >"$t1"`,
+		`slapadd -F /etc/ldap/slapd.d -b 'cn=config' -l "$t1"`} {
+		if !strings.Contains(sh, want) {
+			t.Errorf("run-1.sh lacks %q:\n%s", want, sh)
+		}
+	}
+	munin := string(got[etcUnitPath+"/kiln-first-run-slapd-munin-plugins.service"].Data)
+	for _, want := range []string{"ConditionPathExists=!/kiln/var/lib/first-run/kiln-first-run-slapd-munin-plugins\n",
+		`ExecStart=/bin/sh -c "munin-node-configure --shell | /bin/sh"` + "\n",
+		"ExecStartPost=/usr/bin/touch /kiln/var/lib/first-run/kiln-first-run-slapd-munin-plugins\n"} {
+		if !strings.Contains(munin, want) {
+			t.Errorf("munin's first-run unit lacks %q:\n%s", want, munin)
+		}
+	}
+	if e := got["rc2.d/S01slapd"]; e.Kind != toplevel.EtcSymlink || e.Target != "../init.d/slapd" {
+		t.Errorf("rc2.d/S01slapd: %+v", e)
+	}
+	if _, ok := got["rc2.d/S01nfs-common"]; ok {
+		t.Errorf("a masked init script got a start link")
+	}
+}
+
 func TestScriptSources(t *testing.T) {
 	pk := scriptPackages(t)
 	ans, err := AuditScripts(pk, "")

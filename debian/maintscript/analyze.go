@@ -258,7 +258,7 @@ func (a *Analyzer) seedAccounts(sys *system) error {
 }
 
 func (r *run) interp(script string, phase Phase) *interp {
-	return &interp{run: r, script: script, phase: phase, funcs: map[string]function{}, tempFiles: map[int]*File{}, tempNames: map[string]int{}}
+	return &interp{run: r, script: script, phase: phase, funcs: map[string]function{}, tempFiles: map[int]*File{}, tempNames: map[string]int{}, shellScripts: map[int][]string{}}
 }
 
 // runFile runs a script with the positional parameters args and dpkg's

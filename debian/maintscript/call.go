@@ -23,6 +23,9 @@ type call struct {
 	stdout    value
 	appendOut bool
 	stdin     *value // a here-document's or here-string's text
+	// stdinTemp is the temporary file (mktemp's number) the command
+	// reads from, when its input is one.
+	stdinTemp int
 	// out is what the command prints, when known (used inside $(...)).
 	out *value
 	// argv0 is the command as invoked (a path or a name).
@@ -120,6 +123,9 @@ func (in *interp) dispatch1(cl *call) tri {
 		cl.prints = !silent[cl.name]
 		return r(cl)
 	}
+	if r, ok := cl.runScript(); ok {
+		return r
+	}
 	if cl.stdout.s != "" {
 		return writeFile(cl)
 	}
@@ -155,7 +161,11 @@ func (in *interp) redirects(cl *call, rs []*syntax.Redirect) {
 		case syntax.RdrIn:
 			// The file's text: what the scripts wrote into it, or what
 			// the closure ships.
-			if t := in.temp(in.word(cl.e, cl.f, r.Word)); t.temp > 0 || t.known && path.IsAbs(t.s) {
+			t := in.temp(in.word(cl.e, cl.f, r.Word))
+			if t.temp > 0 {
+				cl.stdinTemp = t.temp
+			}
+			if t.temp > 0 || t.known && path.IsAbs(t.s) {
 				if t.temp == 0 {
 					t = lit(path.Clean(t.s))
 				}

@@ -30,7 +30,7 @@ func init() {
 		"add-shell":            addShell,
 		"update-exim4defaults": updateExim4Defaults,
 		"su":                   su, "runuser": su, "env": envCommand, "nice": skipArgs(0), "ionice": skipArgs(0),
-		"nohup": skipArgs(0), "timeout": skipArgs(1), "sh": shellString, "bash": shellString, "dash": shellString,
+		"nohup": skipArgs(0), "timeout": skipArgs(1), "sh": shellString, "munin-node-configure": muninNodeConfigure, "bash": shellString, "dash": shellString,
 		"a2enmod": apacheEnable("mods", ".load"), "a2enconf": apacheEnable("conf", ".conf"),
 		"a2ensite": apacheEnable("sites", ".conf"),
 		"icinga2":  icinga2, "lighty-enable-mod": lightyEnableMod, "postconf": postconf,
@@ -398,6 +398,9 @@ func (cl *call) runString(s value, user string) tri {
 // shellString is sh -c STRING, or sh FILE ARGS, which runs FILE as the
 // command it is.
 func shellString(cl *call) tri {
+	if len(cl.args) == 0 && cl.stdinTemp > 0 {
+		return cl.runPrinted(cl.stdinTemp)
+	}
 	for i, a := range cl.args {
 		if a.known && a.s == "-c" && i+1 < len(cl.args) {
 			return cl.runString(cl.args[i+1], cl.in.user)

@@ -14,6 +14,9 @@ import (
 func ApplyEdits(text string, edits []Edit, readFile func(string) (string, error)) (string, error) {
 	for _, e := range edits {
 		var err error
+		if e.Unknown {
+			return "", fmt.Errorf("%s %s: an argument the analysis cannot resolve", e.Tool, strings.Join(e.Args, " "))
+		}
 		switch e.Tool {
 		case "sed":
 			text, err = applySed(text, e.Args)

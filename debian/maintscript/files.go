@@ -294,6 +294,7 @@ func sed(cl *call) tri {
 	var exprs []string
 	var files []value
 	inPlace, quiet, ext := false, false, false
+	unknownExpr := false
 	args := cl.args
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -301,12 +302,14 @@ func sed(cl *call) tri {
 		case !a.known || a.s == "-" || !strings.HasPrefix(a.s, "-"):
 			if len(exprs) == 0 {
 				exprs = append(exprs, a.s)
+				unknownExpr = unknownExpr || !a.known
 			} else {
 				files = append(files, a)
 			}
 		case a.s == "--expression" && i+1 < len(args):
 			i++
 			exprs = append(exprs, args[i].s)
+			unknownExpr = unknownExpr || !args[i].known
 		case strings.HasPrefix(a.s, "--expression="):
 			exprs = append(exprs, strings.TrimPrefix(a.s, "--expression="))
 		case strings.HasPrefix(a.s, "--in-place"):
@@ -333,6 +336,7 @@ func sed(cl *call) tri {
 					} else if i+1 < len(args) {
 						i++
 						exprs = append(exprs, args[i].s)
+						unknownExpr = unknownExpr || !args[i].known
 					}
 					break short
 				}
@@ -350,6 +354,26 @@ func sed(cl *call) tri {
 	}
 	if inPlace {
 		for _, p := range files {
+			if p.temp > 0 {
+				// A temporary file the script wrote (slapd's copy of
+				// slapd.init.ldif for slapadd): its edits follow it.
+				t := cl.in.tempFiles[p.temp]
+				if t == nil || t.Kind == Link {
+					cl.unhandled("edits a temporary file the script wrote in a way the analysis does not follow: " + p.s)
+					return maybe
+				}
+				e := sedEdit(exprs, quiet, ext)
+				e.Unknown = unknownExpr
+				t.Edits = append(t.Edits, e)
+				if src := cl.source(); !hasSource(t.From, src) {
+					t.From = append(t.From, src)
+				}
+				continue
+			}
+			if unknownExpr {
+				cl.unhandled("sed with an expression the analysis cannot resolve: " + strings.Join(exprs, "; "))
+				return maybe
+			}
 			if text, ok := cl.in.varText[path.Clean(p.s)]; ok {
 				// A file the script wrote under /var: its new text.
 				prog, ok := parseSedScript(strings.Join(exprs, "\n"), ext)

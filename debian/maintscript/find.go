@@ -20,6 +20,11 @@ func find(cl *call) tri {
 			return maybe
 		}
 	}
+	if sel, ok := ownershipSelection(cl.args); ok && cl.in.capture != nil && cl.in.subst == 0 {
+		// Into a pipe: xargs changes the owner of what it lists.
+		cl.in.ownerFind = sel
+		return yes
+	}
 	if out, ok := cl.findList(); ok {
 		v := lit(out)
 		cl.out = &v

@@ -2,6 +2,7 @@ package maintscript
 
 import (
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -15,20 +16,24 @@ type firstRun struct {
 	// ok is false when the arguments are not a first-run use of the tool
 	// (e.g. openssl x509 -noout only reads).
 	creates func(args []string) (creates string, ok bool)
+	// secret says what an edit of an input with a value the analysis
+	// cannot resolve puts there, when that value is a secret the machine
+	// makes (slapd's admin password hash); nil: none is.
+	secret func(cl *call, placeholder string) (kind string, ok bool)
 }
 
 var firstRuns = map[string]firstRun{
-	"pg_createcluster":   {"postgresql-cluster", pgCreatecluster},
-	"mariadb-install-db": {"mariadb-datadir", datadir("/var/lib/mysql/mysql")},
-	"mysql_install_db":   {"mariadb-datadir", datadir("/var/lib/mysql/mysql")},
-	"make-ssl-cert":      {"ssl-cert-snakeoil", makeSSLCert},
-	"ssh-keygen":         {"ssh-host-keys", sshKeygen},
-	"rndc-confgen":       {"bind-rndc-key", outFile("-c", "/etc/bind/rndc.key")},
-	"tsig-keygen":        {"bind-tsig-key", outFile("", "")},
-	"ddns-confgen":       {"bind-ddns-key", outFile("", "")},
-	"openssl":            {"openssl-key", opensslKey},
-	"certtool":           {"gnutls-key", outFile("--outfile", "")},
-	"slapadd":            {"slapd-database", datadir("")},
+	"pg_createcluster":   {"postgresql-cluster", pgCreatecluster, nil},
+	"mariadb-install-db": {"mariadb-datadir", datadir("/var/lib/mysql/mysql"), nil},
+	"mysql_install_db":   {"mariadb-datadir", datadir("/var/lib/mysql/mysql"), nil},
+	"make-ssl-cert":      {"ssl-cert-snakeoil", makeSSLCert, nil},
+	"ssh-keygen":         {"ssh-host-keys", sshKeygen, nil},
+	"rndc-confgen":       {"bind-rndc-key", outFile("-c", "/etc/bind/rndc.key"), nil},
+	"tsig-keygen":        {"bind-tsig-key", outFile("", ""), nil},
+	"ddns-confgen":       {"bind-ddns-key", outFile("", ""), nil},
+	"openssl":            {"openssl-key", opensslKey, nil},
+	"certtool":           {"gnutls-key", outFile("--outfile", ""), nil},
+	"slapadd":            {"slapd-database", slapadd, slapdSecret},
 }
 
 func (fr firstRun) handler(tool string) func(*call) tri {
@@ -38,13 +43,23 @@ func (fr firstRun) handler(tool string) func(*call) tri {
 		if !ok {
 			return maybe
 		}
+		var inputs []FirstRunInput
 		for _, a := range cl.args {
+			if a.temp > 0 {
+				in, why := fr.input(cl, a)
+				if why != "" {
+					cl.unhandled(tool + " reads a temporary file " + why + ": " + a.s)
+					return maybe
+				}
+				inputs = append(inputs, in)
+				continue
+			}
 			if !a.known {
 				cl.unhandled(tool + " makes first-run state with an argument the analysis cannot resolve: " + a.s)
 				return maybe
 			}
 		}
-		d := FirstRun{Name: fr.name, Args: append([]string{cl.argv0}, args...), User: cl.in.user, Creates: creates, From: cl.source()}
+		d := FirstRun{Name: fr.name, Args: append([]string{cl.argv0}, args...), User: cl.in.user, Creates: creates, Inputs: inputs, From: cl.source()}
 		if cl.in.once(d) {
 			cl.in.an.FirstRun = append(cl.in.an.FirstRun, d)
 		}
@@ -58,12 +73,125 @@ func (fr firstRun) handler(tool string) func(*call) tri {
 	}
 }
 
+// firstRunThen records a recursive chown, chgrp or chmod of dir that
+// follows a first-run command making state in it (slapd's chown -R of
+// /var/lib/ldap after slapadd): on the machine it runs after the command,
+// in its unit, since a tmpfiles line made at boot saw the directory
+// empty. A command whose state has no known path (slapadd loading a
+// database) may have made it there too.
+func (cl *call) firstRunThen(dir string) {
+	for i := len(cl.in.an.FirstRun) - 1; i >= 0; i-- {
+		f := &cl.in.an.FirstRun[i]
+		if f.Creates != "" && !under(f.Creates, dir) {
+			continue
+		}
+		for _, a := range cl.args {
+			if !a.known {
+				return
+			}
+		}
+		then := append([]string{cl.argv0}, cl.argStrings()...)
+		for _, t := range f.Then {
+			if slices.Equal(t, then) {
+				return
+			}
+		}
+		f.Then = append(f.Then, then)
+		return
+	}
+}
+
 // firstRunAlso are the other paths a first-run command makes beside the
 // one that means done: a later script's file test on them (dovecot-core
 // links the snakeoil pair when both exist) sees them, as after the
 // command on Debian.
 var firstRunAlso = map[string][]string{
 	"/etc/ssl/private/ssl-cert-snakeoil.key": {"/etc/ssl/certs/ssl-cert-snakeoil.pem"},
+}
+
+// input is what the script wrote into the temporary file a first-run
+// command reads (a), with the edits whose value is a secret of the
+// machine's taken out as Secrets; why says why it cannot be made.
+func (fr firstRun) input(cl *call, a value) (FirstRunInput, string) {
+	t := cl.in.tempFiles[a.temp]
+	if t == nil || (t.Kind != Copy && t.Kind != Content) {
+		return FirstRunInput{}, "the analysis does not follow"
+	}
+	in := FirstRunInput{Arg: a.s, File: *t}
+	in.File.Edits = nil
+	for _, e := range t.Edits {
+		if !e.Unknown {
+			in.File.Edits = append(in.File.Edits, e)
+			continue
+		}
+		ph, ok := sedPlaceholder(e)
+		if !ok || fr.secret == nil {
+			return FirstRunInput{}, "edited with a value the analysis cannot resolve (" + strings.Join(e.Args, " ") + ")"
+		}
+		kind, ok := fr.secret(cl, ph)
+		if !ok {
+			return FirstRunInput{}, "edited with a value the analysis cannot resolve (" + strings.Join(e.Args, " ") + ")"
+		}
+		in.Secrets = append(in.Secrets, Secret{Placeholder: ph, Kind: kind})
+	}
+	return in, ""
+}
+
+// sedPlaceholder is the literal text a sed edit `s|TEXT|…|g` replaces
+// everywhere, when it is one such command on plain text (an unknown
+// expression is the word as written, in its quotes).
+func sedPlaceholder(e Edit) (string, bool) {
+	if e.Tool != "sed" || len(e.Args) != 2 || e.Args[0] != "-e" {
+		return "", false
+	}
+	x := e.Args[1]
+	if u, ok := strings.CutPrefix(x, `"`); ok && e.Unknown {
+		x, _ = strings.CutSuffix(u, `"`) // the word as written
+	}
+	if len(x) < 4 || x[0] != 's' || !strings.HasSuffix(x, "g") {
+		return "", false
+	}
+	d := x[1:2]
+	parts := strings.Split(x[2:], d)
+	if len(parts) != 3 || parts[2] != "g" || parts[0] == "" || strings.ContainsAny(parts[0], `\.*[]^$+?(){}`) {
+		return "", false
+	}
+	return parts[0], true
+}
+
+// slapadd -F DIR -b cn=config makes the configuration DIR/cn=config.ldif;
+// -b SUFFIX loads a database into the directory that configuration names
+// (the same first-run unit, after it).
+func slapadd(args []string) (string, bool) {
+	dir, base := "", ""
+	for i := 0; i+1 < len(args); i++ {
+		switch args[i] {
+		case "-F":
+			dir = args[i+1]
+		case "-b":
+			base = args[i+1]
+		}
+	}
+	if dir != "" && strings.EqualFold(base, "cn=config") {
+		return path.Join(dir, "cn=config.ldif"), true
+	}
+	return "", true
+}
+
+// slapdSecret: slapd's postinst puts the admin password's hash at
+// @PASSWORD@ in slapd.init.ldif. With slapd/password1 left empty (the
+// default) that is the hash of a random password it generates
+// (generate_admin_pass, create_password_hash), which the first-run unit
+// makes on the machine the same way; a password given as a debconf
+// answer would be in the configuration, and so in the store: not made.
+func slapdSecret(cl *call, placeholder string) (string, bool) {
+	if placeholder != "@PASSWORD@" {
+		return "", false
+	}
+	if v := cl.in.db.get("slapd/password1"); !v.known || v.s != "" {
+		return "", false
+	}
+	return "slappasswd", true
 }
 
 func datadir(p string) func([]string) (string, bool) {

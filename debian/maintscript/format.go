@@ -68,7 +68,14 @@ func (an *Analysis) Text() string {
 		item(s+opt(!t.Await, " (noawait)"), t.From)
 	}
 	for _, f := range an.FirstRun {
-		item("first-run "+f.Name+kv("creates", f.Creates)+kv("user", f.User)+": "+strings.Join(f.Args, " "), f.From)
+		head := "first-run " + f.Name + kv("creates", f.Creates) + kv("user", f.User) + ": " + strings.Join(f.Args, " ")
+		for _, t := range f.Then {
+			head += "; then " + strings.Join(t, " ")
+		}
+		item(head, f.From)
+		for _, in := range f.Inputs {
+			item("first-run "+f.Name+" input "+in.Arg+": "+in.describe(), in.File.From...)
+		}
 	}
 	for _, s := range an.Shells {
 		item("shell "+s.Path, s.From)
@@ -237,9 +244,30 @@ func (an *Analysis) sources() []Source {
 	}
 	for _, f := range an.FirstRun {
 		out = append(out, f.From)
+		for _, in := range f.Inputs {
+			out = append(out, in.File.From...)
+		}
 	}
 	for _, s := range an.Shells {
 		out = append(out, s.From)
 	}
 	return out
+}
+
+// describe says what a first-run input holds: the template or text,
+// its edits, and the secrets the machine puts in.
+func (in FirstRunInput) describe() string {
+	var parts []string
+	if in.File.Kind == Copy {
+		parts = append(parts, "copy of "+in.File.Template)
+	} else {
+		parts = append(parts, fmt.Sprintf("text %q", in.File.Content))
+	}
+	for _, e := range in.File.Edits {
+		parts = append(parts, e.Tool+" "+strings.Join(e.Args, " "))
+	}
+	for _, s := range in.Secrets {
+		parts = append(parts, "secret "+s.Placeholder+" made by "+s.Kind+" on the machine")
+	}
+	return strings.Join(parts, ", ")
 }

@@ -3,6 +3,7 @@ package maintscript
 import (
 	"bytes"
 	"fmt"
+	"path"
 	"regexp"
 	"strings"
 
@@ -106,11 +107,16 @@ type interp struct {
 	steps    int
 	temps    int
 	// tempFiles holds, per mktemp result, what was written into it;
-	// tempNames the names nameTemps gave them.
-	tempFiles map[int]*File
-	tempNames map[string]int
+	// tempNames the names nameTemps gave them; shellScripts the commands
+	// whose output, a shell script, went there.
+	tempFiles    map[int]*File
+	tempNames    map[string]int
+	shellScripts map[int][]string
 	// aliases are what alias defined: name → the command text.
 	aliases map[string]string
+	// ownerFind is the last find into a pipe that lists the paths under
+	// its roots whose owner or group is not the one named (xargs reads it).
+	ownerFind *ownerSel
 }
 
 func (in *interp) stmts(e *env, f *file, list []*syntax.Stmt) tri {
@@ -152,6 +158,9 @@ func (in *interp) stmt(e *env, f *file, s *syntax.Stmt) tri {
 				cl.stdin = &value{s: text, known: true}
 				cl.name = "echo"
 				writeFile(cl)
+			} else if cl.stdout.known && strings.HasPrefix(path.Clean(cl.stdout.s), "/var/log/") {
+				// munin-node's record of its plugin autoconfiguration.
+				in.note(&in.an.Ignored, f, s, "writes a log of what the script ran under /var/log: nothing reads it (on kiln, what a first-run command prints is in its unit's journal)")
 			} else {
 				in.unhandled(f, s, fmt.Sprintf("writes %s from a compound command with output the analysis cannot compute", cl.stdout.s))
 			}

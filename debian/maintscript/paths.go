@@ -342,6 +342,9 @@ func (cl *call) chmodOwn(pv value, mode, owner, group string, recursive bool) bo
 		return false
 	}
 	p := path.Clean(pv.s)
+	if recursive {
+		cl.firstRunThen(p)
+	}
 	if f := cl.file(p); f != nil {
 		setOwner(&f.Mode, mode)
 		setOwner(&f.User, owner)

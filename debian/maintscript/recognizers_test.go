@@ -437,6 +437,100 @@ fi`},
 			"first-run ssl-cert-snakeoil creates=/etc/ssl/private/ssl-cert-snakeoil.key: make-ssl-cert generate-default-snakeoil",
 		},
 	}, {
+		// slapd's create_new_slapd_conf: the mktemp copy of a template,
+		// its sed edits (the password hash a secret of the machine),
+		// slapadd, the chown -R of what it made.
+		name: "a first-run command's temporary input, its secret, the chown after it",
+		files: map[string]string{postinst: `#!/bin/sh
+set -e
+. /usr/share/debconf/confmodule
+db_get slapd/password1
+if [ -z "$RET" ]; then adminpass="$(slappasswd -s "$(head -c 15 /dev/urandom | base64)")"; fi
+initldif=$(mktemp -t slapadd.XXXXXX)
+cat /usr/share/p/init.ldif > ${initldif}
+sed -i -e "s|@SUFFIX@|dc=example,dc=org|g" ${initldif}
+sed -i -e "s|@PASSWORD@|$adminpass|g" ${initldif}
+slapadd -F /etc/ldap/slapd.d -b cn=config -l "${initldif}"
+cat <<EOF > "${initldif}"
+dn: dc=example,dc=org
+EOF
+slapadd -F /etc/ldap/slapd.d -b dc=example,dc=org -l "${initldif}"
+chown -R -H openldap /etc/ldap/slapd.d
+rm -f "${initldif}"`, ".kiln/control/templates": "Template: slapd/password1\nType: password\nDescription: x\n"},
+		closure: []string{"usr/share/p/init.ldif"},
+		want: []string{
+			"tmpfiles Z /etc/ldap/slapd.d - openldap - -",
+			`debconf get slapd/password1 type=password value=""`,
+			"first-run slapd-database creates=/etc/ldap/slapd.d/cn=config.ldif: slapadd -F /etc/ldap/slapd.d -b cn=config -l $(mktemp -t slapadd.XXXXXX)",
+			"first-run slapd-database input $(mktemp -t slapadd.XXXXXX): copy of /usr/share/p/init.ldif, sed -e s|@SUFFIX@|dc=example,dc=org|g, secret @PASSWORD@ made by slappasswd on the machine",
+			"first-run slapd-database: slapadd -F /etc/ldap/slapd.d -b dc=example,dc=org -l $(mktemp -t slapadd.XXXXXX); then chown -R -H openldap /etc/ldap/slapd.d",
+			`first-run slapd-database input $(mktemp -t slapadd.XXXXXX): text "dn: dc=example,dc=org\n"`,
+			"ignored: removes leftovers of an older version or a previous run, or what the script made earlier",
+		},
+	}, {
+		// munin-node's init_plugins: what munin-node-configure --shell
+		// prints, run by sh; the log of it.
+		name: "a printer's shell commands run by sh are a first-run pipeline",
+		files: map[string]string{postinst: `#!/bin/sh
+set -e
+TMPFILE=$(mktemp /tmp/munin-node.configure.XXXXXXXXXX)
+CMD="munin-node-configure --shell"
+$CMD 2>/dev/null >"$TMPFILE" || true
+{
+	echo "$(date) - Starting $CMD"
+	cat "$TMPFILE"
+} >>/var/log/munin/munin-node-configure.log
+sh <"$TMPFILE"
+rm -f "$TMPFILE"`},
+		want: []string{
+			"first-run munin-plugins: /bin/sh -c munin-node-configure --shell | /bin/sh",
+			"ignored: writes a log of what the script ran under /var/log: nothing reads it (on kiln, what a first-run command prints is in its unit's journal)",
+			"ignored: removes leftovers of an older version or a previous run, or what the script made earlier",
+		},
+	}, {
+		// mariadb-common runs mysql-common's configure-symlinks; nfs-common's
+		// md5sum check of its ucf copy decides that nfsconvert.py does not run.
+		name: "a helper script of the closure run by path, md5sum of a copy the script made",
+		files: map[string]string{postinst: `#!/bin/sh
+set -e
+/usr/share/q/configure-symlinks install mariadb "/etc/mysql/mariadb.cnf"
+ucf /usr/share/p/default /etc/default/p
+if ! md5sum --status --ignore-missing -c <<EOF
+d41d8cd98f00b204e9800998ecf8427e  /etc/default/p
+0123456789abcdef0123456789abcdef  /etc/default/missing
+EOF
+then
+	/usr/share/p/convert.py
+fi`, "usr/share/q/configure-symlinks": "#!/bin/sh\nset -e\ncase \"$1\" in\n  install)\n    update-alternatives --install /etc/mysql/my.cnf my.cnf \"$3\" 200\n  ;;\nesac\n"},
+		closure: []string{"usr/share/p/default", "etc/mysql/mariadb.cnf"},
+		want: []string{
+			"alternative my.cnf /etc/mysql/my.cnf -> /etc/mysql/mariadb.cnf priority 200",
+			"file /etc/default/p copy of /usr/share/p/default (ucf)",
+		},
+	}, {
+		// mariadb-server's preinst and postinst: the paths under the
+		// datadir not owned by mysql, chowned to mysql, is chown -R.
+		name: "xargs chown of what a find lists by another owner is chown -R",
+		files: map[string]string{postinst: `#!/bin/sh
+set -e
+adduser --system --group mysql
+mkdir -Z /var/lib/mysql
+set +e
+find /var/lib/mysql ! -uid "$(id -u mysql)" -print0 | xargs -0 -r chown mysql
+find /var/lib/mysql -follow -not -group mysql -print0 2>/dev/null \
+  | xargs -0 --no-run-if-empty chgrp mysql
+find /usr/share/mysql ! -uid 0 -print0 -or ! -gid 0 -print0 | xargs -0 -r sudo chown 0:0
+find /var/lib/mysql ! -uid 0 -print0 | xargs -0 -r chown mysql
+set -e`},
+		closure: []string{"usr/share/mysql/"},
+		want: []string{
+			"user mysql system home=/nonexistent shell=/usr/sbin/nologin",
+			"group mysql system",
+			"tmpfiles d /var/lib/mysql - mysql mysql -",
+			"ignored: restricts a directory of the store, which is root-owned and world-readable by design (docs/design.md §3): /usr/share/mysql",
+			"UNHANDLED: xargs chown of paths a find selects by another owner",
+		},
+	}, {
 		name: "conffile moves and cleanups need nothing on a fresh system",
 		files: map[string]string{postinst: `#!/bin/sh
 set -e

@@ -117,9 +117,10 @@ func postconf(cl *call) tri {
 // md5sum -c checks files against sums: the closure's files are read, so
 // a check of unchanged conffiles on a fresh install is decided.
 func md5sum(cl *call) tri {
-	check := false
+	check, ignoreMissing := false, false
 	for _, a := range cl.args {
 		check = check || a.s == "-c" || a.s == "--check"
+		ignoreMissing = ignoreMissing || a.s == "--ignore-missing"
 	}
 	if !check || cl.stdin == nil || !cl.stdin.known {
 		return maybe
@@ -129,10 +130,26 @@ func md5sum(cl *call) tri {
 		if !ok {
 			continue
 		}
+		var b []byte
+		var err error
 		if cl.in.facts.madeHere(name) {
-			return maybe
+			// What the scripts made there: the copy of a template
+			// (nfs-common's ucf of /etc/default/nfs-common), or text.
+			f := cl.file(path.Clean(name))
+			switch {
+			case f != nil && f.Kind == Content && len(f.Edits) == 0:
+				b = []byte(f.Content)
+			case f != nil && f.Kind == Copy && len(f.Edits) == 0 && !cl.in.facts.madeHere(f.Template):
+				b, err = cl.in.facts.read(f.Template)
+			default:
+				return maybe
+			}
+		} else {
+			b, err = cl.in.facts.read(name)
 		}
-		b, err := cl.in.facts.read(name)
+		if err == nil && b == nil && ignoreMissing {
+			continue // --ignore-missing: a file that does not exist is not checked
+		}
 		if err != nil || b == nil {
 			return no
 		}

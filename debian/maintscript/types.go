@@ -218,6 +218,9 @@ type File struct {
 type Edit struct {
 	Tool string   `json:"tool"`
 	Args []string `json:"args"`
+	// Unknown is set when an argument is a value the analysis cannot
+	// resolve (shown as written): such an edit cannot be applied.
+	Unknown bool `json:"unknown,omitempty"`
 }
 
 // Debconf is one use of a debconf question: asked (input), read (get)
@@ -262,7 +265,33 @@ type FirstRun struct {
 	Args    []string `json:"args"`
 	User    string   `json:"user,omitempty"` // run as (su, runuser)
 	Creates string   `json:"creates,omitempty"`
-	From    Source   `json:"from"`
+	// Inputs are the temporary files the command reads that the script
+	// wrote for it (slapadd -l of a mktemp copy of a template).
+	Inputs []FirstRunInput `json:"inputs,omitempty"`
+	// Then are commands the script ran on the state after making it
+	// (chown -R of its directory), run after it in the same order.
+	Then [][]string `json:"then,omitempty"`
+	From Source     `json:"from"`
+}
+
+// FirstRunInput is a temporary file a first-run command reads: Arg is
+// the argument of Args that names it (the mktemp result as written),
+// File what the script wrote into it (a Copy with Edits, or Content). A
+// Secret is text in it that only the machine may compute: the first-run
+// unit replaces it there, so the secret never enters the store.
+type FirstRunInput struct {
+	Arg     string   `json:"arg"`
+	File    File     `json:"file"`
+	Secrets []Secret `json:"secrets,omitempty"`
+}
+
+// Secret is Placeholder in a first-run input, replaced on the machine by
+// a value made by Kind: "slappasswd" is the {SSHA} hash of a random
+// password (slapd's generate_admin_pass and create_password_hash, what
+// its postinst makes when slapd/password1 is left empty).
+type Secret struct {
+	Placeholder string `json:"placeholder"`
+	Kind        string `json:"kind"`
 }
 
 // Shell is a login shell a script adds to /etc/shells (add-shell).
