@@ -492,21 +492,42 @@ func apacheEnable(kind, ext string) func(*call) tri {
 				cl.unhandled(cl.name + " of a name the analysis cannot resolve: " + a.s)
 				return maybe
 			}
-			name := strings.TrimSuffix(a.s, ext)
-			exts := []string{ext}
-			if kind == "mods" {
-				exts = []string{".load", ".conf"}
-			}
-			for _, x := range exts {
-				avail := fmt.Sprintf("/etc/apache2/%s-available/%s%s", kind, name, x)
-				if x == ".conf" && kind == "mods" && cl.in.facts.test("-e", avail) == no {
-					continue
-				}
-				link := fmt.Sprintf("/etc/apache2/%s-enabled/%s%s", kind, name, x)
-				cl.addFile(File{Path: link, Kind: Link, Target: path.Join("..", kind+"-available", name+x)})
-			}
+			apacheEnableOne(cl, kind, ext, strings.TrimSuffix(a.s, ext), map[string]bool{})
 		}
 		return yes
+	}
+}
+
+// apacheEnableOne links one module, configuration or site; a module's
+// "# Depends: A B" lines in its .load file are enabled first, as a2enmod
+// does (authz_host.load depends on authz_core, without which Require is
+// an unknown directive).
+func apacheEnableOne(cl *call, kind, ext, name string, seen map[string]bool) {
+	if seen[name] {
+		return
+	}
+	seen[name] = true
+	exts := []string{ext}
+	if kind == "mods" {
+		exts = []string{".load", ".conf"}
+		load := fmt.Sprintf("/etc/apache2/mods-available/%s.load", name)
+		if text, ok := cl.knownText(lit(load)); ok {
+			for _, l := range lines(text) {
+				if deps, ok := strings.CutPrefix(strings.TrimSpace(l), "# Depends:"); ok {
+					for _, d := range strings.Fields(deps) {
+						apacheEnableOne(cl, kind, ext, d, seen)
+					}
+				}
+			}
+		}
+	}
+	for _, x := range exts {
+		avail := fmt.Sprintf("/etc/apache2/%s-available/%s%s", kind, name, x)
+		if x == ".conf" && kind == "mods" && cl.in.facts.test("-e", avail) == no {
+			continue
+		}
+		link := fmt.Sprintf("/etc/apache2/%s-enabled/%s%s", kind, name, x)
+		cl.addFile(File{Path: link, Kind: Link, Target: path.Join("..", kind+"-available", name+x)})
 	}
 }
 

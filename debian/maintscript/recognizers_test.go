@@ -105,6 +105,17 @@ if ls /usr/lib/p/missing >/dev/null 2>&1; then mkdir -p /var/lib/missing-listed;
 			"tmpfiles d /var/lib/dangling-listed - - - -",
 		},
 	}, {
+		name: "a2enmod enables a module's Depends first",
+		files: map[string]string{
+			postinst: "#!/bin/sh\na2enmod -q authz_host\n",
+			"etc/apache2/mods-available/authz_host.load": "# Depends: authz_core\nLoadModule authz_host_module /usr/lib/apache2/modules/mod_authz_host.so\n",
+			"etc/apache2/mods-available/authz_core.load": "LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so\n",
+		},
+		want: []string{
+			"file /etc/apache2/mods-enabled/authz_core.load link -> ../mods-available/authz_core.load",
+			"file /etc/apache2/mods-enabled/authz_host.load link -> ../mods-available/authz_host.load",
+		},
+	}, {
 		name: "useradd and groupadd",
 		files: map[string]string{postinst: `#!/bin/sh
 groupadd -r -g 99 svc
