@@ -75,8 +75,14 @@ func (p *BuildPlan) mailAliases(etc map[string]EtcEntry) ([]EtcEntry, error) {
 	fmt.Fprintf(&b, "X-Restart-Triggers=aliases=%s\n", h)
 	fmt.Fprintf(&b, "\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=%s\n", tool)
 	b.WriteString("\n[Install]\nWantedBy=multi-user.target\n")
+	return enabledUnit(newaliasesUnit, b.String()), nil
+}
+
+// enabledUnit is a unit kiln generates into /etc/systemd/system and its
+// link from multi-user.target.wants.
+func enabledUnit(name, text string) []EtcEntry {
 	return []EtcEntry{
-		{Path: etcUnitPath + "/" + newaliasesUnit, Data: []byte(b.String()), Kind: toplevel.EtcLink},
-		{Path: etcUnitPath + "/multi-user.target.wants/" + newaliasesUnit, Target: "/etc/" + etcUnitPath + "/" + newaliasesUnit, Kind: toplevel.EtcSymlink},
-	}, nil
+		{Path: etcUnitPath + "/" + name, Data: []byte(text), Kind: toplevel.EtcLink},
+		{Path: etcUnitPath + "/multi-user.target.wants/" + name, Target: "/etc/" + etcUnitPath + "/" + name, Kind: toplevel.EtcSymlink},
+	}
 }

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-
-	"github.com/kiln-os/kiln/toplevel"
 )
 
 // javaCertsUnit makes Java's trust store on the machine: what
@@ -65,8 +63,5 @@ func (p *BuildPlan) javaCerts(etc map[string]EtcEntry) ([]EtcEntry, error) {
 	fmt.Fprintf(&b, "X-Restart-Triggers=ssl/certs/=%s\n", h)
 	fmt.Fprintf(&b, "\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sh -ec %s\n", quoteEnv(strings.ReplaceAll(script, "$", "$$")))
 	b.WriteString("\n[Install]\nWantedBy=multi-user.target\n")
-	return []EtcEntry{
-		{Path: etcUnitPath + "/" + javaCertsUnit, Data: []byte(b.String()), Kind: toplevel.EtcLink},
-		{Path: etcUnitPath + "/multi-user.target.wants/" + javaCertsUnit, Target: "/etc/" + etcUnitPath + "/" + javaCertsUnit, Kind: toplevel.EtcSymlink},
-	}, nil
+	return enabledUnit(javaCertsUnit, b.String()), nil
 }
