@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -351,6 +352,14 @@ func TestDebianCorpus(t *testing.T) {
 		// A switch that rolled back leaves an older generation running,
 		// whose services would answer these rows' checks.
 		stayed := strings.TrimSpace(g.out("readlink /run/current-system")) == tops[i]
+		if !stayed {
+			// The units its health check found failed have recovered
+			// with the rollback, but their journals say why.
+			for _, u := range switchFailedUnits(switchErr) {
+				out, _ := m.Execute("journalctl -b --no-pager -n 40 -u " + shellQuote(u))
+				t.Logf("generation %d rolled back; journal of %s:\n%s", i+1, u, out)
+			}
+		}
 		// Let the starts settle: running or degraded, not starting.
 		settle, _ := m.Execute("timeout 600 systemctl is-system-running --wait")
 		t.Logf("generation %d: system %s", i+1, strings.TrimSpace(settle))
@@ -408,6 +417,29 @@ func switchSummary(out string) string {
 		return "the switch failed"
 	}
 	return strings.Join(why, "; ")
+}
+
+// switchFailedUnits are the units a rolled-back switch could not start
+// ("error: start a.service: job failed") or its health check named
+// ("failed: a.service b.service").
+func switchFailedUnits(summary string) []string {
+	var out []string
+	for _, part := range strings.Split(summary, "; ") {
+		if rest, ok := strings.CutPrefix(part, "error: start "); ok {
+			if u, _, ok := strings.Cut(rest, ":"); ok && !slices.Contains(out, u) {
+				out = append(out, u)
+			}
+			continue
+		}
+		if _, list, ok := strings.Cut(part, "failed: "); ok {
+			for _, u := range strings.Fields(list) {
+				if strings.Contains(u, ".") && !slices.Contains(out, u) {
+					out = append(out, u)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // corpusSelection is KILN_CORPUS: "" runs corpusDefault from the
@@ -507,4 +539,19 @@ func oneLine(s string) string {
 		s = s[:117] + "..."
 	}
 	return s
+}
+
+// TestSwitchFailedUnits reads the units out of what a rolled-back
+// switch said (the whole corpus's generation 2, 2026-12-04).
+func TestSwitchFailedUnits(t *testing.T) {
+	out := "generation 2 is /kiln/store/x, active\nFAILED no failed units\n" +
+		"kiln confirm: health check no failed units failed: failed: unbound-resolvconf.service user@0.service; rolled back to generation 1\n" +
+		"kiln confirm: health check no failed units failed: failed: unbound-resolvconf.service user@0.service; rolled back to generation 1\n"
+	got := switchFailedUnits(switchSummary(out))
+	if !slices.Equal(got, []string{"unbound-resolvconf.service", "user@0.service"}) {
+		t.Errorf("got %q", got)
+	}
+	if got := switchFailedUnits(switchSummary("error: start dnsmasq.service: job failed\nfailed units: dnsmasq.service\n")); !slices.Equal(got, []string{"dnsmasq.service"}) {
+		t.Errorf("a unit the switch could not start: %q", got)
+	}
 }
