@@ -283,31 +283,38 @@ func (rs *resolver) conflictsChosen(q *Package) bool {
 	if _, ok := rs.res.Packages[q.Name]; ok {
 		return false
 	}
-	hits := func(p *Package, other func(*Package) bool) bool {
-		rels, err := rs.u.relations(p)
-		if err != nil {
-			return true
-		}
-		for _, r := range rels.conflicts {
-			for _, a := range r {
-				for _, s := range rs.u.satisfiers(a) {
-					if s != p && other(s) {
-						return true
-					}
-				}
-			}
-		}
-		return false
-	}
-	if hits(q, func(s *Package) bool { _, ok := rs.res.Packages[s.Name]; return ok }) {
+	hit := false
+	if err := rs.eachConflict(q, func(_ alt, s *Package) {
+		_, chosen := rs.res.Packages[s.Name]
+		hit = hit || chosen
+	}); err != nil || hit {
 		return true
 	}
-	for _, name := range rs.res.Names() {
-		if hits(rs.res.Packages[name].Package, func(s *Package) bool { return s == q }) {
+	for _, r := range rs.res.Packages {
+		if err := rs.eachConflict(r.Package, func(_ alt, s *Package) { hit = hit || s == q }); err != nil || hit {
 			return true
 		}
 	}
 	return false
+}
+
+// eachConflict calls f with every relation of p's Conflicts and Breaks
+// and each other package that meets it.
+func (rs *resolver) eachConflict(p *Package, f func(a alt, q *Package)) error {
+	rels, err := rs.u.relations(p)
+	if err != nil {
+		return err
+	}
+	for _, r := range rels.conflicts {
+		for _, a := range r {
+			for _, q := range rs.u.satisfiers(a) {
+				if q != p {
+					f(a, q)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // checkConflicts reports every pair of chosen packages where one
@@ -316,22 +323,14 @@ func (rs *resolver) checkConflicts() error {
 	var errs []string
 	for _, name := range rs.res.Names() {
 		p := rs.res.Packages[name].Package
-		rels, err := rs.u.relations(p)
+		err := rs.eachConflict(p, func(a alt, q *Package) {
+			if _, ok := rs.res.Packages[q.Name]; ok {
+				errs = append(errs, fmt.Sprintf("%s %s conflicts with or breaks %q, met by %s %s (pulled in by %s)",
+					p.Name, p.Version, a.String(), q.Name, q.Version, strings.Join(rs.res.Chain(q.Name), " → ")))
+			}
+		})
 		if err != nil {
 			return err
-		}
-		for _, r := range rels.conflicts {
-			for _, a := range r {
-				for _, q := range rs.u.satisfiers(a) {
-					if q == p {
-						continue
-					}
-					if _, ok := rs.res.Packages[q.Name]; ok {
-						errs = append(errs, fmt.Sprintf("%s %s conflicts with or breaks %q, met by %s %s (pulled in by %s)",
-							p.Name, p.Version, a.String(), q.Name, q.Version, strings.Join(rs.res.Chain(q.Name), " → ")))
-					}
-				}
-			}
 		}
 	}
 	if len(errs) > 0 {
