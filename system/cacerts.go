@@ -332,17 +332,11 @@ func (p *BuildPlan) caCerts(etc map[string]EtcEntry) ([]EtcEntry, error) {
 	if !ok {
 		return nil, nil
 	}
-	var conf []byte
-	switch {
-	case e.Data != nil:
-		conf = e.Data
-	case e.Source != "":
-		b, err := os.ReadFile(e.Source)
-		if err != nil {
-			return nil, fmt.Errorf("/etc/%s: %w", caCertsConf, err)
-		}
-		conf = b
-	default:
+	conf, ok, err := e.content()
+	if err != nil {
+		return nil, fmt.Errorf("/etc/%s: %w", caCertsConf, err)
+	}
+	if !ok {
 		return nil, fmt.Errorf("/etc/%s is a link: update-ca-certificates reads it: give it as text", caCertsConf)
 	}
 	return caCertsEtc(p.pk, conf)

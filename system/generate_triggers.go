@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 
@@ -72,13 +71,9 @@ func etcHash(p string, final map[string]EtcEntry) (string, error) {
 	h := sha256.New()
 	for _, q := range paths {
 		e := final[q]
-		data := e.Data
-		if e.Source != "" {
-			b, err := os.ReadFile(e.Source)
-			if err != nil {
-				return "", fmt.Errorf("etc %q: %w", q, err)
-			}
-			data = b
+		data, _, err := e.content()
+		if err != nil {
+			return "", fmt.Errorf("etc %q: %w", q, err)
 		}
 		fmt.Fprintf(h, "%s\x00%s\x00%o\x00%s\x00%s\x00%s\x00%d\x00", q, e.Kind, uint32(e.Mode), e.User, e.Group, e.Target, len(data))
 		h.Write(data)

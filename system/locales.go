@@ -228,10 +228,8 @@ func (p *BuildPlan) localeGen() ([]byte, error) {
 			if err != nil || e == nil {
 				return nil, err
 			}
-			if e.Source != "" {
-				return os.ReadFile(e.Source)
-			}
-			return e.Data, nil
+			b, _, err := e.content()
+			return b, err
 		}
 	}
 	return nil, nil

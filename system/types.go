@@ -16,6 +16,7 @@ package system
 
 import (
 	"io/fs"
+	"os"
 
 	"github.com/kiln-os/kiln/store"
 	"github.com/kiln-os/kiln/toplevel"
@@ -45,4 +46,17 @@ type EtcEntry struct {
 	Mode   fs.FileMode      // for toplevel.EtcCopy (and the executable bit of toplevel.EtcLink files)
 	User   string           // for toplevel.EtcCopy; empty: root
 	Group  string           // for toplevel.EtcCopy; empty: root
+}
+
+// content is what /etc will hold at the entry's path: its data, or its
+// source file's content; false for a link (a target, no content here).
+func (e EtcEntry) content() ([]byte, bool, error) {
+	switch {
+	case e.Source != "":
+		b, err := os.ReadFile(e.Source)
+		return b, err == nil, err
+	case e.Target != "":
+		return nil, false, nil
+	}
+	return e.Data, true, nil
 }
