@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/kiln-os/kiln/debian/maintscript"
-	"github.com/kiln-os/kiln/toplevel"
 )
 
 // newaliasesUnit rebuilds the mail aliases database on the machine: the
@@ -76,13 +75,4 @@ func (p *BuildPlan) mailAliases(etc map[string]EtcEntry) ([]EtcEntry, error) {
 	fmt.Fprintf(&b, "\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=%s\n", tool)
 	b.WriteString("\n[Install]\nWantedBy=multi-user.target\n")
 	return enabledUnit(newaliasesUnit, b.String()), nil
-}
-
-// enabledUnit is a unit kiln generates into /etc/systemd/system and its
-// link from multi-user.target.wants.
-func enabledUnit(name, text string) []EtcEntry {
-	return []EtcEntry{
-		{Path: etcUnitPath + "/" + name, Data: []byte(text), Kind: toplevel.EtcLink},
-		{Path: etcUnitPath + "/multi-user.target.wants/" + name, Target: "/etc/" + etcUnitPath + "/" + name, Kind: toplevel.EtcSymlink},
-	}
 }
