@@ -413,12 +413,52 @@ func pamAuthUpdate(pk Packages) ([]EtcEntry, error) {
 		}
 		typ := strings.TrimSuffix(file, "-noninteractive")
 		prim, add := pamBlocks(profs, typ, file != typ)
-		s := string(tmpl)
-		s = strings.ReplaceAll(s, "$"+typ+"_primary\n", prim)
-		s = strings.ReplaceAll(s, "$"+typ+"_additional\n", add)
+		s, err := fillPamTemplate(string(tmpl), prim, add)
+		if err != nil {
+			return nil, fmt.Errorf("pam template common-%s: %w", file, err)
+		}
 		out = append(out, EtcEntry{Path: "pam.d/common-" + file, Data: []byte(s), Kind: toplevel.EtcLink})
 	}
 	return out, nil
+}
+
+// The comments that delimit, in libpam-runtime's templates, the blocks
+// pam-auth-update writes.
+const (
+	pamPrimaryMark    = `# here are the per-package modules (the "Primary" block)`
+	pamFallbackMark   = `# here's the fallback if no module succeeds`
+	pamAdditionalMark = `# and here are more per-package modules (the "Additional" block)`
+	pamEndMark        = `# end of pam-auth-update config`
+)
+
+// fillPamTemplate writes the Primary block after its comment and the
+// Additional block after its, dropping the template's lines up to the
+// next comment, as pam-auth-update does: what stands there (bookworm's
+// "$session_nonint_primary", say) is a placeholder, never a PAM line.
+func fillPamTemplate(tmpl, prim, add string) (string, error) {
+	var b strings.Builder
+	state := 0
+	for _, l := range strings.SplitAfter(tmpl, "\n") {
+		switch {
+		case state == 1 && strings.HasPrefix(l, pamFallbackMark), state == 3 && strings.HasPrefix(l, pamEndMark):
+			state++
+		case state == 1 || state == 3:
+			continue
+		}
+		b.WriteString(l)
+		switch {
+		case state == 0 && strings.HasPrefix(l, pamPrimaryMark):
+			b.WriteString(prim)
+			state = 1
+		case state == 2 && strings.HasPrefix(l, pamAdditionalMark):
+			b.WriteString(add)
+			state = 3
+		}
+	}
+	if state < 4 {
+		return "", fmt.Errorf("no pam-auth-update block comments (%q … %q)", pamPrimaryMark, pamEndMark)
+	}
+	return b.String(), nil
 }
 
 // pamBlocks renders the Primary and Additional blocks of one type. In the

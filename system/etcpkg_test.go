@@ -91,20 +91,32 @@ func boolStr(b bool) string {
 	return "false"
 }
 
+// pamTemplate is libpam-runtime's common-auth, its comments cut; the
+// placeholders between the block comments are dropped, whatever their
+// name (common-session-noninteractive's is "$session_nonint_primary").
 const pamTemplate = `# head
+# here are the per-package modules (the "Primary" block)
 $auth_primary
+# here's the fallback if no module succeeds
 auth	requisite			pam_deny.so
 auth	required			pam_permit.so
+# and here are more per-package modules (the "Additional" block)
 $auth_additional
-# end
+# end of pam-auth-update config
 `
+
+// pamTemplateFor is pamTemplate for another type: its placeholders
+// named for placeholder, its lines for typ.
+func pamTemplateFor(placeholder, typ string) string {
+	return strings.NewReplacer("$auth_", "$"+placeholder+"_", "auth\t", typ+"\t").Replace(pamTemplate)
+}
 
 func TestPamAuthUpdate(t *testing.T) {
 	pk := newTreePackages(t, map[string][]string{
 		"libpam-runtime": {
 			"usr/share/pam/common-auth=" + pamTemplate,
-			"usr/share/pam/common-session=" + strings.ReplaceAll(pamTemplate, "auth", "session"),
-			"usr/share/pam/common-session-noninteractive=" + strings.ReplaceAll(pamTemplate, "auth", "session"),
+			"usr/share/pam/common-session=" + pamTemplateFor("session", "session"),
+			"usr/share/pam/common-session-noninteractive=" + pamTemplateFor("session_nonint", "session"),
 			"usr/share/pam-configs/unix=Name: Unix\nDefault: yes\nPriority: 256\nAuth-Type: Primary\nAuth:\n\t[success=end default=ignore]\tpam_unix.so nullok try_first_pass\nAuth-Initial:\n\t[success=end default=ignore]\tpam_unix.so nullok\nSession-Type: Additional\nSession:\n\trequired\tpam_unix.so\n",
 		},
 		"libpam-extra": {
@@ -123,17 +135,20 @@ func TestPamAuthUpdate(t *testing.T) {
 	for _, e := range ents {
 		got[e.Path] = string(e.Data)
 	}
+	// filled is the template with its blocks; the placeholders are gone.
+	filled := func(typ, prim, add string) string {
+		return "# head\n" + pamPrimaryMark + "\n" + prim + pamFallbackMark + "\n" +
+			typ + "\trequisite\t\t\tpam_deny.so\n" + typ + "\trequired\t\t\tpam_permit.so\n" +
+			pamAdditionalMark + "\n" + add + pamEndMark + "\n"
+	}
 	want := map[string]string{
-		"pam.d/common-auth": "# head\n" +
-			"auth\t[success=2 default=ignore]\tpam_unix.so nullok\n" +
-			"auth\t[success=1 default=ignore]\tpam_extra.so\n" +
-			"auth\trequisite\t\t\tpam_deny.so\nauth\trequired\t\t\tpam_permit.so\n# end\n",
-		"pam.d/common-session": "# head\nsession\t[default=1]\t\t\tpam_permit.so\n" +
-			"session\trequisite\t\t\tpam_deny.so\nsession\trequired\t\t\tpam_permit.so\n" +
-			"session\trequired\tpam_unix.so\nsession\toptional\tpam_systemd.so\n# end\n",
-		"pam.d/common-session-noninteractive": "# head\nsession\t[default=1]\t\t\tpam_permit.so\n" +
-			"session\trequisite\t\t\tpam_deny.so\nsession\trequired\t\t\tpam_permit.so\n" +
-			"session\trequired\tpam_unix.so\n# end\n",
+		"pam.d/common-auth": filled("auth",
+			"auth\t[success=2 default=ignore]\tpam_unix.so nullok\n"+
+				"auth\t[success=1 default=ignore]\tpam_extra.so\n", ""),
+		"pam.d/common-session": filled("session", "session\t[default=1]\t\t\tpam_permit.so\n",
+			"session\trequired\tpam_unix.so\nsession\toptional\tpam_systemd.so\n"),
+		"pam.d/common-session-noninteractive": filled("session", "session\t[default=1]\t\t\tpam_permit.so\n",
+			"session\trequired\tpam_unix.so\n"),
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("common-* (-want +got):\n%s", d)
