@@ -149,6 +149,7 @@ type coreDecl struct {
 var coreOptions = []coreDecl{
 	{"networking.host_name", "string", `"kiln"`, "The host name, written to /etc/hostname.", `"web1"`},
 	{"networking.dhcp", "bool", `true`, "Configure every ethernet link by DHCP with systemd-networkd.", `false`},
+	{"networking.dns_stub_listener", "bool", `null`, "Whether systemd-resolved answers on 127.0.0.53:53, with /etc/resolv.conf pointing there; when off, /etc/resolv.conf lists the servers resolved learnt (DHCP's, the interfaces' dns), as on Debian without resolved. Null: on, unless a package in the closure is a local DNS server for the resolvconf package (it ships /etc/resolvconf/update.d/, as dnsmasq and unbound do): that server then has port 53, as on Debian.", `false`},
 	{"networking.interfaces.<name>.mac_address", "string", `""`, "Match the link by this MAC address instead of by the label as its name.", `"52:54:00:12:34:56"`},
 	{"networking.interfaces.<name>.dhcp", "bool", `false`, "Ask DHCP (IPv4 and IPv6) for addresses on this link.", `true`},
 	{"networking.interfaces.<name>.addresses", "list(string)", `[]`, "Static addresses with their prefix length, IPv4 or IPv6 (systemd-networkd Address=).", `["192.168.1.10/24", "2001:db8::10/64"]`},

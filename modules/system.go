@@ -64,6 +64,9 @@ type System struct {
 type Networking struct {
 	HostName string `kiln:"host_name"`
 	DHCP     bool   `kiln:"dhcp"` // systemd-networkd DHCP on all ethernet links
+	// DNSStubListener is systemd-resolved's stub on 127.0.0.53 (nil: on
+	// unless the closure has a local DNS server).
+	DNSStubListener *bool `kiln:"dns_stub_listener"`
 	// Interfaces are links configured by systemd-networkd (key: the
 	// interface name, or any label when MACAddress matches).
 	Interfaces map[string]Interface `kiln:"interfaces"`

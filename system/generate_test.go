@@ -60,10 +60,16 @@ var fakeFiles = map[string]map[string]string{
 	},
 	"openssh-server":   {"lib/systemd/system/ssh.service": "[Service]\nExecStart=/usr/sbin/sshd -D\n[Install]\nWantedBy=multi-user.target\nAlias=sshd.service\n"},
 	"systemd-resolved": {"lib/systemd/system/systemd-resolved.service": "[Install]\nWantedBy=sysinit.target\nAlias=dbus-org.freedesktop.resolve1.service\n"},
-	"util-linux":       {"sbin/fsck": "#!/bin/sh\n"},
-	"e2fsprogs":        {"sbin/fsck.ext4": "#!/bin/sh\n"},
-	"dosfstools":       {"sbin/fsck.vfat": "#!/bin/sh\n"},
-	"tzdata":           {"usr/share/zoneinfo/UTC": "TZif2", "usr/share/zoneinfo/Europe/Paris": "TZif2"},
+	// dnsmasq as bookworm ships it: a resolvconf hook and two services.
+	"dnsmasq": {
+		"etc/resolvconf/update.d/dnsmasq":     "#!/bin/sh\n",
+		"lib/systemd/system/dnsmasq.service":  "[Service]\nExecStart=/usr/share/dnsmasq/systemd-helper exec\n[Install]\nWantedBy=multi-user.target\n",
+		"lib/systemd/system/dnsmasq@.service": "[Service]\nExecStart=/usr/share/dnsmasq/systemd-helper exec\n[Install]\nWantedBy=multi-user.target\n",
+	},
+	"util-linux": {"sbin/fsck": "#!/bin/sh\n"},
+	"e2fsprogs":  {"sbin/fsck.ext4": "#!/bin/sh\n"},
+	"dosfstools": {"sbin/fsck.vfat": "#!/bin/sh\n"},
+	"tzdata":     {"usr/share/zoneinfo/UTC": "TZif2", "usr/share/zoneinfo/Europe/Paris": "TZif2"},
 }
 
 // fakePackages unpacks the named fake packages into a temp dir; systemd and
@@ -197,6 +203,9 @@ var goldenCases = []struct {
 	{name: "dhcp", sys: modules.System{Networking: modules.Networking{DHCP: true}}},
 	{name: "dhcp-resolved", extra: []string{"systemd-resolved"}, sys: modules.System{Networking: modules.Networking{DHCP: true}}},
 	{name: "resolved-no-dhcp", extra: []string{"systemd-resolved"}},
+	{name: "resolved-local-dns-server", extra: []string{"systemd-resolved", "dnsmasq"}, sys: modules.System{Networking: modules.Networking{DHCP: true}}},
+	{name: "resolved-stub-forced-on", extra: []string{"systemd-resolved", "dnsmasq"}, sys: modules.System{Networking: modules.Networking{DHCP: true, DNSStubListener: ptr(true)}}},
+	{name: "resolved-stub-off", extra: []string{"systemd-resolved"}, sys: modules.System{Networking: modules.Networking{DHCP: true, DNSStubListener: ptr(false)}}},
 	{name: "ssh", sys: modules.System{
 		SSH: modules.SSH{Enable: true, Port: 2222, PasswordAuthentication: true},
 		Users: map[string]modules.User{

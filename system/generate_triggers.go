@@ -25,6 +25,12 @@ func (g *generator) reloadOn(unit string, paths ...string) {
 	g.triggers = append(g.triggers, trigger{unit: unit, reload: true, paths: paths})
 }
 
+// restartOn declares that unit reads paths and is restarted when they
+// change (the unit cannot reload them).
+func (g *generator) restartOn(unit string, paths ...string) {
+	g.triggers = append(g.triggers, trigger{unit: unit, paths: paths})
+}
+
 // triggerDropIns writes, for each declared trigger, the drop-in
 // systemd/system/UNIT.d/kiln-triggers.conf naming each path and a hash of
 // what /etc will hold there (final: the generated entries with the user's

@@ -226,10 +226,20 @@ func runTool(cmd *exec.Cmd, what string) error {
 }
 
 // dirsHaving are the physical directories of the packages (in name
-// order) holding rel, answered from the packages' cached directory trees
-// where pk has them: a scan for one directory over 500 packages costs no
-// failed open per package.
+// order) holding rel.
 func dirsHaving(pk Packages, rel string) []string {
+	var out []string
+	for _, n := range packagesHaving(pk, rel) {
+		d, _ := pk.Dir(n)
+		out = append(out, d)
+	}
+	return out
+}
+
+// packagesHaving names the packages (in name order) holding rel, answered
+// from the packages' cached directory trees where pk has them: a scan for
+// one directory over 500 packages costs no failed open per package.
+func packagesHaving(pk Packages, rel string) []string {
 	var out []string
 	if ps, ok := pk.(*PackageSet); ok && !strings.Contains(rel, "..") {
 		ps.mu.Lock()
@@ -243,7 +253,7 @@ func dirsHaving(pk Packages, rel string) []string {
 				ps.trees[i] = &dirNode{path: d}
 			}
 			if ps.trees[i].has(rel) {
-				out = append(out, ps.trees[i].path)
+				out = append(out, n)
 			}
 		}
 		return out
@@ -251,7 +261,7 @@ func dirsHaving(pk Packages, rel string) []string {
 	for _, n := range pk.Names() {
 		d, _ := pk.Dir(n)
 		if lexists(filepath.Join(d, rel)) {
-			out = append(out, d)
+			out = append(out, n)
 		}
 	}
 	return out
