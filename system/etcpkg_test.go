@@ -1,6 +1,7 @@
 package system
 
 import (
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -289,5 +290,39 @@ func TestVarTmpfiles(t *testing.T) {
 		"d /var/tmp 1777 root root -\n"
 	if d := cmp.Diff(want, string(b)); d != "" {
 		t.Errorf("tmpfiles (-want +got):\n%s", d)
+	}
+}
+
+// TestPamAuthUpdateBookworm fills bookworm's own templates from its
+// profiles: every line written is a comment or a PAM rule (type, control,
+// module); none is a template placeholder, which PAM rejects, failing
+// the whole stack.
+func TestPamAuthUpdateBookworm(t *testing.T) {
+	pk := realPackages(t, "libpam-runtime", "libpam-systemd")
+	ents, err := pamAuthUpdate(pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 5 {
+		t.Fatalf("got %d common-* files, want 5", len(ents))
+	}
+	rule := regexp.MustCompile(`^(auth|account|password|session)\s+(\[[^]]+\]|required|requisite|sufficient|optional)\s+pam_[a-z_]+\.so(\s|$)`)
+	for _, e := range ents {
+		rules := 0
+		for i, l := range strings.Split(string(e.Data), "\n") {
+			if l == "" || strings.HasPrefix(l, "#") {
+				continue
+			}
+			if !rule.MatchString(l) {
+				t.Errorf("%s line %d: not a PAM rule: %q", e.Path, i+1, l)
+			}
+			rules++
+		}
+		if !strings.Contains(string(e.Data), "pam_unix.so") {
+			t.Errorf("%s: no pam_unix.so:\n%s", e.Path, e.Data)
+		}
+		if rules < 3 {
+			t.Errorf("%s: %d rules:\n%s", e.Path, rules, e.Data)
+		}
 	}
 }
