@@ -146,10 +146,11 @@ func (l *Lock) StorePath(name string) (store.Path, bool) {
 }
 
 // StorePath returns the store path the package unpacks to, its main
-// output: FixedPath("deb/2", sha256, name-version). It holds everything
-// but the documentation (see SplitDocs); "/2" since the split.
+// output: FixedPath("deb/3", sha256, name-version). It holds everything
+// but the documentation (see SplitDocs); "/2" since the split, "/3"
+// since SetIDFile.
 func (p LockedPackage) StorePath() (store.Path, error) {
-	return store.FixedPath("deb/2", p.SHA256, p.Name+"-"+sanitizeVersion(p.Version))
+	return store.FixedPath("deb/3", p.SHA256, p.Name+"-"+sanitizeVersion(p.Version))
 }
 
 // DocStorePath returns the store path of the package's documentation

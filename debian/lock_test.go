@@ -80,7 +80,7 @@ func TestLockStorePath(t *testing.T) {
 	if !ok {
 		t.Fatal("app not locked")
 	}
-	want, err := store.FixedPath("deb/2", p.SHA256, "app-1_2.0-1")
+	want, err := store.FixedPath("deb/3", p.SHA256, "app-1_2.0-1")
 	if err != nil {
 		t.Fatal(err)
 	}

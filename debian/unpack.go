@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,6 +23,14 @@ import (
 // ControlDir is where, inside a package's store path, the control files
 // (control, conffiles, md5sums and the maintainer scripts) are kept.
 const ControlDir = ".kiln/control"
+
+// SetIDFile is where, inside a package's store path, the setuid and
+// setgid files of its data.tar are listed (the store holds no such bits:
+// they become wrappers made at activation). One line per file, sorted by
+// path: MODE OWNER GROUP PATH, tab-separated, MODE four octal digits as
+// dpkg would set them ("4755"), OWNER and GROUP the tar entry's names,
+// PATH package-relative ("usr/sbin/exim4"). Absent when there are none.
+const SetIDFile = ".kiln/setid"
 
 // skipTop are the top-level directories of data.tar left out: they are
 // mount points or runtime state, never package content kiln uses.
@@ -67,7 +76,7 @@ func (u Unpacker) unpack(r io.Reader, dir, wantSHA256 string) error {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return err
 	}
-	root := &tree{dir: dir, dirs: map[string]bool{".": true}, links: map[string]bool{}}
+	root := &tree{dir: dir, dirs: map[string]bool{".": true}, links: map[string]bool{}, setid: map[string]string{}}
 	ar, err := newArReader(br)
 	if err != nil {
 		return err
@@ -104,6 +113,9 @@ func (u Unpacker) unpack(r io.Reader, dir, wantSHA256 string) error {
 	}
 	if !sawData {
 		return errors.New("no data.tar member")
+	}
+	if err := root.writeSetID(); err != nil {
+		return err
 	}
 	if _, err := io.Copy(io.Discard, br); err != nil {
 		return err
@@ -250,6 +262,15 @@ func (u Unpacker) extractTar(root *tree, r io.Reader, member string, control boo
 	return zr.Close()
 }
 
+// tarOwner is a tar entry's owner (or group) name, else its number (a
+// name is what dpkg resolves on the machine).
+func tarOwner(name string, id int) string {
+	if name != "" && !strings.ContainsAny(name, "\t\n") {
+		return name
+	}
+	return strconv.Itoa(id)
+}
+
 // cleanEntry turns "./usr/bin/x" into "usr/bin/x"; it refuses names that
 // would leave the tree (os.Root refuses them too).
 func cleanEntry(name string) (string, bool) {
@@ -265,8 +286,30 @@ func cleanEntry(name string) (string, bool) {
 // nothing is ever written outside dir.
 type tree struct {
 	dir   string
-	dirs  map[string]bool // directories known to exist
-	links map[string]bool // symlinks made so far
+	dirs  map[string]bool   // directories known to exist
+	links map[string]bool   // symlinks made so far
+	setid map[string]string // setuid/setgid files → their SetIDFile line
+}
+
+// writeSetID writes SetIDFile when the package has setuid or setgid
+// files.
+func (t *tree) writeSetID() error {
+	if len(t.setid) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(t.setid))
+	for n := range t.setid {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, n := range names {
+		b.WriteString(t.setid[n])
+	}
+	if err := t.mkdirAll(path.Dir(SetIDFile)); err != nil {
+		return err
+	}
+	return t.writeFile(SetIDFile, strings.NewReader(b.String()), 0o644, make([]byte, 4096))
 }
 
 func (t *tree) abs(name string) string { return t.dir + "/" + name }
@@ -314,6 +357,13 @@ func (t *tree) extract(hdr *tar.Header, name string, tr io.Reader, buf []byte) e
 		mode := os.FileMode(0o644)
 		if hdr.Mode&0o111 != 0 {
 			mode = 0o755
+		}
+		delete(t.setid, name) // a later entry of the same name replaces it
+		if hdr.Mode&0o6000 != 0 {
+			if strings.ContainsAny(name, "\t\n") {
+				return fmt.Errorf("setuid or setgid file %q: a tab or newline in its name", name)
+			}
+			t.setid[name] = fmt.Sprintf("%04o\t%s\t%s\t%s\n", hdr.Mode&0o7777, tarOwner(hdr.Uname, hdr.Uid), tarOwner(hdr.Gname, hdr.Gid), name)
 		}
 		return t.writeFile(name, tr, mode, buf)
 	case tar.TypeSymlink:
