@@ -20,6 +20,8 @@ type System struct {
 	// PackageScripts, by package name, opt out of what its maintainer
 	// scripts declare (debian/maintscript).
 	PackageScripts map[string]PackageScripts `kiln:"package_scripts"`
+	// Wrappers, by program name, opt out of a setuid or setgid wrapper.
+	Wrappers map[string]WrapperOption `kiln:"wrappers"`
 	// Debconf answers debconf questions the scripts read.
 	Debconf    map[string]string `kiln:"debconf"`
 	Mounts     map[string]Mount  `kiln:"mounts"` // key: mount point, "/" included
@@ -204,6 +206,10 @@ type Alternative struct {
 
 // PackageScripts says what the system takes from one package's
 // maintainer scripts.
+type WrapperOption struct {
+	Enable bool `kiln:"enable"`
+}
+
 type PackageScripts struct {
 	Enable bool     `kiln:"enable"`
 	Ignore []string `kiln:"ignore"` // "script:line" or "script:*" of unhandled actions

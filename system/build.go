@@ -207,6 +207,9 @@ func (p *BuildPlan) buildSw(st *store.Store, tmp string) error {
 			return err
 		}
 	}
+	if err := p.redirectWrapped(f); err != nil {
+		return err
+	}
 	_, err := f.write(tmp)
 	return err
 }

@@ -35,7 +35,7 @@ const (
 // Builder versions, part of every key: bump one when its output changes
 // for equal inputs.
 const (
-	swBuilder       = "sw/3"
+	swBuilder       = "sw/4"
 	etcBuilder      = "etc/2"
 	kmodBuilder     = "kernel-modules/3"
 	kernelBuilder   = "kernel/1"
@@ -85,9 +85,10 @@ type BuildPlan struct {
 	scripts    *scriptDecls // what the maintainer scripts declare
 	warnings   []Warning
 	acc        *accounts
-	docs       []docOutput // documentation outputs in sw (documentation.enable)
-	spec       []byte      // activation.json
-	bootspec   []byte      // boot.json
+	wrappers   []plannedWrapper // setuid and setgid programs (wrappers.go)
+	docs       []docOutput      // documentation outputs in sw (documentation.enable)
+	spec       []byte           // activation.json
+	bootspec   []byte           // boot.json
 	pkgPaths   []store.Path
 	usr        []usrFile    // files the scripts make under /usr (PartScripts)
 	locales    []localeSpec // compiled into PartLocales
@@ -154,6 +155,9 @@ func PlanBuild(sys *modules.System, pk Packages, opts PlanOptions) (*BuildPlan, 
 	if p.alts, err = p.scripts.alternatives(sys, pk); err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
+	if err := p.planWrappers(); err != nil {
+		return nil, err
+	}
 	if sys.Documentation.Enable {
 		if p.docs, err = docOutputs(pk); err != nil {
 			return nil, fmt.Errorf("plan: %w", err)
@@ -181,6 +185,9 @@ func PlanBuild(sys *modules.System, pk Packages, opts PlanOptions) (*BuildPlan, 
 	}
 	for _, a := range p.alts {
 		k.Add("alternative", a.Link+"="+a.Name)
+	}
+	for _, w := range p.wrappers {
+		k.Add("wrapper", w.pkg+"/"+w.rel+"="+w.Name)
 	}
 	if p.Parts[PartSw], err = k.Path("sw"); err != nil {
 		return nil, err
@@ -390,22 +397,6 @@ func entryDigest(e EtcEntry) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// setuidPrograms are the programs that get setuid wrappers in
-// /run/wrappers/bin when a locked package provides them (the store holds
-// no setuid files).
-var setuidPrograms = []struct{ file, owner, group, mode string }{
-	{"usr/bin/su", "root", "root", "4755"},
-	{"usr/bin/passwd", "root", "root", "4755"},
-	{"usr/bin/chsh", "root", "root", "4755"},
-	{"usr/bin/chfn", "root", "root", "4755"},
-	{"usr/bin/newgrp", "root", "root", "4755"},
-	{"usr/bin/gpasswd", "root", "root", "4755"},
-	{"usr/bin/mount", "root", "root", "4755"},
-	{"usr/bin/umount", "root", "root", "4755"},
-	{"usr/sbin/unix_chkpwd", "root", "shadow", "2755"},
-	{"usr/bin/sudo", "root", "root", "4755"},
-}
-
 func (p *BuildPlan) planActivation() error {
 	spec := toplevel.ActivationSpec{Version: toplevel.ActivationVersion, HostName: p.sys.Networking.HostName}
 	spec.Users, spec.Groups = p.acc.spec()
@@ -424,19 +415,9 @@ func (p *BuildPlan) planActivation() error {
 		}
 		spec.Etc = append(spec.Etc, se)
 	}
-	have := map[string]bool{}
-	for _, w := range setuidPrograms {
-		name, rel, _, ok := findRel(p.pk, w.file)
-		if !ok {
-			continue
-		}
-		have[path.Base(w.file)] = true
-		sp, _ := p.pk.Path(name)
-		spec.Wrappers = append(spec.Wrappers, toplevel.Wrapper{
-			Name: path.Base(w.file), Source: sp.String() + "/" + rel, Owner: w.owner, Group: w.group, Mode: w.mode,
-		})
+	for _, w := range p.wrappers {
+		spec.Wrappers = append(spec.Wrappers, w.Wrapper)
 	}
-	spec.Wrappers = append(spec.Wrappers, p.scripts.wrappers(p.pk, have)...)
 	spec.Persist = planPersist(p.sys)
 	var err error
 	if spec.Secrets, err = planSecrets(p.sys); err != nil {

@@ -456,32 +456,101 @@ func oneLineSource(s maintscript.Source) string {
 }
 
 // wrappers are the setuid and setgid programs the scripts make
-// (dpkg-statoverride, chmod u+s) among the programs on PATH a locked
-// package ships: /run/wrappers/bin comes first on PATH. A program run by
-// its full path (a daemon's helper) and capabilities (setcap) get no
-// wrapper yet.
-func (d *scriptDecls) wrappers(pk Packages, have map[string]bool) []toplevel.Wrapper {
+// (dpkg-statoverride, chmod u+s) among the files a locked package ships.
+// Capabilities (setcap) get no wrapper yet.
+func (d *scriptDecls) wrappers(pk Packages) ([]plannedWrapper, error) {
 	if d == nil {
-		return nil
+		return nil, nil
 	}
-	var out []toplevel.Wrapper
+	var out []plannedWrapper
+	seen := map[string]bool{}
 	for _, an := range d.an {
 		for _, w := range an.Wrappers {
-			dir := path.Base(path.Dir(w.Path))
-			if w.Mode == "" || (dir != "bin" && dir != "sbin") || have[path.Base(w.Path)] {
+			if w.Mode == "" || seen[w.Path] {
 				continue
 			}
-			name, rel, _, ok := findRel(pk, strings.TrimPrefix(w.Path, "/"))
-			if !ok {
+			name, rel, phys, ok := findRel(pk, strings.TrimPrefix(w.Path, "/"))
+			if !ok || !regularFileExists(phys) {
 				continue
 			}
-			have[path.Base(w.Path)] = true
+			mode, err := scriptMode(w.Mode)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", oneLineSource(w.From), w.Path, err)
+			}
+			if !setIDMode(mode) {
+				continue // the mode drops the bits: the program stays as the store has it
+			}
+			seen[w.Path] = true
 			sp, _ := pk.Path(name)
-			out = append(out, toplevel.Wrapper{Name: path.Base(w.Path), Source: sp.String() + "/" + rel,
-				Owner: orRoot(w.Owner), Group: orRoot(w.Group), Mode: strings.TrimLeft(w.Mode, "0")})
+			out = append(out, plannedWrapper{
+				Wrapper: toplevel.Wrapper{Name: path.Base(w.Path), Source: sp.String() + "/" + rel,
+					Owner: orRoot(w.Owner), Group: orRoot(w.Group), Mode: mode},
+				pkg: name, rel: rel, from: oneLineSource(w.From),
+			})
 		}
 	}
-	return out
+	return out, nil
+}
+
+// scriptMode is the four-digit octal mode a script's chmod or
+// dpkg-statoverride leaves on a program: octal as given, or a symbolic
+// mode ("u+s", "g=rxs") applied to the 0755 of an executable.
+func scriptMode(m string) (string, error) {
+	if v, err := strconv.ParseUint(m, 8, 32); err == nil && v <= 0o7777 {
+		return fmt.Sprintf("%04o", v), nil
+	}
+	v := uint64(0o755)
+	for _, clause := range strings.Split(m, ",") {
+		i := strings.IndexAny(clause, "+-=")
+		if i < 0 {
+			return "", fmt.Errorf("mode %q: not octal or symbolic", m)
+		}
+		who, op, perms := clause[:i], clause[i], clause[i+1:]
+		if who == "" {
+			who = "a"
+		}
+		var mask, bits uint64
+		for _, c := range who {
+			switch c {
+			case 'u':
+				mask |= 0o4700
+			case 'g':
+				mask |= 0o2070
+			case 'o':
+				mask |= 0o0007
+			case 'a':
+				mask |= 0o6777
+			default:
+				return "", fmt.Errorf("mode %q: who %q", m, c)
+			}
+		}
+		for _, c := range perms {
+			switch c {
+			case 'r':
+				bits |= 0o444
+			case 'w':
+				bits |= 0o222
+			case 'x':
+				bits |= 0o111
+			case 's':
+				bits |= 0o6000
+			case 't':
+				bits |= 0o1000
+			default:
+				return "", fmt.Errorf("mode %q: permission %q", m, c)
+			}
+		}
+		bits &= mask | 0o1000
+		switch op {
+		case '+':
+			v |= bits
+		case '-':
+			v &^= bits
+		case '=':
+			v = v&^mask | bits
+		}
+	}
+	return fmt.Sprintf("%04o", v), nil
 }
 
 // shells are the login shells the scripts add (add-shell).

@@ -349,3 +349,37 @@ func (f *forest) writeDir(dir string, n *fnode, st *swStats, top bool) error {
 	}
 	return nil
 }
+
+// redirect replaces the package file at forest path dst with a link to
+// target (its setuid wrapper, so that the program run by its full path
+// is the wrapper too). The directories above it are never collapsed into
+// a link to the package's own.
+func (f *forest) redirect(dst, target string) error {
+	n := f.root
+	if dir := path.Dir(dst); dir != "." {
+		for _, c := range strings.Split(dir, "/") {
+			if n = n.children[c]; n == nil || n.children == nil {
+				return fmt.Errorf("wrapper link /usr/%s: /usr/%s is not a directory of the forest", dst, dir)
+			}
+		}
+	}
+	m := n.children[path.Base(dst)]
+	if m == nil || m.leaf == nil || m.leaf.isLink {
+		return fmt.Errorf("wrapper link /usr/%s: no package file there", dst)
+	}
+	f.markBad(dst)
+	n.children[path.Base(dst)] = &fnode{leaf: &leaf{src: -1, target: target, isLink: true}}
+	return nil
+}
+
+// forestPath is where a package-relative path lands in the forest
+// ("sbin/mount.nfs" → "sbin/mount.nfs", "usr/sbin/exim4" → "sbin/exim4");
+// false when it is not under /usr.
+func forestPath(rel string) (string, bool) {
+	top, rest, ok := strings.Cut(rel, "/")
+	dst, in := swTopLevel[top]
+	if !ok || !in {
+		return "", false
+	}
+	return path.Join(dst, rest), true
+}
