@@ -177,6 +177,11 @@ func TestServerFirewall(t *testing.T) {
 		{"journald volatile", "ls /run/log/journal/*/system.journal >/dev/null && ! ls /var/log/journal/*/system.journal 2>/dev/null && echo volatile", "volatile"},
 		{"sudo rule", "runuser -u alice -- /run/wrappers/bin/sudo -n /usr/bin/id -u", "0"},
 		{"sudo refuses others", "runuser -u alice -- /run/wrappers/bin/sudo -n /usr/bin/true 2>/dev/null || echo refused", "refused"},
+		// Run by its full path, a setuid program is its wrapper too.
+		{"sudo by its path", "runuser -u alice -- /usr/bin/sudo -n /usr/bin/id -u", "0"},
+		// chage ships setgid shadow (passwd's own mode): alice reads her
+		// password ageing from /etc/shadow (0640 root:shadow).
+		{"a shipped setgid program", "runuser -u alice -- chage -l alice | grep -c '^Last password change'", "1"},
 	})
 	g.noFailedUnits("booted")
 
