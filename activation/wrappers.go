@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/kiln-os/kiln/internal/fsutil"
 	"github.com/kiln-os/kiln/toplevel"
 )
@@ -27,7 +29,11 @@ type WrappersPlan struct {
 func (p WrappersPlan) String() string {
 	var b strings.Builder
 	for _, w := range p.Wrappers {
-		fmt.Fprintf(&b, "wrapper %s <- %s (%s %s:%s)\n", w.Name, w.Source, w.Mode, w.Owner, w.Group)
+		caps := ""
+		if w.Capabilities != "" {
+			caps = " " + w.Capabilities
+		}
+		fmt.Fprintf(&b, "wrapper %s <- %s (%s %s:%s%s)\n", w.Name, w.Source, w.Mode, w.Owner, w.Group, caps)
 	}
 	if b.Len() == 0 {
 		return "wrappers: none\n"
@@ -124,7 +130,46 @@ func makeWrapper(dir string, w toplevel.Wrapper, src string, ids *idLookup) erro
 	if err != nil {
 		return err
 	}
-	return fsutil.WriteFileOwned(filepath.Join(dir, w.Name), data, mode, uid, gid)
+	want, err := wrapperXattr(w)
+	if err != nil {
+		return err
+	}
+	p := filepath.Join(dir, w.Name)
+	if err := fsutil.WriteFileOwned(p, data, mode, uid, gid); err != nil {
+		return err
+	}
+	if want == nil {
+		return nil
+	}
+	// After the owner: a chown clears file capabilities.
+	if err := unix.Setxattr(p, toplevel.XattrName, want, 0); err != nil {
+		return fmt.Errorf("set capabilities %s: %w", w.Capabilities, err)
+	}
+	return nil
+}
+
+// wrapperXattr is the security.capability value a wrapper carries (nil:
+// none).
+func wrapperXattr(w toplevel.Wrapper) ([]byte, error) {
+	if w.Capabilities == "" {
+		return nil, nil
+	}
+	c, err := toplevel.ParseCapabilities(w.Capabilities)
+	if err != nil {
+		return nil, err
+	}
+	return c.Xattr(), nil
+}
+
+// hasXattr says whether file p carries exactly want as its
+// security.capability (want nil: none).
+func hasXattr(p string, want []byte) bool {
+	buf := make([]byte, 64)
+	n, err := unix.Getxattr(p, toplevel.XattrName, buf)
+	if want == nil {
+		return err != nil
+	}
+	return err == nil && bytes.Equal(buf[:n], want)
 }
 
 // wrappersCurrent reports whether bin already holds exactly the planned
@@ -150,6 +195,9 @@ func wrappersCurrent(bin string, plan WrappersPlan, ids *idLookup) bool {
 		have, err1 := os.ReadFile(p)
 		want, err2 := os.ReadFile(plan.sources[w.Name])
 		if err1 != nil || err2 != nil || !bytes.Equal(have, want) {
+			return false
+		}
+		if x, err := wrapperXattr(w); err != nil || !hasXattr(p, x) {
 			return false
 		}
 	}

@@ -137,6 +137,9 @@ type Wrapper struct {
 	Owner  string `json:"owner"`
 	Group  string `json:"group"`
 	Mode   string `json:"mode"` // octal, e.g. "4755"
+	// Capabilities are file capabilities set on the wrapper, in setcap's
+	// text form ("cap_net_raw+ep"); none when empty.
+	Capabilities string `json:"capabilities,omitempty"`
 }
 
 // ReadActivationSpec reads and validates activation.json.
@@ -274,6 +277,11 @@ func (s *ActivationSpec) Validate() error {
 		}
 		if _, err := ParseMode(w.Mode); err != nil {
 			return fmt.Errorf("wrapper %q: %w", w.Name, err)
+		}
+		if w.Capabilities != "" {
+			if _, err := ParseCapabilities(w.Capabilities); err != nil {
+				return fmt.Errorf("wrapper %q: %w", w.Name, err)
+			}
 		}
 	}
 	if p := s.Persist; p != nil {
