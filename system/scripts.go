@@ -456,8 +456,8 @@ func oneLineSource(s maintscript.Source) string {
 }
 
 // wrappers are the setuid and setgid programs the scripts make
-// (dpkg-statoverride, chmod u+s) among the files a locked package ships.
-// Capabilities (setcap) get no wrapper yet.
+// (dpkg-statoverride, chmod u+s) or give capabilities (setcap) among
+// the files a locked package ships.
 func (d *scriptDecls) wrappers(pk Packages) ([]plannedWrapper, error) {
 	if d == nil {
 		return nil, nil
@@ -466,25 +466,32 @@ func (d *scriptDecls) wrappers(pk Packages) ([]plannedWrapper, error) {
 	seen := map[string]bool{}
 	for _, an := range d.an {
 		for _, w := range an.Wrappers {
-			if w.Mode == "" || seen[w.Path] {
+			if (w.Mode == "" && w.Capabilities == "") || seen[w.Path] {
 				continue
 			}
 			name, rel, phys, ok := findRel(pk, strings.TrimPrefix(w.Path, "/"))
 			if !ok || !regularFileExists(phys) {
 				continue
 			}
-			mode, err := scriptMode(w.Mode)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %s: %w", oneLineSource(w.From), w.Path, err)
+			mode := "0755"
+			if w.Mode != "" {
+				var err error
+				if mode, err = scriptMode(w.Mode); err != nil {
+					return nil, fmt.Errorf("%s: %s: %w", oneLineSource(w.From), w.Path, err)
+				}
 			}
-			if !setIDMode(mode) {
+			if w.Capabilities != "" {
+				if _, err := toplevel.ParseCapabilities(w.Capabilities); err != nil {
+					return nil, fmt.Errorf("%s: %s: %w", oneLineSource(w.From), w.Path, err)
+				}
+			} else if !setIDMode(mode) {
 				continue // the mode drops the bits: the program stays as the store has it
 			}
 			seen[w.Path] = true
 			sp, _ := pk.Path(name)
 			out = append(out, plannedWrapper{
 				Wrapper: toplevel.Wrapper{Name: path.Base(w.Path), Source: sp.String() + "/" + rel,
-					Owner: orRoot(w.Owner), Group: orRoot(w.Group), Mode: mode},
+					Owner: orRoot(w.Owner), Group: orRoot(w.Group), Mode: mode, Capabilities: w.Capabilities},
 				pkg: name, rel: rel, from: oneLineSource(w.From),
 			})
 		}

@@ -26,9 +26,12 @@ func TestPlanWrappers(t *testing.T) {
 		"openssh-client":     {"usr/lib/openssh/ssh-keysign=k", "usr/lib/openssh/agent-launch=a", debian.SetIDFile + "=4755\troot\troot\tusr/lib/openssh/ssh-keysign\n"},
 		"cron":               {"usr/bin/crontab=c", "usr/sbin/cron=d"},
 		"dbus":               {"usr/lib/dbus-1.0/dbus-daemon-launch-helper=h"},
+		"iputils-ping":       {"bin/ping=p"},
 	})
 	scripts := &scriptDecls{an: []*maintscript.Analysis{
 		{Package: "cron", Wrappers: []maintscript.Wrapper{{Path: "/usr/bin/crontab", Owner: "root", Group: "crontab", Mode: "2755"}}},
+		// iputils-ping's postinst: setcap cap_net_raw+ep, then chmod u-s.
+		{Package: "iputils-ping", Wrappers: []maintscript.Wrapper{{Path: "/bin/ping", Capabilities: "cap_net_raw+ep", Mode: "u-s"}}},
 		{Package: "dbus", Wrappers: []maintscript.Wrapper{{Path: "/usr/lib/dbus-1.0/dbus-daemon-launch-helper", Owner: "root", Group: "messagebus", Mode: "4754"}}},
 		// A statoverride of a shipped setuid file wins, as on Debian.
 		{Package: "mount", Wrappers: []maintscript.Wrapper{{Path: "/bin/mount", Owner: "root", Group: "root", Mode: "u+s,g+s"}}},
@@ -54,13 +57,14 @@ func TestPlanWrappers(t *testing.T) {
 	var got []string
 	for _, w := range p.wrappers {
 		sp, _ := pk.Path(w.pkg)
-		got = append(got, w.Name+" "+strings.TrimPrefix(w.Source, sp.String()+"/")+" "+w.Mode+" "+w.Owner+":"+w.Group)
+		got = append(got, strings.TrimSpace(w.Name+" "+strings.TrimPrefix(w.Source, sp.String()+"/")+" "+w.Mode+" "+w.Owner+":"+w.Group+" "+w.Capabilities))
 	}
 	want := []string{
 		"crontab usr/bin/crontab 2755 root:crontab",
 		"dbus-daemon-launch-helper usr/lib/dbus-1.0/dbus-daemon-launch-helper 4754 root:messagebus",
 		"exim4 usr/sbin/exim4 4755 root:root",
 		"mount bin/mount 6755 root:root",
+		"ping bin/ping 0755 root:root cap_net_raw+ep",
 		"ssh-keysign usr/lib/openssh/ssh-keysign 4755 root:root",
 	}
 	if d := cmp.Diff(want, got); d != "" {
@@ -90,7 +94,7 @@ func TestPlanWrappers(t *testing.T) {
 		return nil
 	})
 	for dst, w := range map[string]string{
-		"sbin/exim4": "exim4", "bin/mount": "mount", "bin/crontab": "crontab",
+		"sbin/exim4": "exim4", "bin/mount": "mount", "bin/crontab": "crontab", "bin/ping": "ping",
 		"lib/openssh/ssh-keysign": "ssh-keysign", "lib/dbus-1.0/dbus-daemon-launch-helper": "dbus-daemon-launch-helper",
 	} {
 		if links[dst] != "/run/wrappers/bin/"+w {
