@@ -499,6 +499,13 @@ func (d *scriptDecls) wrappers(pk Packages) ([]plannedWrapper, error) {
 	return out, nil
 }
 
+// The bits of a symbolic mode's who (u, g, o, a: with the set-id bit
+// that goes with it) and of its permissions (s, t: the special bits).
+var (
+	symbolicWho   = map[rune]uint64{'u': 0o4700, 'g': 0o2070, 'o': 0o0007, 'a': 0o6777}
+	symbolicPerms = map[rune]uint64{'r': 0o444, 'w': 0o222, 'x': 0o111, 's': 0o6000, 't': 0o1000}
+)
+
 // scriptMode is the four-digit octal mode a script's chmod or
 // dpkg-statoverride leaves on a program: octal as given, or a symbolic
 // mode ("u+s", "g=rxs") applied to the 0755 of an executable.
@@ -518,34 +525,18 @@ func scriptMode(m string) (string, error) {
 		}
 		var mask, bits uint64
 		for _, c := range who {
-			switch c {
-			case 'u':
-				mask |= 0o4700
-			case 'g':
-				mask |= 0o2070
-			case 'o':
-				mask |= 0o0007
-			case 'a':
-				mask |= 0o6777
-			default:
+			b, ok := symbolicWho[c]
+			if !ok {
 				return "", fmt.Errorf("mode %q: who %q", m, c)
 			}
+			mask |= b
 		}
 		for _, c := range perms {
-			switch c {
-			case 'r':
-				bits |= 0o444
-			case 'w':
-				bits |= 0o222
-			case 'x':
-				bits |= 0o111
-			case 's':
-				bits |= 0o6000
-			case 't':
-				bits |= 0o1000
-			default:
+			b, ok := symbolicPerms[c]
+			if !ok {
 				return "", fmt.Errorf("mode %q: permission %q", m, c)
 			}
+			bits |= b
 		}
 		bits &= mask | 0o1000
 		switch op {
