@@ -48,6 +48,9 @@ testing {
   backdoor = true
 }
 
+# ping gets cap_net_raw from its postinst's setcap (libcap2-bin has it).
+packages = [pkgs.iputils-ping, pkgs["libcap2-bin"]]
+
 ssh {
   enable = true
 }
@@ -182,6 +185,11 @@ func TestServerFirewall(t *testing.T) {
 		// chage ships setgid shadow (passwd's own mode): alice reads her
 		// password ageing from /etc/shadow (0640 root:shadow).
 		{"a shipped setgid program", "runuser -u alice -- chage -l alice | grep -c '^Last password change'", "1"},
+		// getcap skips symlinks: ask the wrapper itself.
+		{"a capability wrapper", "echo $(readlink /usr/bin/ping) $(getcap $(readlink -f /usr/bin/ping) | cut -d' ' -f2)", "/run/wrappers/bin/ping cap_net_raw=ep"},
+		// With ICMP sockets refused to every group, alice's ping needs
+		// the wrapper's cap_net_raw.
+		{"ping by the capability", "sysctl -qw net.ipv4.ping_group_range='1 0' && runuser -u alice -- ping -c1 -W5 127.0.0.1 >/dev/null && echo pinged; sysctl -qw net.ipv4.ping_group_range='0 2147483647'", "pinged"},
 	})
 	g.noFailedUnits("booted")
 
