@@ -187,3 +187,18 @@ func TestEmptyCacheNeedsNothing(t *testing.T) {
 		t.Errorf("a schema in the closure: %v", w)
 	}
 }
+
+// TestEmptySGMLCatalog: sgml-base's update-catalog --update-super needs
+// nothing until a package ships an SGML catalog.
+func TestEmptySGMLCatalog(t *testing.T) {
+	d := &scriptDecls{an: []*maintscript.Analysis{{Package: "sgml-base", Caches: []maintscript.Cache{{Name: "sgml-catalog"}}}}}
+	base := []string{"usr/share/sgml/dtd/", "usr/share/sgml/entities/", "usr/sbin/update-catalog=#!/usr/bin/perl"}
+	if w := d.cacheWarnings(newTreePackages(t, map[string][]string{"sgml-base": base})); len(w) != 0 {
+		t.Errorf("sgml-base alone: %v", w)
+	}
+	docbook := newTreePackages(t, map[string][]string{"sgml-base": base,
+		"docbook": {"usr/share/sgml/docbook/dtd/4.5/catalog=PUBLIC x"}})
+	if w := d.cacheWarnings(docbook); len(w) != 1 || !strings.Contains(w[0].Text, "sgml-catalog") {
+		t.Errorf("with DocBook's catalog: %v", w)
+	}
+}

@@ -72,13 +72,23 @@ var emptyCaches = map[string][]string{
 	"glib-schemas":     {"usr/share/glib-2.0/schemas/*.gschema.xml", "usr/share/glib-2.0/schemas/*.gschema.override"},
 	"gio-modules":      {"usr/lib/x86_64-linux-gnu/gio/modules/*.so"},
 	"postgresql-dicts": {"usr/share/hunspell/*.dic", "usr/share/myspell/*.dic", "usr/share/myspell/dicts/*.dic"},
+	// update-catalog --update-super lists the centralized catalogs
+	// (/etc/sgml/PKG.cat) of the packages that ship SGML catalogs under
+	// /usr/share/sgml; sgml-base alone ships none, only empty directories.
+	"sgml-catalog": {"etc/sgml/*.cat", "usr/share/sgml/*/catalog", "usr/share/sgml/*/*/catalog",
+		"usr/share/sgml/*/*/*/catalog", "usr/share/sgml/*/*/*/*/catalog"},
 }
 
 // closureHas says whether a package of the closure has a file matching
 // one of the globs (package-relative).
 func closureHas(pk Packages, globs []string) bool {
 	for _, g := range globs {
+		// The packages holding the pattern's directory up to its first
+		// wildcard are the ones to glob.
 		dir, _ := path.Split(g)
+		if i := strings.IndexAny(dir, "*?["); i >= 0 {
+			dir, _ = path.Split(dir[:i])
+		}
 		for _, d := range dirsHaving(pk, strings.TrimSuffix(dir, "/")) {
 			if m, _ := filepath.Glob(filepath.Join(d, g)); len(m) > 0 {
 				return true
