@@ -84,7 +84,7 @@ var testRules = map[string][]string{
 	"internal/s3test":     {"internal/testenv"},
 	"internal/golden":     nil,
 	"internal/lineformat": nil,
-	"toplevel":            {"internal/golden"},
+	"toplevel":            {"internal/golden", "internal/testenv"},
 	"store":               {"internal/golden", "internal/testenv"},
 	"modules":             {"modules", "internal/golden"},
 	"debian":              {"internal/golden", "internal/testenv"},
