@@ -424,3 +424,13 @@ func (cl *call) argStrings() []string {
 	}
 	return out
 }
+
+// allKnown says whether every argument's text is known.
+func (cl *call) allKnown() bool {
+	for _, a := range cl.args {
+		if !a.known {
+			return false
+		}
+	}
+	return true
+}

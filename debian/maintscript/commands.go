@@ -229,9 +229,16 @@ func updateExim4Defaults(cl *call) tri {
 	return yes
 }
 
+// argsMatter are the caches whose content is in the command's
+// arguments rather than in the closure's files.
+var argsMatter = map[string]bool{"xml-catalog": true, "sgml-catalog": true}
+
 func cacheOf(name string) func(*call) tri {
 	return func(cl *call) tri {
 		c := Cache{Name: name, From: cl.source()}
+		if argsMatter[name] && cl.allKnown() {
+			c.Args = cl.argStrings()
+		}
 		if cl.in.once(c) {
 			cl.in.an.Caches = append(cl.in.an.Caches, c)
 		}

@@ -568,17 +568,17 @@ func (cl *call) varFile(p, text string) tri {
 		cl.unhandled("writes a generated file under /var that the script also made otherwise: " + p)
 		return maybe
 	}
-	t.Argument = tmpfilesArgument(text)
+	t.Argument = TmpfilesArgument(text)
 	cl.in.varText[p] = text
 	cl.in.facts.make(p, 'f')
 	return yes
 }
 
-// tmpfilesArgument is text as the argument field of a tmpfiles.d "f"
+// TmpfilesArgument is text as the argument field of a tmpfiles.d "f"
 // line, which systemd-tmpfiles writes as it is after undoing C escapes
 // and specifiers (%%): backslashes, control characters, % and blanks at
 // either end are escaped.
-func tmpfilesArgument(text string) string {
+func TmpfilesArgument(text string) string {
 	var b strings.Builder
 	for i := 0; i < len(text); i++ {
 		c := text[i]

@@ -1103,3 +1103,30 @@ inet_protocols = all
 		t.Errorf("unhandled: %v", ans[0].Unhandled)
 	}
 }
+
+// TestCatalogArgs: update-xmlcatalog's and update-catalog's arguments
+// are the catalogs' content, kept with the cache (expanded); one the
+// analysis does not know leaves them out.
+func TestCatalogArgs(t *testing.T) {
+	an := analyzeOne(t, map[string]string{".kiln/control/postinst": `#!/bin/sh
+set -e
+PKG=polkitd
+if [ "$1" = configure ]; then
+	update-xmlcatalog --sort --add --type public --id "-//freedesktop//DTD X//EN" --package $PKG --local /usr/share/xml/x/catalog.xml
+	update-xmlcatalog --add --type public --id "$(cat /run/unknown)" --package $PKG --root
+	update-catalog --quiet --update-super
+fi
+`}, nil, Analyzer{})
+	var got [][]string
+	for _, c := range an.Caches {
+		got = append(got, append([]string{c.Name}, c.Args...))
+	}
+	want := [][]string{
+		{"xml-catalog", "--sort", "--add", "--type", "public", "--id", "-//freedesktop//DTD X//EN", "--package", "polkitd", "--local", "/usr/share/xml/x/catalog.xml"},
+		{"xml-catalog"},
+		{"sgml-catalog", "--quiet", "--update-super"},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("caches (-want +got):\n%s", d)
+	}
+}

@@ -244,7 +244,11 @@ type Debconf struct {
 // schemas...): built per generation instead.
 type Cache struct {
 	Name string `json:"name"`
-	From Source `json:"from"`
+	// Args are the command's arguments, for the caches whose content
+	// they give (update-xmlcatalog's entries, update-catalog's
+	// catalogs); nil when one of them is not known.
+	Args []string `json:"args,omitempty"`
+	From Source   `json:"from"`
 }
 
 // Trigger is a line of the package's triggers file (interest or activate)
