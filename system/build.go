@@ -92,6 +92,12 @@ func ApplyBuild(ctx context.Context, st *store.Store, p *BuildPlan, progress fun
 			}
 			swRefs = append(swRefs, lc)
 		}
+		if gs, ok := p.Parts[PartGlibSchemas]; ok {
+			if err := part(PartGlibSchemas, nil, func(tmp string) error { return buildGlibSchemas(gctx, p.pk, tmp) }); err != nil {
+				return err
+			}
+			swRefs = append(swRefs, gs)
+		}
 		return part(PartSw, swRefs, func(tmp string) error {
 			return p.buildSw(st, tmp)
 		})
@@ -195,6 +201,11 @@ func (p *BuildPlan) buildSw(st *store.Store, tmp string) error {
 	}
 	if lc, ok := p.Parts[PartLocales]; ok {
 		if err := f.add(swSource{Name: PartLocales, Logical: lc.String(), Phys: st.Physical(lc)}); err != nil {
+			return err
+		}
+	}
+	if gs, ok := p.Parts[PartGlibSchemas]; ok {
+		if err := f.add(swSource{Name: PartGlibSchemas, Logical: gs.String(), Phys: st.Physical(gs)}); err != nil {
 			return err
 		}
 	}

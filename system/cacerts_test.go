@@ -154,16 +154,16 @@ func TestCacheWarnings(t *testing.T) {
 		return maintscript.Source{Package: pkg, Script: "postinst", Line: line, Command: cmd}
 	}
 	d := &scriptDecls{an: []*maintscript.Analysis{
-		{Package: "a", Caches: []maintscript.Cache{{Name: "xml-catalog", From: src("a", 3, "update-xmlcatalog")}, {Name: "ca-certificates", From: src("a", 4, "update-ca-certificates")}}},
-		{Package: "b", Caches: []maintscript.Cache{{Name: "xml-catalog", From: src("b", 9, "update-xmlcatalog --add")}, {Name: "sgml-catalog", From: src("b", 2, "update-catalog")}}},
+		{Package: "a", Caches: []maintscript.Cache{{Name: "perl-sax-parsers", From: src("a", 3, "update-perl-sax-parsers")}, {Name: "ca-certificates", From: src("a", 4, "update-ca-certificates")}}},
+		{Package: "b", Caches: []maintscript.Cache{{Name: "perl-sax-parsers", From: src("b", 9, "update-perl-sax-parsers --add")}, {Name: "gdk-pixbuf-loaders", From: src("b", 2, "gdk-pixbuf-query-loaders")}}},
 	}}
 	var got []string
 	for _, w := range d.cacheWarnings(nil) {
 		got = append(got, w.Text)
 	}
 	want := []string{
-		"cache sgml-catalog is not built yet (b postinst line 2: update-catalog): what reads it finds it missing",
-		"cache xml-catalog is not built yet (a postinst line 3: update-xmlcatalog): what reads it finds it missing",
+		"cache gdk-pixbuf-loaders is not built yet (b postinst line 2: gdk-pixbuf-query-loaders): what reads it finds it missing",
+		"cache perl-sax-parsers is not built yet (a postinst line 3: update-perl-sax-parsers): what reads it finds it missing",
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("(-want +got):\n%s", d)
@@ -173,32 +173,17 @@ func TestCacheWarnings(t *testing.T) {
 	}
 }
 
-// TestEmptyCacheNeedsNothing: glib-schemas warns only when a package has
-// a schema to compile.
+// TestEmptyCacheNeedsNothing: postgresql-dicts warns only when a
+// package has a dictionary to convert.
 func TestEmptyCacheNeedsNothing(t *testing.T) {
-	d := &scriptDecls{an: []*maintscript.Analysis{{Package: "libglib2.0-0", Caches: []maintscript.Cache{{Name: "glib-schemas"}}}}}
-	none := newTreePackages(t, map[string][]string{"libglib2.0-0": {"usr/share/glib-2.0/schemas/.keep="}})
+	d := &scriptDecls{an: []*maintscript.Analysis{{Package: "postgresql-common", Caches: []maintscript.Cache{{Name: "postgresql-dicts"}}}}}
+	none := newTreePackages(t, map[string][]string{"postgresql-common": {"usr/share/hunspell/.keep="}})
 	if w := d.cacheWarnings(none); len(w) != 0 {
-		t.Errorf("no schema in the closure: %v", w)
+		t.Errorf("no dictionary in the closure: %v", w)
 	}
-	some := newTreePackages(t, map[string][]string{"libglib2.0-0": {"usr/share/glib-2.0/schemas/.keep="},
-		"app": {"usr/share/glib-2.0/schemas/org.example.gschema.xml=<schemalist/>"}})
-	if w := d.cacheWarnings(some); len(w) != 1 || !strings.Contains(w[0].Text, "glib-schemas") {
-		t.Errorf("a schema in the closure: %v", w)
-	}
-}
-
-// TestEmptySGMLCatalog: sgml-base's update-catalog --update-super needs
-// nothing until a package ships an SGML catalog.
-func TestEmptySGMLCatalog(t *testing.T) {
-	d := &scriptDecls{an: []*maintscript.Analysis{{Package: "sgml-base", Caches: []maintscript.Cache{{Name: "sgml-catalog"}}}}}
-	base := []string{"usr/share/sgml/dtd/", "usr/share/sgml/entities/", "usr/sbin/update-catalog=#!/usr/bin/perl"}
-	if w := d.cacheWarnings(newTreePackages(t, map[string][]string{"sgml-base": base})); len(w) != 0 {
-		t.Errorf("sgml-base alone: %v", w)
-	}
-	docbook := newTreePackages(t, map[string][]string{"sgml-base": base,
-		"docbook": {"usr/share/sgml/docbook/dtd/4.5/catalog=PUBLIC x"}})
-	if w := d.cacheWarnings(docbook); len(w) != 1 || !strings.Contains(w[0].Text, "sgml-catalog") {
-		t.Errorf("with DocBook's catalog: %v", w)
+	some := newTreePackages(t, map[string][]string{"postgresql-common": {"usr/share/hunspell/.keep="},
+		"hunspell-en-us": {"usr/share/hunspell/en_US.dic=1\nx\n"}})
+	if w := d.cacheWarnings(some); len(w) != 1 || !strings.Contains(w[0].Text, "postgresql-dicts") {
+		t.Errorf("a dictionary in the closure: %v", w)
 	}
 }

@@ -14,14 +14,15 @@ import (
 // The caches the packages' scripts rebuild (update-ca-certificates,
 // newaliases, locale-gen, …): which kiln makes and how they enter a
 // generation's /etc, and the warning for the rest. The builders are in
-// cacerts.go, locales.go, aliases.go, javacerts.go and build.go
-// (hwdb, the journal catalog).
+// cacerts.go, locales.go, glibschemas.go, catalogs.go, aliases.go,
+// javacerts.go and build.go (hwdb, the journal catalog).
 
 // cacheEtc adds to the etc entries what the caches kiln makes put in
 // /etc: the CA links and bundle (below the entries there, so an entry
 // the configuration sets itself wins), then the units that make a cache
 // on the machine (newaliases, Java's trust store), which read the
-// entries. One layering for all of them: a no-op rebuild plans this.
+// entries. The SGML and XML catalogs (catalogs.go) are below the
+// entries too. One layering for all of them: a no-op rebuild plans this.
 func (p *BuildPlan) cacheEtc(etc []EtcEntry) ([]EtcEntry, error) {
 	byPath := make(map[string]EtcEntry, len(etc)+512)
 	for _, e := range etc {
@@ -31,11 +32,24 @@ func (p *BuildPlan) cacheEtc(etc []EtcEntry) ([]EtcEntry, error) {
 	if err != nil {
 		return nil, err
 	}
+	xml, err := p.xmlCatalogs()
+	if err != nil {
+		return nil, err
+	}
+	ca = append(ca, xml...)
 	for _, e := range ca {
 		if _, ok := byPath[e.Path]; !ok {
 			byPath[e.Path] = e
 		}
 	}
+	// After the XML catalogs: /etc/sgml is read as the generation has it.
+	sgml := p.sgmlCatalog(byPath)
+	for _, e := range sgml {
+		if _, ok := byPath[e.Path]; !ok {
+			byPath[e.Path] = e
+		}
+	}
+	ca = append(ca, sgml...)
 	aliases, err := p.mailAliases(byPath)
 	if err != nil {
 		return nil, err
@@ -59,6 +73,10 @@ var builtCaches = map[string]string{
 	"journal-catalog":  "",
 	"mail-aliases":     "", // kiln-newaliases.service (aliases.go)
 	"locales":          "", // locales.go
+	"glib-schemas":     "", // glibschemas.go
+	"gio-modules":      "GIO opens every module of gio/modules when giomodule.cache is missing: the cache only spares it opening those an extension point does not need",
+	"sgml-catalog":     "", // catalogs.go
+	"xml-catalog":      "", // catalogs.go
 	"ldconfig":         "", // checked by ldconfigWarning
 	"mime":             "shared-mime-info's cache only speeds up desktop lookups",
 	"fontconfig":       "fontconfig writes its cache itself (/var/cache/fontconfig as root, ~/.cache otherwise) when a program first lists the fonts",
@@ -70,7 +88,6 @@ var builtCaches = map[string]string{
 // none of them, the cache is empty and nothing reads it.
 var emptyCaches = map[string][]string{
 	"glib-schemas":     {"usr/share/glib-2.0/schemas/*.gschema.xml", "usr/share/glib-2.0/schemas/*.gschema.override"},
-	"gio-modules":      {"usr/lib/x86_64-linux-gnu/gio/modules/*.so"},
 	"postgresql-dicts": {"usr/share/hunspell/*.dic", "usr/share/myspell/*.dic", "usr/share/myspell/dicts/*.dic"},
 	// update-catalog --update-super lists the centralized catalogs
 	// (/etc/sgml/PKG.cat) of the packages that ship SGML catalogs under

@@ -31,7 +31,8 @@ var realPackageNames = []string{
 	"systemd", "systemd-resolved", "util-linux",
 }
 
-// realPackages returns the named bookworm packages, unpacked.
+// realPackages returns the named bookworm packages, unpacked, with their
+// control files in .kiln/control as kiln's unpacker has them.
 func realPackages(t *testing.T, names ...string) fakePkgDir {
 	t.Helper()
 	for _, tool := range []string{"apt-get", "dpkg-deb"} {
@@ -45,7 +46,7 @@ func realPackages(t *testing.T, names ...string) fakePkgDir {
 		if err != nil {
 			testenv.SkipOrFail(t, "no cache directory: %v", err)
 		}
-		cache = filepath.Join(dir, "kiln-test", "debs")
+		cache = filepath.Join(dir, "kiln-test", "debs-control")
 	}
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		t.Fatal(err)
@@ -70,6 +71,12 @@ func realPackages(t *testing.T, names ...string) fakePkgDir {
 		}
 		if out, err := exec.Command("dpkg-deb", "-x", debs[0], tmp).CombinedOutput(); err != nil {
 			t.Fatalf("dpkg-deb -x %s: %v\n%s", debs[0], err, out)
+		}
+		if err := os.MkdirAll(filepath.Join(tmp, ".kiln"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("dpkg-deb", "-e", debs[0], filepath.Join(tmp, ".kiln", "control")).CombinedOutput(); err != nil {
+			t.Fatalf("dpkg-deb -e %s: %v\n%s", debs[0], err, out)
 		}
 		if err := os.Rename(tmp, filepath.Join(cache, n)); err != nil {
 			// Another test process unpacked it first.

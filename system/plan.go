@@ -173,12 +173,18 @@ func PlanBuild(sys *modules.System, pk Packages, opts PlanOptions) (*BuildPlan, 
 	if err := p.planLocales(gen); err != nil {
 		return nil, err
 	}
+	if err := p.planGlibSchemas(); err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
 	k := p.allPackagesKey(swBuilder).AddPath("kernel-modules", p.Parts[PartKernelModules]).AddPath("kiln", p.Parts[PartKiln])
 	if us, ok := p.Parts[PartScripts]; ok {
 		k.AddPath("package-scripts", us)
 	}
 	if lc, ok := p.Parts[PartLocales]; ok {
 		k.AddPath("locales", lc)
+	}
+	if gs, ok := p.Parts[PartGlibSchemas]; ok {
+		k.AddPath("glib-schemas", gs)
 	}
 	for _, d := range p.docs {
 		k.AddPath("doc", d.path)
