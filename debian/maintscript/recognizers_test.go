@@ -1130,3 +1130,43 @@ fi
 		t.Errorf("caches (-want +got):\n%s", d)
 	}
 }
+
+// TestPHPModuleHelpers: phpenmod links a module into every SAPI's conf.d
+// the closure has (ALL), by the ini's priority (20 without one), records
+// its state and, with -r, registers it; phpquery -V, -S and -M list what
+// the closure and earlier calls made; -m answers whether it is enabled.
+func TestPHPModuleHelpers(t *testing.T) {
+	an := analyzeOne(t, map[string]string{".kiln/control/postinst": `#!/bin/sh
+set -e
+for v in $(phpquery -V); do
+	for s in $(phpquery -S -v $v); do
+		phpquery -q -v $v -s $s -m foo || echo "foo is off for $s" > /var/lib/p/off-$s
+	done
+done
+phpenmod -v ALL -s ALL -m -q -r foo
+phpquery -v 8.2 -s fpm -m foo && echo on > /var/lib/p/on
+for m in $(phpquery -M -v 8.2); do echo $m >> /var/lib/p/registered; done
+phpenmod -m -v 8.2 -s cli missing
+`}, []string{"usr/lib/php/8.2/sapi/cli", "usr/lib/php/8.2/sapi/fpm", "usr/lib/php/20220829/", "usr/lib/php/php-helper",
+		"etc/php/8.2/cli/conf.d/", "etc/php/8.2/fpm/conf.d/", "etc/php/8.2/mods-available/foo.ini"}, Analyzer{})
+	want := []string{
+		"file /etc/php/8.2/cli/conf.d/20-foo.ini link -> /etc/php/8.2/mods-available/foo.ini",
+		"file /etc/php/8.2/fpm/conf.d/20-foo.ini link -> /etc/php/8.2/mods-available/foo.ini",
+		"tmpfiles f /var/lib/p/off-cli - - - - foo is off for cli\\n",
+		"tmpfiles f /var/lib/p/off-fpm - - - - foo is off for fpm\\n",
+		"tmpfiles f /var/lib/php/modules/8.2/cli/enabled_by_maint/foo - - - -",
+		"tmpfiles f /var/lib/php/modules/8.2/fpm/enabled_by_maint/foo - - - -",
+		"tmpfiles f /var/lib/php/modules/8.2/registry/foo - - - -",
+		"tmpfiles f /var/lib/p/on - - - - on\\n",
+		"tmpfiles f /var/lib/p/registered - - - - foo\\n",
+	}
+	got := summaryLines(an)
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			t.Errorf("missing %q in\n%s", w, strings.Join(got, "\n"))
+		}
+	}
+	if len(an.Unhandled) > 0 {
+		t.Errorf("unhandled: %+v", an.Unhandled)
+	}
+}
