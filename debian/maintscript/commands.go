@@ -99,7 +99,7 @@ func query(cl *call) tri {
 // python3.11-minimal's postinst picks its byte-compile filter by whether
 // sitecustomize.py resolves. What it prints is not computed.
 func ls(cl *call) tri {
-	follow, st, paths := false, yes, 0
+	follow, st, paths, missing := false, yes, 0, 0
 	for _, a := range cl.args {
 		switch {
 		case !a.known:
@@ -120,13 +120,24 @@ func ls(cl *call) tri {
 					continue
 				}
 			}
-			st = triAnd(st, cl.in.facts.test("-e", a.s))
+			e := cl.in.facts.test("-e", a.s)
+			if e == no && cl.in.facts.test("-L", a.s) == no {
+				missing++
+			}
+			st = triAnd(st, e)
 			paths++
 		}
 	}
 	cl.prints = true
 	if paths == 0 {
 		return query(cl)
+	}
+	if missing == paths {
+		// Nothing there (a glob that matched nothing stays as written):
+		// ls prints only to stderr.
+		v := lit("")
+		cl.out = &v
+		cl.prints = false
 	}
 	return st
 }
