@@ -470,13 +470,23 @@ func setcap(cl *call) tri {
 		}
 		pos = append(pos, a)
 	}
-	if len(pos) != 2 || !cl.paths(pos[1:]) {
-		if len(pos) != 2 {
-			cl.unhandled("setcap without CAPS PATH")
-		}
+	// setcap takes one or more CAPS PATH pairs.
+	if len(pos) == 0 || len(pos)%2 != 0 {
+		cl.unhandled("setcap without CAPS PATH")
 		return maybe
 	}
-	cl.wrapper(Wrapper{Path: path.Clean(pos[1].s), Capabilities: pos[0].s})
+	for i := 0; i < len(pos); i += 2 {
+		if !pos[i].known {
+			cl.unhandled("setcap of capabilities the analysis cannot resolve: " + pos[i].s)
+			return maybe
+		}
+		if !cl.paths(pos[i+1 : i+2]) {
+			return maybe
+		}
+	}
+	for i := 0; i < len(pos); i += 2 {
+		cl.wrapper(Wrapper{Path: path.Clean(pos[i+1].s), Capabilities: pos[i].s})
+	}
 	return yes
 }
 

@@ -326,6 +326,16 @@ dpkg-statoverride --update --add root crontab 2755 /usr/bin/crontab`},
 			"wrapper /usr/bin/crontab owner=root group=crontab mode=2755",
 		},
 	}, {
+		name: "setcap of several CAPS PATH pairs (monitoring-plugins-basic)",
+		files: map[string]string{postinst: `#!/bin/sh
+plugindir=/usr/lib/nagios/plugins
+setcap "cap_net_raw+ep" ${plugindir}/check_icmp "cap_net_bind_service=+ep cap_net_raw=+ep" ${plugindir}/check_dhcp`},
+		closure: []string{"x:usr/lib/nagios/plugins/check_icmp", "x:usr/lib/nagios/plugins/check_dhcp"},
+		want: []string{
+			"wrapper /usr/lib/nagios/plugins/check_icmp capabilities=cap_net_raw+ep",
+			"wrapper /usr/lib/nagios/plugins/check_dhcp capabilities=cap_net_bind_service=+ep cap_net_raw=+ep",
+		},
+	}, {
 		name: "ucf and cp of templates, a link, a here-document and a sed-edited template are /etc files",
 		files: map[string]string{postinst: `#!/bin/sh
 ucf /usr/share/x/x.conf /etc/x/x.conf
