@@ -34,6 +34,20 @@ var firstRuns = map[string]firstRun{
 	"openssl":            {"openssl-key", opensslKey, nil},
 	"certtool":           {"gnutls-key", outFile("--outfile", ""), nil},
 	"slapadd":            {"slapd-database", slapadd, slapdSecret},
+	"nsd-control-setup":  {"nsd-control-keys", nsdControlSetup, nil},
+}
+
+// nsdControlSetup: nsd-control-setup writes nsd-control's keys and
+// certificates into -d DIR (/etc/nsd); nsd's postinst runs it unless
+// nsd_control.key is there.
+func nsdControlSetup(args []string) (string, bool) {
+	dir := "/etc/nsd"
+	for i, a := range args {
+		if a == "-d" && i+1 < len(args) {
+			dir = args[i+1]
+		}
+	}
+	return path.Join(dir, "nsd_control.key"), true
 }
 
 func (fr firstRun) handler(tool string) func(*call) tri {

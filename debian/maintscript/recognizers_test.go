@@ -435,6 +435,29 @@ done`},
 			"first-run ssh-host-keys creates=/etc/ssh/ssh_host_ed25519_key: ssh-keygen -q -f /etc/ssh/ssh_host_ed25519_key -N  -t ed25519",
 		},
 	}, {
+		name: "vgcfgbackup and ufw app update need nothing on a fresh system; other ufw commands are unhandled",
+		files: map[string]string{postinst: `#!/bin/sh
+vgcfgbackup >/dev/null 2>&1 || :
+ufw app update all
+ufw allow 22`},
+		want: []string{
+			"ignored: backs up the metadata of the machine's LVM volume groups into /etc/lvm/backup: a fresh system's packages make none, and LVM's tools back one up at every change",
+			"ignored: ufw app update rewrites the rules made from application profiles: a fresh install has none",
+			"UNHANDLED: ufw changes the firewall's rules",
+		},
+	}, {
+		name: "nsd-control-setup's keys are first-run state (nsd)",
+		files: map[string]string{postinst: `#!/bin/sh
+if ! [ -f /etc/nsd/nsd_control.key ]; then
+	nsd-control-setup >/dev/null 2>&1 || true
+fi
+if ! [ -f /etc/nsd/nsd_control.key ]; then
+	echo never
+fi`},
+		want: []string{
+			"first-run nsd-control-keys creates=/etc/nsd/nsd_control.key: nsd-control-setup",
+		},
+	}, {
 		// ssl-cert's make-ssl-cert makes the pair: dovecot-core's postinst
 		// (bookworm) links it when both halves exist.
 		name: "a first-run command's other paths exist for later file tests",
