@@ -110,7 +110,43 @@ func (in *interp) dispatch(cl *call) tri {
 	return r
 }
 
+// ucfState is ucf's own state: the registry of the files it manages
+// (hashfile, registry) and the cache of its three-way merges. No later
+// ucf run reads it on kiln, whose /etc each generation makes.
+const ucfState = "/var/lib/ucf"
+
+// intoUCFState says whether the command writes only into ucf's state:
+// its output, or the destination of cp, mv, install, ln, touch, mkdir
+// and rm; ucf's own scripts are not.
+func (cl *call) intoUCFState() bool {
+	if cl.in.an.Package == "ucf" {
+		return false // ucf's postinst makes the empty registry
+	}
+	if cl.stdout.known && cl.stdout.s != "" {
+		return under(path.Clean(cl.stdout.s), ucfState)
+	}
+	switch cl.name {
+	case "cp", "mv", "install", "ln", "touch", "mkdir", "rm":
+	default:
+		return false
+	}
+	last := ""
+	for _, a := range cl.args {
+		if !a.known {
+			return false
+		}
+		if !strings.HasPrefix(a.s, "-") {
+			last = a.s
+		}
+	}
+	return last != "" && path.IsAbs(last) && under(path.Clean(last), ucfState)
+}
+
 func (in *interp) dispatch1(cl *call) tri {
+	if cl.intoUCFState() {
+		cl.ignore("ucf's own state (its registry and merge cache under /var/lib/ucf): kiln's /etc is made by each generation, and no later ucf run reads it")
+		return yes
+	}
 	if b, ok := builtins[cl.name]; ok {
 		return b(cl)
 	}
