@@ -398,12 +398,25 @@ func (in *interp) whileCond(e *env, f *file, c *syntax.WhileClause) tri {
 // readLoop reports whether c is "while read [-r] VAR...", and its
 // variables.
 func readLoop(c *syntax.WhileClause) ([]string, bool) {
-	if len(c.Cond) != 1 || len(c.Cond[0].Redirs) > 0 {
+	if len(c.Cond) != 1 {
 		return nil, false
+	}
+	// read <&N reads the descriptor the loop's own N<FILE opens
+	// (cryptsetup's crypttab_foreach_entry: done 9<"$TABFILE").
+	for _, r := range c.Cond[0].Redirs {
+		if r.Op != syntax.DplIn || r.N != nil && r.N.Value != "0" || r.Word == nil || !isDigits(r.Word.Lit()) {
+			return nil, false
+		}
 	}
 	call, ok := c.Cond[0].Cmd.(*syntax.CallExpr)
 	if !ok || len(call.Args) == 0 || call.Args[0].Lit() != "read" {
 		return nil, false
+	}
+	// IFS set to blanks splits as the default does; another IFS does not.
+	for _, a := range call.Assigns {
+		if a.Name == nil || a.Name.Value != "IFS" || !blankWord(a.Value) {
+			return nil, false
+		}
 	}
 	var vars []string
 	for _, a := range call.Args[1:] {
@@ -417,6 +430,34 @@ func readLoop(c *syntax.WhileClause) ([]string, bool) {
 		}
 	}
 	return vars, len(vars) > 0
+}
+
+// blankWord says whether w is a literal of spaces and tabs only (quoted
+// or not), and not empty.
+func blankWord(w *syntax.Word) bool {
+	if w == nil {
+		return false
+	}
+	var b strings.Builder
+	for _, p := range w.Parts {
+		switch p := p.(type) {
+		case *syntax.Lit:
+			b.WriteString(p.Value)
+		case *syntax.SglQuoted:
+			b.WriteString(p.Value)
+		case *syntax.DblQuoted:
+			for _, q := range p.Parts {
+				l, ok := q.(*syntax.Lit)
+				if !ok {
+					return false
+				}
+				b.WriteString(l.Value)
+			}
+		default:
+			return false
+		}
+	}
+	return b.Len() > 0 && strings.Trim(b.String(), " \t") == ""
 }
 
 // readLines runs a while read loop over its known input, line by line

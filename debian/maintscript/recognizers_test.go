@@ -463,6 +463,16 @@ cp /var/lib/clamav/clamav.conf /var/lib/ucf/cache/:etc:clamav:clamd.conf`},
 			"ignored: ucf's own state (its registry and merge cache under /var/lib/ucf): kiln's /etc is made by each generation, and no later ucf run reads it",
 		},
 	}, {
+		name: "while read over a descriptor the loop opens on a known file (cryptsetup's crypttab); another IFS is not split",
+		files: map[string]string{postinst: "#!/bin/sh\ncat > /etc/t <<EOF\n# name\tvalue\nroot x\nEOF\n" +
+			"while IFS=\" \t\" read -r a b <&9; do\n\tif [ \"${a#\\#}\" != \"$a\" ]; then continue; fi\n\techo \"$b\" > /var/lib/t/$a\ndone 9</etc/t\n" +
+			"while IFS=: read -r a b; do\n\ttouch /var/lib/u/$a\ndone </etc/t\n"},
+		want: []string{
+			"tmpfiles f /var/lib/t/root - - - - x\\n",
+			`file /etc/t content "# name\tvalue\nroot x\n"`,
+			"UNHANDLED: touch of a path the analysis cannot resolve: /var/lib/u/$a",
+		},
+	}, {
 		name: "nsd-control-setup's keys are first-run state (nsd)",
 		files: map[string]string{postinst: `#!/bin/sh
 if ! [ -f /etc/nsd/nsd_control.key ]; then
