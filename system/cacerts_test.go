@@ -187,3 +187,17 @@ func TestEmptyCacheNeedsNothing(t *testing.T) {
 		t.Errorf("a dictionary in the closure: %v", w)
 	}
 }
+
+// TestReaderCacheNeedsNothing: X's core-font indices warn only when the
+// closure has an X server to read them.
+func TestReaderCacheNeedsNothing(t *testing.T) {
+	d := &scriptDecls{an: []*maintscript.Analysis{{Package: "fonts-urw-base35", Caches: []maintscript.Cache{{Name: "x11-fonts"}}}}}
+	fonts := map[string][]string{"fonts-urw-base35": {"usr/share/fonts/X11/Type1/C059-Bold.t1=x"}}
+	if w := d.cacheWarnings(newTreePackages(t, fonts)); len(w) != 0 {
+		t.Errorf("no X server in the closure: %v", w)
+	}
+	fonts["xvfb"] = []string{"usr/bin/Xvfb=#!"}
+	if w := d.cacheWarnings(newTreePackages(t, fonts)); len(w) != 1 || !strings.Contains(w[0].Text, "x11-fonts") {
+		t.Errorf("with Xvfb: %v", w)
+	}
+}

@@ -96,6 +96,16 @@ var emptyCaches = map[string][]string{
 		"usr/share/sgml/*/*/*/catalog", "usr/share/sgml/*/*/*/*/catalog"},
 }
 
+// readerCaches are caches only some programs read: with none of them in
+// the closure, nothing reads the cache. X's core-font indices (fonts.dir,
+// fonts.scale, fonts.alias, dh_installxfonts' update-fonts-*) are read by
+// X servers and the X font server only; a font package pulled in for
+// ghostscript or fontconfig needs none.
+var readerCaches = map[string][]string{
+	"x11-fonts": {"usr/lib/xorg/Xorg", "usr/bin/Xvfb", "usr/bin/Xephyr", "usr/bin/Xnest", "usr/bin/xfs",
+		"usr/bin/Xtigervnc", "usr/bin/Xtightvnc", "usr/bin/Xvnc"},
+}
+
 // closureHas says whether a package of the closure has a file matching
 // one of the globs (package-relative).
 func closureHas(pk Packages, globs []string) bool {
@@ -131,6 +141,9 @@ func (d *scriptDecls) cacheWarnings(pk Packages) []Warning {
 				continue
 			}
 			if globs, ok := emptyCaches[c.Name]; ok && pk != nil && !closureHas(pk, globs) {
+				continue
+			}
+			if readers, ok := readerCaches[c.Name]; ok && pk != nil && !closureHas(pk, readers) {
 				continue
 			}
 			if _, ok := first[c.Name]; !ok {

@@ -218,6 +218,9 @@ var caches = map[string]string{
 	"c_rehash":                 "ca-certificates",
 	"update-desktop-database":  "desktop-database",
 	"gtk-update-icon-cache":    "icon-cache",
+	"update-fonts-scale":       "x11-fonts",
+	"update-fonts-dir":         "x11-fonts",
+	"update-fonts-alias":       "x11-fonts",
 }
 
 // exim4Defaults is what update-exim4defaults --init writes into a missing
