@@ -26,6 +26,8 @@ type call struct {
 	// stdinTemp is the temporary file (mktemp's number) the command
 	// reads from, when its input is one.
 	stdinTemp int
+	// stdinFile is the file (an absolute path) a < redirection reads.
+	stdinFile string
 	// out is what the command prints, when known (used inside $(...)).
 	out *value
 	// argv0 is the command as invoked (a path or a name).
@@ -200,6 +202,8 @@ func (in *interp) redirects(cl *call, rs []*syntax.Redirect) {
 			t := in.temp(in.word(cl.e, cl.f, r.Word))
 			if t.temp > 0 {
 				cl.stdinTemp = t.temp
+			} else if t.known && path.IsAbs(t.s) {
+				cl.stdinFile = path.Clean(t.s)
 			}
 			if t.temp > 0 || t.known && path.IsAbs(t.s) {
 				if t.temp == 0 {

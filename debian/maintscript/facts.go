@@ -227,6 +227,19 @@ func (fa *facts) test(op, p string) tri {
 	if p == "/run/systemd/system" {
 		return triOf(op == "-e" || op == "-d" || op == "-x" || op == "-r")
 	}
+	if kind, ok := kernelFiles[p]; ok {
+		switch op {
+		case "-e", "-r":
+			return yes
+		case "-f":
+			return triOf(kind == 'f')
+		case "-c":
+			return triOf(kind == 'c')
+		case "-d", "-L", "-h", "-x", "-b", "-p", "-S":
+			return no
+		}
+		return maybe
+	}
 	k, _ := fa.kind(p)
 	if op == "-L" || op == "-h" {
 		if k == 0 {
@@ -271,6 +284,13 @@ func (fa *facts) absent(p string) tri {
 		return maybe
 	}
 	return no
+}
+
+// kernelFiles are what Linux always has under /proc and /dev ('f' a
+// regular file as test -f sees it, 'c' a character device).
+var kernelFiles = map[string]byte{
+	"/proc/sys/kernel/random/uuid": 'f', "/proc/sys/kernel/random/boot_id": 'f',
+	"/dev/null": 'c', "/dev/zero": 'c', "/dev/random": 'c', "/dev/urandom": 'c',
 }
 
 var dpkgLeftover = regexp.MustCompile(`\.(dpkg|ucf)-[a-z]+$`)

@@ -83,12 +83,28 @@ func mv(cl *call) tri {
 // copyFile makes dst a copy of src (a file the closure ships, or a
 // temporary file the script wrote): a File in /etc, a tmpfiles "C" entry
 // under /var.
+// randomSource are the kernel's sources of randomness a copy makes a
+// secret from.
+var randomSource = map[string]bool{"/proc/sys/kernel/random/uuid": true, "/dev/urandom": true, "/dev/random": true}
+
 func copyFile(cl *call, src, dst value) tri {
 	vs := []value{src, dst}
 	if !cl.paths(vs) {
 		return maybe
 	}
 	src, dst = vs[0], vs[1]
+	if src.temp == 0 && randomSource[path.Clean(src.s)] && cl.name != "mv" {
+		// A secret made from the kernel's randomness (varnish's
+		// /etc/varnish/secret, a copy of a random UUID): one per
+		// machine, never in the store.
+		d := FirstRun{Name: "random-secret", Args: append([]string{cl.argv0}, cl.argStrings()...), User: cl.in.user,
+			Creates: path.Clean(dst.s), From: cl.source()}
+		if cl.in.once(d) {
+			cl.in.an.FirstRun = append(cl.in.an.FirstRun, d)
+		}
+		cl.in.facts.make(d.Creates, 'f')
+		return yes
+	}
 	if src.temp == 0 && areaOf(src) == areaTemp && areaOf(dst) != areaTemp {
 		cl.unhandled("installs a scratch file whose text the analysis does not follow: " + src.s)
 		return maybe

@@ -115,6 +115,54 @@ func (cl *call) firstRunThen(dir string) {
 	}
 }
 
+// firstRunMade says whether p, and every other path the command names,
+// is what a first-run command of this package makes (coturn's chown of
+// the database sqlite3 made): the command then runs after it in its
+// unit. A command naming other paths too (bind9's chgrp of rndc.key and
+// /var/cache/bind) stays a tmpfiles line.
+func (cl *call) firstRunMade(p string) bool {
+	made := func(q string) bool {
+		for _, f := range cl.in.an.FirstRun {
+			if f.Creates != "" && f.Creates == path.Clean(q) {
+				return true
+			}
+		}
+		return false
+	}
+	if !made(p) {
+		return false
+	}
+	for _, a := range cl.args {
+		if !a.known {
+			return false
+		}
+		if path.IsAbs(a.s) && !made(a.s) {
+			return false
+		}
+	}
+	return true
+}
+
+func init() { recognizers["sqlite3"] = sqlite3 }
+
+// sqlite3 DB < FILE (a schema the closure ships) makes a database on the
+// machine (coturn's turndb): the same as sqlite3 DB ".read FILE", which
+// the first-run unit runs.
+func sqlite3(cl *call) tri {
+	if len(cl.args) != 1 || !cl.args[0].known || !path.IsAbs(cl.args[0].s) || cl.stdinFile == "" || cl.stdout.s != "" ||
+		cl.in.facts.test("-f", cl.stdinFile) != yes || cl.in.facts.madeHere(cl.stdinFile) {
+		cl.unhandled("sqlite3 other than DATABASE < FILE")
+		return maybe
+	}
+	d := FirstRun{Name: "sqlite-database", Args: []string{cl.argv0, cl.args[0].s, ".read " + cl.stdinFile}, User: cl.in.user,
+		Creates: path.Clean(cl.args[0].s), From: cl.source()}
+	if cl.in.once(d) {
+		cl.in.an.FirstRun = append(cl.in.an.FirstRun, d)
+	}
+	cl.in.facts.make(d.Creates, 'f')
+	return yes
+}
+
 // firstRunAlso are the other paths a first-run command makes beside the
 // one that means done: a later script's file test on them (dovecot-core
 // links the snakeoil pair when both exist) sees them, as after the

@@ -198,7 +198,8 @@ func install(cl *call) tri {
 		return maybe
 	}
 	r := copyFile(cl, o.pos[0], o.pos[1])
-	if r == yes {
+	// A secret made on the machine gets its mode from the same command.
+	if r == yes && !(o.pos[0].known && randomSource[path.Clean(o.pos[0].s)]) {
 		mode, _ := o.get("m", "mode")
 		owner, _ := o.get("o", "owner")
 		group, _ := o.get("g", "group")
@@ -342,7 +343,7 @@ func (cl *call) chmodOwn(pv value, mode, owner, group string, recursive bool) bo
 		return false
 	}
 	p := path.Clean(pv.s)
-	if recursive {
+	if recursive || cl.firstRunMade(p) {
 		cl.firstRunThen(p)
 	}
 	if f := cl.file(p); f != nil {

@@ -473,6 +473,37 @@ cp /var/lib/clamav/clamav.conf /var/lib/ucf/cache/:etc:clamav:clamd.conf`},
 			"UNHANDLED: touch of a path the analysis cannot resolve: /var/lib/u/$a",
 		},
 	}, {
+		name: "a secret copied from the kernel's randomness is first-run state; uname -n is the host name (varnish)",
+		files: map[string]string{postinst: `#!/bin/sh
+daemon_dir=/var/lib/varnish/$(uname -n)
+if ! [ -d "$daemon_dir" ]; then
+	install -o varnish -g varnish -d $daemon_dir
+fi
+if ! [ -f /etc/varnish/secret ]; then
+	if [ -f /proc/sys/kernel/random/uuid ]; then
+		install -m 0600 /proc/sys/kernel/random/uuid /etc/varnish/secret
+	else
+		dd if=/dev/urandom count=1 bs=128 2>/dev/null | tr -dc "A-Za-z0-9" > /etc/varnish/secret
+	fi
+fi`},
+		a: Analyzer{HostName: "cache1.example.org"},
+		want: []string{
+			"tmpfiles d /var/lib/varnish/cache1 - varnish varnish -",
+			"first-run random-secret creates=/etc/varnish/secret: install -m 0600 /proc/sys/kernel/random/uuid /etc/varnish/secret",
+		},
+	}, {
+		name: "sqlite3 DATABASE < SCHEMA is first-run state, and a chown of only what it made runs after it (coturn)",
+		files: map[string]string{postinst: `#!/bin/sh
+if [ ! -e /var/lib/turn/turndb ] && [ -e /usr/share/coturn/schema.sql ]; then
+	( umask 007 && sqlite3 /var/lib/turn/turndb < /usr/share/coturn/schema.sql )
+	chown turnserver:turnserver /var/lib/turn/turndb
+fi`},
+		closure: []string{"usr/share/coturn/schema.sql"},
+		want: []string{
+			"tmpfiles z /var/lib/turn/turndb - turnserver turnserver -",
+			"first-run sqlite-database creates=/var/lib/turn/turndb: sqlite3 /var/lib/turn/turndb .read /usr/share/coturn/schema.sql; then chown turnserver:turnserver /var/lib/turn/turndb",
+		},
+	}, {
 		name: "nsd-control-setup's keys are first-run state (nsd)",
 		files: map[string]string{postinst: `#!/bin/sh
 if ! [ -f /etc/nsd/nsd_control.key ]; then
