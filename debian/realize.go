@@ -88,10 +88,14 @@ func realizeOne(ctx context.Context, st *store.Store, p LockedPackage, sp store.
 	buildDoc := func(staged string) error {
 		return st.Build(ctx, doc, nil, func(tmp string) error { return os.Rename(staged, tmp) })
 	}
+	// Validity is read once: read again per case, a path another
+	// goroutine or process finished between the two reads would look
+	// like one whose documentation output is missing.
+	valid := st.Valid(sp)
 	switch {
-	case st.Valid(sp) && !docMissing(st, p, sp):
+	case valid && !docMissing(st, p, sp):
 		return nil // made meanwhile by another process
-	case st.Valid(sp):
+	case valid:
 		// Only the documentation is missing: unpack again beside it.
 		err = st.Build(ctx, doc, nil, func(tmp string) error {
 			full := tmp + ".full"

@@ -69,6 +69,7 @@ func readCorpus(t *testing.T, file string) []corpusRow {
 // their ports differ (besides a port group, which also separates them).
 var corpusConflicts = map[[2]string]bool{
 	{"exim4-daemon-light", "postfix"}: true,
+	{"chrony", "ntpsec"}:              true, // both are the NTP server on port 123
 }
 
 // corpusGenerations puts each row into the first generation where its
@@ -268,10 +269,18 @@ type corpusResult struct {
 func TestDebianCorpus(t *testing.T) {
 	testenv.NeedVM(t)
 	rows := readCorpus(t, filepath.Join(repoRoot(t), "tests", "testdata", "debian-servers.tsv"))
+	// The rows beyond the corpus run by default and with "all" too.
+	extra := readCorpus(t, filepath.Join(repoRoot(t), "tests", "testdata", "debian-extra.tsv"))
+	rows = append(rows, extra...)
 	if sel := corpusSelection(); sel != "all" {
 		want := map[string]bool{}
 		names := corpusDefault
-		if sel != "" {
+		for _, r := range extra {
+			names = append(names[:len(names):len(names)], r.Package)
+		}
+		if sel == "extra" {
+			names = names[len(corpusDefault):]
+		} else if sel != "" {
 			names = strings.Split(sel, ",")
 		}
 		for _, p := range names {
