@@ -222,7 +222,8 @@ func groupadd(cl *call) tri {
 // usermod: -a -G adds memberships; -s, -d, -c and -g change the account.
 func usermod(cl *call) tri {
 	o := parseOptions(cl.args, map[string]bool{"G": true, "groups": true, "d": true, "home": true,
-		"s": true, "shell": true, "g": true, "gid": true, "c": true, "comment": true, "u": true, "l": true})
+		"s": true, "shell": true, "g": true, "gid": true, "c": true, "comment": true, "u": true, "l": true,
+		"e": true, "expiredate": true})
 	if u := o.unresolved(); u != "" || len(o.pos) != 1 {
 		cl.unhandled("usermod with arguments the analysis cannot resolve")
 		return maybe
@@ -242,6 +243,12 @@ func usermod(cl *call) tri {
 		case "L", "lock":
 			cl.ignore("locks an account: kiln's system accounts have no password")
 			return yes
+		case "U", "unlock", "e", "expiredate":
+			// ceph-common's "in case it is locked from an uninstall".
+			if v, ok := o.get("e", "expiredate"); ok && v.s != "" && v.s != "-1" {
+				cl.unhandled("usermod -e sets an expiry date")
+				return maybe
+			}
 		default:
 			cl.unhandled("usermod -" + k)
 			return maybe
@@ -254,6 +261,11 @@ func usermod(cl *call) tri {
 	}
 	if changed {
 		cl.user(change)
+	}
+	if _, ok := o.get("U", "unlock"); ok {
+		cl.ignore("unlocks an account: kiln's system accounts have no password and never expire, so nothing is locked")
+	} else if _, ok := o.get("e", "expiredate"); ok {
+		cl.ignore("clears an account's expiry date: kiln's system accounts never expire")
 	}
 	return yes
 }

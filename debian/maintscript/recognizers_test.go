@@ -504,6 +504,19 @@ fi`},
 			"first-run sqlite-database creates=/var/lib/turn/turndb: sqlite3 /var/lib/turn/turndb .read /usr/share/coturn/schema.sql; then chown turnserver:turnserver /var/lib/turn/turndb",
 		},
 	}, {
+		name: "usermod -U and -e '' of an account need nothing (ceph-common); another expiry date is unhandled",
+		files: map[string]string{postinst: `#!/bin/sh
+adduser --quiet --system --no-create-home --disabled-password --home /var/lib/ceph ceph
+usermod -U -e '' ceph
+usermod -U ceph
+usermod -e 2030-01-01 ceph`},
+		want: []string{
+			"user ceph system group=nogroup home=/var/lib/ceph shell=/usr/sbin/nologin",
+			"ignored: unlocks an account: kiln's system accounts have no password and never expire, so nothing is locked",
+			"ignored: unlocks an account: kiln's system accounts have no password and never expire, so nothing is locked",
+			"UNHANDLED: usermod -e sets an expiry date",
+		},
+	}, {
 		name: "nsd-control-setup's keys are first-run state (nsd)",
 		files: map[string]string{postinst: `#!/bin/sh
 if ! [ -f /etc/nsd/nsd_control.key ]; then
