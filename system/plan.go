@@ -35,7 +35,7 @@ const (
 // Builder versions, part of every key: bump one when its output changes
 // for equal inputs.
 const (
-	swBuilder       = "sw/4"
+	swBuilder       = "sw/5"
 	etcBuilder      = "etc/2"
 	kmodBuilder     = "kernel-modules/3"
 	kernelBuilder   = "kernel/1"

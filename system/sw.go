@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -61,6 +62,26 @@ type leaf struct {
 	phys   string // physical path in the package (to compare contents)
 	target string // what the forest's symlink points to
 	isLink bool   // the package entry is itself a symlink
+	// copy: the forest holds a copy of the file, not a link (a program
+	// that finds its own tree from /proc/self/exe, see relocatingProgram).
+	copy bool
+}
+
+// relocatingPackage matches the packages whose programs find the rest of
+// their tree relative to their own location (/proc/self/exe, symbolic
+// links resolved): GCC's drivers (gcc-12, cpp-12, g++-12…) look for cc1,
+// collect2, the start files and the include directories under
+// ../lib/gcc/ of where they really are. A link into the package's own
+// store path would send them to that package alone, which lacks cc1
+// (cpp-12's) and the start files (libgcc-12-dev's, libc6-dev's); a copy
+// in the merged tree finds the merged tree. varnish compiles its VCL with
+// gcc at every start.
+var relocatingPackage = regexp.MustCompile(`^(gcc|cpp|g\+\+|gfortran|gccgo|gdc|gm2|gnat)-[0-9]+$`)
+
+// relocatingProgram says whether forest path dst of package pkg is such
+// a program.
+func relocatingProgram(pkg, dst string) bool {
+	return relocatingPackage.MatchString(pkg) && path.Dir(dst) == "bin"
 }
 
 type forest struct {
@@ -128,7 +149,7 @@ func (f *forest) addDir(i int, rel, dst string, skip map[string]bool) error {
 				return err
 			}
 		default:
-			l := &leaf{src: i, phys: filepath.Join(s.Phys, crel), target: s.Logical + "/" + crel}
+			l := &leaf{src: i, phys: filepath.Join(s.Phys, crel), target: s.Logical + "/" + crel, copy: relocatingProgram(s.Name, cdst)}
 			if err := f.putLeaf(cdst, l); err != nil {
 				return err
 			}
@@ -314,7 +335,7 @@ func (f *forest) write(dir string) (stats swStats, err error) {
 
 // swStats counts what the forest holds.
 type swStats struct {
-	Dirs, Links, Collapsed int
+	Dirs, Links, Collapsed, Copies int
 }
 
 func (f *forest) writeDir(dir string, n *fnode, st *swStats, top bool) error {
@@ -327,6 +348,11 @@ func (f *forest) writeDir(dir string, n *fnode, st *swStats, top bool) error {
 		m := n.children[c]
 		p := filepath.Join(dir, c)
 		switch {
+		case m.leaf != nil && m.leaf.copy:
+			st.Copies++
+			if err := copyRegular(m.leaf.phys, p); err != nil {
+				return err
+			}
 		case m.leaf != nil:
 			st.Links++
 			if err := os.Symlink(m.leaf.target, p); err != nil {

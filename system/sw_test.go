@@ -168,3 +168,36 @@ func TestForestConflicts(t *testing.T) {
 		})
 	}
 }
+
+// TestForestCopiesRelocatingPrograms: GCC's drivers are copies in the
+// forest (they find cc1 and the start files relative to where they
+// really are, symbolic links resolved); their other files, and other
+// packages' programs, stay links.
+func TestForestCopiesRelocatingPrograms(t *testing.T) {
+	pk := newTreePackages(t, map[string][]string{
+		"gcc-12":  {"usr/bin/x86_64-linux-gnu-gcc-12=driver", "usr/bin/gcc-12->x86_64-linux-gnu-gcc-12", "usr/lib/gcc/x86_64-linux-gnu/12/collect2=c2"},
+		"cpp-12":  {"usr/bin/x86_64-linux-gnu-cpp-12=cpp", "usr/lib/gcc/x86_64-linux-gnu/12/cc1=cc1"},
+		"gcc-12x": {"usr/bin/other=x"},
+	})
+	got, err := buildForest(t, pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, c, x := pk.paths["gcc-12"].String(), pk.paths["cpp-12"].String(), pk.paths["gcc-12x"].String()
+	want := []string{
+		"bin/",
+		"bin/gcc-12 -> x86_64-linux-gnu-gcc-12",
+		"bin/other -> " + x + "/usr/bin/other",
+		"bin/x86_64-linux-gnu-cpp-12 -> ", // a copy: no link target
+		"bin/x86_64-linux-gnu-gcc-12 -> ",
+		"lib/",
+		"lib/gcc/",
+		"lib/gcc/x86_64-linux-gnu/",
+		"lib/gcc/x86_64-linux-gnu/12/",
+		"lib/gcc/x86_64-linux-gnu/12/cc1 -> " + c + "/usr/lib/gcc/x86_64-linux-gnu/12/cc1",
+		"lib/gcc/x86_64-linux-gnu/12/collect2 -> " + g + "/usr/lib/gcc/x86_64-linux-gnu/12/collect2",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("forest (-want +got):\n%s", d)
+	}
+}
