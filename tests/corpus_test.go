@@ -470,9 +470,10 @@ func switchFailedUnits(summary string) []string {
 	return out
 }
 
-// corpusSelection is KILN_CORPUS: "" runs corpusDefault from the
-// committed locks, "all" every row, and a comma-separated list of
-// packages those rows; the last two lock from the repository's lock.
+// corpusSelection is KILN_CORPUS: "" runs corpusDefault and the extra
+// rows (debian-extra.tsv) from the committed locks, "all" every row,
+// "extra" the extra rows, and a comma-separated list of packages those
+// rows; all but the first lock from the repository's lock.
 func corpusSelection() string {
 	return os.Getenv("KILN_CORPUS")
 }
