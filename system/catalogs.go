@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -48,7 +49,7 @@ func (p *BuildPlan) sgmlCatalog(byPath map[string]EtcEntry) []EtcEntry {
 			switch {
 			case c.Args == nil:
 				p.warnings = append(p.warnings, Warning{Text: fmt.Sprintf("SGML catalog not built: the arguments of %s are not known", c.From)})
-			case hasArg(c.Args, "--update-super") || hasArg(c.Args, "--super"):
+			case slices.Contains(c.Args, "--update-super") || slices.Contains(c.Args, "--super"):
 				super = true
 			default:
 				p.warnings = append(p.warnings, Warning{Text: fmt.Sprintf("SGML catalog not built yet: %s changes a centralized catalog", c.From)})
@@ -76,15 +77,6 @@ func (p *BuildPlan) sgmlCatalog(byPath map[string]EtcEntry) []EtcEntry {
 	}
 	line := "f+ " + sgmlSuperCatalog + " 0644 root root - " + maintscript.TmpfilesArgument(b.String()) + "\n"
 	return []EtcEntry{{Path: "tmpfiles.d/kiln-sgml-catalog.conf", Data: []byte(line), Kind: toplevel.EtcLink}}
-}
-
-func hasArg(args []string, a string) bool {
-	for _, x := range args {
-		if x == a {
-			return true
-		}
-	}
-	return false
 }
 
 // xmlCatalogCall is one update-xmlcatalog command line, parsed as its

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/kiln-os/kiln/store"
@@ -100,12 +99,7 @@ func buildGlibSchemas(ctx context.Context, pk Packages, out string) error {
 	// cache silently missing it (the postinst's `|| true`).
 	cmd := tool.command(ctx, compile, "glib-compile-schemas", "--strict", "--targetdir="+dir, src)
 	if o, err := cmd.CombinedOutput(); err != nil {
-		names := make([]string, 0, len(owner))
-		for n := range owner {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return fmt.Errorf("glib-schemas: glib-compile-schemas over %d files: %w: %s", len(names), err, strings.TrimSpace(string(o)))
+		return fmt.Errorf("glib-schemas: glib-compile-schemas over %d files: %w: %s", len(owner), err, strings.TrimSpace(string(o)))
 	}
 	return nil
 }

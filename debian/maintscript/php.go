@@ -1,7 +1,9 @@
 package maintscript
 
 import (
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -89,11 +91,12 @@ func parsePHPOptions(cl *call, withValue string) phpOptions {
 
 // phpVersions are the directories of /usr/lib/php named like a version
 // (phpquery -V: list_parts_regex '.*[0-9]\.[0-9]', sort -rn).
+var phpVersionDir = regexp.MustCompile(`^.*[0-9]\.[0-9]$`)
+
 func phpVersions(fa *facts) []string {
-	re := regexp.MustCompile(`^.*[0-9]\.[0-9]$`)
 	var out []string
 	for _, n := range fa.list("/usr/lib/php") {
-		if re.MatchString("/usr/lib/php/"+n) && fa.test("-d", "/usr/lib/php/"+n) == yes {
+		if phpVersionDir.MatchString("/usr/lib/php/"+n) && fa.test("-d", "/usr/lib/php/"+n) == yes {
 			out = append(out, n)
 		}
 	}
@@ -151,7 +154,7 @@ func phpLiveLink(cl *call, version, sapi, mod string) (link string, exists bool)
 			prio = m[1]
 			break
 		}
-		if regexp.MustCompile(`^[0-9]+$`).MatchString(l) {
+		if isDigits(l) {
 			break // sed's /^[0-9]\+$/q
 		}
 	}
@@ -173,7 +176,7 @@ func phpEnDisMod(enable bool) func(*call) tri {
 		for _, m := range o.pos {
 			m, _, _ = strings.Cut(m, "/")
 			targets := resolvePHP(cl.in.facts, o.versions, o.sapis)
-			for _, v := range phpSortedVersions(targets) {
+			for _, v := range slices.Sorted(maps.Keys(targets)) {
 				ini := "/etc/php/" + v + "/mods-available/" + m + ".ini"
 				for _, s := range targets[v] {
 					switch cl.in.facts.test("-r", ini) {
@@ -222,15 +225,6 @@ func phpEnDisMod(enable bool) func(*call) tri {
 		}
 		return yes
 	}
-}
-
-func phpSortedVersions(m map[string][]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // phpQuery is phpquery: -V lists the versions, -S the SAPIs of -v, -M
