@@ -143,7 +143,11 @@ func (p *BuildPlan) xmlCatalogs() ([]EtcEntry, error) {
 	warn := func(from maintscript.Source, format string, a ...any) {
 		p.warnings = append(p.warnings, Warning{Text: fmt.Sprintf("XML catalog: %s: %s", from, fmt.Sprintf(format, a...))})
 	}
-	var roots []maintscript.Cache
+	type rootCall struct {
+		c maintscript.Cache
+		x xmlCatalogCall
+	}
+	var roots []rootCall
 	apply := func(c maintscript.Cache, x xmlCatalogCall) {
 		var file, key, entry string
 		typ := x.typ
@@ -201,7 +205,7 @@ func (p *BuildPlan) xmlCatalogs() ([]EtcEntry, error) {
 				warn(c.From, "--add --root takes --package alone")
 			case x.root:
 				// Checked once every package catalog is made.
-				roots = append(roots, c)
+				roots = append(roots, rootCall{c, x})
 			case x.hasPkg && (x.add && !x.hasLocal || x.hasFile):
 				warn(c.From, "--package takes --local, and no --file")
 			case x.hasPkg && x.add && !p.closureFile(x.local):
@@ -215,8 +219,8 @@ func (p *BuildPlan) xmlCatalogs() ([]EtcEntry, error) {
 			}
 		}
 	}
-	for _, c := range roots {
-		x := parseXMLCatalogArgs(c.Args)
+	for _, r := range roots {
+		c, x := r.c, r.x
 		if x.add {
 			if cat := cats["/etc/xml/"+x.pkg+".xml"]; cat == nil || len(cat.entries) == 0 {
 				warn(c.From, "the package catalog /etc/xml/%s.xml is not made (update-xmlcatalog fails)", x.pkg)

@@ -117,12 +117,17 @@ func phpSAPIs(fa *facts, version string) []string {
 	return fa.list("/usr/lib/php/" + version + "/sapi")
 }
 
-func resolvePHP(fa *facts, versions, sapis []string) map[string][]string {
+// phpVersionList is -v's versions, every version for ALL or none.
+func phpVersionList(fa *facts, versions []string) []string {
 	if len(versions) == 0 || len(versions) == 1 && versions[0] == "ALL" {
-		versions = phpVersions(fa)
+		return phpVersions(fa)
 	}
+	return versions
+}
+
+func resolvePHP(fa *facts, versions, sapis []string) map[string][]string {
 	out := map[string][]string{}
-	for _, v := range versions {
+	for _, v := range phpVersionList(fa, versions) {
 		if len(sapis) == 0 || len(sapis) == 1 && sapis[0] == "ALL" {
 			out[v] = phpSAPIs(fa, v)
 		} else {
@@ -172,19 +177,25 @@ func phpEnDisMod(enable bool) func(*call) tri {
 		if o.invalid || len(o.pos) == 0 {
 			return no // usage
 		}
-		maint := o.flags['m']
+		who := "admin"
+		if o.flags['m'] {
+			who = "maint"
+		}
+		targets := resolvePHP(cl.in.facts, o.versions, o.sapis)
 		for _, m := range o.pos {
 			m, _, _ = strings.Cut(m, "/")
-			targets := resolvePHP(cl.in.facts, o.versions, o.sapis)
 			for _, v := range slices.Sorted(maps.Keys(targets)) {
 				ini := "/etc/php/" + v + "/mods-available/" + m + ".ini"
+				present := cl.in.facts.test("-r", ini)
+				if present == maybe && len(targets[v]) > 0 {
+					cl.unhandled(cl.name + ": whether " + ini + " exists is not known")
+					return maybe
+				}
+				// Without the ini it warns for each SAPI and goes on (the
+				// registry below still takes the module, as phpenmod's).
 				for _, s := range targets[v] {
-					switch cl.in.facts.test("-r", ini) {
-					case no:
-						continue // "ini file doesn't exist": it warns and goes on
-					case maybe:
-						cl.unhandled(cl.name + ": whether " + ini + " exists is not known")
-						return maybe
+					if present != yes {
+						break
 					}
 					link, exists := phpLiveLink(cl, v, s, m)
 					if !enable {
@@ -204,22 +215,16 @@ func phpEnDisMod(enable bool) func(*call) tri {
 					if !exists {
 						cl.addFile(File{Path: link, Kind: Link, Target: ini})
 					}
-					who := "admin"
-					if maint {
-						who = "maint"
-					}
 					state := "/var/lib/php/modules/" + v + "/" + s + "/enabled_by_" + who + "/" + m
 					if cl.in.facts.test("-e", "/var/lib/php/modules/"+v+"/"+s+"/enabled_by_admin/"+m) != yes {
 						cl.tmpfile(state, "f")
 						cl.in.facts.make(state, 'f')
 					}
 				}
-				if o.flags['r'] {
+				if o.flags['r'] && enable {
 					reg := "/var/lib/php/modules/" + v + "/registry/" + m
-					if enable {
-						cl.tmpfile(reg, "f")
-						cl.in.facts.make(reg, 'f')
-					}
+					cl.tmpfile(reg, "f")
+					cl.in.facts.make(reg, 'f')
 				}
 			}
 		}
@@ -258,11 +263,7 @@ func phpQuery(cl *call) tri {
 		return print(phpSAPIs(fa, version))
 	case o.flags['M']:
 		var mods []string
-		vs := o.versions
-		if len(vs) == 0 || vs[0] == "ALL" {
-			vs = phpVersions(fa)
-		}
-		for _, v := range vs {
+		for _, v := range phpVersionList(fa, o.versions) {
 			mods = append(mods, fa.list("/var/lib/php/modules/"+v+"/registry")...)
 		}
 		return print(mods)
